@@ -1,0 +1,52 @@
+// Package request turns an HTTP request into a View: the few facts the engine
+// decides on. Secrets stop at this boundary: API keys and tokens become keyed
+// HMAC ids here and never travel further.
+package request
+
+import (
+	"net/netip"
+	"time"
+)
+
+// View is what the engine knows about one request. Fronts fill it; the engine
+// only reads it. A View is reused across requests by its front, so nothing may
+// retain it after the decision.
+type View struct {
+	ID       string     // request id, unique per request
+	Time     time.Time  // when the request arrived (event time in replay)
+	ClientIP netip.Addr // the client, resolved through trusted proxies only
+	Method   string
+	Host     string
+	Path     string
+	Route    *Route // matched route, nil when no route matched
+	Identity Identity
+	Headers  HeaderValues // values of the headers some limit is keyed on
+}
+
+// Identity is who the request claims to be, after verification.
+type Identity struct {
+	KeyID  string // stable id of the API key: its configured id, or an HMAC id for unknown keys
+	User   string
+	Tenant string
+	Plan   string
+	Owner  string
+	Scopes []string
+}
+
+// HeaderValues holds the values of configured headers, by the index the
+// policy assigned to each header name.
+type HeaderValues []string
+
+// Get returns the value at index i, or "" when absent.
+func (h HeaderValues) Get(i int) string {
+	if i < 0 || i >= len(h) {
+		return ""
+	}
+	return h[i]
+}
+
+// Reset clears v for reuse, keeping its buffers.
+func (v *View) Reset() {
+	headers := v.Headers[:0]
+	*v = View{Headers: headers}
+}
