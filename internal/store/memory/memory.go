@@ -17,7 +17,7 @@ import (
 // into a key budget.
 const BytesPerKey = 64
 
-// sampleSize is how many entries makeRoom looks at to choose a victim.
+// sampleSize is how many live entries makeRoom compares to choose a victim.
 const sampleSize = 8
 
 // Options configures a Store. Zero fields get defaults.
@@ -32,13 +32,13 @@ type Options struct {
 type Store struct {
 	seed     maphash.Seed
 	shards   []shard
-	mask     uint64
+	shift    uint // shard index = hash >> shift, so shards and tables use different bits
 	perShard int
 }
 
 type shard struct {
 	mu          sync.Mutex
-	m           map[uint64]limit.State
+	t           table
 	evictions   atomic.Uint64
 	expirations atomic.Uint64
 	_           [64]byte // keep shards on separate cache lines
@@ -49,23 +49,20 @@ func New(opts Options) *Store {
 	if opts.MaxKeys <= 0 {
 		opts.MaxKeys = 1 << 20
 	}
-	n := 1
-	for n < max(opts.Shards, 1) {
-		n <<= 1
-	}
 	if opts.Shards <= 0 {
-		n = 256
+		opts.Shards = 256
 	}
-	s := &Store{
+	bits := uint(0)
+	for 1<<bits < opts.Shards {
+		bits++
+	}
+	n := 1 << bits
+	return &Store{
 		seed:     maphash.MakeSeed(),
 		shards:   make([]shard, n),
-		mask:     uint64(n - 1),
+		shift:    64 - bits,
 		perShard: max(1, opts.MaxKeys/n),
 	}
-	for i := range s.shards {
-		s.shards[i].m = make(map[uint64]limit.State)
-	}
-	return s
 }
 
 // MaxKeysFor returns the key budget that fits in bytes of memory.
@@ -73,105 +70,143 @@ func MaxKeysFor(bytes int64) int {
 	return int(max(1, bytes/BytesPerKey))
 }
 
-// update applies f to key's state under its shard lock and stores the
-// result when f says the state changed.
-func (s *Store) update(key []byte, now int64, f func(limit.State) (limit.State, bool)) {
+// lock hashes key, locks its shard and returns the shard and the hash. The
+// caller unlocks.
+func (s *Store) lock(key []byte) (*shard, uint64) {
 	h := maphash.Bytes(s.seed, key)
-	sh := &s.shards[h&s.mask]
-	sh.mu.Lock()
-	old, found := sh.m[h]
-	next, changed := f(old)
-	if changed {
-		switch {
-		case next == (limit.State{}):
-			delete(sh.m, h)
-		case !found && len(sh.m) >= s.perShard:
-			sh.makeRoom(now)
-			sh.m[h] = next
-		default:
-			sh.m[h] = next
-		}
+	if h == 0 {
+		h = 1
 	}
-	sh.mu.Unlock()
+	var sh *shard
+	if s.shift == 64 {
+		sh = &s.shards[0]
+	} else {
+		sh = &s.shards[h>>s.shift]
+	}
+	sh.mu.Lock()
+	return sh, h
+}
+
+// entry returns the index of h's slot in the shard, inserting an empty state
+// (and making room for it) when absent. The index is valid until the shard's
+// table changes.
+func (sh *shard) entry(h uint64, now int64, perShard int) int {
+	if len(sh.t.slots) == 0 {
+		sh.t.grow()
+	}
+	i, found := sh.t.find(h)
+	if found {
+		return i
+	}
+	switch {
+	case sh.t.n >= perShard:
+		sh.makeRoom(now, h)
+		i, _ = sh.t.find(h)
+	case (sh.t.n+1)*4 > len(sh.t.slots)*3:
+		sh.t.grow()
+		i, _ = sh.t.find(h)
+	}
+	sh.t.slots[i].h = h
+	sh.t.n++
+	return i
 }
 
 // Rate implements limit.Store.
 func (s *Store) Rate(key []byte, now int64, r limit.Rate, cost int64) limit.Result {
+	sh, h := s.lock(key)
+	i := sh.entry(h, now, s.perShard)
 	var res limit.Result
-	s.update(key, now, func(st limit.State) (limit.State, bool) {
-		st, res = limit.GCRA(st, now, r, cost)
-		return st, res.Allowed
-	})
+	sh.t.slots[i].st, res = limit.GCRA(sh.t.slots[i].st, now, r, cost)
+	sh.dropIfEmpty(i)
+	sh.mu.Unlock()
 	return res
 }
 
 // Quota implements limit.Store.
 func (s *Store) Quota(key []byte, now, periodEnd, quota, cost int64) limit.Result {
+	sh, h := s.lock(key)
+	i := sh.entry(h, now, s.perShard)
 	var res limit.Result
-	s.update(key, now, func(st limit.State) (limit.State, bool) {
-		st, res = limit.CountQuota(st, now, periodEnd, quota, cost)
-		return st, res.Allowed
-	})
+	sh.t.slots[i].st, res = limit.CountQuota(sh.t.slots[i].st, now, periodEnd, quota, cost)
+	sh.dropIfEmpty(i)
+	sh.mu.Unlock()
 	return res
 }
 
 // Acquire implements limit.Store.
 func (s *Store) Acquire(key []byte, now, slots int64, lease time.Duration) limit.Result {
+	sh, h := s.lock(key)
+	i := sh.entry(h, now, s.perShard)
 	var res limit.Result
-	s.update(key, now, func(st limit.State) (limit.State, bool) {
-		st, res = limit.AcquireSlot(st, now, slots, lease)
-		return st, res.Allowed
-	})
+	sh.t.slots[i].st, res = limit.AcquireSlot(sh.t.slots[i].st, now, slots, lease)
+	sh.dropIfEmpty(i)
+	sh.mu.Unlock()
 	return res
 }
 
 // Release implements limit.Store.
 func (s *Store) Release(key []byte, now int64) {
-	s.update(key, now, func(st limit.State) (limit.State, bool) {
-		return limit.ReleaseSlot(st, now), true
-	})
+	sh, h := s.lock(key)
+	if len(sh.t.slots) > 0 {
+		if i, found := sh.t.find(h); found {
+			sh.t.slots[i].st = limit.ReleaseSlot(sh.t.slots[i].st, now)
+			sh.dropIfEmpty(i)
+		}
+	}
+	sh.mu.Unlock()
+}
+
+// dropIfEmpty removes a slot whose state is the zero state (a denied first
+// request, a released last slot): such a key holds nothing.
+func (sh *shard) dropIfEmpty(i int) {
+	if sh.t.slots[i].st == (limit.State{}) {
+		sh.t.remove(i)
+	}
 }
 
 // makeRoom frees one entry of a full shard: an expired one when the sample
 // holds one (an expiration), else the sampled entry closest to expiry (an
-// eviction). Go randomises where map iteration starts, so the sample is a
-// random one.
-func (sh *shard) makeRoom(now int64) {
-	var victim uint64
-	var victimExpires int64
-	seen := 0
-	for h, st := range sh.m {
-		if st.Expires <= now {
-			delete(sh.m, h)
+// eviction). The sample is the first sampleSize entries from a position
+// derived from the incoming hash, which the per-process seed makes random.
+func (sh *shard) makeRoom(now int64, h uint64) {
+	mask := len(sh.t.slots) - 1
+	victim, seen := -1, 0
+	for i, n := int(h*0x9E3779B97F4A7C15>>32)&mask, 0; n <= mask && seen < sampleSize; i, n = (i+1)&mask, n+1 {
+		sl := &sh.t.slots[i]
+		if sl.h == 0 {
+			continue
+		}
+		if sl.st.Expires <= now {
+			sh.t.remove(i)
 			sh.expirations.Add(1)
 			return
 		}
-		if seen == 0 || st.Expires < victimExpires {
-			victim, victimExpires = h, st.Expires
+		if victim < 0 || sl.st.Expires < sh.t.slots[victim].st.Expires {
+			victim = i
 		}
-		if seen++; seen == sampleSize {
-			break
-		}
+		seen++
 	}
-	if seen > 0 {
-		delete(sh.m, victim)
+	if victim >= 0 {
+		sh.t.remove(victim)
 		sh.evictions.Add(1)
 	}
 }
 
-// Sweep deletes every expired key and returns how many it deleted. Callers
-// run it periodically so that idle keys do not hold memory until evicted.
+// Sweep deletes expired keys and returns how many it deleted. Callers run it
+// periodically so that idle keys do not hold memory until evicted.
 func (s *Store) Sweep(now int64) int {
 	total := 0
 	for i := range s.shards {
 		sh := &s.shards[i]
 		n := 0
 		sh.mu.Lock()
-		for h, st := range sh.m {
-			if st.Expires <= now {
-				delete(sh.m, h)
+		for j := 0; j < len(sh.t.slots); {
+			if sl := &sh.t.slots[j]; sl.h != 0 && sl.st.Expires <= now {
+				sh.t.remove(j) // may shift a later entry into j: look again
 				n++
+				continue
 			}
+			j++
 		}
 		sh.mu.Unlock()
 		sh.expirations.Add(uint64(n))
@@ -194,7 +229,7 @@ func (s *Store) Stats() Stats {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		st.Keys += len(sh.m)
+		st.Keys += sh.t.n
 		sh.mu.Unlock()
 		st.Evictions += sh.evictions.Load()
 		st.Expirations += sh.expirations.Load()

@@ -1,10 +1,11 @@
 package memory
 
 import (
-	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -141,34 +142,62 @@ func TestRateAllocs(t *testing.T) {
 	}
 }
 
-// keys returns n distinct keys shaped like the engine's ip keys.
-func keys(n int) [][]byte {
-	ks := make([][]byte, n)
-	for i := range ks {
-		ks[i] = fmt.Appendf(nil, "\x00ip\x00%d.%d.%d.%d", 10, i>>16&255, i>>8&255, i&255)
-	}
-	return ks
+// ipKey appends the i-th of many distinct keys shaped like the engine's
+// per-IP keys to buf, as the engine builds keys in a scratch buffer.
+func ipKey(buf []byte, i int) []byte {
+	buf = append(buf, "lim0\x00ip\x0010."...)
+	buf = strconv.AppendInt(buf, int64(i>>16&255), 10)
+	buf = append(buf, '.')
+	buf = strconv.AppendInt(buf, int64(i>>8&255), 10)
+	buf = append(buf, '.')
+	return strconv.AppendInt(buf, int64(i&255), 10)
 }
 
 // BenchmarkKeyedGCRA checks one of 1M live keys per op, in parallel. Compare
 // with BenchmarkKeyedXRate, the obvious alternative, in the same run.
 func BenchmarkKeyedGCRA(b *testing.B) {
 	const n = 1 << 20
-	ks := keys(n)
 	s := New(Options{MaxKeys: 2 * n})
 	r := limit.PerPeriod(100, time.Second, 100)
-	for _, k := range ks {
-		s.Rate(k, t0, r, 1)
+	buf := make([]byte, 0, 64)
+	for i := range n {
+		s.Rate(ipKey(buf[:0], i), t0, r, 1)
 	}
+	var worker atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		i := 0
+		buf := make([]byte, 0, 64)
+		i := int(worker.Add(1) * 104729) // each goroutine walks its own keys
 		now := t0
 		for pb.Next() {
 			i = (i + 7919) & (n - 1)
 			now++
-			s.Rate(ks[i], now, r, 1)
+			s.Rate(ipKey(buf[:0], i), now, r, 1)
+		}
+	})
+}
+
+// BenchmarkKeyedGCRAZipf is BenchmarkKeyedGCRA with the skew of real
+// traffic: the same 1M live keys, drawn from a Zipf distribution (s=1.1).
+func BenchmarkKeyedGCRAZipf(b *testing.B) {
+	const n = 1 << 20
+	s := New(Options{MaxKeys: 2 * n})
+	r := limit.PerPeriod(100, time.Second, 100)
+	buf := make([]byte, 0, 64)
+	for i := range n {
+		s.Rate(ipKey(buf[:0], i), t0, r, 1)
+	}
+	var worker atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		z := rand.NewZipf(rand.New(rand.NewPCG(uint64(worker.Add(1)), 1)), 1.1, 1, n-1)
+		buf := make([]byte, 0, 64)
+		now := t0
+		for pb.Next() {
+			now++
+			s.Rate(ipKey(buf[:0], int(z.Uint64())), now, r, 1)
 		}
 	})
 }
@@ -176,23 +205,26 @@ func BenchmarkKeyedGCRA(b *testing.B) {
 // BenchmarkKeyedXRate is golang.org/x/time/rate limiters held in a sync.Map.
 func BenchmarkKeyedXRate(b *testing.B) {
 	const n = 1 << 20
-	ks := keys(n)
 	var m sync.Map
-	for _, k := range ks {
-		m.Store(string(k), rate.NewLimiter(100, 100))
+	buf := make([]byte, 0, 64)
+	for i := range n {
+		m.Store(string(ipKey(buf[:0], i)), rate.NewLimiter(100, 100))
 	}
 	base := time.Unix(0, t0)
+	var worker atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		i := 0
+		buf := make([]byte, 0, 64)
+		i := int(worker.Add(1) * 104729) // each goroutine walks its own keys
 		now := base
 		for pb.Next() {
 			i = (i + 7919) & (n - 1)
 			now = now.Add(1)
-			l, ok := m.Load(string(ks[i]))
+			k := ipKey(buf[:0], i)
+			l, ok := m.Load(string(k))
 			if !ok {
-				l, _ = m.LoadOrStore(string(ks[i]), rate.NewLimiter(100, 100))
+				l, _ = m.LoadOrStore(string(k), rate.NewLimiter(100, 100))
 			}
 			l.(*rate.Limiter).AllowN(now, 1)
 		}
@@ -202,19 +234,55 @@ func BenchmarkKeyedXRate(b *testing.B) {
 // BenchmarkBytesPerKey reports the heap held per idle key (bytes/key).
 func BenchmarkBytesPerKey(b *testing.B) {
 	const n = 1 << 20
-	ks := keys(n)
 	r := limit.PerPeriod(1, time.Hour, 1)
+	buf := make([]byte, 0, 64)
 	for range b.N {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		s := New(Options{MaxKeys: 2 * n})
-		for _, k := range ks {
-			s.Rate(k, t0, r, 1)
+		for i := range n {
+			s.Rate(ipKey(buf[:0], i), t0, r, 1)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/key")
 		runtime.KeepAlive(s)
+	}
+}
+
+// TestTableAgainstMap drives the table and a Go map with the same random
+// inserts and removals and checks they agree.
+func TestTableAgainstMap(t *testing.T) {
+	var tb table
+	want := map[uint64]int64{}
+	rng := uint64(1)
+	for step := range 200_000 {
+		rng = rng*6364136223846793005 + 1442695040888963407
+		h := rng>>40 | 1 // a small key space, so removals hit
+		if len(tb.slots) == 0 || (tb.n+1)*4 > len(tb.slots)*3 {
+			tb.grow()
+		}
+		i, found := tb.find(h)
+		if _, ok := want[h]; ok != found {
+			t.Fatalf("step %d: find(%x) found=%v, map has it=%v", step, h, found, ok)
+		}
+		if found {
+			tb.remove(i)
+			delete(want, h)
+			continue
+		}
+		tb.slots[i] = slot{h: h, st: limit.State{Expires: int64(step)}}
+		tb.n++
+		want[h] = int64(step)
+	}
+	if tb.n != len(want) {
+		t.Fatalf("table holds %d, map %d", tb.n, len(want))
+	}
+	for h, e := range want {
+		i, found := tb.find(h)
+		if !found || tb.slots[i].st.Expires != e {
+			t.Fatalf("lost %x", h)
+		}
 	}
 }
