@@ -348,7 +348,7 @@ func (d *nodeDecoder) structure(n *yaml.Node, v reflect.Value, path string) {
 			d.at(key, path, fields.unknown(name))
 			return
 		}
-		d.value(val, v.Field(i), join(path, name))
+		d.value(val, v.FieldByIndex(i), join(path, name))
 	})
 }
 
@@ -661,26 +661,36 @@ func truncated(s string) string {
 
 // structFields is the YAML view of a struct type.
 type structFields struct {
-	index map[string]int // field index by yaml tag name
-	names []string       // sorted yaml tag names
+	index map[string][]int // field index path by yaml tag name
+	names []string         // sorted yaml tag names
 }
 
-// fieldsOf returns the fields of struct type t that have a yaml tag name.
+// fieldsOf returns the fields of struct type t that have a yaml tag name,
+// with the fields of a struct field tagged ",inline" as its own.
 func fieldsOf(t reflect.Type) *structFields {
 	if fs, ok := structFieldCache.Load(t); ok {
 		return fs.(*structFields)
 	}
-	fs := &structFields{index: map[string]int{}}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "" || name == "-" || !f.IsExported() {
-			continue
-		}
+	fs := &structFields{index: map[string][]int{}}
+	add := func(name string, index []int) {
 		if _, dup := fs.index[name]; !dup {
 			fs.names = append(fs.names, name)
 		}
-		fs.index[name] = i
+		fs.index[name] = index
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" && opts == "inline" && f.Type.Kind() == reflect.Struct && f.IsExported() {
+			for _, inner := range fieldsOf(f.Type).names {
+				add(inner, append([]int{i}, fieldsOf(f.Type).index[inner]...))
+			}
+			continue
+		}
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		add(name, []int{i})
 	}
 	slices.Sort(fs.names)
 	structFieldCache.Store(t, fs)

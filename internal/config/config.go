@@ -1,0 +1,223 @@
+// Package config loads abuseguard's YAML configuration: strict decoding onto
+// the embedded defaults, then validation that reports every problem at once
+// with its file:line:col. A loaded Config is checked and typed; the engine
+// compiles it without further validation.
+package config
+
+import (
+	"cmp"
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+	_ "time/tzdata" // quota time zones work on machines without a zone database
+)
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// DefaultYAML returns the embedded default configuration, which documents
+// every setting.
+func DefaultYAML() []byte { return defaultYAML }
+
+// Config is abuseguard's whole configuration.
+type Config struct {
+	Listen        string   `yaml:"listen"`
+	AdminListen   string   `yaml:"admin_listen"`
+	Upstream      string   `yaml:"upstream"`
+	Server        Server   `yaml:"server"`
+	Network       Network  `yaml:"network"`
+	Identity      Identity `yaml:"identity"`
+	Routes        []Route  `yaml:"routes"`
+	UnknownRoutes string   `yaml:"unknown_routes"`
+	Limits        []Limit  `yaml:"limits"`
+	State         State    `yaml:"state"`
+	AccessLog     string   `yaml:"access_log"`
+
+	// File is the file the config came from, "" for the defaults alone.
+	File string `yaml:"-"`
+	// Positions says where each setting was written.
+	Positions Positions `yaml:"-"`
+}
+
+// Server holds the proxy's timeouts and size caps.
+type Server struct {
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	UpstreamTimeout   time.Duration `yaml:"upstream_timeout"`
+	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+	MaxBodyBytes      ByteSize      `yaml:"max_body_bytes"`
+	MaxHeaderBytes    ByteSize      `yaml:"max_header_bytes"`
+}
+
+// Network says which peers are trusted proxies and how clients group.
+type Network struct {
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	IPv4Prefix     int      `yaml:"ipv4_prefix"`
+	IPv6Prefix     int      `yaml:"ipv6_prefix"`
+}
+
+// Identity says how requests identify themselves.
+type Identity struct {
+	SecretEnv string `yaml:"secret_env"`
+	APIKey    APIKey `yaml:"api_key"`
+	JWT       *JWT   `yaml:"jwt"`
+}
+
+// APIKey locates API keys in requests and describes the known ones.
+type APIKey struct {
+	Header       string    `yaml:"header"`
+	Query        string    `yaml:"query"`
+	RequireKnown bool      `yaml:"require_known"`
+	Keys         []KeyInfo `yaml:"keys"`
+}
+
+// KeyInfo describes one known API key, identified by the SHA-256 of the key
+// so that the config holds no secret.
+type KeyInfo struct {
+	ID     string `yaml:"id"`
+	SHA256 string `yaml:"sha256"`
+	Plan   string `yaml:"plan"`
+	Tenant string `yaml:"tenant"`
+	Owner  string `yaml:"owner"`
+}
+
+// JWT configures bearer token verification.
+type JWT struct {
+	Algorithms     []string      `yaml:"algorithms"`
+	Issuer         string        `yaml:"issuer"`
+	Audience       []string      `yaml:"audience"`
+	Leeway         time.Duration `yaml:"leeway"`
+	SecretEnv      string        `yaml:"secret_env"`
+	KeyFile        string        `yaml:"key_file"`
+	JWKSURL        string        `yaml:"jwks_url"`
+	JWKSRefresh    time.Duration `yaml:"jwks_refresh"`
+	JWKSMinRefetch time.Duration `yaml:"jwks_min_refetch"`
+	Claims         Claims        `yaml:"claims"`
+}
+
+// Claims names the token claims that carry identity.
+type Claims struct {
+	User   string `yaml:"user"`
+	Tenant string `yaml:"tenant"`
+	Plan   string `yaml:"plan"`
+	Scopes string `yaml:"scopes"`
+}
+
+// Route names an endpoint: "GET /v1/users/{id}".
+type Route struct {
+	Name  string `yaml:"name"`
+	Match string `yaml:"match"`
+}
+
+// Limit is one keyed limit: a rate, a calendar quota or an in-flight cap.
+type Limit struct {
+	Name          string   `yaml:"name"`
+	Key           []string `yaml:"key"`
+	Routes        []string `yaml:"routes"`
+	Mode          string   `yaml:"mode"`
+	CanaryPercent float64  `yaml:"canary_percent"`
+	Amount        `yaml:",inline"`
+	PerPlan       map[string]Amount `yaml:"per_plan"`
+}
+
+// Amount is how much a limit allows: exactly one of a rate (with its burst),
+// a quota or a concurrency cap.
+type Amount struct {
+	Rate        *Rate  `yaml:"rate"`
+	Burst       int64  `yaml:"burst"`
+	Quota       *Quota `yaml:"quota"`
+	Concurrency int64  `yaml:"concurrency"`
+}
+
+// Quota is a calendar quota: Limit requests per day or month in a time zone.
+type Quota struct {
+	Limit    int64  `yaml:"limit"`
+	Period   string `yaml:"period"`
+	Timezone string `yaml:"timezone"`
+}
+
+// State bounds the memory limiter state may use.
+type State struct {
+	MaxMemory ByteSize `yaml:"max_memory"`
+}
+
+// Default returns the embedded default configuration.
+func Default() (*Config, error) {
+	return parse("", nil)
+}
+
+// Load reads the config file at path over the embedded defaults.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parse(path, data)
+}
+
+// Parse decodes data, as if read from file, over the embedded defaults.
+func Parse(file string, data []byte) (*Config, error) {
+	return parse(file, data)
+}
+
+func parse(file string, data []byte) (*Config, error) {
+	c := &Config{File: file, Positions: Positions{}}
+	if errs := decode("defaults", defaultYAML, c, nil); errs != nil {
+		return nil, fmt.Errorf("embedded defaults: %w", errs)
+	}
+	var decodeErrs Errors
+	if data != nil {
+		decodeErrs = decode(file, data, c, c.Positions)
+	}
+	errs := slices.Clone(decodeErrs)
+	for _, e := range c.validate() {
+		if !restates(e, decodeErrs) {
+			errs = append(errs, e)
+		}
+	}
+	if len(errs) > 0 {
+		slices.SortStableFunc(errs, func(a, b *Error) int {
+			return cmp.Or(cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Col, b.Pos.Col))
+		})
+		return nil, errs
+	}
+	return c, nil
+}
+
+// restates reports whether validation error e is about a setting that
+// failed to decode, or one that contains it: such an error only repeats
+// the decode error in other words.
+func restates(e *Error, decodeErrs Errors) bool {
+	for _, d := range decodeErrs {
+		if d.Path == e.Path || strings.HasPrefix(d.Path, e.Path+".") || strings.HasPrefix(d.Path, e.Path+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrorAt returns an Error at the position where the setting at path was
+// written or, when it was not written, where its nearest written parent was;
+// at the file alone when the setting came from the defaults.
+func (c *Config) ErrorAt(path string, err error) *Error {
+	p, ok := c.Positions[path]
+	for parent := path; !ok && parent != ""; {
+		parent = parent[:max(0, strings.LastIndexAny(parent, ".["))]
+		p, ok = c.Positions[parent]
+	}
+	if !ok {
+		p = Position{File: c.File}
+		if c.File == "" {
+			p.File = "defaults"
+		}
+	}
+	var ce *Error
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return &Error{Pos: p, Path: path, Msg: err.Error(), Err: err}
+}

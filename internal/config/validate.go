@@ -1,0 +1,326 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/abuseguard/abuseguard/internal/limit"
+	"github.com/abuseguard/abuseguard/internal/request"
+)
+
+// Dimensions a limit can be keyed on, besides header:NAME.
+var dimensions = map[string]bool{
+	"ip": true, "ip_prefix": true, "api_key": true, "user": true,
+	"tenant": true, "plan": true, "route": true, "method": true,
+}
+
+var (
+	namePattern   = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`)
+	sha256Pattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	headerPattern = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+)
+
+// validator collects every problem in a Config.
+type validator struct {
+	c    *Config
+	errs Errors
+}
+
+func (v *validator) fail(path, format string, args ...any) {
+	v.errs = append(v.errs, v.c.ErrorAt(path, fmt.Errorf(format, args...)))
+}
+
+func (c *Config) validate() Errors {
+	v := &validator{c: c}
+	v.addresses()
+	v.server()
+	v.network()
+	v.identity()
+	routes := v.routes()
+	for i := range c.Limits {
+		v.limit(i, routes)
+	}
+	if c.State.MaxMemory < 1<<20 {
+		v.fail("state.max_memory", "must be at least 1MiB")
+	}
+	if c.AccessLog == "" {
+		v.fail("access_log", "must be stdout, stderr, off or a file path")
+	}
+	return v.errs
+}
+
+func (v *validator) addresses() {
+	for path, addr := range map[string]string{"listen": v.c.Listen, "admin_listen": v.c.AdminListen} {
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			v.fail(path, "%q is not host:port", addr)
+		}
+	}
+	if v.c.Upstream != "" {
+		if _, err := ParseUpstream(v.c.Upstream); err != nil {
+			v.fail("upstream", "%v", err)
+		}
+	}
+}
+
+// ParseUpstream parses an upstream URL: http or https, with a host.
+func ParseUpstream(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("upstream %q: want an http:// or https:// URL with a host", s)
+	}
+	return u, nil
+}
+
+func (v *validator) server() {
+	s := v.c.Server
+	for path, d := range map[string]time.Duration{
+		"server.read_header_timeout": s.ReadHeaderTimeout, "server.idle_timeout": s.IdleTimeout,
+		"server.upstream_timeout": s.UpstreamTimeout, "server.shutdown_timeout": s.ShutdownTimeout,
+	} {
+		if d <= 0 {
+			v.fail(path, "must be a positive duration")
+		}
+	}
+	if s.MaxBodyBytes < 1 {
+		v.fail("server.max_body_bytes", "must be at least 1B")
+	}
+	if s.MaxHeaderBytes < 1<<10 {
+		v.fail("server.max_header_bytes", "must be at least 1KiB")
+	}
+}
+
+func (v *validator) network() {
+	for i, s := range v.c.Network.TrustedProxies {
+		if _, err := parseProxy(s); err != nil {
+			v.fail(fmt.Sprintf("network.trusted_proxies[%d]", i), "%v", err)
+		}
+	}
+	if p := v.c.Network.IPv4Prefix; p < 1 || p > 32 {
+		v.fail("network.ipv4_prefix", "must be between 1 and 32")
+	}
+	if p := v.c.Network.IPv6Prefix; p < 1 || p > 128 {
+		v.fail("network.ipv6_prefix", "must be between 1 and 128")
+	}
+}
+
+func parseProxy(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not an IP or CIDR", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IP or CIDR", s)
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+// Proxies returns the trusted proxies as prefixes.
+func (n Network) Proxies() request.Proxies {
+	var ps request.Proxies
+	for _, s := range n.TrustedProxies {
+		if p, err := parseProxy(s); err == nil {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+func (v *validator) identity() {
+	id := v.c.Identity
+	if h := id.APIKey.Header; h != "" && !headerPattern.MatchString(h) {
+		v.fail("identity.api_key.header", "%q is not a header name", h)
+	}
+	if id.APIKey.RequireKnown && len(id.APIKey.Keys) == 0 {
+		v.fail("identity.api_key.require_known", "requires at least one entry in keys")
+	}
+	ids, hashes := map[string]bool{}, map[string]bool{}
+	for i, k := range id.APIKey.Keys {
+		path := fmt.Sprintf("identity.api_key.keys[%d]", i)
+		if !namePattern.MatchString(k.ID) {
+			v.fail(path+".id", "%q: want 1-64 letters, digits, '.', '_' or '-'", k.ID)
+		} else if ids[k.ID] {
+			v.fail(path+".id", "duplicate key id %q", k.ID)
+		}
+		if !sha256Pattern.MatchString(k.SHA256) {
+			v.fail(path+".sha256", "want 64 lowercase hex digits (printf %%s KEY | sha256sum)")
+		} else if hashes[k.SHA256] {
+			v.fail(path+".sha256", "duplicate key hash")
+		}
+		ids[k.ID], hashes[k.SHA256] = true, true
+	}
+	if j := id.JWT; j != nil {
+		if len(j.Algorithms) == 0 {
+			v.fail("identity.jwt.algorithms", "list at least one algorithm, e.g. [RS256]")
+		}
+		for i, a := range j.Algorithms {
+			if strings.EqualFold(a, "none") {
+				v.fail(fmt.Sprintf("identity.jwt.algorithms[%d]", i), `"none" is never allowed`)
+			}
+		}
+		if j.KeyFile == "" && j.JWKSURL == "" && j.SecretEnv == "" {
+			v.fail("identity.jwt", "needs a key source: key_file, jwks_url or secret_env")
+		}
+	}
+}
+
+// routes checks the route table and returns the route names.
+func (v *validator) routes() map[string]bool {
+	names := map[string]bool{}
+	var table []request.Route
+	for i, r := range v.c.Routes {
+		path := fmt.Sprintf("routes[%d]", i)
+		if !namePattern.MatchString(r.Name) {
+			v.fail(path+".name", "%q: want 1-64 letters, digits, '.', '_' or '-'", r.Name)
+		} else if names[r.Name] {
+			v.fail(path+".name", "duplicate route name %q", r.Name)
+		}
+		names[r.Name] = true
+		if _, _, err := request.ParseTemplate(r.Match); err != nil {
+			v.fail(path+".match", "%v", err)
+			continue
+		}
+		table = append(table, request.Route{Name: r.Name, Template: r.Match})
+		if _, err := request.NewRouter(table); err != nil {
+			v.fail(path+".match", "%s", strings.TrimPrefix(err.Error(), fmt.Sprintf("route %q: ", r.Name)))
+			table = table[:len(table)-1]
+		}
+	}
+	if u := v.c.UnknownRoutes; u != "allow" && u != "block" {
+		v.fail("unknown_routes", "%q: want allow or block", u)
+	}
+	return names
+}
+
+func (v *validator) limit(i int, routes map[string]bool) {
+	l := v.c.Limits[i]
+	path := fmt.Sprintf("limits[%d]", i)
+	if !namePattern.MatchString(l.Name) {
+		v.fail(path+".name", "%q: want 1-64 letters, digits, '.', '_' or '-'", l.Name)
+	}
+	for j := range i {
+		if v.c.Limits[j].Name == l.Name {
+			v.fail(path+".name", "duplicate limit name %q", l.Name)
+		}
+	}
+	if len(l.Key) == 0 {
+		v.fail(path+".key", "list the dimensions the limit is per, e.g. [ip] or [api_key, route]")
+	}
+	for j, d := range l.Key {
+		if name, ok := strings.CutPrefix(d, "header:"); ok {
+			if !headerPattern.MatchString(name) {
+				v.fail(fmt.Sprintf("%s.key[%d]", path, j), "%q is not a header name", name)
+			}
+		} else if !dimensions[d] {
+			v.fail(fmt.Sprintf("%s.key[%d]", path, j), "unknown dimension %q (want ip, ip_prefix, api_key, user, tenant, plan, route, method or header:NAME)", d)
+		}
+	}
+	for j, r := range l.Routes {
+		if !routes[r] {
+			v.fail(fmt.Sprintf("%s.routes[%d]", path, j), "no route is named %q", r)
+		}
+	}
+	switch l.Mode {
+	case "enforce", "shadow", "":
+		if l.CanaryPercent != 0 {
+			v.fail(path+".canary_percent", "only applies with mode: canary")
+		}
+	case "canary":
+		if l.CanaryPercent == 0 {
+			v.fail(path+".mode", "canary needs canary_percent (above 0, at most 100)")
+		} else if l.CanaryPercent < 0 || l.CanaryPercent > 100 {
+			v.fail(path+".canary_percent", "must be above 0 and at most 100")
+		}
+	default:
+		v.fail(path+".mode", "%q: want enforce, shadow or canary", l.Mode)
+	}
+	kind := v.amount(path, l.Amount, "")
+	for plan, a := range l.PerPlan {
+		k := v.amount(path+".per_plan."+plan, a, plan)
+		if k != "" && kind != "" && k != kind {
+			v.fail(path+".per_plan."+plan, "plan %q sets a %s but the limit is a %s", plan, k, kind)
+		}
+		if kind == "" {
+			kind = k
+		}
+	}
+	if kind == "" {
+		v.fail(path, "set one of rate, quota or concurrency (or per_plan)")
+	}
+}
+
+// amount checks one Amount and returns its kind: "rate", "quota",
+// "concurrency", or "" when it sets none.
+func (v *validator) amount(path string, a Amount, plan string) string {
+	var kinds []string
+	if a.Rate != nil {
+		kinds = append(kinds, "rate")
+	}
+	if a.Quota != nil {
+		kinds = append(kinds, "quota")
+		q := a.Quota
+		if q.Limit < 1 {
+			v.fail(path+".quota.limit", "must be at least 1")
+		}
+		if _, err := limit.ParsePeriod(q.Period); err != nil {
+			v.fail(path+".quota.period", "%v", err)
+		}
+		if _, err := time.LoadLocation(q.Timezone); err != nil {
+			v.fail(path+".quota.timezone", "unknown time zone %q", q.Timezone)
+		}
+	}
+	if a.Concurrency != 0 {
+		kinds = append(kinds, "concurrency")
+		if a.Concurrency < 1 {
+			v.fail(path+".concurrency", "must be at least 1")
+		}
+	}
+	if a.Burst != 0 && a.Rate == nil {
+		v.fail(path+".burst", "burst only applies to a rate")
+	}
+	if a.Burst < 0 {
+		v.fail(path+".burst", "must be at least 1")
+	}
+	if len(kinds) > 1 {
+		v.fail(path, "set only one of rate, quota or concurrency, not %s", strings.Join(kinds, " and "))
+	}
+	if len(kinds) == 0 {
+		if plan != "" {
+			v.fail(path, "plan %q sets no rate, quota or concurrency", plan)
+		}
+		return ""
+	}
+	return kinds[0]
+}
+
+// BurstOrDefault returns the burst of a rate amount: the configured one, or
+// the rate's count when unset.
+func (a Amount) BurstOrDefault() int64 {
+	if a.Burst > 0 {
+		return a.Burst
+	}
+	if a.Rate != nil {
+		return a.Rate.Count
+	}
+	return 1
+}
+
+// Location returns the quota's time zone; "" is UTC.
+func (q Quota) Location() *time.Location {
+	loc, err := time.LoadLocation(q.Timezone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
