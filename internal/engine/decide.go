@@ -1,0 +1,145 @@
+package engine
+
+import (
+	"net/http"
+
+	"github.com/abuseguard/abuseguard/internal/limit"
+	"github.com/abuseguard/abuseguard/internal/request"
+)
+
+// Decide returns the Verdict for v. Rules run in order (rates, quotas,
+// concurrency); a request counts against every rule it passes, and the
+// first enforced rule that refuses it decides. Shadow and out-of-canary
+// refusals are recorded on the Verdict (Would) and never act.
+func (p *Policy) Decide(v *request.View) *Verdict {
+	vd := newVerdict(p)
+	if v.Route == nil && p.blockUnknown {
+		vd.Action, vd.Status, vd.Reason = Block, http.StatusNotFound, "unknown_route"
+		return vd
+	}
+	now := v.Time.UnixNano()
+	for i := range p.rules {
+		r := &p.rules[i]
+		if r.routes != nil && (v.Route == nil || !r.routes[v.Route.Index]) {
+			continue
+		}
+		a := r.base
+		if pa, ok := r.perPlan[v.Identity.Plan]; ok {
+			a = pa
+		}
+		if a == nil {
+			continue
+		}
+		key, ok := p.appendKey(vd.key[:0], r, v)
+		vd.key = key[:0]
+		if !ok {
+			continue
+		}
+		var res limit.Result
+		switch r.kind {
+		case rateRule:
+			res = p.store.Rate(key, now, a.rate, 1)
+		case quotaRule:
+			_, end := a.cal.Bounds(v.Time)
+			res = p.store.Quota(key, now, end.UnixNano(), a.quota, 1)
+		case concurrencyRule:
+			if res = p.store.Acquire(key, now, a.slots, lease); res.Allowed {
+				vd.holdSlot(key)
+			}
+		}
+		if res.Allowed {
+			vd.consider(r.name, a.policy, res)
+			continue
+		}
+		mode := r.effectiveMode(key)
+		if mode == Shadow {
+			if vd.Rule == "" {
+				vd.Rule, vd.Mode, vd.Reason, vd.Would = r.name, r.mode, reasons[r.kind], true
+			}
+			continue
+		}
+		vd.Action, vd.Status, vd.Reason = Throttle, http.StatusTooManyRequests, reasons[r.kind]
+		vd.Rule, vd.Mode, vd.Would, vd.RetryAfter = r.name, mode, false, res.RetryAfter
+		vd.hasRateLimit = false
+		vd.consider(r.name, a.policy, res)
+		vd.releaseSlots(now)
+		return vd
+	}
+	return vd
+}
+
+var reasons = [...]string{rateRule: "rate_limited", quotaRule: "quota_exceeded", concurrencyRule: "concurrency_limited"}
+
+// effectiveMode returns how r acts for key: a canary rule enforces for the
+// keys whose hash falls in its percentage (the same keys every time, in
+// every process) and shadows the rest.
+func (r *rule) effectiveMode(key []byte) Mode {
+	if r.mode != Canary {
+		return r.mode
+	}
+	if fnv1a(key) < r.canary {
+		return Canary
+	}
+	return Shadow
+}
+
+func fnv1a(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
+
+// appendKey appends the state key of rule r for v to dst: the rule name,
+// then each dimension's value, NUL-separated. It reports false when v lacks
+// a dimension (no API key, say), in which case r does not apply.
+func (p *Policy) appendKey(dst []byte, r *rule, v *request.View) ([]byte, bool) {
+	dst = append(dst, r.name...)
+	for _, d := range r.dims {
+		dst = append(dst, 0)
+		switch d.kind {
+		case dimIP:
+			if !v.ClientIP.IsValid() {
+				return dst, false
+			}
+			dst = v.ClientIP.AppendTo(dst)
+		case dimIPPrefix:
+			if !v.ClientIP.IsValid() {
+				return dst, false
+			}
+			dst = request.Prefix(v.ClientIP, p.v4, p.v6).AppendTo(dst)
+		case dimRoute:
+			if v.Route == nil {
+				return dst, false
+			}
+			dst = append(dst, v.Route.Name...)
+		case dimMethod:
+			dst = append(dst, v.Method...)
+		default:
+			s := dimString(d, v)
+			if s == "" {
+				return dst, false
+			}
+			dst = append(dst, s...)
+		}
+	}
+	return dst, true
+}
+
+func dimString(d dim, v *request.View) string {
+	switch d.kind {
+	case dimAPIKey:
+		return v.Identity.KeyID
+	case dimUser:
+		return v.Identity.User
+	case dimTenant:
+		return v.Identity.Tenant
+	case dimPlan:
+		return v.Identity.Plan
+	case dimHeader:
+		return v.Headers.Get(d.header)
+	}
+	return ""
+}

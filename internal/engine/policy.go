@@ -1,0 +1,260 @@
+// Package engine decides what happens to each request. It owns no I/O: a
+// front parses a request into a request.View with the Policy's Parser,
+// asks the Policy to Decide, renders the Verdict and calls Finish. A Policy
+// is an immutable compiled configuration; reloading swaps in a new one
+// while the limiter state, which lives in a limit.Store, carries over.
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/abuseguard/abuseguard/internal/config"
+	"github.com/abuseguard/abuseguard/internal/limit"
+	"github.com/abuseguard/abuseguard/internal/request"
+)
+
+// Policy is a compiled configuration: everything a decision needs besides
+// limiter state. It is immutable and safe for concurrent use.
+type Policy struct {
+	Config *config.Config
+	Parser request.Parser
+
+	rules        []rule
+	blockUnknown bool
+	v4, v6       int // ip_prefix sizes
+	store        limit.Store
+	closers      []func()
+}
+
+type ruleKind uint8
+
+const (
+	rateRule ruleKind = iota
+	quotaRule
+	concurrencyRule
+)
+
+type dimension uint8
+
+const (
+	dimIP dimension = iota
+	dimIPPrefix
+	dimAPIKey
+	dimUser
+	dimTenant
+	dimPlan
+	dimRoute
+	dimMethod
+	dimHeader
+)
+
+var dimensionNames = map[string]dimension{
+	"ip": dimIP, "ip_prefix": dimIPPrefix, "api_key": dimAPIKey, "user": dimUser,
+	"tenant": dimTenant, "plan": dimPlan, "route": dimRoute, "method": dimMethod,
+}
+
+type dim struct {
+	kind   dimension
+	header int // index into View.Headers for dimHeader
+}
+
+// rule is one compiled limit.
+type rule struct {
+	name    string
+	kind    ruleKind
+	dims    []dim
+	routes  []bool // by route index; nil applies to every request
+	mode    Mode
+	canary  uint64 // keys whose bucket is below this are enforced in canary mode
+	base    *amount
+	perPlan map[string]*amount
+}
+
+// amount is a compiled config.Amount.
+type amount struct {
+	rate   limit.Rate
+	quota  int64
+	cal    limit.Calendar
+	slots  int64
+	policy string // RateLimit-Policy header value
+}
+
+// lease bounds how long an in-flight slot may be held by a request whose
+// Finish never came (a crash in a front): it is then reclaimed.
+const lease = 10 * time.Minute
+
+// Compile builds a Policy from a validated config. The Policy shares store
+// with every other Policy built on it; ctx bounds background work such as
+// JWKS refresh, which Close also stops.
+func Compile(ctx context.Context, c *config.Config, store limit.Store) (*Policy, error) {
+	p := &Policy{
+		Config:       c,
+		store:        store,
+		blockUnknown: c.UnknownRoutes == "block",
+		v4:           c.Network.IPv4Prefix,
+		v6:           c.Network.IPv6Prefix,
+	}
+	p.Parser.Proxies = c.Network.Proxies()
+	routes := make([]request.Route, len(c.Routes))
+	routeIndex := map[string]int{}
+	for i, r := range c.Routes {
+		routes[i] = request.Route{Name: r.Name, Template: r.Match}
+		routeIndex[r.Name] = i
+	}
+	router, err := request.NewRouter(routes)
+	if err != nil {
+		return nil, c.ErrorAt("routes", err)
+	}
+	p.Parser.Router = router
+	ident, err := p.identifier(ctx, c)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.Parser.Identifier = ident
+	headers := map[string]int{}
+	for _, kind := range []ruleKind{rateRule, quotaRule, concurrencyRule} {
+		for _, l := range c.Limits {
+			r := compileRule(l, routeIndex, headers, &p.Parser.HeaderNames)
+			if r.kind == kind {
+				p.rules = append(p.rules, r)
+			}
+		}
+	}
+	return p, nil
+}
+
+func (p *Policy) identifier(ctx context.Context, c *config.Config) (*request.Identifier, error) {
+	id := c.Identity
+	opts := request.IdentifierOptions{
+		KeyHeader:    id.APIKey.Header,
+		KeyQuery:     id.APIKey.Query,
+		RequireKnown: id.APIKey.RequireKnown,
+		Keys:         map[[32]byte]request.KeyInfo{},
+		Secret:       secret(id.SecretEnv),
+	}
+	for _, k := range id.APIKey.Keys {
+		var sum [32]byte
+		hex.Decode(sum[:], []byte(k.SHA256))
+		opts.Keys[sum] = request.KeyInfo{ID: k.ID, Plan: k.Plan, Tenant: k.Tenant, Owner: k.Owner}
+	}
+	if j := id.JWT; j != nil {
+		jo := request.JWTOptions{
+			Algorithms: j.Algorithms, Issuer: j.Issuer, Audience: j.Audience, Leeway: j.Leeway,
+			KeyFile: j.KeyFile, JWKSURL: j.JWKSURL, JWKSRefresh: j.JWKSRefresh, JWKSMinRefetch: j.JWKSMinRefetch,
+			UserClaim: j.Claims.User, TenantClaim: j.Claims.Tenant, PlanClaim: j.Claims.Plan, ScopesClaim: j.Claims.Scopes,
+		}
+		if j.SecretEnv != "" {
+			jo.HMACSecret = []byte(os.Getenv(j.SecretEnv))
+		}
+		jctx, cancel := context.WithCancel(ctx)
+		v, err := request.NewJWTVerifier(jctx, jo)
+		if err != nil {
+			cancel()
+			return nil, c.ErrorAt("identity.jwt", err)
+		}
+		p.closers = append(p.closers, func() { v.Close(); cancel() })
+		opts.JWT = v
+	}
+	return request.NewIdentifier(opts), nil
+}
+
+// secret returns the HMAC key from the environment variable env, or a
+// random one when it is unset.
+func secret(env string) []byte {
+	if s := os.Getenv(env); env != "" && s != "" {
+		return []byte(s)
+	}
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return b
+}
+
+func compileRule(l config.Limit, routeIndex map[string]int, headers map[string]int, headerNames *[]string) rule {
+	mode, _ := ParseMode(l.Mode)
+	r := rule{name: l.Name, mode: mode, canary: uint64(l.CanaryPercent / 100 * (1 << 63) * 2)}
+	if l.CanaryPercent >= 100 {
+		r.canary = ^uint64(0)
+	}
+	for _, d := range l.Key {
+		if name, ok := strings.CutPrefix(d, "header:"); ok {
+			i, seen := headers[strings.ToLower(name)]
+			if !seen {
+				i = len(*headerNames)
+				headers[strings.ToLower(name)] = i
+				*headerNames = append(*headerNames, name)
+			}
+			r.dims = append(r.dims, dim{kind: dimHeader, header: i})
+			continue
+		}
+		r.dims = append(r.dims, dim{kind: dimensionNames[d]})
+	}
+	if len(l.Routes) > 0 {
+		r.routes = make([]bool, len(routeIndex))
+		for _, name := range l.Routes {
+			r.routes[routeIndex[name]] = true
+		}
+	}
+	if a := l.Amount; a.Rate != nil || a.Quota != nil || a.Concurrency != 0 {
+		r.base = compileAmount(l.Name, a)
+	}
+	for plan, a := range l.PerPlan {
+		if r.perPlan == nil {
+			r.perPlan = map[string]*amount{}
+		}
+		r.perPlan[plan] = compileAmount(l.Name, a)
+	}
+	for _, a := range append([]*amount{r.base}, mapValues(r.perPlan)...) {
+		if a == nil {
+			continue
+		}
+		switch {
+		case a.quota > 0:
+			r.kind = quotaRule
+		case a.slots > 0:
+			r.kind = concurrencyRule
+		}
+	}
+	return r
+}
+
+func mapValues(m map[string]*amount) []*amount {
+	var vs []*amount
+	for _, v := range m {
+		vs = append(vs, v)
+	}
+	return vs
+}
+
+func compileAmount(name string, a config.Amount) *amount {
+	q := strconv.Quote(name)
+	switch {
+	case a.Rate != nil:
+		burst := a.BurstOrDefault()
+		r := limit.PerPeriod(a.Rate.Count, a.Rate.Period, burst)
+		window := time.Duration(burst) * r.Interval
+		return &amount{rate: r, policy: fmt.Sprintf("%s;q=%d;w=%d", q, burst, max(1, int64(window/time.Second)))}
+	case a.Quota != nil:
+		period, _ := limit.ParsePeriod(a.Quota.Period)
+		return &amount{quota: a.Quota.Limit, cal: limit.Calendar{Period: period, Location: a.Quota.Location()},
+			policy: fmt.Sprintf("%s;q=%d;w=%d", q, a.Quota.Limit, period.Seconds())}
+	default:
+		return &amount{slots: a.Concurrency, policy: fmt.Sprintf("%s;q=%d", q, a.Concurrency)}
+	}
+}
+
+// Close stops the Policy's background work (JWKS refresh). Decisions
+// already under way finish normally.
+func (p *Policy) Close() {
+	for _, c := range p.closers {
+		c()
+	}
+	p.closers = nil
+}

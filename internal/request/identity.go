@@ -1,0 +1,127 @@
+package request
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"hash"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/abuseguard/abuseguard/internal/problem"
+)
+
+// KeyInfo is what the configuration says about one known API key.
+type KeyInfo struct {
+	ID, Plan, Tenant, Owner string
+}
+
+// IdentifierOptions configures an Identifier.
+type IdentifierOptions struct {
+	KeyHeader    string               // header carrying the API key, "" for none
+	KeyQuery     string               // query parameter carrying the API key, "" for none
+	Keys         map[[32]byte]KeyInfo // known keys by SHA-256 of the key
+	RequireKnown bool                 // refuse keys not in Keys
+	Secret       []byte               // HMAC key for the ids of unknown keys
+	JWT          *JWTVerifier         // nil: bearer tokens are not read
+}
+
+// Identifier finds and verifies who a request claims to be. Raw keys and
+// tokens never leave it: a known key is named by its configured id, an
+// unknown one by "k_" and 16 hex digits of its HMAC.
+type Identifier struct {
+	opts IdentifierOptions
+	macs sync.Pool
+}
+
+// NewIdentifier returns an Identifier.
+func NewIdentifier(opts IdentifierOptions) *Identifier {
+	id := &Identifier{opts: opts}
+	id.macs.New = func() any { return hmac.New(sha256.New, opts.Secret) }
+	return id
+}
+
+// Identify fills out from the request's API key and bearer token. It returns
+// a 401 problem for an unknown key (when known keys are required) or a
+// bearer token that does not verify.
+func (id *Identifier) Identify(h http.Header, rawQuery string, out *Identity) *problem.Problem {
+	if key := id.apiKey(h, rawQuery); key != "" {
+		info, known := id.opts.Keys[sha256.Sum256([]byte(key))]
+		switch {
+		case known:
+			out.KeyID, out.Plan, out.Tenant, out.Owner = info.ID, info.Plan, info.Tenant, info.Owner
+		case id.opts.RequireKnown:
+			return &problem.Problem{Status: http.StatusUnauthorized, Reason: "unknown_api_key", Detail: "the API key is not known"}
+		default:
+			out.KeyID = id.hmacID(key)
+		}
+	}
+	if id.opts.JWT == nil {
+		return nil
+	}
+	auth := h.Get("Authorization")
+	if len(auth) < 7 || !strings.EqualFold(auth[:7], "bearer ") {
+		return nil
+	}
+	claims, err := id.opts.JWT.Verify(strings.TrimSpace(auth[7:]))
+	if err != nil {
+		reason := "token_invalid"
+		if te := (*TokenError)(nil); errors.As(err, &te) {
+			reason = te.Reason
+		}
+		return &problem.Problem{Status: http.StatusUnauthorized, Reason: reason, Detail: "the bearer token was refused"}
+	}
+	out.User, out.Scopes = claims.Subject, claims.Scopes
+	if out.Tenant == "" {
+		out.Tenant = claims.Tenant
+	}
+	if out.Plan == "" {
+		out.Plan = claims.Plan
+	}
+	return nil
+}
+
+func (id *Identifier) apiKey(h http.Header, rawQuery string) string {
+	if id.opts.KeyHeader != "" {
+		if v := h.Get(id.opts.KeyHeader); v != "" {
+			return v
+		}
+	}
+	if id.opts.KeyQuery != "" && rawQuery != "" {
+		return queryValue(rawQuery, id.opts.KeyQuery)
+	}
+	return ""
+}
+
+// queryValue returns the first value of name in rawQuery, unescaped.
+func queryValue(rawQuery, name string) string {
+	for rawQuery != "" {
+		var pair string
+		pair, rawQuery, _ = strings.Cut(rawQuery, "&")
+		k, v, _ := strings.Cut(pair, "=")
+		if k != name {
+			continue
+		}
+		if u, err := url.QueryUnescape(v); err == nil {
+			return u
+		}
+		return v
+	}
+	return ""
+}
+
+func (id *Identifier) hmacID(key string) string {
+	mac := id.macs.Get().(hash.Hash)
+	mac.Reset()
+	mac.Write([]byte(key))
+	var sum [sha256.Size]byte
+	mac.Sum(sum[:0])
+	id.macs.Put(mac)
+	var out [18]byte
+	out[0], out[1] = 'k', '_'
+	hex.Encode(out[2:], sum[:8])
+	return string(out[:])
+}
