@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -23,8 +24,9 @@ import (
 // Policy is a compiled configuration: everything a decision needs besides
 // limiter state. It is immutable and safe for concurrent use.
 type Policy struct {
-	Config *config.Config
-	Parser request.Parser
+	Config   *config.Config
+	Parser   request.Parser
+	Upstream *url.URL // nil when the config names none
 
 	rules        []rule
 	blockUnknown bool
@@ -100,6 +102,13 @@ func Compile(ctx context.Context, c *config.Config, store limit.Store) (*Policy,
 		blockUnknown: c.UnknownRoutes == "block",
 		v4:           c.Network.IPv4Prefix,
 		v6:           c.Network.IPv6Prefix,
+	}
+	if c.Upstream != "" {
+		u, err := config.ParseUpstream(c.Upstream)
+		if err != nil {
+			return nil, c.ErrorAt("upstream", err)
+		}
+		p.Upstream = u
 	}
 	p.Parser.Proxies = c.Network.Proxies()
 	routes := make([]request.Route, len(c.Routes))

@@ -1,0 +1,130 @@
+// Package cli defines abuseguard's commands. main only calls Execute.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/abuseguard/abuseguard/internal/config"
+	"github.com/abuseguard/abuseguard/internal/serve"
+)
+
+// Execute runs the command line args and returns the process exit code.
+func Execute(args []string, stdout, stderr io.Writer) int {
+	root := Root()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.Execute(); err != nil {
+		var exit exitError
+		if !errors.As(err, &exit) {
+			fmt.Fprintln(stderr, "abuseguard:", err)
+		}
+		return 1
+	}
+	return 0
+}
+
+// exitError is an error already reported to the user.
+type exitError struct{}
+
+func (exitError) Error() string { return "failed" }
+
+// Root returns the abuseguard command tree.
+func Root() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "abuseguard",
+		Short:         "API abuse protection: decide allow, throttle or block for every request, and say why",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(serveCmd(), checkCmd(), versionCmd())
+	return root
+}
+
+func serveCmd() *cobra.Command {
+	var opts serve.Options
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the inline reverse proxy in front of an upstream API",
+		Long: `Run the inline reverse proxy. With no --config it runs on the embedded
+defaults (per client IP and per API key limits). SIGHUP, or a change to the
+config file, reloads the config; an invalid one is refused and the last good
+one keeps serving. SIGTERM drains in-flight requests, then exits.`,
+		Example: "  abuseguard serve --upstream http://127.0.0.1:3000\n  abuseguard serve --config examples/quickstart.yaml --upstream http://127.0.0.1:3000",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serve.Run(ctx, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.ConfigFile, "config", "", "config file (YAML); default: the embedded defaults")
+	f.StringVar(&opts.Upstream, "upstream", "", "upstream API URL, e.g. http://127.0.0.1:3000")
+	f.StringVar(&opts.Listen, "listen", "", "proxy listen address (default 127.0.0.1:8080)")
+	f.StringVar(&opts.AdminListen, "admin-listen", "", "admin listen address for /metrics, /healthz, /readyz (default 127.0.0.1:9090)")
+	return cmd
+}
+
+func checkCmd() *cobra.Command {
+	var printDefaults bool
+	cmd := &cobra.Command{
+		Use:   "check FILE...",
+		Short: "Validate config files; print every error with file:line:col",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && !printDefaults {
+				return errors.New("check needs at least one FILE (or --print-defaults)")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if printDefaults {
+				_, err := cmd.OutOrStdout().Write(config.DefaultYAML())
+				return err
+			}
+			failed := false
+			for _, file := range args {
+				if _, err := config.Load(file); err != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), err)
+					failed = true
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", file)
+			}
+			if failed {
+				return exitError{}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&printDefaults, "print-defaults", false, "print the embedded default config, which documents every setting")
+	return cmd
+}
+
+func versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), "abuseguard", Version())
+		},
+	}
+}
+
+// Version returns the module version the binary was built from, or "dev".
+func Version() string {
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return info.Main.Version
+	}
+	return "dev"
+}
+

@@ -1,0 +1,327 @@
+// Package proxy is the inline front: an http.Handler that decides each
+// request with the engine and forwards the allowed ones to the upstream
+// through net/http/httputil.ReverseProxy.
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/abuseguard/abuseguard/internal/engine"
+	"github.com/abuseguard/abuseguard/internal/problem"
+	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/telemetry"
+)
+
+// Options configures a Proxy. Nil fields get defaults.
+type Options struct {
+	Engine    *engine.Engine
+	Metrics   *telemetry.Metrics   // default: a fresh, unexported set
+	AccessLog *telemetry.AccessLog // default: none
+	Logger    *slog.Logger         // default: slog.Default()
+	Transport http.RoundTripper    // default: NewTransport(30s)
+	Now       func() time.Time     // default: time.Now
+}
+
+// Proxy decides and forwards requests. It is safe for concurrent use.
+type Proxy struct {
+	opts    Options
+	rp      *httputil.ReverseProxy
+	idBase  string
+	idCount atomic.Uint64
+}
+
+// NewTransport returns the upstream transport: pooled keep-alive
+// connections, and a bound on the wait for response headers.
+func NewTransport(headerTimeout time.Duration) *http.Transport {
+	return &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: headerTimeout,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// New returns a Proxy.
+func New(opts Options) *Proxy {
+	if opts.Metrics == nil {
+		opts.Metrics = telemetry.NewMetrics()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Transport == nil {
+		opts.Transport = NewTransport(30 * time.Second)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	p := &Proxy{opts: opts, idBase: hex.EncodeToString(b[:]) + "-"}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:       p.rewrite,
+		Transport:     opts.Transport,
+		ErrorHandler:  p.upstreamError,
+		FlushInterval: -1, // stream: an API's responses go out as they come
+		ErrorLog:      slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+	}
+	return p
+}
+
+// exchange is one request's state, carried through the ReverseProxy in
+// the request context.
+type exchange struct {
+	policy  *engine.Policy
+	view    request.View
+	trusted bool // the peer is a trusted proxy: keep its forwarding headers
+	refused *problem.Problem
+}
+
+type exchangeKey struct{}
+
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+
+// ServeHTTP decides r and either refuses it with a problem+json response
+// or forwards it to the upstream.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := p.opts.Now()
+	x := exchanges.Get().(*exchange)
+	x.view.Reset()
+	x.refused = nil
+	x.policy = p.opts.Engine.Policy()
+	x.view.ID = p.requestID()
+	defer exchanges.Put(x)
+	rec := &recorder{ResponseWriter: w}
+	cfg := x.policy.Config
+
+	prob := p.admit(r, int64(cfg.Server.MaxBodyBytes), int64(cfg.Server.MaxHeaderBytes))
+	if prob == nil {
+		prob = x.policy.Parser.Parse(r, start, &x.view)
+	}
+	if prob != nil {
+		if !x.view.ClientIP.IsValid() {
+			x.view.ClientIP = peerIP(r.RemoteAddr)
+		}
+		p.refuse(rec, x, prob, start)
+		return
+	}
+	vd := x.policy.Decide(&x.view)
+	p.opts.Metrics.DecisionSeconds.Observe(p.opts.Now().Sub(start).Seconds())
+	setRateLimit(rec.Header(), vd)
+	if vd.Action != engine.Allow {
+		prob := &problem.Problem{Status: vd.Status, Reason: vd.Reason, Rule: vd.Rule, RetryAfter: vd.RetryAfter,
+			Detail: detail(vd)}
+		p.finish(rec, x, vd, prob, start)
+		return
+	}
+	if x.policy.Upstream == nil {
+		p.finish(rec, x, vd, &problem.Problem{Status: http.StatusBadGateway, Reason: "no_upstream",
+			Detail: "no upstream is configured"}, start)
+		return
+	}
+	x.trusted = x.policy.Parser.Proxies.Trusts(peerIP(r.RemoteAddr))
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(rec, r.Body, int64(cfg.Server.MaxBodyBytes))
+	}
+	upstart := p.opts.Now()
+	p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
+	p.opts.Metrics.UpstreamSeconds.Observe(p.opts.Now().Sub(upstart).Seconds())
+	p.finish(rec, x, vd, x.refused, start)
+}
+
+// admit refuses requests over the body or header caps before any parsing.
+func (p *Proxy) admit(r *http.Request, maxBody, maxHeader int64) *problem.Problem {
+	if r.ContentLength > maxBody {
+		return &problem.Problem{Status: http.StatusRequestEntityTooLarge, Reason: "request_too_large",
+			Detail: "the request body is larger than " + strconv.FormatInt(maxBody, 10) + " bytes"}
+	}
+	size := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			size += len(k) + len(v) + 4
+		}
+	}
+	if int64(size) > maxHeader {
+		return &problem.Problem{Status: http.StatusRequestHeaderFieldsTooLarge, Reason: "headers_too_large",
+			Detail: "the request line and headers are larger than " + strconv.FormatInt(maxHeader, 10) + " bytes"}
+	}
+	return nil
+}
+
+func detail(vd *engine.Verdict) string {
+	switch vd.Reason {
+	case "rate_limited":
+		return "too many requests; retry after the time in Retry-After"
+	case "quota_exceeded":
+		return "the quota for this period is used up"
+	case "concurrency_limited":
+		return "too many requests in flight at once"
+	case "unknown_route":
+		return "no such endpoint"
+	}
+	return ""
+}
+
+// rewrite builds the upstream request. Forwarding headers survive only
+// from trusted proxies; the client address is appended to X-Forwarded-For.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	x := pr.In.Context().Value(exchangeKey{}).(*exchange)
+	pr.SetURL(x.policy.Upstream)
+	if x.trusted {
+		if xff := pr.In.Header["X-Forwarded-For"]; len(xff) > 0 {
+			pr.Out.Header["X-Forwarded-For"] = xff
+		}
+	} else {
+		pr.Out.Header.Del("Forwarded")
+		pr.Out.Header.Del("X-Real-Ip")
+	}
+	pr.SetXForwarded()
+	pr.Out.Header.Set("X-Request-Id", x.view.ID)
+}
+
+// upstreamError answers when the upstream cannot be reached or the
+// request body breaks a cap: 413, 504 or 502, as problem+json.
+func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	x := r.Context().Value(exchangeKey{}).(*exchange)
+	prob := &problem.Problem{Status: http.StatusBadGateway, Reason: "upstream_unavailable", Detail: "the upstream did not answer"}
+	var tooLarge *http.MaxBytesError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &tooLarge):
+		prob = &problem.Problem{Status: http.StatusRequestEntityTooLarge, Reason: "request_too_large",
+			Detail: "the request body is larger than " + strconv.FormatInt(tooLarge.Limit, 10) + " bytes"}
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		prob = &problem.Problem{Status: http.StatusGatewayTimeout, Reason: "upstream_timeout", Detail: "the upstream did not answer in time"}
+	case errors.Is(err, context.Canceled):
+		prob = &problem.Problem{Status: 499, Reason: "client_closed", Detail: "the client went away"}
+	}
+	if prob.Status != 499 {
+		p.opts.Logger.Warn("upstream request failed", "request_id", x.view.ID, "reason", prob.Reason, "err", err)
+	}
+	x.refused = prob
+	prob.RequestID = x.view.ID
+	if prob.Status != 499 {
+		problem.Write(w, prob)
+	}
+}
+
+// refuse answers a request refused before any decision.
+func (p *Proxy) refuse(rec *recorder, x *exchange, prob *problem.Problem, start time.Time) {
+	prob.RequestID = x.view.ID
+	problem.Write(rec, prob)
+	p.opts.Metrics.Refused.WithLabelValues(prob.Reason).Inc()
+	p.log(rec, x, "block", "", "", prob.Reason, start)
+}
+
+// finish writes a refusal when there is one, then records the request and
+// releases the verdict.
+func (p *Proxy) finish(rec *recorder, x *exchange, vd *engine.Verdict, prob *problem.Problem, start time.Time) {
+	action, reason := vd.Action.String(), vd.Reason
+	if vd.Action != engine.Allow {
+		prob.RequestID = x.view.ID
+		problem.Write(rec, prob)
+	} else if prob != nil { // refused on the way to the upstream
+		p.opts.Metrics.Refused.WithLabelValues(prob.Reason).Inc()
+		reason = prob.Reason
+	}
+	// A shadow rule that would have acted shows as action allow, mode
+	// shadow, with its rule and reason.
+	rule, mode := vd.Rule, ""
+	if vd.Would {
+		mode = engine.Shadow.String()
+	} else if rule != "" {
+		mode = vd.Mode.String()
+	}
+	route := "unmatched"
+	if x.view.Route != nil {
+		route = x.view.Route.Name
+	}
+	p.opts.Metrics.Requests.WithLabelValues(route, action, rule, mode).Inc()
+	p.log(rec, x, action, rule, mode, reason, start)
+	vd.Finish(p.opts.Now())
+}
+
+func (p *Proxy) log(rec *recorder, x *exchange, action, rule, mode, reason string, start time.Time) {
+	if p.opts.AccessLog == nil {
+		return
+	}
+	route := ""
+	if x.view.Route != nil {
+		route = x.view.Route.Name
+	}
+	p.opts.AccessLog.Log(&telemetry.Access{
+		Time: start, RequestID: x.view.ID, ClientIP: x.view.ClientIP, Method: x.view.Method, Path: x.view.Path,
+		Route: route, KeyID: x.view.Identity.KeyID, User: x.view.Identity.User,
+		Status: rec.status(), Latency: p.opts.Now().Sub(start), Bytes: rec.bytes,
+		Action: action, Rule: rule, Mode: mode, Reason: reason,
+	})
+}
+
+func setRateLimit(h http.Header, vd *engine.Verdict) {
+	var buf [96]byte
+	if v, ok := vd.RateLimit(buf[:0]); ok {
+		h["Ratelimit"] = []string{string(v)}
+		h["Ratelimit-Policy"] = []string{vd.RateLimitPolicy()}
+	}
+}
+
+func (p *Proxy) requestID() string {
+	var b [16]byte
+	return p.idBase + string(strconv.AppendUint(b[:0], p.idCount.Add(1), 36))
+}
+
+func peerIP(remote string) netip.Addr {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// recorder remembers the status and size of a response for the log.
+type recorder struct {
+	http.ResponseWriter
+	code  int
+	bytes int64
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+func (r *recorder) status() int {
+	if r.code == 0 {
+		return 499 // nothing was written: the client went away
+	}
+	return r.code
+}
+
+// Unwrap lets http.ResponseController reach the connection (for Flush).
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -1,0 +1,295 @@
+// Package serve runs abuseguard as an inline reverse proxy: it loads the
+// config, starts the proxy and admin listeners, reloads on SIGHUP or when
+// the config file changes, and drains in-flight requests on shutdown.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/abuseguard/abuseguard/internal/config"
+	"github.com/abuseguard/abuseguard/internal/engine"
+	"github.com/abuseguard/abuseguard/internal/front/proxy"
+	"github.com/abuseguard/abuseguard/internal/store/memory"
+	"github.com/abuseguard/abuseguard/internal/telemetry"
+)
+
+// Options configures Run. Flag values, when set, override the config file
+// (on every reload too).
+type Options struct {
+	ConfigFile  string // "" runs on the embedded defaults
+	Upstream    string
+	Listen      string
+	AdminListen string
+	Logger      *slog.Logger // default: JSON to stderr
+	// Ready, when set, is called once both listeners are bound.
+	Ready func(proxyAddr, adminAddr net.Addr)
+	// Reloaded, when set, is called after each reload attempt.
+	Reloaded func(err error)
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Run serves until ctx ends, then drains in-flight requests for up to
+// server.shutdown_timeout. It returns an error when the config does not
+// load or a listener cannot bind.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Logger
+	cfg, err := load(opts)
+	if err != nil {
+		return err
+	}
+	store := memory.New(memory.Options{MaxKeys: memory.MaxKeysFor(int64(cfg.State.MaxMemory))})
+	pol, err := engine.Compile(ctx, cfg, store)
+	if err != nil {
+		return err
+	}
+	eng := engine.New(pol)
+	metrics := telemetry.NewMetrics()
+	metrics.WatchState(func() telemetry.StateStats {
+		s := store.Stats()
+		return telemetry.StateStats{Keys: s.Keys, MaxKeys: s.MaxKeys, Evictions: s.Evictions, Expirations: s.Expirations}
+	})
+	logOut, closeLog, err := accessLogWriter(cfg.AccessLog)
+	if err != nil {
+		pol.Close()
+		return err
+	}
+	defer closeLog()
+	front := proxy.New(proxy.Options{
+		Engine: eng, Metrics: metrics, AccessLog: telemetry.NewAccessLog(logOut), Logger: log,
+		Transport: proxy.NewTransport(cfg.Server.UpstreamTimeout), Now: opts.Now,
+	})
+
+	proxyLn, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		pol.Close()
+		return fmt.Errorf("listen: %w", err)
+	}
+	adminLn, err := net.Listen("tcp", cfg.AdminListen)
+	if err != nil {
+		proxyLn.Close()
+		pol.Close()
+		return fmt.Errorf("admin listen: %w", err)
+	}
+	var draining atomic.Bool
+	srv := &http.Server{
+		Handler:           front,
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		IdleTimeout:       cfg.Server.IdleTimeout,
+		// The proxy answers oversized headers itself (431 problem+json);
+		// net/http's own plain-text limit sits well above the configured one.
+		MaxHeaderBytes: int(2*cfg.Server.MaxHeaderBytes) + 4096,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	admin := &http.Server{Handler: adminMux(metrics, &draining), ReadHeaderTimeout: 10 * time.Second}
+
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(proxyLn) }()
+	go func() { errc <- admin.Serve(adminLn) }()
+	log.Info("abuseguard serving", "listen", proxyLn.Addr().String(), "admin", adminLn.Addr().String(),
+		"upstream", cfg.Upstream, "config", describe(cfg.File), "limits", len(cfg.Limits))
+	if opts.Ready != nil {
+		opts.Ready(proxyLn.Addr(), adminLn.Addr())
+	}
+
+	var wg sync.WaitGroup
+	bg, stopBG := context.WithCancel(ctx)
+	reload := func() {
+		err := reloadPolicy(bg, opts, eng, store)
+		if err != nil {
+			metrics.ConfigReloads.WithLabelValues("failed").Inc()
+			metrics.ConfigReloadOK.Set(0)
+			log.Error("config reload failed; keeping the last good config", "err", err)
+		} else {
+			metrics.ConfigReloads.WithLabelValues("ok").Inc()
+			metrics.ConfigReloadOK.Set(1)
+			log.Info("config reloaded", "config", opts.ConfigFile)
+		}
+		if opts.Reloaded != nil {
+			opts.Reloaded(err)
+		}
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); watchReloads(bg, opts.ConfigFile, reload, log) }()
+	go func() { defer wg.Done(); sweep(bg, store, opts.Now) }()
+
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		log.Error("listener failed", "err", err)
+	}
+	draining.Store(true)
+	log.Info("shutting down: draining in-flight requests", "timeout", cfg.Server.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), eng.Policy().Config.Server.ShutdownTimeout)
+	defer cancel()
+	shutdownErr := srv.Shutdown(sctx)
+	_ = admin.Shutdown(sctx)
+	stopBG()
+	wg.Wait()
+	eng.Policy().Close()
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return shutdownErr
+}
+
+func describe(file string) string {
+	if file == "" {
+		return "embedded defaults"
+	}
+	return file
+}
+
+// load reads the config and applies the flag overrides.
+func load(opts Options) (*config.Config, error) {
+	var cfg *config.Config
+	var err error
+	if opts.ConfigFile == "" {
+		cfg, err = config.Default()
+	} else {
+		cfg, err = config.Load(opts.ConfigFile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if opts.Upstream != "" {
+		if _, err := config.ParseUpstream(opts.Upstream); err != nil {
+			return nil, fmt.Errorf("--upstream: %w", err)
+		}
+		cfg.Upstream = opts.Upstream
+	}
+	if opts.Listen != "" {
+		cfg.Listen = opts.Listen
+	}
+	if opts.AdminListen != "" {
+		cfg.AdminListen = opts.AdminListen
+	}
+	if cfg.Upstream == "" {
+		return nil, errors.New("no upstream: pass --upstream URL or set upstream in the config")
+	}
+	return cfg, nil
+}
+
+// reloadPolicy loads and compiles the config again and swaps it in; on any
+// error the current Policy stays. Listener addresses, server timeouts and
+// state.max_memory take effect only on restart.
+func reloadPolicy(ctx context.Context, opts Options, eng *engine.Engine, store *memory.Store) error {
+	cfg, err := load(opts)
+	if err != nil {
+		return err
+	}
+	pol, err := engine.Compile(ctx, cfg, store)
+	if err != nil {
+		return err
+	}
+	eng.Swap(pol).Close()
+	return nil
+}
+
+// watchReloads calls reload on SIGHUP and, when file is set, when it
+// changes. It watches the file's directory, so editors that replace the
+// file and Kubernetes ConfigMap symlink swaps are seen, and debounces
+// bursts of events into one reload.
+func watchReloads(ctx context.Context, file string, reload func(), log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var events <-chan fsnotify.Event
+	if file != "" {
+		w, err := fsnotify.NewWatcher()
+		if err == nil {
+			defer w.Close()
+			if err = w.Add(filepath.Dir(file)); err == nil {
+				events = w.Events
+			}
+		}
+		if err != nil {
+			log.Warn("not watching the config file; reload with SIGHUP", "err", err)
+		}
+	}
+	abs, _ := filepath.Abs(file)
+	var debounce <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			reload()
+		case ev := <-events:
+			if p, _ := filepath.Abs(ev.Name); p == abs || filepath.Base(ev.Name) == "..data" {
+				debounce = time.After(250 * time.Millisecond)
+			}
+		case <-debounce:
+			debounce = nil
+			reload()
+		}
+	}
+}
+
+// sweep drops expired limiter keys every 10 seconds.
+func sweep(ctx context.Context, store *memory.Store, now func() time.Time) {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			store.Sweep(now().UnixNano())
+		}
+	}
+}
+
+func adminMux(m *telemetry.Metrics, draining *atomic.Bool) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if draining.Load() {
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	return mux
+}
+
+func accessLogWriter(dest string) (io.Writer, func(), error) {
+	switch dest {
+	case "stdout":
+		return os.Stdout, func() {}, nil
+	case "stderr":
+		return os.Stderr, func() {}, nil
+	case "off":
+		return nil, func() {}, nil
+	}
+	f, err := os.OpenFile(dest, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+	if err != nil {
+		return nil, nil, fmt.Errorf("access_log: %w", err)
+	}
+	return f, func() { f.Close() }, nil
+}
