@@ -127,4 +127,3 @@ func Version() string {
 	}
 	return "dev"
 }
-
