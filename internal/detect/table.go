@@ -1,0 +1,150 @@
+package detect
+
+import (
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Table holds per-entity state of type T, bounded to a number of entries.
+// When full, it drops an entry idle longer than its idle time if a sample
+// holds one (an expiration), else the least recently seen of the sample
+// (an eviction). It is safe for concurrent use.
+type Table[T any] struct {
+	shards      [64]tableShard[T]
+	perShard    int
+	idle        int64
+	evictions   atomic.Uint64
+	expirations atomic.Uint64
+}
+
+type tableShard[T any] struct {
+	mu sync.Mutex
+	m  map[uint64]tableEntry[T]
+	_  [40]byte
+}
+
+type tableEntry[T any] struct {
+	seen int64
+	v    T
+}
+
+// NewTable returns a Table of at most maxEntries whose entries expire after
+// idle without being seen.
+func NewTable[T any](maxEntries int, idle time.Duration) *Table[T] {
+	t := &Table[T]{perShard: max(1, maxEntries/64), idle: int64(idle)}
+	for i := range t.shards {
+		t.shards[i].m = map[uint64]tableEntry[T]{}
+	}
+	return t
+}
+
+// Update calls f with the state for key (zero when new) and stores what f
+// leaves, marking the entry seen at now. f runs under a shard lock: it must
+// be quick and must not call back into the Table.
+func (t *Table[T]) Update(key uint64, now int64, f func(*T)) {
+	sh := &t.shards[key>>58]
+	sh.mu.Lock()
+	e, ok := sh.m[key]
+	if !ok && len(sh.m) >= t.perShard {
+		t.makeRoom(sh, now)
+	}
+	f(&e.v)
+	e.seen = now
+	sh.m[key] = e
+	sh.mu.Unlock()
+}
+
+// Get returns a copy of key's state and whether it exists.
+func (t *Table[T]) Get(key uint64) (T, bool) {
+	sh := &t.shards[key>>58]
+	sh.mu.Lock()
+	e, ok := sh.m[key]
+	sh.mu.Unlock()
+	return e.v, ok
+}
+
+func (t *Table[T]) makeRoom(sh *tableShard[T], now int64) {
+	var victim uint64
+	oldest, n := int64(0), 0
+	for k, e := range sh.m {
+		if now-e.seen > t.idle {
+			delete(sh.m, k)
+			t.expirations.Add(1)
+			return
+		}
+		if n == 0 || e.seen < oldest {
+			victim, oldest = k, e.seen
+		}
+		if n++; n == 8 {
+			break
+		}
+	}
+	if n > 0 {
+		delete(sh.m, victim)
+		t.evictions.Add(1)
+	}
+}
+
+// Sweep drops entries idle at now and returns how many.
+func (t *Table[T]) Sweep(now int64) int {
+	total := 0
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		for k, e := range sh.m {
+			if now-e.seen > t.idle {
+				delete(sh.m, k)
+				total++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	t.expirations.Add(uint64(total))
+	return total
+}
+
+// TableStats is a Table's size and churn.
+type TableStats struct {
+	Entries, MaxEntries    int
+	Evictions, Expirations uint64
+}
+
+// Stats returns a snapshot.
+func (t *Table[T]) Stats() TableStats {
+	s := TableStats{MaxEntries: t.perShard * len(t.shards)}
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		s.Entries += len(sh.m)
+		sh.mu.Unlock()
+	}
+	s.Evictions, s.Expirations = t.evictions.Load(), t.expirations.Load()
+	return s
+}
+
+// Hasher hashes entity keys with a per-process seed, so clients cannot
+// aim collisions.
+type Hasher struct{ seed maphash.Seed }
+
+// NewHasher returns a Hasher with a random seed.
+func NewHasher() Hasher { return Hasher{seed: maphash.MakeSeed()} }
+
+// String hashes s in namespace ns (a scope or detector tag).
+func (h Hasher) String(ns byte, s string) uint64 {
+	var m maphash.Hash
+	m.SetSeed(h.seed)
+	m.WriteByte(ns)
+	m.WriteString(s)
+	return m.Sum64()
+}
+
+// Bytes hashes b in namespace ns.
+func (h Hasher) Bytes(ns byte, b []byte) uint64 {
+	var m maphash.Hash
+	m.SetSeed(h.seed)
+	m.WriteByte(ns)
+	m.Write(b)
+	return m.Sum64()
+}
