@@ -107,11 +107,18 @@ type Claims struct {
 	Scopes string `yaml:"scopes"`
 }
 
-// Route names an endpoint: "GET /v1/users/{id}".
+// Route names an endpoint: "GET /v1/users/{id}". Kind tells detectors what
+// the endpoint is for; Field names the body field a login, verify, signup
+// or reset endpoint is about.
 type Route struct {
 	Name  string `yaml:"name"`
 	Match string `yaml:"match"`
+	Kind  string `yaml:"kind"`
+	Field string `yaml:"field"`
 }
+
+// RouteKinds are the values of Route.Kind.
+var RouteKinds = []string{"login", "verify", "signup", "reset", "static", "decoy"}
 
 // Limit is one keyed limit: a rate, a calendar quota or an in-flight cap.
 type Limit struct {

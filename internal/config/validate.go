@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -187,6 +188,12 @@ func (v *validator) routes() map[string]bool {
 			v.fail(path+".name", "duplicate route name %q", r.Name)
 		}
 		names[r.Name] = true
+		if r.Kind != "" && !slices.Contains(RouteKinds, r.Kind) {
+			v.fail(path+".kind", "%q: want one of %s", r.Kind, strings.Join(RouteKinds, ", "))
+		}
+		if r.Field != "" && !slices.Contains([]string{"login", "verify", "signup", "reset"}, r.Kind) {
+			v.fail(path+".field", "only login, verify, signup and reset routes read a body field")
+		}
 		if _, _, err := request.ParseTemplate(r.Match); err != nil {
 			v.fail(path+".match", "%v", err)
 			continue

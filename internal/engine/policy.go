@@ -114,7 +114,7 @@ func Compile(ctx context.Context, c *config.Config, store limit.Store) (*Policy,
 	routes := make([]request.Route, len(c.Routes))
 	routeIndex := map[string]int{}
 	for i, r := range c.Routes {
-		routes[i] = request.Route{Name: r.Name, Template: r.Match}
+		routes[i] = request.Route{Name: r.Name, Template: r.Match, Kind: r.Kind, Field: r.Field}
 		routeIndex[r.Name] = i
 	}
 	router, err := request.NewRouter(routes)

@@ -56,7 +56,7 @@ func (id *Identifier) Identify(h http.Header, rawQuery string, out *Identity) *p
 		case id.opts.RequireKnown:
 			return &problem.Problem{Status: http.StatusUnauthorized, Reason: "unknown_api_key", Detail: "the API key is not known"}
 		default:
-			out.KeyID = id.hmacID(key)
+			out.KeyID = id.Pseudonym("k_", key)
 		}
 	}
 	if id.opts.JWT == nil {
@@ -113,15 +113,17 @@ func queryValue(rawQuery, name string) string {
 	return ""
 }
 
-func (id *Identifier) hmacID(key string) string {
+// Pseudonym returns prefix and 16 hex digits of the HMAC of s: a stable id
+// for a secret or personal value that cannot be turned back into it.
+func (id *Identifier) Pseudonym(prefix, s string) string {
 	mac := id.macs.Get().(hash.Hash)
 	mac.Reset()
-	mac.Write([]byte(key))
+	mac.Write([]byte(s))
 	var sum [sha256.Size]byte
 	mac.Sum(sum[:0])
 	id.macs.Put(mac)
-	var out [18]byte
-	out[0], out[1] = 'k', '_'
-	hex.Encode(out[2:], sum[:8])
-	return string(out[:])
+	var out [32]byte
+	n := copy(out[:], prefix)
+	hex.Encode(out[n:], sum[:8])
+	return string(out[:n+16])
 }

@@ -1,11 +1,21 @@
 package request
 
 import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"mime"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/problem"
 )
+
+// maxFieldBody is how much of a body Parse reads to find a route's Field.
+const maxFieldBody = 64 << 10
 
 // Parser turns HTTP requests into Views under one configuration. It is
 // immutable and safe for concurrent use.
@@ -18,7 +28,9 @@ type Parser struct {
 
 // Parse fills v from r, which arrived at now. It returns a problem when the
 // request must be refused before any decision: a malformed forwarding
-// header from a trusted proxy (400), or an identity that does not verify (401).
+// header from a trusted proxy (400), or an identity that does not verify
+// (401). For a route with a Field it reads up to 64 KiB of the body to find
+// the field, and leaves r.Body whole for the upstream.
 func (p *Parser) Parse(r *http.Request, now time.Time, v *View) *problem.Problem {
 	ip, err := ClientIP(r.RemoteAddr, r.Header, p.Proxies)
 	if err != nil {
@@ -26,15 +38,125 @@ func (p *Parser) Parse(r *http.Request, now time.Time, v *View) *problem.Problem
 			Detail: "the X-Forwarded-For or Forwarded header from a trusted proxy does not parse"}
 	}
 	v.Time, v.ClientIP = now, ip
-	v.Method, v.Host, v.Path = r.Method, r.Host, r.URL.Path
+	v.Method, v.Host, v.Path, v.Query = r.Method, r.Host, r.URL.Path, r.URL.RawQuery
 	if p.Router != nil {
-		v.Route = p.Router.Match(r.Method, r.URL.Path)
+		v.Route, v.Param = p.Router.Match(r.Method, r.URL.Path)
 	}
 	for _, name := range p.HeaderNames {
 		v.Headers = append(v.Headers, r.Header.Get(name))
 	}
-	if p.Identifier != nil {
-		return p.Identifier.Identify(r.Header, r.URL.RawQuery, &v.Identity)
+	v.UserAgent = r.Header.Get("User-Agent")
+	v.Hints = hints(r.Header, v.UserAgent)
+	v.Fingerprint = fingerprint(r.Header, v.UserAgent)
+	if p.Identifier == nil {
+		return nil
 	}
-	return nil
+	if v.Route != nil && v.Route.Field != "" {
+		if s := bodyField(r, v.Route.Field); s != "" {
+			v.Subject = p.Identifier.Pseudonym("s_", s)
+		}
+	}
+	return p.Identifier.Identify(r.Header, r.URL.RawQuery, &v.Identity)
+}
+
+func hints(h http.Header, ua string) Hints {
+	var hs Hints
+	if strings.HasPrefix(ua, "Mozilla/") {
+		hs |= ClaimsBrowser
+	}
+	if h.Get("Accept-Language") != "" {
+		hs |= AcceptLanguage
+	}
+	if h.Get("Accept-Encoding") != "" {
+		hs |= AcceptEncoding
+	}
+	if h.Get("Referer") != "" {
+		hs |= Referer
+	}
+	if h.Get("Sec-Fetch-Mode") != "" || h.Get("Sec-Ch-Ua") != "" {
+		hs |= FetchMetadata
+	}
+	return hs
+}
+
+// fingerprint hashes what a client's software says about itself: its user
+// agent, the set of header names it sends (net/http does not keep their
+// order), and its Accept, Accept-Language and Accept-Encoding values.
+func fingerprint(h http.Header, ua string) Fingerprint {
+	var names uint64
+	for k := range h {
+		names ^= fnv1a(fnvOffset, k) // order-independent
+	}
+	sum := uint64(fnvOffset)
+	for _, s := range [...]string{ua, h.Get("Accept"), h.Get("Accept-Language"), h.Get("Accept-Encoding")} {
+		sum = fnv1a(sum, s)
+		sum = (sum ^ 0) * fnvPrime // a separator, so "ab"+"c" differs from "a"+"bc"
+	}
+	return Fingerprint(sum ^ names*0x9E3779B97F4A7C15)
+}
+
+// Fingerprint identifies a client's software; see View.Fingerprint.
+type Fingerprint uint64
+
+// String returns "f_" and 16 hex digits.
+func (f Fingerprint) String() string {
+	var b [8]byte
+	for i := range b {
+		b[i] = byte(f >> (56 - 8*i))
+	}
+	var out [18]byte
+	out[0], out[1] = 'f', '_'
+	hex.Encode(out[2:], b[:])
+	return string(out[:])
+}
+
+// bodyField returns the string value of field in r's JSON object or form
+// body, reading at most maxFieldBody bytes and putting them back.
+func bodyField(r *http.Request, field string) string {
+	if r.Body == nil || r.Body == http.NoBody {
+		return ""
+	}
+	buf, err := io.ReadAll(io.LimitReader(r.Body, maxFieldBody+1))
+	r.Body = readCloser{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
+	if err != nil || len(buf) > maxFieldBody {
+		return ""
+	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case ct == "application/x-www-form-urlencoded":
+		q, err := url.ParseQuery(string(buf))
+		if err != nil {
+			return ""
+		}
+		return q.Get(field)
+	case ct == "application/json" || strings.HasSuffix(ct, "+json"):
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(buf, &obj) != nil {
+			return ""
+		}
+		var s string
+		if json.Unmarshal(obj[field], &s) != nil {
+			return ""
+		}
+		return s
+	}
+	return ""
+}
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// fnv1a folds s into the FNV-1a hash h.
+func fnv1a(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * fnvPrime
+	}
+	return h
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
 }

@@ -12,6 +12,13 @@ type Route struct {
 	Method   string // "" matches any method
 	Template string // the path template as written
 	Index    int    // position in the route table, for per-route state
+	// Kind says what the endpoint is for detectors: login, verify (a
+	// password, promo code or OTP check), signup, reset, static, decoy (a
+	// honeypot), or "".
+	Kind string
+	// Field is the body field (JSON or form) holding the identifier that
+	// login, verify, signup and reset routes are about.
+	Field string
 }
 
 // ParseTemplate splits "METHOD /path/{param}" (method optional) into its
@@ -153,42 +160,50 @@ func (n *node) child(seg string) *node {
 	return c
 }
 
-// Match returns the route for method and path, or nil when none matches.
+// Match returns the route for method and path, or nil when none matches,
+// and the value of the route's last parameter ("" when it has none).
 // Literal segments win over parameters, and parameters over {name...}.
 // Match does not allocate.
-func (r *Router) Match(method, path string) *Route {
+func (r *Router) Match(method, path string) (*Route, string) {
 	if path == "" || path[0] != '/' {
-		return nil
+		return nil, ""
 	}
 	return r.root.match(method, path[1:], path == "/")
 }
 
 // match matches the remaining path (without its leading slash); atRoot is
 // true only for the path "/".
-func (n *node) match(method, rest string, atRoot bool) *Route {
+func (n *node) match(method, rest string, atRoot bool) (*Route, string) {
 	if atRoot {
-		return n.pick(method)
+		return n.pick(method), ""
 	}
 	seg, tail, more := strings.Cut(rest, "/")
 	if c := n.static[seg]; c != nil {
-		if rt := c.next(method, tail, more); rt != nil {
-			return rt
+		if rt, param := c.next(method, tail, more); rt != nil {
+			return rt, param
 		}
 	}
 	if n.param != nil && seg != "" {
-		if rt := n.param.next(method, tail, more); rt != nil {
-			return rt
+		if rt, param := n.param.next(method, tail, more); rt != nil {
+			if param == "" {
+				param = seg
+			}
+			return rt, param
 		}
 	}
 	if n.rest != nil && rest != "" {
-		return n.rest.pick(method)
+		if rt := n.rest.pick(method); rt != nil {
+			return rt, rest
+		}
 	}
-	return nil
+	return nil, ""
 }
 
-func (n *node) next(method, tail string, more bool) *Route {
+// next continues matching below n; the parameter it returns is the last
+// one matched below n, "" when none was.
+func (n *node) next(method, tail string, more bool) (*Route, string) {
 	if !more {
-		return n.pick(method)
+		return n.pick(method), ""
 	}
 	return n.match(method, tail, false)
 }

@@ -26,32 +26,32 @@ func testRouter(t *testing.T) *Router {
 
 func TestRouterMatch(t *testing.T) {
 	r := testRouter(t)
-	tests := []struct{ method, path, want string }{
-		{"GET", "/v1/users", "list-users"},
-		{"GET", "/v1/users/42", "get-user"},
-		{"GET", "/v1/users/me", "me"},
-		{"PUT", "/v1/users/42", "update-user"},
-		{"DELETE", "/v1/users/42", "user-any"},
-		{"GET", "/v1/users/42/orders/7", "orders"},
-		{"GET", "/static/css/site.css", "assets"},
-		{"GET", "/static/", ""},
-		{"GET", "/", "root"},
-		{"POST", "/", ""},
-		{"GET", "/v2/items/", "slash"},
-		{"GET", "/v2/items", ""},
-		{"GET", "/v1/users/", ""},
-		{"GET", "/nope", ""},
-		{"GET", "", ""},
-		{"GET", "relative", ""},
+	tests := []struct{ method, path, want, param string }{
+		{"GET", "/v1/users", "list-users", ""},
+		{"GET", "/v1/users/42", "get-user", "42"},
+		{"GET", "/v1/users/me", "me", ""},
+		{"PUT", "/v1/users/42", "update-user", "42"},
+		{"DELETE", "/v1/users/42", "user-any", "42"},
+		{"GET", "/v1/users/42/orders/7", "orders", "7"},
+		{"GET", "/static/css/site.css", "assets", "css/site.css"},
+		{"GET", "/static/", "", ""},
+		{"GET", "/", "root", ""},
+		{"POST", "/", "", ""},
+		{"GET", "/v2/items/", "slash", ""},
+		{"GET", "/v2/items", "", ""},
+		{"GET", "/v1/users/", "", ""},
+		{"GET", "/nope", "", ""},
+		{"GET", "", "", ""},
+		{"GET", "relative", "", ""},
 	}
 	for _, tt := range tests {
-		got := r.Match(tt.method, tt.path)
+		got, param := r.Match(tt.method, tt.path)
 		name := ""
 		if got != nil {
 			name = got.Name
 		}
-		if name != tt.want {
-			t.Errorf("Match(%s %s) = %q, want %q", tt.method, tt.path, name, tt.want)
+		if name != tt.want || param != tt.param {
+			t.Errorf("Match(%s %s) = %q, %q; want %q, %q", tt.method, tt.path, name, param, tt.want, tt.param)
 		}
 	}
 }
@@ -64,7 +64,7 @@ func TestRouterBacktracks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := r.Match("GET", "/x/static/z"); got == nil || got.Name != "b" {
+	if got, _ := r.Match("GET", "/x/static/z"); got == nil || got.Name != "b" {
 		t.Fatalf("Match = %v, want b", got)
 	}
 }
@@ -118,9 +118,9 @@ func FuzzRouteTemplate(f *testing.F) {
 		_, segs, _ := ParseTemplate(tmpl)
 		literal := "/" + strings.Join(segs, "/")
 		if !strings.ContainsAny(literal, "{}") {
-			if r.Match("GET", literal) == nil && r.Match("", literal) == nil {
+			if rt, _ := r.Match("GET", literal); rt == nil {
 				method, _, _ := ParseTemplate(tmpl)
-				if r.Match(method, literal) == nil {
+				if rt, _ := r.Match(method, literal); rt == nil {
 					t.Fatalf("template %q does not match its own path %q", tmpl, literal)
 				}
 			}

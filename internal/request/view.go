@@ -18,10 +18,34 @@ type View struct {
 	Method   string
 	Host     string
 	Path     string
+	Query    string // the raw query string
 	Route    *Route // matched route, nil when no route matched
+	Param    string // the value of the route's last path parameter: the {id} in /items/{id}
 	Identity Identity
 	Headers  HeaderValues // values of the headers some limit is keyed on
+
+	UserAgent   string
+	Fingerprint Fingerprint // hash of the user agent, header names and Accept-* values
+	Hints       Hints  // what the request's headers say about its client
+	// Subject is the HMAC id of the body field a login, verify, signup or
+	// reset route names (a username, an email, a promo code), "" otherwise.
+	Subject string
 }
+
+// Hints are header facts about a client, for telling browsers from tools.
+type Hints uint8
+
+// Hints.
+const (
+	ClaimsBrowser  Hints = 1 << iota // the user agent says Mozilla/...
+	AcceptLanguage                   // sends Accept-Language
+	AcceptEncoding                   // sends Accept-Encoding
+	Referer                          // sends Referer
+	FetchMetadata                    // sends Sec-Fetch-* or Sec-CH-UA headers
+)
+
+// Has reports whether all of flags are set.
+func (h Hints) Has(flags Hints) bool { return h&flags == flags }
 
 // Identity is who the request claims to be, after verification.
 type Identity struct {

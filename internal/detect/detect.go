@@ -1,0 +1,131 @@
+// Package detect recognises abuse by behaviour. A Detector watches
+// requests (before the decision) and their outcomes (after the response),
+// keeps bounded per-entity state, and emits Signals with evidence. The
+// engine turns signals into a decaying risk score per entity and the score
+// into decisions; detectors never act themselves.
+package detect
+
+import (
+	"time"
+
+	"github.com/abuseguard/abuseguard/internal/request"
+)
+
+// Scope is the kind of entity a signal or decision is about.
+type Scope uint8
+
+// Scopes. Identity scopes (Key, User) are preferred over network scopes
+// when a request carries an identity, so one abuser behind a shared NAT
+// does not lock out the others.
+const (
+	ScopeIP Scope = iota + 1
+	ScopePrefix
+	ScopeKey
+	ScopeUser
+	ScopeFingerprint
+)
+
+var scopeNames = [...]string{ScopeIP: "ip", ScopePrefix: "prefix", ScopeKey: "key", ScopeUser: "user", ScopeFingerprint: "fingerprint"}
+
+func (s Scope) String() string {
+	if int(s) < len(scopeNames) && scopeNames[s] != "" {
+		return scopeNames[s]
+	}
+	return "invalid"
+}
+
+// ParseScope parses a scope name.
+func ParseScope(s string) (Scope, bool) {
+	for i, n := range scopeNames {
+		if n != "" && n == s {
+			return Scope(i), true
+		}
+	}
+	return 0, false
+}
+
+// Entity is who a signal or decision is about: a scope and its value (an
+// IP, a prefix in CIDR form, a key id, a user, a fingerprint id).
+type Entity struct {
+	Scope Scope
+	Value string
+}
+
+func (e Entity) String() string { return e.Scope.String() + ":" + e.Value }
+
+// Subject returns the entity a request's behaviour is attributed to: its
+// API key, else its user, else its client IP.
+func Subject(v *request.View) Entity {
+	switch {
+	case v.Identity.KeyID != "":
+		return Entity{ScopeKey, v.Identity.KeyID}
+	case v.Identity.User != "":
+		return Entity{ScopeUser, v.Identity.User}
+	}
+	return Entity{ScopeIP, v.ClientIP.String()}
+}
+
+// Outcome is what happened to a forwarded request.
+type Outcome struct {
+	Status        int
+	Latency       time.Duration
+	Bytes         int64
+	UpstreamError bool // the upstream could not be reached or timed out
+}
+
+// Signal is one detector's finding about one entity.
+type Signal struct {
+	Detector string
+	Entity   Entity
+	// Weight is how many risk points (0-100) the finding adds to the
+	// entity's score. 100 means act at once (a honeypot touch).
+	Weight   float64
+	Severity Severity
+	Evidence Evidence
+}
+
+// Severity grades a signal for events and alerting.
+type Severity uint8
+
+// Severities.
+const (
+	Low Severity = iota
+	Medium
+	High
+)
+
+func (s Severity) String() string {
+	switch s {
+	case Medium:
+		return "medium"
+	case High:
+		return "high"
+	}
+	return "low"
+}
+
+// Evidence says why a detector fired, in terms a person can check.
+type Evidence struct {
+	Summary   string        // one line: "23 distinct 404 paths in 5m0s"
+	Count     float64       // the measured value that crossed the threshold
+	Threshold float64       // the threshold it crossed
+	Window    time.Duration // the window it was measured over
+	RequestID string        // the request that tipped it
+}
+
+// Sink receives signals. The engine passes one per request.
+type Sink interface {
+	Emit(Signal)
+}
+
+// Detector is one behavioural detector. Both methods are called on the
+// request path concurrently and must be quick, bounded in memory and
+// allocation-free when nothing fires.
+type Detector interface {
+	// Name is the detector's stable name, used in signals, events and config.
+	Name() string
+	// Request sees a request before the decision.
+	Request(v *request.View, s Sink)
+	// Response sees a forwarded request's outcome after the response.
+	Response(v *request.View, o Outcome, s Sink)
+}
