@@ -26,7 +26,7 @@ type View struct {
 
 	UserAgent   string
 	Fingerprint Fingerprint // hash of the user agent, header names and Accept-* values
-	Hints       Hints  // what the request's headers say about its client
+	Hints       Hints       // what the request's headers say about its client
 	// Subject is the HMAC id of the body field a login, verify, signup or
 	// reset route names (a username, an email, a promo code), "" otherwise.
 	Subject string
