@@ -83,3 +83,17 @@ func TestEWMA(t *testing.T) {
 		t.Fatalf("alternating EWMA mean=%v std=%v", e.Mean(), e.Std())
 	}
 }
+
+func TestStepsSignalOncePerMultiple(t *testing.T) {
+	var s Steps
+	var got []int
+	for _, m := range []float64{5, 9.9, 10, 12, 19, 20, 35, 41, 3, 10} {
+		got = append(got, s.Cross(m, 10))
+	}
+	want := []int{0, 0, 1, 0, 0, 1, 1, 1, 0, 1}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("Cross sequence = %v, want %v", got, want)
+		}
+	}
+}
