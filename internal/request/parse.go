@@ -100,14 +100,18 @@ type Fingerprint uint64
 
 // String returns "f_" and 16 hex digits.
 func (f Fingerprint) String() string {
+	var out [18]byte
+	return string(f.AppendTo(out[:0]))
+}
+
+// AppendTo appends the String form to dst without allocating.
+func (f Fingerprint) AppendTo(dst []byte) []byte {
 	var b [8]byte
 	for i := range b {
 		b[i] = byte(f >> (56 - 8*i))
 	}
-	var out [18]byte
-	out[0], out[1] = 'f', '_'
-	hex.Encode(out[2:], b[:])
-	return string(out[:])
+	dst = append(dst, 'f', '_')
+	return hex.AppendEncode(dst, b[:])
 }
 
 // bodyField returns the string value of field in r's JSON object or form

@@ -108,14 +108,11 @@ func Run(ctx context.Context, opts Options) error {
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(proxyLn) }()
 	go func() { errc <- admin.Serve(adminLn) }()
-	log.Info("abuseguard serving", "listen", proxyLn.Addr().String(), "admin", adminLn.Addr().String(),
-		"upstream", cfg.Upstream, "config", describe(cfg.File), "limits", len(cfg.Limits))
-	if opts.Ready != nil {
-		opts.Ready(proxyLn.Addr(), adminLn.Addr())
-	}
-
 	var wg sync.WaitGroup
 	bg, stopBG := context.WithCancel(ctx)
+	// Watch for reloads before announcing readiness, so a SIGHUP or a file
+	// change right after Ready is not lost.
+	watch := watchReloads(opts.ConfigFile, log)
 	reload := func() {
 		err := reloadPolicy(bg, opts, eng, store)
 		if err != nil {
@@ -132,8 +129,13 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 	wg.Add(2)
-	go func() { defer wg.Done(); watchReloads(bg, opts.ConfigFile, reload, log) }()
+	go func() { defer wg.Done(); watch.run(bg, reload) }()
 	go func() { defer wg.Done(); sweep(bg, store, opts.Now) }()
+	log.Info("abuseguard serving", "listen", proxyLn.Addr().String(), "admin", adminLn.Addr().String(),
+		"upstream", cfg.Upstream, "config", describe(cfg.File), "limits", len(cfg.Limits))
+	if opts.Ready != nil {
+		opts.Ready(proxyLn.Addr(), adminLn.Addr())
+	}
 
 	select {
 	case <-ctx.Done():
@@ -208,37 +210,57 @@ func reloadPolicy(ctx context.Context, opts Options, eng *engine.Engine, store *
 	return nil
 }
 
-// watchReloads calls reload on SIGHUP and, when file is set, when it
-// changes. It watches the file's directory, so editors that replace the
-// file and Kubernetes ConfigMap symlink swaps are seen, and debounces
-// bursts of events into one reload.
-func watchReloads(ctx context.Context, file string, reload func(), log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	var events <-chan fsnotify.Event
-	if file != "" {
-		w, err := fsnotify.NewWatcher()
-		if err == nil {
-			defer w.Close()
-			if err = w.Add(filepath.Dir(file)); err == nil {
-				events = w.Events
-			}
-		}
-		if err != nil {
-			log.Warn("not watching the config file; reload with SIGHUP", "err", err)
+// reloadWatch delivers reload requests: SIGHUP and, when a config file is
+// set, changes to it.
+type reloadWatch struct {
+	hup     chan os.Signal
+	watcher *fsnotify.Watcher // nil when not watching a file
+	file    string            // absolute path of the config file
+}
+
+// watchReloads starts listening for SIGHUP and, when file is set, for
+// changes in its directory, so that editors that replace the file and
+// Kubernetes ConfigMap symlink swaps are seen. Nothing is missed between
+// this call and run.
+func watchReloads(file string, log *slog.Logger) *reloadWatch {
+	w := &reloadWatch{hup: make(chan os.Signal, 1)}
+	signal.Notify(w.hup, syscall.SIGHUP)
+	if file == "" {
+		return w
+	}
+	w.file, _ = filepath.Abs(file)
+	fw, err := fsnotify.NewWatcher()
+	if err == nil {
+		if err = fw.Add(filepath.Dir(w.file)); err == nil {
+			w.watcher = fw
+		} else {
+			fw.Close()
 		}
 	}
-	abs, _ := filepath.Abs(file)
+	if err != nil {
+		log.Warn("not watching the config file; reload with SIGHUP", "err", err)
+	}
+	return w
+}
+
+// run calls reload for each SIGHUP and for each burst of file events
+// (debounced by 250ms) until ctx ends, then stops watching.
+func (w *reloadWatch) run(ctx context.Context, reload func()) {
+	defer signal.Stop(w.hup)
+	var events <-chan fsnotify.Event
+	if w.watcher != nil {
+		defer w.watcher.Close()
+		events = w.watcher.Events
+	}
 	var debounce <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-hup:
+		case <-w.hup:
 			reload()
 		case ev := <-events:
-			if p, _ := filepath.Abs(ev.Name); p == abs || filepath.Base(ev.Name) == "..data" {
+			if p, _ := filepath.Abs(ev.Name); p == w.file || filepath.Base(ev.Name) == "..data" {
 				debounce = time.After(250 * time.Millisecond)
 			}
 		case <-debounce:

@@ -117,6 +117,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !x.view.ClientIP.IsValid() {
 			x.view.ClientIP = peerIP(r.RemoteAddr)
 		}
+		if x.view.Method == "" {
+			x.view.Method, x.view.Path = r.Method, r.URL.Path
+		}
 		p.refuse(rec, x, prob, start)
 		return
 	}
@@ -178,19 +181,27 @@ func detail(vd *engine.Verdict) string {
 }
 
 // rewrite builds the upstream request. Forwarding headers survive only
-// from trusted proxies; the client address is appended to X-Forwarded-For.
+// from trusted proxies: the client address is appended to a trusted
+// X-Forwarded-For, and a trusted X-Forwarded-Host and -Proto (say, from a
+// TLS-terminating load balancer) are kept.
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	x := pr.In.Context().Value(exchangeKey{}).(*exchange)
 	pr.SetURL(x.policy.Upstream)
-	if x.trusted {
+	if !x.trusted {
+		pr.Out.Header.Del("Forwarded")
+		pr.Out.Header.Del("X-Real-Ip")
+		pr.SetXForwarded()
+	} else {
 		if xff := pr.In.Header["X-Forwarded-For"]; len(xff) > 0 {
 			pr.Out.Header["X-Forwarded-For"] = xff
 		}
-	} else {
-		pr.Out.Header.Del("Forwarded")
-		pr.Out.Header.Del("X-Real-Ip")
+		pr.SetXForwarded()
+		for _, h := range [...]string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
+			if v := pr.In.Header[h]; len(v) > 0 {
+				pr.Out.Header[h] = v
+			}
+		}
 	}
-	pr.SetXForwarded()
 	pr.Out.Header.Set("X-Request-Id", x.view.ID)
 }
 

@@ -1,0 +1,32 @@
+GO ?= go
+
+.PHONY: build test bench fuzz check-examples
+
+build:
+	$(GO) build -o bin/abuseguard ./cmd/abuseguard
+
+# test is what CI runs: vet, every test, then the race detector over the
+# packages with shared state (the flood test is skipped there with -short).
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -race -short ./internal/engine/... ./internal/limit/... ./internal/store/... ./internal/front/... ./internal/serve/...
+
+# bench reproduces docs/benchmarks.md.
+bench:
+	$(GO) test -run '^$$' -bench 'Keyed' -benchtime 3000000x -count 6 ./internal/store/memory
+	$(GO) test -run '^$$' -bench 'BytesPerKey' -benchtime 1x -count 3 ./internal/store/memory
+	$(GO) test -run '^$$' -bench 'Decision' -benchmem -count 6 ./internal/engine
+	$(GO) run ./tools/proxybench -duration 5s -rounds 3
+
+# fuzz runs every fuzz target for FUZZTIME each.
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/config
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/config
+	$(GO) test -run '^$$' -fuzz '^FuzzClientIP$$' -fuzztime $(FUZZTIME) ./internal/request
+	$(GO) test -run '^$$' -fuzz '^FuzzRouteTemplate$$' -fuzztime $(FUZZTIME) ./internal/request
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/request
+
+check-examples: build
+	./bin/abuseguard check examples/*.yaml
