@@ -25,17 +25,22 @@ func DefaultYAML() []byte { return defaultYAML }
 
 // Config is abuseguard's whole configuration.
 type Config struct {
-	Listen        string   `yaml:"listen"`
-	AdminListen   string   `yaml:"admin_listen"`
-	Upstream      string   `yaml:"upstream"`
-	Server        Server   `yaml:"server"`
-	Network       Network  `yaml:"network"`
-	Identity      Identity `yaml:"identity"`
-	Routes        []Route  `yaml:"routes"`
-	UnknownRoutes string   `yaml:"unknown_routes"`
-	Limits        []Limit  `yaml:"limits"`
-	State         State    `yaml:"state"`
-	AccessLog     string   `yaml:"access_log"`
+	Listen        string    `yaml:"listen"`
+	AdminListen   string    `yaml:"admin_listen"`
+	Upstream      string    `yaml:"upstream"`
+	Server        Server    `yaml:"server"`
+	Network       Network   `yaml:"network"`
+	Identity      Identity  `yaml:"identity"`
+	Routes        []Route   `yaml:"routes"`
+	UnknownRoutes string    `yaml:"unknown_routes"`
+	Limits        []Limit   `yaml:"limits"`
+	State         State     `yaml:"state"`
+	AccessLog     string    `yaml:"access_log"`
+	Risk          Risk      `yaml:"risk"`
+	Decisions     Decisions `yaml:"decisions"`
+	Allowlist     Allowlist `yaml:"allowlist"`
+	Events        string    `yaml:"events"`
+	Admin         Admin     `yaml:"admin"`
 
 	// File is the file the config came from, "" for the defaults alone.
 	File string `yaml:"-"`
@@ -145,6 +150,40 @@ type Quota struct {
 	Limit    int64  `yaml:"limit"`
 	Period   string `yaml:"period"`
 	Timezone string `yaml:"timezone"`
+}
+
+// Risk turns detector signals into a decaying score per entity and the
+// score into actions.
+type Risk struct {
+	HalfLife      time.Duration `yaml:"half_life"`
+	ThrottleAt    float64       `yaml:"throttle_at"`
+	ChallengeAt   float64       `yaml:"challenge_at"`
+	BlockAt       float64       `yaml:"block_at"`
+	ThrottleRate  Rate          `yaml:"throttle_rate"`
+	ThrottleBurst int64         `yaml:"throttle_burst"`
+	Mode          string        `yaml:"mode"`
+	MaxEntities   int           `yaml:"max_entities"`
+}
+
+// Decisions configures the decision store.
+type Decisions struct {
+	Path          string          `yaml:"path"`
+	Ladder        []time.Duration `yaml:"ladder"`
+	MaxTTL        time.Duration   `yaml:"max_ttl"`
+	OffenseMemory time.Duration   `yaml:"offense_memory"`
+	MaxDecisions  int             `yaml:"max_decisions"`
+}
+
+// Allowlist names clients that decisions, detectors and rules never act on.
+type Allowlist struct {
+	CIDRs  []string `yaml:"cidrs"`
+	KeyIDs []string `yaml:"key_ids"`
+	Users  []string `yaml:"users"`
+}
+
+// Admin configures the admin API on the admin listener.
+type Admin struct {
+	TokenEnv string `yaml:"token_env"`
 }
 
 // State bounds the memory limiter state may use.

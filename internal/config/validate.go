@@ -52,6 +52,16 @@ func (c *Config) validate() Errors {
 	if c.AccessLog == "" {
 		v.fail("access_log", "must be stdout, stderr, off or a file path")
 	}
+	if c.Events == "" {
+		v.fail("events", "must be stdout, stderr, off or a file path")
+	}
+	v.risk()
+	v.decisions()
+	for i, s := range c.Allowlist.CIDRs {
+		if _, err := parseProxy(s); err != nil {
+			v.fail(fmt.Sprintf("allowlist.cidrs[%d]", i), "%v", err)
+		}
+	}
 	return v.errs
 }
 
@@ -127,10 +137,58 @@ func parseProxy(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
 
+func (v *validator) risk() {
+	r := v.c.Risk
+	if r.HalfLife <= 0 {
+		v.fail("risk.half_life", "must be a positive duration")
+	}
+	if !(0 < r.ThrottleAt && r.ThrottleAt <= r.ChallengeAt && r.ChallengeAt <= r.BlockAt && r.BlockAt <= 100) {
+		v.fail("risk", "want 0 < throttle_at <= challenge_at <= block_at <= 100")
+	}
+	if r.ThrottleRate.Count < 1 {
+		v.fail("risk.throttle_rate", "set a rate such as 30/m")
+	}
+	if r.ThrottleBurst < 1 {
+		v.fail("risk.throttle_burst", "must be at least 1")
+	}
+	if r.Mode != "enforce" && r.Mode != "shadow" {
+		v.fail("risk.mode", "%q: want enforce or shadow", r.Mode)
+	}
+	if r.MaxEntities < 1 {
+		v.fail("risk.max_entities", "must be at least 1")
+	}
+}
+
+func (v *validator) decisions() {
+	d := v.c.Decisions
+	if len(d.Ladder) == 0 {
+		v.fail("decisions.ladder", "list at least one TTL, e.g. [5m, 1h, 24h]")
+	}
+	for i, ttl := range d.Ladder {
+		if ttl <= 0 {
+			v.fail(fmt.Sprintf("decisions.ladder[%d]", i), "must be a positive duration")
+		}
+	}
+	if d.MaxTTL <= 0 {
+		v.fail("decisions.max_ttl", "must be a positive duration")
+	}
+	if d.OffenseMemory < 0 {
+		v.fail("decisions.offense_memory", "must not be negative")
+	}
+	if d.MaxDecisions < 1 {
+		v.fail("decisions.max_decisions", "must be at least 1")
+	}
+}
+
 // Proxies returns the trusted proxies as prefixes.
-func (n Network) Proxies() request.Proxies {
+func (n Network) Proxies() request.Proxies { return prefixes(n.TrustedProxies) }
+
+// Networks returns the allowlisted networks as prefixes.
+func (a Allowlist) Networks() request.Proxies { return prefixes(a.CIDRs) }
+
+func prefixes(ss []string) request.Proxies {
 	var ps request.Proxies
-	for _, s := range n.TrustedProxies {
+	for _, s := range ss {
 		if p, err := parseProxy(s); err == nil {
 			ps = append(ps, p)
 		}
