@@ -45,7 +45,7 @@ func Root() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), checkCmd(), versionCmd())
+	root.AddCommand(serveCmd(), checkCmd(), decisionsCmd(), versionCmd())
 	return root
 }
 

@@ -1,0 +1,567 @@
+package decision
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/abuseguard/abuseguard/internal/detect"
+)
+
+var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+
+// clock is an injected clock that moves only when told to.
+type clock struct{ ns atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.ns.Store(t0.UnixNano())
+	return c
+}
+
+func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+func open(t testing.TB, opts Options) *Store {
+	t.Helper()
+	s, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func add(t testing.TB, s *Store, d Decision) Decision {
+	t.Helper()
+	got, added, err := s.Add(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !added {
+		t.Fatalf("Add(%s %s:%s) kept %s %s", d.Action, d.Scope, d.Value, got.ID, got.Action)
+	}
+	return got
+}
+
+func probing(ip string, at time.Time) Decision {
+	return Decision{
+		Scope: "ip", Value: ip, Action: ActionBlock, Reason: "probing", Source: "detector:probing", Score: 80,
+		Evidence: []Evidence{{
+			Time: at, Detector: "probing", Summary: "23 distinct 404 paths in 5m0s",
+			Count: 23, Threshold: 20, Window: "5m0s", Weight: 40, RequestID: "req-1",
+		}},
+	}
+}
+
+func TestActiveUntilExpires(t *testing.T) {
+	c := newClock()
+	s := open(t, Options{Now: c.Now})
+	if s.Active(detect.ScopeIP, []byte("203.0.113.7"), c.Now().UnixNano()) != nil {
+		t.Fatal("empty store has an active decision")
+	}
+	d := add(t, s, probing("203.0.113.7", c.Now()))
+	if d.ID == "" || !d.Created.Equal(t0) || d.Offense != 1 || d.Mode != ModeEnforce {
+		t.Fatalf("added %+v", d)
+	}
+	if want := t0.Add(5 * time.Minute); !d.Expires.Equal(want) {
+		t.Fatalf("expires %s, want %s (first ladder step)", d.Expires, want)
+	}
+	ip := []byte("203.0.113.7")
+	exp := d.Expires.UnixNano()
+	if got := s.Active(detect.ScopeIP, ip, exp-1); got == nil || got.ID != d.ID {
+		t.Fatalf("Active just before expiry = %v", got)
+	}
+	if got := s.Active(detect.ScopeIP, ip, exp); got != nil {
+		t.Fatalf("Active at Expires = %v, want nil", got)
+	}
+	for _, miss := range []struct {
+		sc detect.Scope
+		v  string
+	}{{detect.ScopeKey, "203.0.113.7"}, {detect.ScopeIP, "203.0.113.8"}, {0, "203.0.113.7"}, {200, "203.0.113.7"}} {
+		if s.Active(miss.sc, []byte(miss.v), t0.UnixNano()) != nil {
+			t.Errorf("Active(%d, %s) found a decision", miss.sc, miss.v)
+		}
+	}
+	if allocs := testing.AllocsPerRun(1000, func() { s.Active(detect.ScopeIP, ip, t0.UnixNano()) }); allocs != 0 {
+		t.Errorf("Active allocates %.1f times per call", allocs)
+	}
+	if got, ok := s.Get(d.ID); !ok || !reflect.DeepEqual(got, d) {
+		t.Errorf("Get = %+v, %v; want %+v", got, ok, d)
+	}
+	if got := s.ForEntity("ip", "203.0.113.7", c.Now()); len(got) != 1 || got[0].ID != d.ID {
+		t.Errorf("ForEntity = %+v", got)
+	}
+	c.Advance(5 * time.Minute)
+	if _, ok := s.Get(d.ID); ok {
+		t.Error("Get finds an expired decision")
+	}
+	if got := s.List(c.Now()); len(got) != 0 {
+		t.Errorf("List after expiry = %+v", got)
+	}
+	if s.Len() != 1 {
+		t.Errorf("Len before Sweep = %d, want 1 (expired, not yet swept)", s.Len())
+	}
+	if n := s.Sweep(c.Now()); n != 1 || s.Len() != 0 {
+		t.Errorf("Sweep = %d, Len = %d; want 1, 0", n, s.Len())
+	}
+}
+
+func TestEscalationLadder(t *testing.T) {
+	c := newClock()
+	s := open(t, Options{Now: c.Now})
+	steps := []struct {
+		offense int
+		ttl     time.Duration
+	}{{1, 5 * time.Minute}, {2, time.Hour}, {3, 24 * time.Hour}, {4, 24 * time.Hour}}
+	for _, st := range steps {
+		d := add(t, s, probing("203.0.113.7", c.Now()))
+		if d.Offense != st.offense || d.Expires.Sub(d.Created) != st.ttl {
+			t.Fatalf("offense %d: got offense %d, TTL %s; want TTL %s", st.offense, d.Offense, d.Expires.Sub(d.Created), st.ttl)
+		}
+		c.Advance(st.ttl) // expired exactly now
+	}
+	// Another entity starts at the bottom of the ladder.
+	if d := add(t, s, probing("203.0.113.8", c.Now())); d.Offense != 1 || d.Expires.Sub(d.Created) != 5*time.Minute {
+		t.Fatalf("other entity: offense %d, TTL %s", d.Offense, d.Expires.Sub(d.Created))
+	}
+	// The last offense (4) was 24h ago; the others are older. Once the
+	// offense memory has passed since the last one, the entity starts over.
+	c.Advance(DefaultOffenseMemory - 24*time.Hour - time.Nanosecond)
+	if d := add(t, s, probing("203.0.113.7", c.Now())); d.Offense != 2 {
+		t.Fatalf("within the offense memory of the 4th offense: offense %d, want 2 (older ones forgotten)", d.Offense)
+	}
+	c.Advance(DefaultOffenseMemory)
+	if d := add(t, s, probing("203.0.113.7", c.Now())); d.Offense != 1 || d.Expires.Sub(d.Created) != 5*time.Minute {
+		t.Fatalf("after the offense memory: offense %d, TTL %s; want 1, 5m", d.Offense, d.Expires.Sub(d.Created))
+	}
+}
+
+func TestLadderCappedByMaxTTL(t *testing.T) {
+	c := newClock()
+	s := open(t, Options{Now: c.Now, Ladder: []time.Duration{time.Hour, 48 * time.Hour}, MaxTTL: 12 * time.Hour})
+	d := add(t, s, probing("203.0.113.7", c.Now()))
+	c.Advance(time.Hour)
+	d = add(t, s, probing("203.0.113.7", c.Now()))
+	if d.Expires.Sub(d.Created) != 12*time.Hour {
+		t.Fatalf("TTL %s, want the 12h cap", d.Expires.Sub(d.Created))
+	}
+	// Explicit expiries: automatic ones capped by MaxTTL, manual ones by MaxManualTTL.
+	auto := Decision{Scope: "key", Value: "k_1", Action: ActionThrottle, Source: "rule:x", Expires: c.Now().Add(100 * time.Hour)}
+	if d := add(t, s, auto); d.Expires.Sub(d.Created) != 12*time.Hour {
+		t.Errorf("automatic explicit TTL %s, want 12h", d.Expires.Sub(d.Created))
+	}
+	manual := Decision{Scope: "key", Value: "k_2", Action: ActionBlock, Source: SourceManual, Expires: c.Now().Add(400 * 24 * time.Hour)}
+	if d := add(t, s, manual); d.Expires.Sub(d.Created) != DefaultMaxManualTTL {
+		t.Errorf("manual TTL %s, want %s", d.Expires.Sub(d.Created), DefaultMaxManualTTL)
+	}
+	manual.Value, manual.Expires = "k_3", c.Now().Add(30*24*time.Hour)
+	if d := add(t, s, manual); d.Expires.Sub(d.Created) != 30*24*time.Hour {
+		t.Errorf("manual TTL %s, want 720h", d.Expires.Sub(d.Created))
+	}
+}
+
+func TestStrongerReplaces(t *testing.T) {
+	c := newClock()
+	s := open(t, Options{Now: c.Now})
+	throttle := Decision{Scope: "ip", Value: "203.0.113.7", Action: ActionThrottle, Reason: "risk_score", Source: "score",
+		Expires:  c.Now().Add(2 * time.Hour),
+		Evidence: []Evidence{{Detector: "scraping", Summary: "first"}}}
+	first := add(t, s, throttle)
+
+	block := probing("203.0.113.7", c.Now()) // ladder: offense 2 -> 1h, shorter than the throttle's 2h
+	c.Advance(time.Minute)
+	second := add(t, s, block)
+	if second.ID == first.ID || second.Action != ActionBlock || second.Offense != 2 {
+		t.Fatalf("replacement %+v", second)
+	}
+	if !second.Expires.Equal(first.Expires) {
+		t.Errorf("replacement expires %s, want the later %s", second.Expires, first.Expires)
+	}
+	if len(second.Evidence) != 2 || second.Evidence[0].Detector != "probing" || second.Evidence[1].Summary != "first" {
+		t.Errorf("replacement evidence %+v, want its own then the replaced one's", second.Evidence)
+	}
+	if _, ok := s.Get(first.ID); ok || s.Len() != 1 {
+		t.Errorf("replaced decision still held (Len %d)", s.Len())
+	}
+
+	for _, weaker := range []Decision{
+		throttle,
+		{Scope: "ip", Value: "203.0.113.7", Action: ActionChallenge},
+		{Scope: "ip", Value: "203.0.113.7", Action: ActionBlock},                   // equal
+		{Scope: "ip", Value: "203.0.113.7", Action: ActionBlock, Mode: ModeShadow}, // shadow never replaces enforce
+	} {
+		got, added, err := s.Add(weaker)
+		if err != nil || added || got.ID != second.ID {
+			t.Errorf("Add(%s %s) = %s, %v, %v; want the block kept", weaker.Action, weaker.Mode, got.ID, added, err)
+		}
+	}
+
+	// Enforcement outranks a shadow decision of any action.
+	shadow := add(t, s, Decision{Scope: "key", Value: "k_1", Action: ActionBlock, Mode: ModeShadow})
+	if d := s.Active(detect.ScopeKey, []byte("k_1"), c.Now().UnixNano()); d == nil || d.Enforced() {
+		t.Fatalf("Active shadow = %+v", d)
+	}
+	enforced := add(t, s, Decision{Scope: "key", Value: "k_1", Action: ActionThrottle})
+	if enforced.ID == shadow.ID || !enforced.Enforced() {
+		t.Errorf("enforced throttle did not replace a shadow block: %+v", enforced)
+	}
+}
+
+func TestRestartKeepsDecisionsAndOffenses(t *testing.T) {
+	c := newClock()
+	path := filepath.Join(t.TempDir(), "decisions.db")
+	s, err := Open(Options{Path: path, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := add(t, s, probing("2001:db8::1", c.Now()))
+	c.Advance(5 * time.Minute)
+	long = add(t, s, probing("2001:db8::1", c.Now())) // offense 2: 1h
+	short := add(t, s, probing("203.0.113.9", c.Now()))
+	removed := add(t, s, Decision{Scope: "user", Value: "alice", Action: ActionBlock, Source: SourceManual, Expires: c.Now().Add(time.Hour)})
+	if ok, err := s.Remove(removed.ID); !ok || err != nil {
+		t.Fatalf("Remove = %v, %v", ok, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	c.Advance(10 * time.Minute) // short (5m) has expired, long (1h) has not
+	s = open(t, Options{Path: path, Now: c.Now})
+	got, ok := s.Get(long.ID)
+	if !ok || !reflect.DeepEqual(got, long) {
+		t.Fatalf("after reopen Get(long) = %+v, %v\nwant %+v", got, ok, long)
+	}
+	if d := s.Active(detect.ScopeIP, []byte("2001:db8::1"), c.Now().UnixNano()); d == nil || d.ID != long.ID {
+		t.Fatalf("after reopen Active = %v", d)
+	}
+	if _, ok := s.Get(short.ID); ok {
+		t.Error("expired decision survived reopen")
+	}
+	if _, ok := s.Get(removed.ID); ok {
+		t.Error("removed decision came back after reopen")
+	}
+	if s.Len() != 1 {
+		t.Errorf("Len after reopen = %d, want 1", s.Len())
+	}
+	c.Advance(time.Hour)
+	if d := add(t, s, probing("2001:db8::1", c.Now())); d.Offense != 3 || d.Expires.Sub(d.Created) != 24*time.Hour {
+		t.Errorf("offense after reopen = %d, TTL %s; want 3, 24h", d.Offense, d.Expires.Sub(d.Created))
+	}
+	if d := add(t, s, probing("203.0.113.9", c.Now())); d.Offense != 2 {
+		t.Errorf("offense of the expired one's entity after reopen = %d, want 2", d.Offense)
+	}
+	if st := s.Stats(); st.Discarded != 0 || st.PersistErrors != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestMaxDecisions(t *testing.T) {
+	c := newClock()
+	s := open(t, Options{Now: c.Now, MaxDecisions: 3})
+	ttls := []time.Duration{3 * time.Hour, time.Hour, 2 * time.Hour, 4 * time.Hour}
+	var ds []Decision
+	for i, ttl := range ttls {
+		ds = append(ds, add(t, s, Decision{Scope: "key", Value: fmt.Sprint("k_", i), Action: ActionBlock, Source: SourceManual, Expires: c.Now().Add(ttl)}))
+	}
+	if s.Len() != 3 || s.Stats().Dropped != 1 {
+		t.Fatalf("Len %d, Dropped %d; want 3, 1", s.Len(), s.Stats().Dropped)
+	}
+	if _, ok := s.Get(ds[1].ID); ok {
+		t.Error("the soonest-expiring decision was not the one dropped")
+	}
+	for _, i := range []int{0, 2, 3} {
+		if _, ok := s.Get(ds[i].ID); !ok {
+			t.Errorf("decision %d dropped", i)
+		}
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	corrupt := filepath.Join(dir, "corrupt.db")
+	junk := []byte(strings.Repeat("not a bbolt file ", 1024))
+	if err := os.WriteFile(corrupt, junk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notDir := filepath.Join(dir, "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	held := filepath.Join(dir, "held.db")
+	first := open(t, Options{Path: held})
+	_ = first
+
+	for _, tc := range []struct {
+		name, path, want string
+		opts             Options
+	}{
+		{"corrupt", corrupt, "decision store " + corrupt + ": not a bbolt file, or a corrupt one", Options{}},
+		{"parent is a file", filepath.Join(notDir, "d.db"), "decision store " + filepath.Join(notDir, "d.db") + ": ", Options{}},
+		{"locked", held, "locked by another process", Options{LockTimeout: time.Nanosecond}},
+		{"bad ladder", "", "ladder step 2", Options{Ladder: []time.Duration{time.Minute, 0}}},
+		{"negative max ttl", "", "max TTL is negative", Options{MaxTTL: -1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.Path = tc.path
+			s, err := Open(tc.opts)
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded")
+			}
+			t.Log(err)
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not contain %q", err, tc.want)
+			}
+		})
+	}
+	if got, _ := os.ReadFile(corrupt); string(got) != string(junk) {
+		t.Error("Open modified a file that is not a decision store")
+	}
+}
+
+func TestOpenDiscardsBadRecords(t *testing.T) {
+	c := newClock()
+	path := filepath.Join(t.TempDir(), "d.db")
+	s := open(t, Options{Path: path, Now: c.Now})
+	good := add(t, s, probing("203.0.113.7", c.Now()))
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDecisions)
+		if err := b.Put([]byte("d_garbage"), []byte("{not json")); err != nil {
+			return err
+		}
+		return b.Put([]byte("d_badscope"), []byte(`{"id":"d_badscope","scope":"planet","value":"x","action":"block","expires":"2099-01-01T00:00:00Z"}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, Options{Path: path, Now: c.Now})
+	if st := s.Stats(); st.Discarded != 2 || st.Active != 1 {
+		t.Fatalf("stats %+v; want 2 discarded, 1 active", st)
+	}
+	if _, ok := s.Get(good.ID); !ok {
+		t.Fatal("good decision lost")
+	}
+}
+
+func TestPersistFailsOpen(t *testing.T) {
+	c := newClock()
+	s, err := Open(Options{Path: filepath.Join(t.TempDir(), "d.db"), Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.db.Close() // every later write fails
+	d, added, err := s.Add(probing("203.0.113.7", c.Now()))
+	if !errors.Is(err, ErrPersist) || !added {
+		t.Fatalf("Add on a closed file = %v, %v; want ErrPersist, added", added, err)
+	}
+	if s.Active(detect.ScopeIP, []byte("203.0.113.7"), c.Now().UnixNano()) == nil {
+		t.Fatal("decision not in force after a persistence error")
+	}
+	if ok, err := s.Remove(d.ID); !ok || !errors.Is(err, ErrPersist) {
+		t.Fatalf("Remove = %v, %v", ok, err)
+	}
+	if s.Len() != 0 || s.Stats().PersistErrors != 2 {
+		t.Errorf("Len %d, stats %+v", s.Len(), s.Stats())
+	}
+}
+
+func TestAddRejects(t *testing.T) {
+	c := newClock()
+	s := open(t, Options{Now: c.Now})
+	for _, tc := range []struct {
+		name, field string
+		d           Decision
+	}{
+		{"no scope", "scope", Decision{Value: "x", Action: ActionBlock}},
+		{"bad scope", "scope", Decision{Scope: "planet", Value: "x", Action: ActionBlock}},
+		{"empty value", "value", Decision{Scope: "key", Action: ActionBlock}},
+		{"bad ip", "value", Decision{Scope: "ip", Value: "203.0.113", Action: ActionBlock}},
+		{"ip with zone", "value", Decision{Scope: "ip", Value: "fe80::1%eth0", Action: ActionBlock}},
+		{"prefix without bits", "value", Decision{Scope: "prefix", Value: "203.0.113.0", Action: ActionBlock}},
+		{"control char", "value", Decision{Scope: "user", Value: "a\nb", Action: ActionBlock}},
+		{"long value", "value", Decision{Scope: "user", Value: strings.Repeat("a", MaxValueLen+1), Action: ActionBlock}},
+		{"bad action", "action", Decision{Scope: "key", Value: "k", Action: "ban"}},
+		{"bad mode", "mode", Decision{Scope: "key", Value: "k", Action: ActionBlock, Mode: "canary"}},
+		{"past expiry", "expires", Decision{Scope: "key", Value: "k", Action: ActionBlock, Expires: t0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := s.Add(tc.d)
+			var fe *FieldError
+			if !errors.Is(err, ErrInvalid) || !errors.As(err, &fe) || fe.Field != tc.field {
+				t.Fatalf("error %v; want an invalid %s", err, tc.field)
+			}
+		})
+	}
+	if s.Len() != 0 {
+		t.Errorf("Len %d after rejected adds", s.Len())
+	}
+}
+
+func TestNormalizeValue(t *testing.T) {
+	for _, tc := range []struct {
+		entity, want string
+	}{
+		{"ip:203.0.113.7", "ip:203.0.113.7"},
+		{"ip:::ffff:203.0.113.7", "ip:203.0.113.7"},
+		{"ip:2001:DB8:0::1", "ip:2001:db8::1"},
+		{"prefix:203.0.113.77/24", "prefix:203.0.113.0/24"},
+		{"prefix:2001:db8:1:2::/48", "prefix:2001:db8:1::/48"},
+		{"key:k_0123", "key:k_0123"},
+		{"fingerprint:t13d1516h2_8daaf6152771", "fingerprint:t13d1516h2_8daaf6152771"},
+	} {
+		e, err := ParseEntity(tc.entity)
+		if err != nil || e.String() != tc.want {
+			t.Errorf("ParseEntity(%q) = %s, %v; want %s", tc.entity, e, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"203.0.113.7", "planet:x", "ip:", "prefix:1.2.3.4"} {
+		if _, err := ParseEntity(bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ParseEntity(%q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+}
+
+func TestAddNormalizesAndCopies(t *testing.T) {
+	c := newClock()
+	s := open(t, Options{Now: c.Now})
+	ev := []Evidence{{Detector: "probing"}}
+	d := add(t, s, Decision{Scope: "ip", Value: "::ffff:203.0.113.7", Action: ActionBlock, Evidence: ev})
+	ev[0].Detector = "changed by the caller"
+	d.Evidence[0].Detector = "changed by the caller too"
+	got := s.Active(detect.ScopeIP, []byte("203.0.113.7"), c.Now().UnixNano())
+	if got == nil || got.Value != "203.0.113.7" || got.Evidence[0].Detector != "probing" {
+		t.Fatalf("Active = %+v", got)
+	}
+}
+
+func TestSweep(t *testing.T) {
+	c := newClock()
+	path := filepath.Join(t.TempDir(), "d.db")
+	s := open(t, Options{Path: path, Now: c.Now, OffenseMemory: time.Hour})
+	add(t, s, probing("203.0.113.7", c.Now()))
+	add(t, s, Decision{Scope: "key", Value: "k", Action: ActionBlock, Expires: c.Now().Add(time.Hour)})
+	c.Advance(5 * time.Minute)
+	if n := s.Sweep(c.Now()); n != 1 || s.Len() != 1 || s.Stats().Offenders != 2 {
+		t.Fatalf("Sweep = %d, stats %+v", n, s.Stats())
+	}
+	c.Advance(time.Hour)
+	if n := s.Sweep(c.Now()); n != 1 || s.Len() != 0 || s.Stats().Offenders != 0 {
+		t.Fatalf("Sweep = %d, stats %+v", n, s.Stats())
+	}
+	s.Close()
+	s = open(t, Options{Path: path, Now: c.Now, OffenseMemory: 24 * time.Hour})
+	if st := s.Stats(); st.Active != 0 || st.Offenders != 0 {
+		t.Fatalf("swept state came back: %+v", st)
+	}
+}
+
+func TestOffendersBounded(t *testing.T) {
+	c := newClock()
+	s := open(t, Options{Now: c.Now, MaxDecisions: 2})
+	for i := range 10 {
+		add(t, s, Decision{Scope: "key", Value: fmt.Sprint("k_", i), Action: ActionBlock})
+		c.Advance(time.Second)
+	}
+	if st := s.Stats(); st.Offenders != 4 || st.OffendersDropped != 6 || st.Active != 2 || st.Dropped != 8 {
+		t.Fatalf("stats %+v; want 4 offenders (2 x MaxDecisions), 6 forgotten, 2 active, 8 dropped", st)
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	c := newClock()
+	s := open(t, Options{Path: filepath.Join(t.TempDir(), "d.db"), Now: c.Now, MaxDecisions: 50})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 100 {
+				d, _, err := s.Add(Decision{Scope: "ip", Value: fmt.Sprintf("203.0.113.%d", (w*100+i)%64), Action: []string{ActionThrottle, ActionBlock}[i%2]})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if i%7 == 0 {
+					s.Remove(d.ID)
+				}
+				if i%13 == 0 {
+					c.Advance(time.Minute)
+					s.Sweep(c.Now())
+				}
+			}
+		})
+		wg.Go(func() {
+			for i := range 2000 {
+				if d := s.Active(detect.ScopeIP, fmt.Appendf(nil, "203.0.113.%d", i%64), c.Now().UnixNano()); d != nil && d.Value == "" {
+					t.Error("empty decision")
+					return
+				}
+				if i%100 == 0 {
+					s.List(c.Now())
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(s.List(time.Unix(0, 0))); n != s.Len() || n > 50 {
+		t.Errorf("List has %d, Len %d (max 50)", n, s.Len())
+	}
+}
+
+// BenchmarkActive compares the sharded lookup with the obvious
+// alternative, one RWMutex over one map keyed by scope byte + value.
+func BenchmarkActive(b *testing.B) {
+	s, _ := Open(Options{Now: func() time.Time { return t0 }})
+	global := struct {
+		sync.RWMutex
+		m map[string]*Decision
+	}{m: map[string]*Decision{}}
+	for i := range 10_000 {
+		d, _, _ := s.Add(Decision{Scope: "ip", Value: fmt.Sprintf("10.0.%d.%d", i/256, i%256), Action: ActionBlock})
+		global.m[string(byte(detect.ScopeIP))+d.Value] = &d
+	}
+	hit, miss := []byte("10.0.3.7"), []byte("192.0.2.1")
+	now := t0.UnixNano()
+	b.Run("sharded/hit", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if s.Active(detect.ScopeIP, hit, now) == nil {
+					b.Fatal("miss")
+				}
+			}
+		})
+	})
+	b.Run("sharded/miss", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				s.Active(detect.ScopeIP, miss, now)
+			}
+		})
+	})
+	b.Run("global-rwmutex/hit", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			var buf [64]byte
+			for pb.Next() {
+				k := append(append(buf[:0], byte(detect.ScopeIP)), hit...)
+				global.RLock()
+				d := global.m[string(k)]
+				global.RUnlock()
+				if d == nil || now >= d.Expires.UnixNano() {
+					b.Fatal("miss")
+				}
+			}
+		})
+	})
+}
