@@ -1,7 +1,5 @@
 package detect
 
-
-
 // Common holds the settings every detector has. Detector configs embed it
 // inline, so they read `mode`, `weight` and `max_entities` at their top level.
 type Common struct {
@@ -63,4 +61,3 @@ func orDefault[T comparable](v, d T) T {
 	}
 	return v
 }
-

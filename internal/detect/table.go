@@ -20,9 +20,10 @@ type Table[T any] struct {
 }
 
 type tableShard[T any] struct {
-	mu sync.Mutex
-	m  map[uint64]tableEntry[T]
-	_  [40]byte
+	mu  sync.Mutex
+	m   map[uint64]tableEntry[T]
+	cur tableEntry[T] // Update's working copy: a local would escape through f
+	_   [40]byte
 }
 
 type tableEntry[T any] struct {
@@ -50,9 +51,11 @@ func (t *Table[T]) Update(key uint64, now int64, f func(*T)) {
 	if !ok && len(sh.m) >= t.perShard {
 		t.makeRoom(sh, now)
 	}
-	f(&e.v)
-	e.seen = now
-	sh.m[key] = e
+	sh.cur = e
+	f(&sh.cur.v)
+	sh.cur.seen = now
+	sh.m[key] = sh.cur
+	sh.cur = tableEntry[T]{}
 	sh.mu.Unlock()
 }
 

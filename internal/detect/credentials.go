@@ -1,0 +1,388 @@
+package detect
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/abuseguard/abuseguard/internal/request"
+)
+
+// CredentialsConfig configures the credentials detector. Zero fields get the
+// defaults named on each field; a negative threshold turns its check off.
+type CredentialsConfig struct {
+	Common `yaml:",inline"`
+	// Window is the sliding window every count is measured over (default 10m).
+	Window time.Duration `yaml:"window"`
+	// Threshold is the failed attempts one entity may make in Window before
+	// the brute-force signal, weighted by Weight (default 10; weight 40).
+	Threshold float64 `yaml:"threshold"`
+	// MinFailureRatio is the share of an entity's attempts (0-1) that must
+	// fail for its brute-force and stuffing signals, so a shared IP whose
+	// users mostly log in fine is left alone (default 0.5).
+	MinFailureRatio float64 `yaml:"min_failure_ratio"`
+	// DistinctThreshold is the distinct identifiers (usernames, codes) one
+	// entity may fail on in Window before the stuffing signal (default 5).
+	DistinctThreshold float64 `yaml:"distinct_threshold"`
+	// DistinctWeight is the risk points of the stuffing signal (default 45).
+	DistinctWeight float64 `yaml:"distinct_weight"`
+	// AccountThreshold is the failed attempts on one identifier, from
+	// anyone, in Window before the targeted-account signal (default 20).
+	AccountThreshold float64 `yaml:"account_threshold"`
+	// AccountWeight is the risk points of the targeted-account signal
+	// (default 30).
+	AccountWeight float64 `yaml:"account_weight"`
+	// GlobalRatio is the share of all login attempts (0-1) failing in
+	// Window that makes a failure spike (default 0.6).
+	GlobalRatio float64 `yaml:"global_ratio"`
+	// GlobalMin is the login attempts in Window below which no spike is
+	// declared (default 200).
+	GlobalMin float64 `yaml:"global_min"`
+	// SharedThreshold is the failed logins in Window from one client
+	// fingerprint or one /24 (IPv6 /64) prefix that, during a spike and
+	// with the fingerprint's or prefix's own failure share at least
+	// GlobalRatio, signal that fingerprint or prefix (default 30).
+	SharedThreshold float64 `yaml:"shared_threshold"`
+	// SharedWeight is the risk points of the shared signal (default 50).
+	SharedWeight float64 `yaml:"shared_weight"`
+	// FailureStatuses are the response statuses of a failed attempt on a
+	// login route (default [401, 403]).
+	FailureStatuses []int `yaml:"failure_statuses"`
+	// VerifyFailureStatuses are the response statuses of a failed attempt
+	// on a verify route: a wrong password, promo code or one-time code
+	// (default [400, 401, 403, 404, 422]).
+	VerifyFailureStatuses []int `yaml:"verify_failure_statuses"`
+}
+
+// Credentials detects brute force and credential stuffing on routes of kind
+// login and verify, from response statuses:
+//
+//   - brute force: many failures from one entity (detect.Subject, and also
+//     the client IP when the subject is an API key or user);
+//   - stuffing or code guessing: failures on many distinct identifiers
+//     (View.Subject) from one entity;
+//   - a targeted account (login routes): many failures on one identifier
+//     from anyone, signalled on Entity{ScopeUser, View.Subject} (the
+//     identifier's pseudonym, "s_..."), so a policy that looks up user
+//     decisions by View.Subject can slow attempts on that account;
+//   - distributed low-and-slow (login routes): during a global spike of
+//     failing logins, a client fingerprint or /24 (/64) prefix that carries
+//     many of the failures and mostly fails itself.
+//
+// A failure is a response status in the route kind's failure set; 5xx,
+// 429 and upstream errors count as neither success nor failure. Entity
+// checks need the entity's own failure share at MinFailureRatio or more,
+// so 200 users behind one NAT address who mostly succeed are left alone;
+// an attacker who interleaves successful logins can dilute it. The
+// account and shared checks skip verify routes, whose field may be the
+// guessed secret itself (a promo code that many people mistype is no
+// account under attack).
+type Credentials struct {
+	cfg    CredentialsConfig
+	h      Hasher
+	state  *Table[credState]
+	fail   [2]statusBits // by credKind
+	global credGlobal
+}
+
+type credState struct {
+	attempts, failures                                  Window
+	subjects                                            Distinct
+	failSteps, distinctSteps, accountSteps, sharedSteps Steps
+}
+
+// credFired is what one entity's update crossed.
+type credFired struct {
+	fail, distinct        int
+	failures, ratio, nIDs float64
+}
+
+// Kinds of credential routes, indexing Credentials.fail.
+const (
+	credLogin = iota
+	credVerify
+)
+
+// Hash namespaces of the credentials detector (scopes use their own value).
+const (
+	nsCredSubject   = 'c' // per-identifier failure counts
+	nsCredTried     = 't' // identifiers in an entity's Distinct
+	credGlobalEvery = int64(time.Second)
+)
+
+// NewCredentials returns a Credentials detector with defaults applied to cfg.
+func NewCredentials(cfg CredentialsConfig, h Hasher) *Credentials {
+	cfg.Common = cfg.Common.Defaults(40)
+	cfg.Window = orDefault(cfg.Window, 10*time.Minute)
+	cfg.Threshold = orDefault(cfg.Threshold, 10)
+	cfg.MinFailureRatio = orDefault(cfg.MinFailureRatio, 0.5)
+	cfg.DistinctThreshold = orDefault(cfg.DistinctThreshold, 5)
+	cfg.DistinctWeight = orDefault(cfg.DistinctWeight, 45)
+	cfg.AccountThreshold = orDefault(cfg.AccountThreshold, 20)
+	cfg.AccountWeight = orDefault(cfg.AccountWeight, 30)
+	cfg.GlobalRatio = orDefault(cfg.GlobalRatio, 0.6)
+	cfg.GlobalMin = orDefault(cfg.GlobalMin, 200)
+	cfg.SharedThreshold = orDefault(cfg.SharedThreshold, 30)
+	cfg.SharedWeight = orDefault(cfg.SharedWeight, 50)
+	if cfg.FailureStatuses == nil {
+		cfg.FailureStatuses = []int{401, 403}
+	}
+	if cfg.VerifyFailureStatuses == nil {
+		cfg.VerifyFailureStatuses = []int{400, 401, 403, 404, 422}
+	}
+	d := &Credentials{cfg: cfg, h: h, state: NewTable[credState](cfg.MaxEntities, 3*cfg.Window)}
+	d.fail[credLogin] = newStatusBits(cfg.FailureStatuses)
+	d.fail[credVerify] = newStatusBits(cfg.VerifyFailureStatuses)
+	return d
+}
+
+// Name returns "credentials".
+func (d *Credentials) Name() string { return "credentials" }
+
+// Request does nothing: the detector needs the outcome.
+func (d *Credentials) Request(*request.View, Sink) {}
+
+// Response counts a login or verify attempt and its outcome, and signals
+// each threshold multiple a measure crosses.
+func (d *Credentials) Response(v *request.View, o Outcome, s Sink) {
+	if v.Route == nil {
+		return
+	}
+	kind := credLogin
+	switch v.Route.Kind {
+	case "login":
+	case "verify":
+		kind = credVerify
+	default:
+		return
+	}
+	failed := d.fail[kind].has(o.Status)
+	if !failed && (o.UpstreamError || o.Status >= 500 || o.Status == 429 || o.Status == 0) {
+		return // neither a success nor a failure: the check never ran
+	}
+	now := v.Time.UnixNano()
+	var tried uint64
+	if v.Subject != "" {
+		tried = d.h.String(nsCredTried, v.Subject)
+	}
+
+	key := subjectTableKey(d.h, v)
+	r := d.entity(key, now, failed, tried)
+	if r.fail+r.distinct > 0 {
+		d.emitEntity(s, v, Subject(v), kind, r)
+	}
+	if v.Identity.KeyID != "" || v.Identity.User != "" {
+		if r := d.entity(addrKey(d.h, byte(ScopeIP), v.ClientIP), now, failed, tried); r.fail+r.distinct > 0 {
+			d.emitEntity(s, v, Entity{ScopeIP, v.ClientIP.String()}, kind, r)
+		}
+	}
+
+	if kind != credLogin {
+		return
+	}
+	if failed && v.Subject != "" && d.cfg.AccountThreshold > 0 {
+		d.account(s, v, now)
+	}
+	d.global.add(key, now, d.cfg.Window, failed)
+	if v.Fingerprint != 0 {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], uint64(v.Fingerprint))
+		fp := d.h.Bytes(byte(ScopeFingerprint), b[:])
+		if d.shared(fp, now, failed) {
+			d.sharedFire(s, v, fp, now, Entity{ScopeFingerprint, v.Fingerprint.String()}, "fingerprint")
+		}
+	}
+	if v.ClientIP.IsValid() {
+		p := request.Prefix(v.ClientIP, 24, 64)
+		pk := addrKey(d.h, byte(ScopePrefix), p.Addr())
+		if d.shared(pk, now, failed) {
+			d.sharedFire(s, v, pk, now, Entity{ScopePrefix, p.String()}, "prefix")
+		}
+	}
+}
+
+// account counts a failed login against the identifier tried, and signals
+// the identifier's pseudonym as a user when many fail on it.
+func (d *Credentials) account(s Sink, v *request.View, now int64) {
+	cfg, w := &d.cfg, d.cfg.Window
+	var n int
+	var f float64
+	d.state.Update(d.h.String(nsCredSubject, v.Subject), now, func(st *credState) {
+		st.failures.Add(now, w, 1)
+		f = st.failures.Count(now, w)
+		n = st.accountSteps.Cross(f, cfg.AccountThreshold)
+	})
+	if n > 0 {
+		d.emit(s, v, Entity{ScopeUser, v.Subject}, cfg.AccountWeight, Medium, f, cfg.AccountThreshold,
+			fmt.Sprintf("%.0f failed logins on one account in %v", f, w))
+	}
+}
+
+// entity counts an attempt against one entity's state.
+func (d *Credentials) entity(key uint64, now int64, failed bool, tried uint64) credFired {
+	cfg, w := &d.cfg, d.cfg.Window
+	var r credFired
+	d.state.Update(key, now, func(st *credState) {
+		st.attempts.Add(now, w, 1)
+		if failed {
+			st.failures.Add(now, w, 1)
+			if tried != 0 {
+				st.subjects.Add(now, w, tried)
+			}
+		}
+		a, f := st.attempts.Count(now, w), st.failures.Count(now, w)
+		r.failures, r.ratio = f, f/max(a, 1)
+		ok := r.ratio >= cfg.MinFailureRatio
+		r.fail = crossWhile(&st.failSteps, ok, f, cfg.Threshold)
+		if tried != 0 {
+			r.nIDs = st.subjects.Count(now, w)
+			r.distinct = crossWhile(&st.distinctSteps, ok, r.nIDs, cfg.DistinctThreshold)
+		}
+	})
+	return r
+}
+
+func (d *Credentials) emitEntity(s Sink, v *request.View, e Entity, kind int, r credFired) {
+	what := v.Route.Kind
+	if r.fail > 0 {
+		d.emit(s, v, e, d.cfg.Weight, Medium, r.failures, d.cfg.Threshold,
+			fmt.Sprintf("%.0f failed %s attempts in %v (%.0f%% of attempts)", r.failures, what, d.cfg.Window, 100*r.ratio))
+	}
+	noun := "identifiers"
+	if kind == credVerify {
+		noun = "codes or identifiers"
+	}
+	if r.distinct > 0 {
+		d.emit(s, v, e, d.cfg.DistinctWeight, High, r.nIDs, d.cfg.DistinctThreshold,
+			fmt.Sprintf("failed %s attempts on %.0f distinct %s in %v", what, r.nIDs, noun, d.cfg.Window))
+	}
+}
+
+// shared counts a login attempt against a fingerprint's or prefix's state
+// and reports whether its failures have reached a new step that only a
+// global spike stands between it and a signal. The step is not recorded
+// here: sharedFire records it once the spike is confirmed.
+func (d *Credentials) shared(key uint64, now int64, failed bool) bool {
+	cfg, w := &d.cfg, d.cfg.Window
+	hot := false
+	d.state.Update(key, now, func(st *credState) {
+		st.attempts.Add(now, w, 1)
+		if failed {
+			st.failures.Add(now, w, 1)
+		}
+		a, f := st.attempts.Count(now, w), st.failures.Count(now, w)
+		if cfg.SharedThreshold > 0 && f >= (float64(st.sharedSteps)+1)*cfg.SharedThreshold && f >= cfg.GlobalRatio*a {
+			hot = true
+			return
+		}
+		crossWhile(&st.sharedSteps, false, f, cfg.SharedThreshold)
+	})
+	return hot
+}
+
+// sharedFire confirms a global spike, records the step and signals.
+func (d *Credentials) sharedFire(s Sink, v *request.View, key uint64, now int64, e Entity, what string) {
+	spike, ga, gf := d.global.spiking(now, d.cfg.Window, d.cfg.GlobalRatio, d.cfg.GlobalMin)
+	if !spike {
+		return
+	}
+	cfg, w := &d.cfg, d.cfg.Window
+	var n int
+	var f float64
+	d.state.Update(key, now, func(st *credState) {
+		a := st.attempts.Count(now, w)
+		f = st.failures.Count(now, w)
+		n = crossWhile(&st.sharedSteps, f >= cfg.GlobalRatio*a, f, cfg.SharedThreshold)
+	})
+	if n > 0 {
+		d.emit(s, v, e, cfg.SharedWeight, High, f, cfg.SharedThreshold,
+			fmt.Sprintf("%.0f failed logins from one %s in %v, during a spike: %.0f%% of %.0f logins failing",
+				f, what, w, 100*gf/max(ga, 1), ga))
+	}
+}
+
+func (d *Credentials) emit(s Sink, v *request.View, e Entity, weight float64, sev Severity, count, threshold float64, summary string) {
+	s.Emit(Signal{Detector: d.Name(), Entity: e, Weight: weight, Severity: sev, Evidence: Evidence{
+		Summary: summary, Count: count, Threshold: threshold, Window: d.cfg.Window, RequestID: v.ID,
+	}})
+}
+
+// Sweep drops entities, identifiers, fingerprints and prefixes idle for
+// three windows.
+func (d *Credentials) Sweep(now int64) { d.state.Sweep(now) }
+
+// Stats returns the size and churn of the detector's state: entities,
+// identifiers, fingerprints and prefixes share one table.
+func (d *Credentials) Stats() TableStats { return d.state.Stats() }
+
+// credGlobal counts all login attempts and failures in a sliding window,
+// over sharded locks so that logins do not contend on one mutex. Whether
+// failures spike is evaluated at most once a second (event time), and only
+// when a fingerprint or prefix asks.
+type credGlobal struct {
+	shards [16]struct {
+		mu                 sync.Mutex
+		attempts, failures Window
+		_                  [24]byte
+	}
+	evalAt             atomic.Int64
+	spike              atomic.Bool
+	attempts, failures atomic.Uint64 // float64 bits of the last evaluation
+}
+
+func (g *credGlobal) add(key uint64, now int64, w time.Duration, failed bool) {
+	sh := &g.shards[key&15]
+	sh.mu.Lock()
+	sh.attempts.Add(now, w, 1)
+	if failed {
+		sh.failures.Add(now, w, 1)
+	}
+	sh.mu.Unlock()
+}
+
+// spiking reports whether at least minAttempts logins were made in the
+// window at now and a ratio or more of them failed, with the counts.
+func (g *credGlobal) spiking(now int64, w time.Duration, ratio, minAttempts float64) (bool, float64, float64) {
+	if at := g.evalAt.Load(); at != 0 && now-at < credGlobalEvery && at-now < credGlobalEvery {
+		return g.spike.Load(), math.Float64frombits(g.attempts.Load()), math.Float64frombits(g.failures.Load())
+	}
+	var a, f float64
+	for i := range g.shards {
+		sh := &g.shards[i]
+		sh.mu.Lock()
+		a += sh.attempts.Count(now, w)
+		f += sh.failures.Count(now, w)
+		sh.mu.Unlock()
+	}
+	spike := a >= minAttempts && f >= ratio*a
+	g.attempts.Store(math.Float64bits(a))
+	g.failures.Store(math.Float64bits(f))
+	g.spike.Store(spike)
+	g.evalAt.Store(now)
+	return spike, a, f
+}
+
+// statusBits is a set of HTTP status codes 0-639.
+type statusBits [10]uint64
+
+func newStatusBits(codes []int) statusBits {
+	var b statusBits
+	for _, c := range codes {
+		if c >= 0 && c < 640 {
+			b[c>>6] |= 1 << (c & 63)
+		}
+	}
+	return b
+}
+
+func (b *statusBits) has(code int) bool {
+	return code >= 0 && code < 640 && b[code>>6]&(1<<(code&63)) != 0
+}
+
+var (
+	_ Detector = (*Credentials)(nil)
+	_ Stateful = (*Credentials)(nil)
+)

@@ -1,0 +1,347 @@
+package detect
+
+import (
+	"net/netip"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/abuseguard/abuseguard/internal/request"
+)
+
+var (
+	credentialsT0     = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	credentialsLogin  = &request.Route{Name: "login", Template: "POST /login", Kind: "login", Field: "username"}
+	credentialsVerify = &request.Route{Name: "promo", Template: "POST /promo", Kind: "verify", Field: "code", Index: 1}
+)
+
+const (
+	credentialsTool   = request.Fingerprint(0xBAD)
+	credentialsChrome = request.Fingerprint(0xC4120E)
+)
+
+type credentialsSink struct{ got []Signal }
+
+func (s *credentialsSink) Emit(sig Signal) { s.got = append(s.got, sig) }
+
+// credentialsAttempt is one login or verify and its answer.
+type credentialsAttempt struct {
+	at      time.Duration
+	ip      netip.Addr
+	subject string
+	status  int
+	fp      request.Fingerprint
+	key     string
+	route   *request.Route
+}
+
+func credentialsView(a credentialsAttempt) *request.View {
+	route := a.route
+	if route == nil {
+		route = credentialsLogin
+	}
+	fp := a.fp
+	if fp == 0 {
+		fp = credentialsChrome
+	}
+	v := &request.View{
+		ID: "r" + strconv.Itoa(int(a.at/time.Millisecond)), Time: credentialsT0.Add(a.at),
+		ClientIP: a.ip, Method: "POST", Path: route.Template[5:], Route: route,
+		Fingerprint: fp, Subject: a.subject,
+	}
+	v.Identity.KeyID = a.key
+	return v
+}
+
+// credentialsRun feeds attempts to d and returns the signals with the
+// index of the attempt each came on.
+func credentialsRun(d *Credentials, attempts []credentialsAttempt) ([]Signal, []int) {
+	s := &credentialsSink{}
+	var at []int
+	for i, a := range attempts {
+		v := credentialsView(a)
+		d.Request(v, s)
+		d.Response(v, Outcome{Status: a.status}, s)
+		for len(at) < len(s.got) {
+			at = append(at, i+1)
+		}
+	}
+	return s.got, at
+}
+
+func credentialsIP(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 1}) // one per /24
+}
+
+func TestCredentialsAttacks(t *testing.T) {
+	attacker := netip.MustParseAddr("203.0.113.50")
+	type want struct {
+		entity    Entity
+		weight    float64
+		severity  Severity
+		threshold float64
+		lo, hi    int // the attempt the first such signal comes on
+	}
+	tests := []struct {
+		name     string
+		attempts func() []credentialsAttempt
+		want     []want
+		// no signal may name any other entity
+	}{
+		{
+			name: "brute force on one account from one IP",
+			attempts: func() (as []credentialsAttempt) {
+				for i := range 25 {
+					as = append(as, credentialsAttempt{at: time.Duration(i) * 10 * time.Second, ip: attacker, subject: "s_victim", status: 401})
+				}
+				return as
+			},
+			want: []want{
+				{Entity{ScopeIP, "203.0.113.50"}, 40, Medium, 10, 10, 10},
+				{Entity{ScopeUser, "s_victim"}, 30, Medium, 20, 20, 20},
+			},
+		},
+		{
+			name: "credential stuffing from one IP",
+			attempts: func() (as []credentialsAttempt) {
+				for i := range 8 {
+					as = append(as, credentialsAttempt{at: time.Duration(i) * 5 * time.Second, ip: attacker, subject: "s_user" + strconv.Itoa(i), status: 401})
+				}
+				return as
+			},
+			want: []want{{Entity{ScopeIP, "203.0.113.50"}, 45, High, 5, 5, 7}},
+		},
+		{
+			name: "promo code guessing by an API key: the key and its IP",
+			attempts: func() (as []credentialsAttempt) {
+				for i := range 10 {
+					as = append(as, credentialsAttempt{at: time.Duration(i) * time.Second, ip: attacker, key: "k_app",
+						subject: "s_code" + strconv.Itoa(i), status: 404, route: credentialsVerify})
+				}
+				return as
+			},
+			want: []want{
+				{Entity{ScopeKey, "k_app"}, 45, High, 5, 5, 7},
+				{Entity{ScopeIP, "203.0.113.50"}, 45, High, 5, 5, 7},
+				{Entity{ScopeKey, "k_app"}, 40, Medium, 10, 10, 10},
+				{Entity{ScopeIP, "203.0.113.50"}, 40, Medium, 10, 10, 10},
+			},
+		},
+		{
+			name: "one account attacked from many IPs",
+			attempts: func() (as []credentialsAttempt) {
+				for i := range 25 {
+					as = append(as, credentialsAttempt{at: time.Duration(i) * 10 * time.Second, ip: credentialsIP(i), subject: "s_victim", status: 401})
+				}
+				return as
+			},
+			want: []want{{Entity{ScopeUser, "s_victim"}, 30, Medium, 20, 20, 20}},
+		},
+		{
+			name: "2000 IPs once each with one tool, amid ordinary logins",
+			attempts: func() (as []credentialsAttempt) {
+				// 10 minutes: 1400 tool failures from 1400 /24s, and 600
+				// browser logins of which 40 fail: the browsers' shared
+				// fingerprint passes 30 failures during the spike, but
+				// most of its logins succeed, so it is left alone.
+				for i := range 2000 {
+					a := credentialsAttempt{at: time.Duration(i) * 290 * time.Millisecond, ip: credentialsIP(i), subject: "s_u" + strconv.Itoa(i)}
+					if i%10 < 7 {
+						a.fp, a.status = credentialsTool, 401
+					} else if a.status = 200; i%50 == 7 {
+						a.status = 401
+					}
+					as = append(as, a)
+				}
+				return as
+			},
+			// the spike needs 200 logins; the tool has 140 failures by then
+			want: []want{{Entity{ScopeFingerprint, credentialsTool.String()}, 50, High, 30, 200, 215}},
+		},
+		{
+			name: "a botnet in a few /24s, each bot its own fingerprint",
+			attempts: func() (as []credentialsAttempt) {
+				for i := range 400 {
+					ip := netip.AddrFrom4([4]byte{198, 18, byte(i % 4), byte(i / 4)})
+					as = append(as, credentialsAttempt{at: time.Duration(i) * time.Second, ip: ip,
+						subject: "s_u" + strconv.Itoa(i), status: 401, fp: request.Fingerprint(1000 + i)})
+				}
+				return as
+			},
+			want: []want{
+				{Entity{ScopePrefix, "198.18.0.0/24"}, 50, High, 30, 200, 215},
+				{Entity{ScopePrefix, "198.18.1.0/24"}, 50, High, 30, 200, 215},
+				{Entity{ScopePrefix, "198.18.2.0/24"}, 50, High, 30, 200, 215},
+				{Entity{ScopePrefix, "198.18.3.0/24"}, 50, High, 30, 200, 215},
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, at := credentialsRun(NewCredentials(CredentialsConfig{}, NewHasher()), tc.attempts())
+			for _, w := range tc.want {
+				i := 0
+				for i < len(got) && (got[i].Entity != w.entity || got[i].Weight != w.weight) {
+					i++
+				}
+				if i == len(got) {
+					t.Fatalf("no weight %v signal on %v; got %+v", w.weight, w.entity, got)
+				}
+				sig, ev := got[i], got[i].Evidence
+				if sig.Detector != "credentials" || sig.Severity != w.severity {
+					t.Errorf("signal %+v, want detector credentials, severity %v", sig, w.severity)
+				}
+				if ev.Threshold != w.threshold || ev.Count < w.threshold || ev.Window != 10*time.Minute || ev.RequestID == "" {
+					t.Errorf("evidence %+v, want count >= threshold %v over 10m0s", ev, w.threshold)
+				}
+				if at[i] < w.lo || at[i] > w.hi {
+					t.Errorf("%v weight %v signal on attempt %d, want %d..%d", w.entity, w.weight, at[i], w.lo, w.hi)
+				}
+			}
+			for _, sig := range got {
+				known := false
+				for _, w := range tc.want {
+					known = known || (sig.Entity == w.entity && sig.Weight == w.weight)
+				}
+				if !known {
+					t.Errorf("unexpected signal %+v", sig)
+				}
+			}
+		})
+	}
+}
+
+func TestCredentialsBenign(t *testing.T) {
+	office := netip.MustParseAddr("192.0.2.10")
+	tests := []struct {
+		name     string
+		attempts func() []credentialsAttempt
+	}{
+		{"a user mistyping 3 times then succeeding", func() []credentialsAttempt {
+			ip := netip.MustParseAddr("198.51.100.5")
+			return []credentialsAttempt{
+				{at: 0, ip: ip, subject: "s_alice", status: 401},
+				{at: 5 * time.Second, ip: ip, subject: "s_alice", status: 401},
+				{at: 12 * time.Second, ip: ip, subject: "s_alice", status: 401},
+				{at: 20 * time.Second, ip: ip, subject: "s_alice", status: 200},
+			}
+		}},
+		{"200 office users behind one IP, a handful mistyping", func() (as []credentialsAttempt) {
+			at := time.Duration(0)
+			for i := range 200 {
+				u := "s_staff" + strconv.Itoa(i)
+				if i%20 == 7 { // ten users mistype once
+					at += time.Second
+					as = append(as, credentialsAttempt{at: at, ip: office, subject: u, status: 401})
+				}
+				at += 2 * time.Second
+				as = append(as, credentialsAttempt{at: at, ip: office, subject: u, status: 200})
+			}
+			return as
+		}},
+		{"a normal day: many fingerprints, 5% failures", func() (as []credentialsAttempt) {
+			for i := range 3000 {
+				a := credentialsAttempt{at: time.Duration(i) * 400 * time.Millisecond, ip: credentialsIP(i % 701),
+					subject: "s_u" + strconv.Itoa(i%701), status: 200, fp: request.Fingerprint(1 + (i/20)%40)}
+				if i%20 == 0 {
+					a.status = 401
+				}
+				as = append(as, a)
+			}
+			return as
+		}},
+		{"an upstream outage is not a failure", func() (as []credentialsAttempt) {
+			ip := netip.MustParseAddr("198.51.100.6")
+			for i := range 30 {
+				as = append(as, credentialsAttempt{at: time.Duration(i) * time.Second, ip: ip, subject: "s_bob", status: 503})
+			}
+			return as
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got, _ := credentialsRun(NewCredentials(CredentialsConfig{}, NewHasher()), tc.attempts()); len(got) != 0 {
+				t.Fatalf("got %d signals, want none: %+v", len(got), got)
+			}
+		})
+	}
+}
+
+func TestCredentialsIgnoresOtherRoutes(t *testing.T) {
+	d := NewCredentials(CredentialsConfig{}, NewHasher())
+	s := &credentialsSink{}
+	other := &request.Route{Name: "me", Template: "GET /me"}
+	for i := range 50 {
+		v := credentialsView(credentialsAttempt{at: time.Duration(i) * time.Second, ip: credentialsIP(1), subject: "s_x" + strconv.Itoa(i), status: 401})
+		v.Route = other
+		d.Response(v, Outcome{Status: 401}, s)
+		v.Route = nil
+		d.Response(v, Outcome{Status: 401}, s)
+	}
+	if len(s.got) != 0 || d.Stats().Entries != 0 {
+		t.Fatalf("non-credential routes: %d signals, %d entries; want none", len(s.got), d.Stats().Entries)
+	}
+}
+
+func TestCredentialsBounded(t *testing.T) {
+	d := NewCredentials(CredentialsConfig{Common: Common{MaxEntities: 640}}, NewHasher())
+	var as []credentialsAttempt
+	for i := range 5000 {
+		as = append(as, credentialsAttempt{at: time.Duration(i) * time.Millisecond, ip: credentialsIP(i), subject: "s_" + strconv.Itoa(i), status: 200})
+	}
+	credentialsRun(d, as)
+	if st := d.Stats(); st.Entries > st.MaxEntries || st.Evictions == 0 {
+		t.Fatalf("stats = %+v, want at most MaxEntries entries and some evictions", st)
+	}
+}
+
+func credentialsUpdateAllocs() float64 {
+	tb := NewTable[credState](64, time.Minute)
+	return testing.AllocsPerRun(100, func() { tb.Update(1, 1, func(*credState) {}) })
+}
+
+func TestCredentialsQuietPathAllocs(t *testing.T) {
+	d := NewCredentials(CredentialsConfig{}, NewHasher())
+	s := &credentialsSink{}
+	ok := credentialsView(credentialsAttempt{at: time.Second, ip: netip.MustParseAddr("198.51.100.7"), subject: "s_carol", status: 200})
+	ok.Identity.User = "carol" // an identity: the IP is tracked too
+	fail := credentialsView(credentialsAttempt{at: time.Second, ip: netip.MustParseAddr("198.51.100.8"), status: 401, fp: credentialsTool})
+	// 16 clients, each failing on its own account about 6 times: under
+	// every threshold, and their entries exist before measuring
+	subjects := make([]string, 16)
+	for i := range subjects {
+		subjects[i] = "s_" + strconv.Itoa(i)
+	}
+	i := 0
+	failing := func() {
+		i++
+		fail.ClientIP = credentialsIP(i % 16)
+		fail.Subject = subjects[i%16]
+		d.Response(fail, Outcome{Status: 401}, s)
+	}
+	for range 16 {
+		failing()
+	}
+	tests := []struct {
+		name    string
+		updates float64
+		f       func()
+	}{
+		// entity, IP, fingerprint, prefix
+		{"successful login with an identity", 4, func() { d.Request(ok, s); d.Response(ok, Outcome{Status: 200}, s) }},
+		// entity, account, fingerprint, prefix; the tool's fingerprint passes
+		// the shared threshold without a spike, so the global check runs too
+		{"failures from 16 IPs", 4, failing},
+	}
+	base := credentialsUpdateAllocs()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if n := testing.AllocsPerRun(100, tc.f); n != tc.updates*base {
+				t.Fatalf("%v allocs, want %v (%v table updates)", n, tc.updates*base, tc.updates)
+			}
+		})
+	}
+	if len(s.got) != 0 {
+		t.Fatalf("quiet path signalled: %+v", s.got)
+	}
+}

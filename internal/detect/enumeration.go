@@ -1,0 +1,118 @@
+package detect
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/abuseguard/abuseguard/internal/request"
+)
+
+// EnumerationConfig configures the enumeration detector. Zero fields get the
+// defaults named on each field; a negative threshold turns the check off.
+type EnumerationConfig struct {
+	Common `yaml:",inline"`
+	// Window is the sliding window every count is measured over (default 10m).
+	Window time.Duration `yaml:"window"`
+	// DistinctThreshold is the distinct identifiers (emails, usernames) one
+	// entity may try on signup and reset routes in Window before the signal
+	// (default 20).
+	DistinctThreshold float64 `yaml:"distinct_threshold"`
+	// MinRatio is the share of the entity's attempts (0-1) whose answer
+	// reveals whether the identifier exists that the signal needs
+	// (default 0.5).
+	MinRatio float64 `yaml:"min_ratio"`
+	// NotFoundStatuses are the statuses that reveal existence: 404 (no such
+	// account, on reset), 409 (already exists, on signup) and 422 (often
+	// "email taken") (default [404, 409, 422]).
+	NotFoundStatuses []int `yaml:"not_found_statuses"`
+}
+
+// Enumeration detects account enumeration on routes of kind signup and
+// reset: one entity (detect.Subject) trying many distinct identifiers
+// (View.Subject) while most answers tell it whether each one exists. An
+// API that answers every reset with the same 202 leaks nothing and never
+// trips it.
+//
+// Known traps: an office or school signing many people up from one NAT
+// address, where validation errors (422) are common; a support tool that
+// resets passwords for customers (exempt its key in policy).
+type Enumeration struct {
+	cfg      EnumerationConfig
+	h        Hasher
+	state    *Table[enumState]
+	revealed statusBits
+}
+
+type enumState struct {
+	attempts, revealed Window
+	ids                Distinct
+	steps              Steps
+}
+
+// nsEnumID is the hash namespace of identifiers in an entity's Distinct.
+const nsEnumID = 'e'
+
+// NewEnumeration returns an Enumeration detector with defaults applied to cfg.
+func NewEnumeration(cfg EnumerationConfig, h Hasher) *Enumeration {
+	cfg.Common = cfg.Common.Defaults(45)
+	cfg.Window = orDefault(cfg.Window, 10*time.Minute)
+	cfg.DistinctThreshold = orDefault(cfg.DistinctThreshold, 20)
+	cfg.MinRatio = orDefault(cfg.MinRatio, 0.5)
+	if cfg.NotFoundStatuses == nil {
+		cfg.NotFoundStatuses = []int{404, 409, 422}
+	}
+	return &Enumeration{cfg: cfg, h: h, state: NewTable[enumState](cfg.MaxEntities, 3*cfg.Window),
+		revealed: newStatusBits(cfg.NotFoundStatuses)}
+}
+
+// Name returns "enumeration".
+func (d *Enumeration) Name() string { return "enumeration" }
+
+// Request does nothing: the detector needs the outcome.
+func (d *Enumeration) Request(*request.View, Sink) {}
+
+// Response counts a signup or reset attempt that names an identifier, and
+// signals each multiple of DistinctThreshold crossed while the revealing
+// share is at least MinRatio.
+func (d *Enumeration) Response(v *request.View, o Outcome, s Sink) {
+	if v.Route == nil || v.Subject == "" || (v.Route.Kind != "signup" && v.Route.Kind != "reset") {
+		return
+	}
+	revealed := d.revealed.has(o.Status)
+	if !revealed && (o.UpstreamError || o.Status >= 500 || o.Status == 429 || o.Status == 0) {
+		return // the upstream said nothing about the identifier
+	}
+	now, w, cfg := v.Time.UnixNano(), d.cfg.Window, &d.cfg
+	id := d.h.String(nsEnumID, v.Subject)
+	var n int
+	var ids, ratio float64
+	d.state.Update(subjectTableKey(d.h, v), now, func(st *enumState) {
+		st.attempts.Add(now, w, 1)
+		if revealed {
+			st.revealed.Add(now, w, 1)
+		}
+		st.ids.Add(now, w, id)
+		ids = st.ids.Count(now, w)
+		ratio = st.revealed.Count(now, w) / max(st.attempts.Count(now, w), 1)
+		n = crossWhile(&st.steps, ratio >= cfg.MinRatio, ids, cfg.DistinctThreshold)
+	})
+	if n == 0 {
+		return
+	}
+	s.Emit(Signal{Detector: d.Name(), Entity: Subject(v), Weight: cfg.Weight, Severity: Medium, Evidence: Evidence{
+		Summary: fmt.Sprintf("%.0f distinct identifiers tried on %s in %v, %.0f%% of answers revealing existence",
+			ids, v.Route.Kind, w, 100*ratio),
+		Count: ids, Threshold: cfg.DistinctThreshold, Window: w, RequestID: v.ID,
+	}})
+}
+
+// Sweep drops entities idle for three windows.
+func (d *Enumeration) Sweep(now int64) { d.state.Sweep(now) }
+
+// Stats returns the size and churn of the per-entity state.
+func (d *Enumeration) Stats() TableStats { return d.state.Stats() }
+
+var (
+	_ Detector = (*Enumeration)(nil)
+	_ Stateful = (*Enumeration)(nil)
+)
