@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 	_ "time/tzdata" // quota time zones work on machines without a zone database
+
+	"github.com/abuseguard/abuseguard/internal/detect"
 )
 
 //go:embed default.yaml
@@ -25,22 +27,23 @@ func DefaultYAML() []byte { return defaultYAML }
 
 // Config is abuseguard's whole configuration.
 type Config struct {
-	Listen        string    `yaml:"listen"`
-	AdminListen   string    `yaml:"admin_listen"`
-	Upstream      string    `yaml:"upstream"`
-	Server        Server    `yaml:"server"`
-	Network       Network   `yaml:"network"`
-	Identity      Identity  `yaml:"identity"`
-	Routes        []Route   `yaml:"routes"`
-	UnknownRoutes string    `yaml:"unknown_routes"`
-	Limits        []Limit   `yaml:"limits"`
-	State         State     `yaml:"state"`
-	AccessLog     string    `yaml:"access_log"`
-	Risk          Risk      `yaml:"risk"`
-	Decisions     Decisions `yaml:"decisions"`
-	Allowlist     Allowlist `yaml:"allowlist"`
-	Events        string    `yaml:"events"`
-	Admin         Admin     `yaml:"admin"`
+	Listen        string        `yaml:"listen"`
+	AdminListen   string        `yaml:"admin_listen"`
+	Upstream      string        `yaml:"upstream"`
+	Server        Server        `yaml:"server"`
+	Network       Network       `yaml:"network"`
+	Identity      Identity      `yaml:"identity"`
+	Routes        []Route       `yaml:"routes"`
+	UnknownRoutes string        `yaml:"unknown_routes"`
+	Limits        []Limit       `yaml:"limits"`
+	State         State         `yaml:"state"`
+	AccessLog     string        `yaml:"access_log"`
+	Risk          Risk          `yaml:"risk"`
+	Decisions     Decisions     `yaml:"decisions"`
+	Allowlist     Allowlist     `yaml:"allowlist"`
+	Events        string        `yaml:"events"`
+	Admin         Admin         `yaml:"admin"`
+	Detectors     detect.Config `yaml:"detectors"`
 
 	// File is the file the config came from, "" for the defaults alone.
 	File string `yaml:"-"`

@@ -57,6 +57,11 @@ func (c *Config) validate() Errors {
 	}
 	v.risk()
 	v.decisions()
+	for name, mode := range c.Detectors.Modes() {
+		if mode != "" && mode != "on" && mode != "shadow" && mode != "off" {
+			v.fail("detectors."+name+".mode", "%q: want on, shadow or off", mode)
+		}
+	}
 	for i, s := range c.Allowlist.CIDRs {
 		if _, err := parseProxy(s); err != nil {
 			v.fail(fmt.Sprintf("allowlist.cidrs[%d]", i), "%v", err)

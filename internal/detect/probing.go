@@ -1,0 +1,468 @@
+package detect
+
+import (
+	"fmt"
+	"hash/maphash"
+	"strings"
+	"time"
+
+	"github.com/abuseguard/abuseguard/internal/request"
+)
+
+// ProbingConfig configures the probing detector. Zero fields get the
+// defaults named on each field.
+type ProbingConfig struct {
+	Common `yaml:",inline"`
+	// Window is the sliding window distinct misses are counted over, and
+	// how long a sensitive path is remembered as already signalled
+	// (default 5m).
+	Window time.Duration `yaml:"window"`
+	// Threshold is the distinct missed paths in Window that make one step
+	// (default 10): a signal at 10, another at 20, 30, ...
+	Threshold float64 `yaml:"threshold"`
+	// SensitivePaths are the path patterns no client of the API has reason
+	// to ask for (default: DefaultSensitivePaths). They match the decoded
+	// path case-insensitively; a leading or trailing * matches any
+	// characters, one * inside a pattern matches any characters but /.
+	// A list replaces the defaults; an empty list turns the check off.
+	SensitivePaths []string `yaml:"sensitive_paths"`
+	// SensitiveWeight is the risk points one sensitive path adds (default
+	// 45: two distinct ones reach a block band of 80).
+	SensitiveWeight float64 `yaml:"sensitive_weight"`
+	// RoutesConfigured says the route table lists the API's endpoints, so
+	// a request that matches no route is a miss before the upstream even
+	// answers. Set by the policy compiler, not read from YAML.
+	RoutesConfigured bool `yaml:"-"`
+}
+
+// DefaultSensitivePaths are the paths scanners ask every host for:
+// secrets and VCS metadata, admin panels of other software, backups and
+// dumps, server internals and path traversal.
+var DefaultSensitivePaths = []string{
+	"*/.env", "*/.env.*", "*/.git", "*/.git/*", "*/.svn/*", "*/.hg/*",
+	"*/.aws/*", "*/.ssh/*", "*/.ds_store", "*/.htaccess", "*/.htpasswd",
+	"*wp-login.php", "*/wp-admin*", "*xmlrpc.php", "*wp-config.php*",
+	"*/phpmyadmin*", "*/admin.php", "*/vendor/phpunit/*",
+	"*/server-status", "*/server-info", "/actuator", "/actuator/*",
+	"/backup", "/backup/*", "*.bak", "/*.sql", "/*.tar.gz", "/*.zip",
+	"*/etc/passwd", "*/../*", "*/..", "*..%2f*", "*%2e%2e*",
+}
+
+const (
+	probingWeight          = 40
+	probingSensitiveWeight = 45
+)
+
+// Probing detects clients exploring the API for what it has rather than
+// using what they know it has: many distinct paths that match no route
+// or are answered 404, 403 or 400 in a short window (endpoint discovery,
+// forced browsing), and any request for a well-known sensitive path
+// (/.env, /.git/, admin panels, backups, path traversal).
+//
+// Misses are counted per subject (key, else user, else IP) as distinct
+// paths, so a client polling one missing resource counts once. A matched
+// route counts as one path whatever its parameters, and other paths
+// (unmatched, or under a catch-all {name...} route) have their numeric and
+// hex-id segments folded together, so walking ids on one endpoint is left
+// to the enumeration detectors. A sensitive path is signalled once per
+// window per subject, and not at all when it matches a configured route
+// (the API really serves it), except for path traversal, which no route
+// serves, and a catch-all {name...} route, which vouches for no path in
+// particular.
+//
+// False-positive traps: an integration test suite exercising error cases
+// across many endpoints (400s), a user without permissions clicking
+// through an admin UI (403s), and an API that serves a path on the
+// sensitive list without a route for it.
+type Probing struct {
+	cfg       ProbingConfig
+	h         Hasher
+	sensitive []pathPattern
+	state     *Table[probingState]
+}
+
+type probingState struct {
+	misses Distinct // paths unmatched or answered 404, 403 or 400
+	steps  Steps
+	// The latest sensitive paths signalled, by hash, and when: exact, so a
+	// second path is never mistaken for the first. Past four an entity has
+	// 180 points and a repeat signal changes nothing.
+	sensitive   [4]uint64
+	sensitiveAt [4]int64
+}
+
+// sensitiveSeen records the sensitive path with hash h at now and returns
+// whether it was already signalled in the window, and how many distinct
+// sensitive paths were signalled in the window including it.
+func (st *probingState) sensitiveSeen(now int64, w time.Duration, h uint64) (seen bool, n int) {
+	slot := 0 // an empty slot, else the oldest
+	for i := range st.sensitiveAt {
+		switch {
+		case now-st.sensitiveAt[i] >= int64(w): // empty or expired
+			st.sensitiveAt[i] = 0
+		case st.sensitive[i] == h:
+			return true, 0
+		default:
+			n++
+		}
+		if st.sensitiveAt[i] < st.sensitiveAt[slot] {
+			slot = i
+		}
+	}
+	st.sensitive[slot], st.sensitiveAt[slot] = h, now
+	return false, n + 1
+}
+
+// NewProbing returns a Probing detector for cfg with defaults applied.
+func NewProbing(cfg ProbingConfig, h Hasher) *Probing {
+	cfg.Common = cfg.Common.Defaults(probingWeight)
+	cfg.Window = orDefault(cfg.Window, 5*time.Minute)
+	cfg.Threshold = orDefault(cfg.Threshold, 10)
+	cfg.SensitiveWeight = orDefault(cfg.SensitiveWeight, probingSensitiveWeight)
+	if cfg.SensitivePaths == nil {
+		cfg.SensitivePaths = DefaultSensitivePaths
+	}
+	d := &Probing{cfg: cfg, h: h, state: NewTable[probingState](cfg.MaxEntities, 3*cfg.Window)}
+	for _, p := range cfg.SensitivePaths {
+		d.sensitive = append(d.sensitive, compilePathPattern(p))
+	}
+	return d
+}
+
+// Name returns "probing".
+func (d *Probing) Name() string { return "probing" }
+
+// probingFinding is what one update found, computed under the table lock
+// and emitted after it.
+type probingFinding struct {
+	count, sensitiveCount float64
+	newSteps, steps       int
+	sensitive             bool
+}
+
+// Request counts a path that matches no route (when routes are
+// configured) as a miss, and signals a sensitive path.
+func (d *Probing) Request(v *request.View, s Sink) {
+	unmatched := d.cfg.RoutesConfigured && v.Route == nil
+	pat := d.matchSensitive(v)
+	if !unmatched && pat < 0 {
+		return
+	}
+	now, w := v.Time.UnixNano(), d.cfg.Window
+	var pk, sk uint64
+	if unmatched {
+		pk = d.pathKey(v)
+	}
+	if pat >= 0 {
+		sk = d.h.String('s', v.Path)
+	}
+	var f probingFinding
+	d.state.Update(subjectTableKey(d.h, v), now, func(st *probingState) {
+		if unmatched {
+			f = st.miss(now, w, d.cfg.Threshold, pk)
+		}
+		if pat >= 0 {
+			seen, n := st.sensitiveSeen(now, w, sk)
+			f.sensitive, f.sensitiveCount = !seen, float64(n)
+		}
+	})
+	d.emit(v, f, pat, s)
+}
+
+// Response counts a path answered 404, 403 or 400 as a miss.
+func (d *Probing) Response(v *request.View, o Outcome, s Sink) {
+	if o.Status != 404 && o.Status != 403 && o.Status != 400 {
+		return
+	}
+	now, pk := v.Time.UnixNano(), d.pathKey(v)
+	var f probingFinding
+	d.state.Update(subjectTableKey(d.h, v), now, func(st *probingState) {
+		f = st.miss(now, d.cfg.Window, d.cfg.Threshold, pk)
+	})
+	d.emit(v, f, -1, s)
+}
+
+func (st *probingState) miss(now int64, w time.Duration, threshold float64, pk uint64) probingFinding {
+	st.misses.Add(now, w, pk)
+	c := st.misses.Count(now, w)
+	n := st.steps.Cross(c, threshold)
+	return probingFinding{count: c, newSteps: n, steps: int(st.steps)}
+}
+
+func (d *Probing) emit(v *request.View, f probingFinding, pat int, s Sink) {
+	if f.newSteps == 0 && !f.sensitive {
+		return
+	}
+	e := Subject(v)
+	for step := f.steps - f.newSteps + 1; step <= f.steps; step++ {
+		sev := Medium
+		if step >= 3 {
+			sev = High
+		}
+		thr := float64(step) * d.cfg.Threshold
+		s.Emit(Signal{Detector: d.Name(), Entity: e, Weight: d.cfg.Weight, Severity: sev, Evidence: Evidence{
+			Summary:   fmt.Sprintf("%.0f distinct paths unmatched or answered 404/403/400 in %s (threshold %.0f)", f.count, d.cfg.Window, thr),
+			Count:     f.count,
+			Threshold: thr,
+			Window:    d.cfg.Window,
+			RequestID: v.ID,
+		}})
+	}
+	if f.sensitive {
+		s.Emit(Signal{Detector: d.Name(), Entity: e, Weight: d.cfg.SensitiveWeight, Severity: High, Evidence: Evidence{
+			Summary:   fmt.Sprintf("sensitive path %q matches %q", evidenceClip(v.Path, 200), d.sensitive[pat].src),
+			Count:     f.sensitiveCount,
+			Threshold: 1,
+			Window:    d.cfg.Window,
+			RequestID: v.ID,
+		}})
+	}
+}
+
+// matchSensitive returns the index of the first sensitive pattern v's path
+// matches, or -1. On a matched route (other than a catch-all) only
+// traversal patterns apply.
+func (d *Probing) matchSensitive(v *request.View) int {
+	// Most patterns look for a segment ("*/.git/*"): find the slashes once.
+	var buf [32]int
+	slashes := buf[:0]
+	for i := 0; i < len(v.Path); i++ {
+		if v.Path[i] == '/' {
+			if len(slashes) == len(buf) {
+				slashes = nil // a long path: patterns search it whole
+				break
+			}
+			slashes = append(slashes, i)
+		}
+	}
+	vouched := v.Route != nil && !probingCatchAll(v.Route)
+	for i := range d.sensitive {
+		p := &d.sensitive[i]
+		if (!vouched || p.traversal) && p.match(v.Path, slashes) {
+			return i
+		}
+	}
+	return -1
+}
+
+// pathKey hashes what counts as one path for misses: a matched route's
+// name, else (no route, or a catch-all {name...} route) the path with its
+// id-like segments folded together.
+func (d *Probing) pathKey(v *request.View) uint64 {
+	if v.Route != nil && !probingCatchAll(v.Route) {
+		return d.h.String('r', v.Route.Name)
+	}
+	var m maphash.Hash
+	m.SetSeed(d.h.seed)
+	m.WriteByte('p')
+	for p := v.Path; p != ""; {
+		i := 0
+		for i < len(p) && p[i] != '/' {
+			i++
+		}
+		if seg := p[:i]; idLikeSegment(seg) {
+			m.WriteByte(0)
+		} else {
+			m.WriteString(seg)
+		}
+		if i < len(p) {
+			m.WriteByte('/')
+			i++
+		}
+		p = p[i:]
+	}
+	return m.Sum64()
+}
+
+// probingCatchAll reports whether a route ends in a {name...} parameter: it
+// matches paths without vouching that any of them exist.
+func probingCatchAll(rt *request.Route) bool { return strings.HasSuffix(rt.Template, "...}") }
+
+// idLikeSegment reports whether a path segment looks like a resource id: all
+// digits, or at least 8 hex digits and dashes with a digit among them
+// (UUIDs, object ids, hashes).
+func idLikeSegment(seg string) bool {
+	if seg == "" {
+		return false
+	}
+	digits, hex := 0, true
+	for i := 0; i < len(seg); i++ {
+		switch c := seg[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c >= 'a' && c <= 'f', c >= 'A' && c <= 'F', c == '-':
+		default:
+			hex = false
+		}
+	}
+	return digits == len(seg) || hex && digits > 0 && len(seg) >= 8
+}
+
+// pathPattern is a compiled sensitive_paths entry: an optional leading *,
+// a literal a, an optional inner * (not matching /) and literal b, and an
+// optional trailing *. Literals are lower case.
+type pathPattern struct {
+	src         string
+	lead, trail bool
+	inner       bool
+	a, b        string
+	traversal   bool // the pattern looks for .. and applies even on matched routes
+}
+
+func compilePathPattern(s string) pathPattern {
+	p := pathPattern{src: s}
+	body := asciiLower(s)
+	if len(body) > 0 && body[0] == '*' {
+		p.lead, body = true, body[1:]
+	}
+	if len(body) > 0 && body[len(body)-1] == '*' {
+		p.trail, body = true, body[:len(body)-1]
+	}
+	p.a = body
+	for i := 0; i < len(body); i++ {
+		if body[i] == '*' {
+			p.inner, p.a, p.b = true, body[:i], body[i+1:]
+			break
+		}
+	}
+	p.traversal = foldIndex(body, "..") >= 0 || foldIndex(body, "%2e") >= 0
+	return p
+}
+
+// match reports whether path matches p, ignoring ASCII case. slashes,
+// when not nil, holds the offsets of every / in path.
+func (p *pathPattern) match(path string, slashes []int) bool {
+	if !p.inner {
+		switch {
+		case p.lead && p.trail && slashes != nil && p.a != "" && p.a[0] == '/':
+			for _, i := range slashes {
+				if foldHasPrefix(path[i:], p.a) {
+					return true
+				}
+			}
+			return false
+		case p.lead && p.trail:
+			return foldIndex(path, p.a) >= 0
+		case p.lead:
+			return foldHasSuffix(path, p.a)
+		case p.trail:
+			return foldHasPrefix(path, p.a)
+		}
+		return len(path) == len(p.a) && foldHasPrefix(path, p.a)
+	}
+	for i := 0; i+len(p.a) <= len(path); i++ {
+		if i > 0 && !p.lead {
+			break
+		}
+		if !foldHasPrefix(path[i:], p.a) {
+			continue
+		}
+		rest := path[i+len(p.a):]
+		for j := 0; j+len(p.b) <= len(rest); j++ {
+			if j > 0 && rest[j-1] == '/' {
+				break
+			}
+			if foldHasPrefix(rest[j:], p.b) && (p.trail || j+len(p.b) == len(rest)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// subjectTableKey hashes the entity Subject(v) names without allocating, as a
+// key for per-entity tables.
+func subjectTableKey(h Hasher, v *request.View) uint64 {
+	switch {
+	case v.Identity.KeyID != "":
+		return h.String(byte(ScopeKey), v.Identity.KeyID)
+	case v.Identity.User != "":
+		return h.String(byte(ScopeUser), v.Identity.User)
+	}
+	ip := v.ClientIP.As16()
+	return h.Bytes(byte(ScopeIP), ip[:])
+}
+
+// asciiLower returns s with ASCII letters in lower case.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// foldHasPrefix reports whether s begins with lower, ignoring ASCII case;
+// lower must be in lower case.
+func foldHasPrefix(s, lower string) bool {
+	if len(s) < len(lower) {
+		return false
+	}
+	for i := 0; i < len(lower); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// foldHasSuffix is foldHasPrefix for the end of s.
+func foldHasSuffix(s, lower string) bool {
+	return len(s) >= len(lower) && foldHasPrefix(s[len(s)-len(lower):], lower)
+}
+
+// foldIndex returns the index of the first lower in s ignoring ASCII case,
+// or -1; lower must be in lower case.
+func foldIndex(s, lower string) int {
+	if lower == "" {
+		return 0
+	}
+	c0 := lower[0]
+	if c0 < 'a' || c0 > 'z' { // no case to fold: let IndexByte skip ahead
+		for i := 0; i+len(lower) <= len(s); i++ {
+			j := strings.IndexByte(s[i:len(s)-len(lower)+1], c0)
+			if j < 0 {
+				return -1
+			}
+			if i += j; foldHasPrefix(s[i:], lower) {
+				return i
+			}
+		}
+		return -1
+	}
+	for i := 0; i+len(lower) <= len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c == c0 && foldHasPrefix(s[i:], lower) {
+			return i
+		}
+	}
+	return -1
+}
+
+// evidenceClip shortens s to at most n bytes for evidence.
+func evidenceClip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// Sweep drops state idle at now.
+func (d *Probing) Sweep(now int64) { d.state.Sweep(now) }
+
+// Stats returns the size and churn of the detector's state.
+func (d *Probing) Stats() TableStats { return d.state.Stats() }
+
+var (
+	_ Detector = (*Probing)(nil)
+	_ Stateful = (*Probing)(nil)
+)
