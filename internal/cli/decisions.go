@@ -300,7 +300,7 @@ func (c *adminClient) explainCmd() *cobra.Command {
 }
 
 func printExplanation(w io.Writer, x admin.Explanation, now time.Time) {
-	fmt.Fprintf(w, "%s\n  score: %g\n", x.Entity, x.Score)
+	fmt.Fprintf(w, "%s\n  score: %.1f\n", x.Entity, x.Score)
 	if len(x.Decisions) == 0 {
 		fmt.Fprintln(w, "  decisions: none active")
 	} else {
@@ -310,7 +310,7 @@ func printExplanation(w io.Writer, x admin.Explanation, now time.Time) {
 		fmt.Fprintf(w, "    %s  %s  reason %s  source %s  offense %d  expires in %s (%s)\n",
 			d.ID, action(d), d.Reason, d.Source, d.Offense, expiresIn(d.Expires, now), d.Expires.Format(time.RFC3339))
 		if d.Score != 0 {
-			fmt.Fprintf(w, "      score at decision: %g\n", d.Score)
+			fmt.Fprintf(w, "      score at decision: %.1f\n", d.Score)
 		}
 		var ids []string
 		for _, e := range d.Evidence {
@@ -346,7 +346,7 @@ func evidenceLine(e decision.Evidence) string {
 	}
 	var facts []string
 	if e.Count != 0 || e.Threshold != 0 {
-		facts = append(facts, fmt.Sprintf("count %g", e.Count), fmt.Sprintf("threshold %g", e.Threshold))
+		facts = append(facts, fmt.Sprintf("count %.4g", e.Count), fmt.Sprintf("threshold %g", e.Threshold))
 	}
 	if e.Window != "" {
 		facts = append(facts, "window "+e.Window)

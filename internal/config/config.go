@@ -164,8 +164,11 @@ type Risk struct {
 	BlockAt       float64       `yaml:"block_at"`
 	ThrottleRate  Rate          `yaml:"throttle_rate"`
 	ThrottleBurst int64         `yaml:"throttle_burst"`
-	Mode          string        `yaml:"mode"`
-	MaxEntities   int           `yaml:"max_entities"`
+	// IgnoredThrottleWeight is the risk points each request refused by a
+	// throttle decision adds to the throttled entity.
+	IgnoredThrottleWeight float64 `yaml:"ignored_throttle_weight"`
+	Mode                  string  `yaml:"mode"`
+	MaxEntities           int     `yaml:"max_entities"`
 }
 
 // Decisions configures the decision store.

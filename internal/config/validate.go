@@ -153,6 +153,9 @@ func (v *validator) risk() {
 	if r.ThrottleRate.Count < 1 {
 		v.fail("risk.throttle_rate", "set a rate such as 30/m")
 	}
+	if r.IgnoredThrottleWeight < 0 || r.IgnoredThrottleWeight > 100 {
+		v.fail("risk.ignored_throttle_weight", "must be between 0 and 100")
+	}
 	if r.ThrottleBurst < 1 {
 		v.fail("risk.throttle_burst", "must be at least 1")
 	}

@@ -340,8 +340,9 @@ func (s *Store) Close() error {
 // offenses within OffenseMemory, before this one, plus one. When
 // d.Expires is zero the TTL is the ladder step for that offense; either
 // way it is capped by MaxTTL (MaxManualTTL for Source "manual"). A d that
-// replaces a weaker active decision keeps the later of the two expiries,
-// and the replaced decision's evidence after its own, up to MaxEvidence.
+// replaces a weaker active decision is the same offense escalating: it
+// keeps the offense number, the later of the two expiries, and the
+// replaced decision's evidence it lacks after its own, up to MaxEvidence.
 //
 // The change is written to the file before Add returns. If that fails,
 // the error wraps ErrPersist and d stays in force in memory anyway.
@@ -367,15 +368,22 @@ func (s *Store) Add(d Decision) (Decision, bool, error) {
 	}
 	d.ID = s.newIDLocked()
 	d.Created = now
-	var forgotten string
-	d.Offense, forgotten = s.offendLocked(okey, ns)
-	if forgotten != "" {
-		okeys = append(okeys, forgotten)
+	escalation := old != nil && old.exp > ns
+	if escalation {
+		// The same incident getting worse (throttle, then block) is one
+		// offense, not a repeat: it keeps the offense number and its ladder step.
+		d.Offense = old.d.Offense
+	} else {
+		var forgotten string
+		d.Offense, forgotten = s.offendLocked(okey, ns)
+		if forgotten != "" {
+			okeys = append(okeys, forgotten)
+		}
 	}
 	d.Expires = s.expiry(&d, now)
 	ids := []string{d.ID}
 	if old != nil {
-		if old.exp > ns {
+		if escalation {
 			if old.d.Expires.After(d.Expires) {
 				d.Expires = old.d.Expires
 			}
@@ -383,7 +391,9 @@ func (s *Store) Add(d Decision) (Decision, bool, error) {
 				if len(d.Evidence) == MaxEvidence {
 					break
 				}
-				d.Evidence = append(d.Evidence, e)
+				if !slices.Contains(d.Evidence, e) {
+					d.Evidence = append(d.Evidence, e)
+				}
 			}
 		}
 		s.removeLocked(old)

@@ -178,11 +178,12 @@ func TestStrongerReplaces(t *testing.T) {
 		Evidence: []Evidence{{Detector: "scraping", Summary: "first"}}}
 	first := add(t, s, throttle)
 
-	block := probing("203.0.113.7", c.Now()) // ladder: offense 2 -> 1h, shorter than the throttle's 2h
+	block := probing("203.0.113.7", c.Now()) // the same incident escalating: offense 1 -> 5m, shorter than the throttle's 2h
+	block.Evidence = append(block.Evidence, throttle.Evidence[0]) // evidence both hold is kept once
 	c.Advance(time.Minute)
 	second := add(t, s, block)
-	if second.ID == first.ID || second.Action != ActionBlock || second.Offense != 2 {
-		t.Fatalf("replacement %+v", second)
+	if second.ID == first.ID || second.Action != ActionBlock || second.Offense != 1 {
+		t.Fatalf("replacement %+v, want a new block that stays offense 1", second)
 	}
 	if !second.Expires.Equal(first.Expires) {
 		t.Errorf("replacement expires %s, want the later %s", second.Expires, first.Expires)

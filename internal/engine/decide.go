@@ -3,16 +3,36 @@ package engine
 import (
 	"net/http"
 
+	"github.com/abuseguard/abuseguard/internal/decision"
 	"github.com/abuseguard/abuseguard/internal/limit"
 	"github.com/abuseguard/abuseguard/internal/request"
 )
 
-// Decide returns the Verdict for v. Rules run in order (rates, quotas,
-// concurrency); a request counts against every rule it passes, and the
-// first enforced rule that refuses it decides. Shadow and out-of-canary
-// refusals are recorded on the Verdict (Would) and never act.
+// Decide returns the Verdict for v, in this order: an allowlisted client
+// skips decisions and detectors; an active decision on the client acts;
+// the detectors see the request, and a decision they cause now acts at
+// once; an unknown route is refused when so configured; then the limits
+// run in order (rates, quotas, concurrency). A request counts against
+// every limit it passes, and the first enforced limit that refuses it
+// decides. Shadow and out-of-canary refusals are recorded on the Verdict
+// (Would) and never act.
 func (p *Policy) Decide(v *request.View) *Verdict {
 	vd := newVerdict(p)
+	if vd.Allowlisted = p.allowlisted(v); !vd.Allowlisted {
+		d, buf := p.activeDecision(v, vd.key)
+		vd.key = buf[:0]
+		// A blocked client is refused without further work; any other
+		// client's request is seen by the detectors first, so abuse under
+		// a throttle or challenge can still escalate.
+		if d == nil || d.Action != decision.ActionBlock || d.Mode != decision.ModeEnforce {
+			if made := p.inspect(v); made != nil && (d == nil || decision.ActionRank(made.Action) > decision.ActionRank(d.Action)) {
+				d = made
+			}
+		}
+		if d != nil && p.enforce(vd, v, d) {
+			return vd
+		}
+	}
 	if v.Route == nil && p.blockUnknown {
 		vd.Action, vd.Status, vd.Reason = Block, http.StatusNotFound, "unknown_route"
 		return vd
@@ -77,18 +97,26 @@ func (r *rule) effectiveMode(key []byte) Mode {
 	if r.mode != Canary {
 		return r.mode
 	}
-	if fnv1a(key) < r.canary {
+	if canaryBucket(key) < r.canary {
 		return Canary
 	}
 	return Shadow
 }
 
-func fnv1a(b []byte) uint64 {
+// canaryBucket hashes a key uniformly over uint64: FNV-1a, whose high bits
+// are skewed for keys that differ only at the end (user1, user2, ...),
+// followed by the MurmurHash3 finaliser. It is the same in every process.
+func canaryBucket(b []byte) uint64 {
 	h := uint64(14695981039346656037)
 	for _, c := range b {
 		h ^= uint64(c)
 		h *= 1099511628211
 	}
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb93fe53e4b63
+	h ^= h >> 33
 	return h
 }
 

@@ -21,7 +21,7 @@ func compile(t testing.TB, yaml string) *Policy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := Compile(context.Background(), c, memory.New(memory.Options{}))
+	p, err := Compile(context.Background(), c, NewShared(memory.New(memory.Options{}), 1000))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,6 +126,25 @@ limits:
 	}
 	if enforced < 250 || enforced > 350 {
 		t.Fatalf("canary 30%% enforced for %d of 1000 keys", enforced)
+	}
+}
+
+// TestCanaryShareIsUniform checks the canary share over keys that differ
+// only in their last characters, where a plain FNV hash is badly skewed.
+func TestCanaryShareIsUniform(t *testing.T) {
+	for _, pct := range []float64{10, 30} {
+		r := rule{mode: Canary, canary: uint64(pct / 100 * (1 << 63) * 2)}
+		for _, pattern := range []string{"mylimit\x00user%d", "key-%d"} {
+			n := 0
+			for i := range 10000 {
+				if r.effectiveMode(fmt.Appendf(nil, pattern, i)) == Canary {
+					n++
+				}
+			}
+			if want := pct * 100; float64(n) < want*0.85 || float64(n) > want*1.15 {
+				t.Errorf("%v%% canary over %q enforced %d of 10000", pct, pattern, n)
+			}
+		}
 	}
 }
 
@@ -264,12 +283,12 @@ limits:
 func TestReloadKeepsState(t *testing.T) {
 	c, _ := config.Parse("a.yaml", []byte("limits: [{name: per-ip, key: [ip], rate: 2/m}]"))
 	store := memory.New(memory.Options{})
-	p1, _ := Compile(context.Background(), c, store)
+	p1, _ := Compile(context.Background(), c, NewShared(store, 1000))
 	e := New(p1)
 	decide(t, e.Policy(), req(t, e.Policy(), t0, "203.0.113.1", "GET", "/"))
 	decide(t, e.Policy(), req(t, e.Policy(), t0, "203.0.113.1", "GET", "/"))
 	c2, _ := config.Parse("b.yaml", []byte("limits: [{name: per-ip, key: [ip], rate: 2/m}, {name: other, key: [ip], rate: 100/m}]"))
-	p2, _ := Compile(context.Background(), c2, e.Store())
+	p2, _ := Compile(context.Background(), c2, e.Shared())
 	e.Swap(p2).Close()
 	if vd := decide(t, e.Policy(), req(t, e.Policy(), t0, "203.0.113.1", "GET", "/")); vd.Action != Throttle {
 		t.Fatalf("state lost across reload: %+v", vd)
@@ -280,7 +299,7 @@ func TestUnknownKeyRefusedWhenKnownRequired(t *testing.T) {
 	p := compile(t, planConfig+"\n")
 	c := *p.Config
 	c.Identity.APIKey.RequireKnown = true
-	p2, err := Compile(context.Background(), &c, memory.New(memory.Options{}))
+	p2, err := Compile(context.Background(), &c, NewShared(memory.New(memory.Options{}), 1000))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,7 +57,7 @@ limits:
 
 	maxKeys := memory.MaxKeysFor(int64(c.State.MaxMemory))
 	store := memory.New(memory.Options{MaxKeys: maxKeys})
-	p, err := Compile(context.Background(), c, store)
+	p, err := Compile(context.Background(), c, NewShared(store, 1000))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,11 +14,15 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/config"
+	"github.com/abuseguard/abuseguard/internal/decision"
+	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/limit"
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/telemetry"
 )
 
 // Policy is a compiled configuration: everything a decision needs besides
@@ -32,7 +36,54 @@ type Policy struct {
 	blockUnknown bool
 	v4, v6       int // ip_prefix sizes
 	store        limit.Store
+	shared       *Shared
 	closers      []func()
+
+	detectors       []detect.Detector
+	shadowDetectors map[string]bool
+	throttle        limit.Rate // the rate of throttle decisions
+	allowNets       request.Proxies
+	allowKeys       map[string]bool
+	allowUsers      map[string]bool
+}
+
+// Shared is the state every Policy of one engine shares, so that a reload
+// keeps it: limiter state, decisions, risk scores, detector state, events.
+type Shared struct {
+	Limits    limit.Store
+	Decisions *decision.Store   // nil: no decisions are recorded or enforced
+	Events    *telemetry.Events // nil: no events are written
+
+	risk          *detect.Table[risk]
+	hasher        detect.Hasher
+	detectors     *detect.Factory
+	persistErrors atomic.Uint64
+}
+
+// NewShared returns the shared state over limits, with no decision store
+// and no event sink; set Decisions and Events before compiling.
+func NewShared(limits limit.Store, maxEntities int) *Shared {
+	h := detect.NewHasher()
+	return &Shared{
+		Limits:    limits,
+		risk:      detect.NewTable[risk](max(1, maxEntities), 24*time.Hour),
+		hasher:    h,
+		detectors: detect.NewFactory(h),
+	}
+}
+
+// Sweep drops idle detector, risk and limiter state and expired decisions.
+func (s *Shared) Sweep(p *Policy, now time.Time) {
+	n := now.UnixNano()
+	s.risk.Sweep(n)
+	for _, d := range p.detectors {
+		if st, ok := d.(detect.Stateful); ok {
+			st.Sweep(n)
+		}
+	}
+	if s.Decisions != nil {
+		s.Decisions.Sweep(now)
+	}
 }
 
 type ruleKind uint8
@@ -92,16 +143,23 @@ type amount struct {
 // Finish never came (a crash in a front): it is then reclaimed.
 const lease = 10 * time.Minute
 
-// Compile builds a Policy from a validated config. The Policy shares store
-// with every other Policy built on it; ctx bounds background work such as
-// JWKS refresh, which Close also stops.
-func Compile(ctx context.Context, c *config.Config, store limit.Store) (*Policy, error) {
+// Compile builds a Policy from a validated config over shared state,
+// which every Policy of one engine shares; ctx bounds background work such
+// as JWKS refresh, which Close also stops. Compiling is not safe for
+// concurrent use with another Compile over the same shared state.
+func Compile(ctx context.Context, c *config.Config, shared *Shared) (*Policy, error) {
 	p := &Policy{
-		Config:       c,
-		store:        store,
-		blockUnknown: c.UnknownRoutes == "block",
-		v4:           c.Network.IPv4Prefix,
-		v6:           c.Network.IPv6Prefix,
+		Config:          c,
+		store:           shared.Limits,
+		shared:          shared,
+		blockUnknown:    c.UnknownRoutes == "block",
+		v4:              c.Network.IPv4Prefix,
+		v6:              c.Network.IPv6Prefix,
+		throttle:        limit.PerPeriod(c.Risk.ThrottleRate.Count, c.Risk.ThrottleRate.Period, c.Risk.ThrottleBurst),
+		allowNets:       c.Allowlist.Networks(),
+		allowKeys:       setOf(c.Allowlist.KeyIDs),
+		allowUsers:      setOf(c.Allowlist.Users),
+		shadowDetectors: map[string]bool{},
 	}
 	if c.Upstream != "" {
 		u, err := config.ParseUpstream(c.Upstream)
@@ -128,6 +186,12 @@ func Compile(ctx context.Context, c *config.Config, store limit.Store) (*Policy,
 		return nil, err
 	}
 	p.Parser.Identifier = ident
+	p.detectors = shared.detectors.Build(c.Detectors, len(c.Routes) > 0 && p.blockUnknown, ident.Pseudonym)
+	for name, mode := range c.Detectors.Modes() {
+		if mode == "shadow" {
+			p.shadowDetectors[name] = true
+		}
+	}
 	headers := map[string]int{}
 	for _, kind := range []ruleKind{rateRule, quotaRule, concurrencyRule} {
 		for _, l := range c.Limits {
@@ -173,6 +237,16 @@ func (p *Policy) identifier(ctx context.Context, c *config.Config) (*request.Ide
 		opts.JWT = v
 	}
 	return request.NewIdentifier(opts), nil
+}
+
+func setOf(ss []string) map[string]bool {
+	m := make(map[string]bool, len(ss))
+	for _, s := range ss {
+		if s != "" {
+			m[s] = true
+		}
+	}
+	return m
 }
 
 // secret returns the HMAC key from the environment variable env, or a

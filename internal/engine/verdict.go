@@ -16,6 +16,7 @@ type Action uint8
 const (
 	Allow Action = iota
 	Throttle
+	Challenge
 	Block
 )
 
@@ -23,6 +24,8 @@ func (a Action) String() string {
 	switch a {
 	case Throttle:
 		return "throttle"
+	case Challenge:
+		return "challenge"
 	case Block:
 		return "block"
 	}
@@ -77,6 +80,13 @@ type Verdict struct {
 	// Would is true when Rule is a shadow (or out-of-canary) rule that would
 	// have refused the request; Action is then Allow.
 	Would bool
+	// Detail explains a refusal to the client; DecisionID names the
+	// decision that refused it, if one did.
+	Detail     string
+	DecisionID string
+	// Allowlisted is true when the client is on the allowlist: decisions,
+	// detectors and rules were skipped (limits still applied).
+	Allowlisted bool
 
 	// The tightest limit that applied, for the RateLimit headers.
 	rateLimit     limit.Result

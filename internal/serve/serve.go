@@ -22,7 +22,9 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/abuseguard/abuseguard/internal/admin"
 	"github.com/abuseguard/abuseguard/internal/config"
+	"github.com/abuseguard/abuseguard/internal/decision"
 	"github.com/abuseguard/abuseguard/internal/engine"
 	"github.com/abuseguard/abuseguard/internal/front/proxy"
 	"github.com/abuseguard/abuseguard/internal/store/memory"
@@ -61,7 +63,22 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	store := memory.New(memory.Options{MaxKeys: memory.MaxKeysFor(int64(cfg.State.MaxMemory))})
-	pol, err := engine.Compile(ctx, cfg, store)
+	decisions, err := decision.Open(decision.Options{
+		Path: cfg.Decisions.Path, Ladder: cfg.Decisions.Ladder, MaxTTL: cfg.Decisions.MaxTTL,
+		OffenseMemory: cfg.Decisions.OffenseMemory, MaxDecisions: cfg.Decisions.MaxDecisions, Now: opts.Now,
+	})
+	if err != nil {
+		return fmt.Errorf("decisions: %w", err)
+	}
+	defer decisions.Close()
+	eventsOut, closeEvents, err := sink(cfg.Events, "events")
+	if err != nil {
+		return err
+	}
+	defer closeEvents()
+	shared := engine.NewShared(store, cfg.Risk.MaxEntities)
+	shared.Decisions, shared.Events = decisions, telemetry.NewEvents(eventsOut)
+	pol, err := engine.Compile(ctx, cfg, shared)
 	if err != nil {
 		return err
 	}
@@ -71,7 +88,18 @@ func Run(ctx context.Context, opts Options) error {
 		s := store.Stats()
 		return telemetry.StateStats{Keys: s.Keys, MaxKeys: s.MaxKeys, Evictions: s.Evictions, Expirations: s.Expirations}
 	})
-	logOut, closeLog, err := accessLogWriter(cfg.AccessLog)
+	metrics.WatchDecisions(func() telemetry.DecisionStats {
+		s := decisions.Stats()
+		return telemetry.DecisionStats{Active: s.Active, Dropped: s.Dropped, PersistErrors: s.PersistErrors, EventErrors: shared.Events.Errors()}
+	})
+	metrics.WatchDetectors(func() map[string]telemetry.StateStats {
+		out := map[string]telemetry.StateStats{}
+		for name, st := range eng.Policy().DetectorStats() {
+			out[name] = telemetry.StateStats{Keys: st.Entries, MaxKeys: st.MaxEntries, Evictions: st.Evictions, Expirations: st.Expirations}
+		}
+		return out
+	})
+	logOut, closeLog, err := sink(cfg.AccessLog, "access_log")
 	if err != nil {
 		pol.Close()
 		return err
@@ -103,18 +131,22 @@ func Run(ctx context.Context, opts Options) error {
 		MaxHeaderBytes: int(2*cfg.Server.MaxHeaderBytes) + 4096,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	admin := &http.Server{Handler: adminMux(metrics, &draining), ReadHeaderTimeout: 10 * time.Second}
+	api := admin.Handler(admin.Options{
+		Decisions: decisions, Explainer: eng, Token: os.Getenv(cfg.Admin.TokenEnv), Now: opts.Now,
+		OnChange: func(kind string, d decision.Decision) { eng.Policy().DecisionEvent(&d, kind) },
+	})
+	adminSrv := &http.Server{Handler: adminMux(metrics, &draining, api), ReadHeaderTimeout: 10 * time.Second}
 
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(proxyLn) }()
-	go func() { errc <- admin.Serve(adminLn) }()
+	go func() { errc <- adminSrv.Serve(adminLn) }()
 	var wg sync.WaitGroup
 	bg, stopBG := context.WithCancel(ctx)
 	// Watch for reloads before announcing readiness, so a SIGHUP or a file
 	// change right after Ready is not lost.
 	watch := watchReloads(opts.ConfigFile, log)
 	reload := func() {
-		err := reloadPolicy(bg, opts, eng, store)
+		err := reloadPolicy(bg, opts, eng)
 		if err != nil {
 			metrics.ConfigReloads.WithLabelValues("failed").Inc()
 			metrics.ConfigReloadOK.Set(0)
@@ -130,7 +162,14 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	wg.Add(2)
 	go func() { defer wg.Done(); watch.run(bg, reload) }()
-	go func() { defer wg.Done(); sweep(bg, store, opts.Now) }()
+	go func() {
+		defer wg.Done()
+		every(bg, 10*time.Second, func() {
+			now := opts.Now()
+			store.Sweep(now.UnixNano())
+			shared.Sweep(eng.Policy(), now)
+		})
+	}()
 	log.Info("abuseguard serving", "listen", proxyLn.Addr().String(), "admin", adminLn.Addr().String(),
 		"upstream", cfg.Upstream, "config", describe(cfg.File), "limits", len(cfg.Limits))
 	if opts.Ready != nil {
@@ -147,7 +186,7 @@ func Run(ctx context.Context, opts Options) error {
 	sctx, cancel := context.WithTimeout(context.Background(), eng.Policy().Config.Server.ShutdownTimeout)
 	defer cancel()
 	shutdownErr := srv.Shutdown(sctx)
-	_ = admin.Shutdown(sctx)
+	_ = adminSrv.Shutdown(sctx)
 	stopBG()
 	wg.Wait()
 	eng.Policy().Close()
@@ -197,12 +236,12 @@ func load(opts Options) (*config.Config, error) {
 // reloadPolicy loads and compiles the config again and swaps it in; on any
 // error the current Policy stays. Listener addresses, server timeouts and
 // state.max_memory take effect only on restart.
-func reloadPolicy(ctx context.Context, opts Options, eng *engine.Engine, store *memory.Store) error {
+func reloadPolicy(ctx context.Context, opts Options, eng *engine.Engine) error {
 	cfg, err := load(opts)
 	if err != nil {
 		return err
 	}
-	pol, err := engine.Compile(ctx, cfg, store)
+	pol, err := engine.Compile(ctx, cfg, eng.Shared())
 	if err != nil {
 		return err
 	}
@@ -270,22 +309,23 @@ func (w *reloadWatch) run(ctx context.Context, reload func()) {
 	}
 }
 
-// sweep drops expired limiter keys every 10 seconds.
-func sweep(ctx context.Context, store *memory.Store, now func() time.Time) {
-	t := time.NewTicker(10 * time.Second)
+// every calls f every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			store.Sweep(now().UnixNano())
+			f()
 		}
 	}
 }
 
-func adminMux(m *telemetry.Metrics, draining *atomic.Bool) *http.ServeMux {
+func adminMux(m *telemetry.Metrics, draining *atomic.Bool, api http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
+	mux.Handle("/v1/", api)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "ok\n")
@@ -300,7 +340,9 @@ func adminMux(m *telemetry.Metrics, draining *atomic.Bool) *http.ServeMux {
 	return mux
 }
 
-func accessLogWriter(dest string) (io.Writer, func(), error) {
+// sink opens the destination of the access log or the events: stdout,
+// stderr, off, or a file appended to.
+func sink(dest, setting string) (io.Writer, func(), error) {
 	switch dest {
 	case "stdout":
 		return os.Stdout, func() {}, nil
@@ -311,7 +353,7 @@ func accessLogWriter(dest string) (io.Writer, func(), error) {
 	}
 	f, err := os.OpenFile(dest, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
 	if err != nil {
-		return nil, nil, fmt.Errorf("access_log: %w", err)
+		return nil, nil, fmt.Errorf("%s: %w", setting, err)
 	}
 	return f, func() { f.Close() }, nil
 }

@@ -54,6 +54,7 @@ type instance struct {
 // ends.
 func start(t *testing.T, opts Options) *instance {
 	t.Helper()
+	t.Chdir(t.TempDir()) // the default decisions.path is relative
 	if opts.Listen == "" {
 		opts.Listen = "127.0.0.1:0"
 	}
@@ -381,6 +382,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 // without another handler in the process, kill it).
 func TestReloadSignalRightAfterReady(t *testing.T) {
 	guard := guardSIGHUP(t)
+	t.Chdir(t.TempDir()) // the default decisions.path is relative
 	path := filepath.Join(t.TempDir(), "abuseguard.yaml")
 	writeFile(t, path, perIP(5))
 	reloaded := make(chan error, 16)
@@ -504,6 +506,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 func TestRunConfigErrors(t *testing.T) {
 	dir := t.TempDir()
+	t.Chdir(dir) // the default decisions.path is relative
 	bad := filepath.Join(dir, "bad.yaml")
 	writeFile(t, bad, "limits:\n  - name: per-ip\n    key: [ip, colour]\n    rate: 5/m\n    burts: 3\n")
 	busy, err := net.Listen("tcp", "127.0.0.1:0")

@@ -70,10 +70,17 @@ type StateStats struct {
 // WatchState exports the limiter state's size and churn, read from stats
 // at each scrape.
 func (m *Metrics) WatchState(stats func() StateStats) {
-	m.Registry.MustRegister(stateCollector(stats))
+	m.Registry.MustRegister(collectorFunc{
+		descs: []*prometheus.Desc{keysDesc, maxKeysDesc, evictionsDesc, expirationsDesc},
+		collect: func(ch chan<- prometheus.Metric) {
+			s := stats()
+			ch <- prometheus.MustNewConstMetric(keysDesc, prometheus.GaugeValue, float64(s.Keys))
+			ch <- prometheus.MustNewConstMetric(maxKeysDesc, prometheus.GaugeValue, float64(s.MaxKeys))
+			ch <- prometheus.MustNewConstMetric(evictionsDesc, prometheus.CounterValue, float64(s.Evictions))
+			ch <- prometheus.MustNewConstMetric(expirationsDesc, prometheus.CounterValue, float64(s.Expirations))
+		},
+	})
 }
-
-type stateCollector func() StateStats
 
 var (
 	keysDesc        = prometheus.NewDesc("abuseguard_state_keys", "Limiter keys held in memory.", nil, nil)
@@ -82,17 +89,64 @@ var (
 	expirationsDesc = prometheus.NewDesc("abuseguard_state_expirations_total", "Idle limiter keys dropped after they expired.", nil, nil)
 )
 
-func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- keysDesc
-	ch <- maxKeysDesc
-	ch <- evictionsDesc
-	ch <- expirationsDesc
+// DecisionStats is a snapshot of the decision store and event sink.
+type DecisionStats struct {
+	Active                 int
+	Dropped, PersistErrors uint64
+	EventErrors            uint64
 }
 
-func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c()
-	ch <- prometheus.MustNewConstMetric(keysDesc, prometheus.GaugeValue, float64(s.Keys))
-	ch <- prometheus.MustNewConstMetric(maxKeysDesc, prometheus.GaugeValue, float64(s.MaxKeys))
-	ch <- prometheus.MustNewConstMetric(evictionsDesc, prometheus.CounterValue, float64(s.Evictions))
-	ch <- prometheus.MustNewConstMetric(expirationsDesc, prometheus.CounterValue, float64(s.Expirations))
+var (
+	decisionsActiveDesc = prometheus.NewDesc("abuseguard_decisions_active", "Active decisions (throttle, challenge, block) on entities.", nil, nil)
+	decisionsDropDesc   = prometheus.NewDesc("abuseguard_decisions_dropped_total", "Decisions dropped to stay within decisions.max_decisions.", nil, nil)
+	persistErrDesc      = prometheus.NewDesc("abuseguard_decisions_persist_errors_total", "Failed writes of decisions to the embedded database; the decisions still apply in memory.", nil, nil)
+	eventErrDesc        = prometheus.NewDesc("abuseguard_events_errors_total", "Security events that could not be written to the events sink.", nil, nil)
+	detectorKeysDesc    = prometheus.NewDesc("abuseguard_detector_entities", "Entities a detector (or the risk table) tracks.", []string{"detector"}, nil)
+	detectorMaxDesc     = prometheus.NewDesc("abuseguard_detector_max_entities", "Entities a detector (or the risk table) may track.", []string{"detector"}, nil)
+	detectorEvictDesc   = prometheus.NewDesc("abuseguard_detector_evictions_total", "Tracked entities dropped to stay within max_entities.", []string{"detector"}, nil)
+)
+
+// WatchDecisions exports the decision store's size and errors, read from
+// stats at each scrape.
+func (m *Metrics) WatchDecisions(stats func() DecisionStats) {
+	m.Registry.MustRegister(collectorFunc{
+		descs: []*prometheus.Desc{decisionsActiveDesc, decisionsDropDesc, persistErrDesc, eventErrDesc},
+		collect: func(ch chan<- prometheus.Metric) {
+			s := stats()
+			ch <- prometheus.MustNewConstMetric(decisionsActiveDesc, prometheus.GaugeValue, float64(s.Active))
+			ch <- prometheus.MustNewConstMetric(decisionsDropDesc, prometheus.CounterValue, float64(s.Dropped))
+			ch <- prometheus.MustNewConstMetric(persistErrDesc, prometheus.CounterValue, float64(s.PersistErrors))
+			ch <- prometheus.MustNewConstMetric(eventErrDesc, prometheus.CounterValue, float64(s.EventErrors))
+		},
+	})
 }
+
+// WatchDetectors exports each detector's state size and evictions, read
+// from stats at each scrape.
+func (m *Metrics) WatchDetectors(stats func() map[string]StateStats) {
+	m.Registry.MustRegister(collectorFunc{
+		descs: []*prometheus.Desc{detectorKeysDesc, detectorMaxDesc, detectorEvictDesc},
+		collect: func(ch chan<- prometheus.Metric) {
+			for name, s := range stats() {
+				ch <- prometheus.MustNewConstMetric(detectorKeysDesc, prometheus.GaugeValue, float64(s.Keys), name)
+				ch <- prometheus.MustNewConstMetric(detectorMaxDesc, prometheus.GaugeValue, float64(s.MaxKeys), name)
+				ch <- prometheus.MustNewConstMetric(detectorEvictDesc, prometheus.CounterValue, float64(s.Evictions), name)
+			}
+		},
+	})
+}
+
+// collectorFunc is a prometheus.Collector made of fixed descriptions and a
+// function that reads their values.
+type collectorFunc struct {
+	descs   []*prometheus.Desc
+	collect func(chan<- prometheus.Metric)
+}
+
+func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/engine"
 	"github.com/abuseguard/abuseguard/internal/problem"
 	"github.com/abuseguard/abuseguard/internal/request"
@@ -128,7 +129,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setRateLimit(rec.Header(), vd)
 	if vd.Action != engine.Allow {
 		prob := &problem.Problem{Status: vd.Status, Reason: vd.Reason, Rule: vd.Rule, RetryAfter: vd.RetryAfter,
-			Detail: detail(vd)}
+			Detail: vd.Detail}
+		if prob.Detail == "" {
+			prob.Detail = detail(vd)
+		}
 		p.finish(rec, x, vd, prob, start)
 		return
 	}
@@ -143,7 +147,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	upstart := p.opts.Now()
 	p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
-	p.opts.Metrics.UpstreamSeconds.Observe(p.opts.Now().Sub(upstart).Seconds())
+	took := p.opts.Now().Sub(upstart)
+	p.opts.Metrics.UpstreamSeconds.Observe(took.Seconds())
+	if !vd.Allowlisted {
+		x.policy.Observe(&x.view, detect.Outcome{Status: rec.status(), Latency: took, Bytes: rec.bytes,
+			UpstreamError: x.refused != nil && x.refused.Status >= 500})
+	}
 	p.finish(rec, x, vd, x.refused, start)
 }
 
@@ -243,6 +252,9 @@ func (p *Proxy) refuse(rec *recorder, x *exchange, prob *problem.Problem, start 
 // releases the verdict.
 func (p *Proxy) finish(rec *recorder, x *exchange, vd *engine.Verdict, prob *problem.Problem, start time.Time) {
 	action, reason := vd.Action.String(), vd.Reason
+	if reason == "" && vd.Allowlisted {
+		reason = "allowlisted"
+	}
 	if vd.Action != engine.Allow {
 		prob.RequestID = x.view.ID
 		problem.Write(rec, prob)

@@ -134,7 +134,7 @@ func newHarness(t *testing.T, yaml, upstreamURL string, transport http.RoundTrip
 		t.Fatal(err)
 	}
 	c.Upstream = upstreamURL
-	pol, err := engine.Compile(context.Background(), c, memory.New(memory.Options{}))
+	pol, err := engine.Compile(context.Background(), c, engine.NewShared(memory.New(memory.Options{}), 1000))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,330 @@
+package engine
+
+import (
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/abuseguard/abuseguard/internal/decision"
+	"github.com/abuseguard/abuseguard/internal/detect"
+	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/telemetry"
+)
+
+// risk is what the engine remembers about one entity: its decaying score
+// and its last few signals, the evidence for a decision.
+type risk struct {
+	score  detect.Score
+	recent [evidenceKept]decision.Evidence
+	n      uint32
+}
+
+const evidenceKept = 6
+
+func (r *risk) push(e decision.Evidence) {
+	r.recent[r.n%evidenceKept] = e
+	r.n++
+}
+
+// evidence returns the remembered signals, oldest first.
+func (r *risk) evidence() []decision.Evidence {
+	n := min(r.n, evidenceKept)
+	out := make([]decision.Evidence, 0, n)
+	for i := r.n - n; i < r.n; i++ {
+		out = append(out, r.recent[i%evidenceKept])
+	}
+	return out
+}
+
+// collector gathers one request's signals.
+type collector struct{ signals []detect.Signal }
+
+func (c *collector) Emit(s detect.Signal) { c.signals = append(c.signals, s) }
+
+var collectors = sync.Pool{New: func() any { return &collector{signals: make([]detect.Signal, 0, 4)} }}
+
+// band returns the action the score's band calls for, or "".
+func (p *Policy) band(score float64) string {
+	r := &p.Config.Risk
+	switch {
+	case score >= r.BlockAt:
+		return "block"
+	case score >= r.ChallengeAt:
+		return "challenge"
+	case score >= r.ThrottleAt:
+		return "throttle"
+	}
+	return ""
+}
+
+// inspect runs the detectors' request hooks and applies their signals;
+// it returns a decision made now that applies to v, if any.
+func (p *Policy) inspect(v *request.View) *decision.Decision {
+	if len(p.detectors) == 0 {
+		return nil
+	}
+	c := collectors.Get().(*collector)
+	for _, d := range p.detectors {
+		d.Request(v, c)
+	}
+	var made *decision.Decision
+	if len(c.signals) > 0 {
+		made = p.apply(v, c.signals)
+	}
+	c.signals = c.signals[:0]
+	collectors.Put(c)
+	return made
+}
+
+// Observe feeds a forwarded request's outcome to the detectors. Decisions
+// it makes apply from the next request on. Fronts call it after the
+// upstream answered and before Verdict.Finish.
+func (p *Policy) Observe(v *request.View, o detect.Outcome) {
+	if len(p.detectors) == 0 {
+		return
+	}
+	c := collectors.Get().(*collector)
+	for _, d := range p.detectors {
+		d.Response(v, o, c)
+	}
+	if len(c.signals) > 0 {
+		p.apply(v, c.signals)
+	}
+	c.signals = c.signals[:0]
+	collectors.Put(c)
+}
+
+// apply adds signals to their entities' scores and records a decision when
+// a score enters a band stronger than the entity's active decision. It
+// returns the strongest decision it made on one of v's own entities.
+func (p *Policy) apply(v *request.View, signals []detect.Signal) *decision.Decision {
+	now := v.Time.UnixNano()
+	half := p.Config.Risk.HalfLife
+	var made *decision.Decision
+	for i := range signals {
+		s := &signals[i]
+		shadow := p.shadowDetectors[s.Detector]
+		if s.Detector != "ignored_throttle" {
+			p.event(v, s, shadow)
+		}
+		if shadow {
+			continue
+		}
+		ev := decision.Evidence{
+			Time: v.Time, Detector: s.Detector, Summary: s.Evidence.Summary, Count: s.Evidence.Count,
+			Threshold: s.Evidence.Threshold, Window: s.Evidence.Window.String(), Weight: s.Weight, RequestID: s.Evidence.RequestID,
+		}
+		var score float64
+		var evidence []decision.Evidence
+		action := ""
+		p.shared.risk.Update(p.shared.hasher.String(byte(s.Entity.Scope), s.Entity.Value), now, func(r *risk) {
+			score = r.score.Add(now, half, s.Weight)
+			r.push(ev)
+			if action = p.band(score); action != "" {
+				evidence = r.evidence()
+			}
+		})
+		if action == "" || p.shared.Decisions == nil {
+			continue
+		}
+		if cur := p.shared.Decisions.Active(s.Entity.Scope, []byte(s.Entity.Value), now); cur != nil && decision.ActionRank(cur.Action) >= decision.ActionRank(action) {
+			continue
+		}
+		d, added, err := p.shared.Decisions.Add(decision.Decision{
+			Scope: s.Entity.Scope.String(), Value: s.Entity.Value, Action: action, Reason: s.Detector,
+			Source: "detector:" + s.Detector, Mode: p.Config.Risk.Mode, Score: score, Evidence: evidence,
+		})
+		if err != nil {
+			p.shared.persistErrors.Add(1)
+		}
+		if !added {
+			continue
+		}
+		p.decisionEvent(v, &d, "decision", s)
+		if d.Mode == "enforce" && p.concerns(v, s.Entity) && (made == nil || decision.ActionRank(d.Action) > decision.ActionRank(made.Action)) {
+			made = &d
+		}
+	}
+	return made
+}
+
+// concerns reports whether a decision on e applies to requests like v:
+// identity scopes always, network scopes only to anonymous requests.
+func (p *Policy) concerns(v *request.View, e detect.Entity) bool {
+	switch e.Scope {
+	case detect.ScopeKey:
+		return v.Identity.KeyID == e.Value
+	case detect.ScopeUser:
+		return v.Identity.User == e.Value
+	}
+	if anonymous(v) {
+		return true
+	}
+	return false
+}
+
+func anonymous(v *request.View) bool { return v.Identity.KeyID == "" && v.Identity.User == "" }
+
+// activeDecision returns the decision in force for v: on its API key or
+// user, or, for anonymous requests only, on its IP, prefix or fingerprint.
+// Identity first, so one abuser behind a shared NAT does not lock out the
+// identified users behind it.
+func (p *Policy) activeDecision(v *request.View, buf []byte) (*decision.Decision, []byte) {
+	ds := p.shared.Decisions
+	if ds == nil || ds.Len() == 0 {
+		return nil, buf
+	}
+	now := v.Time.UnixNano()
+	if id := v.Identity.KeyID; id != "" {
+		if d := ds.Active(detect.ScopeKey, append(buf[:0], id...), now); d != nil {
+			return d, buf
+		}
+	}
+	if u := v.Identity.User; u != "" {
+		if d := ds.Active(detect.ScopeUser, append(buf[:0], u...), now); d != nil {
+			return d, buf
+		}
+	}
+	if !anonymous(v) || !v.ClientIP.IsValid() {
+		return nil, buf
+	}
+	buf = v.ClientIP.AppendTo(buf[:0])
+	if d := ds.Active(detect.ScopeIP, buf, now); d != nil {
+		return d, buf
+	}
+	buf = request.Prefix(v.ClientIP, p.v4, p.v6).AppendTo(buf[:0])
+	if d := ds.Active(detect.ScopePrefix, buf, now); d != nil {
+		return d, buf
+	}
+	buf = v.Fingerprint.AppendTo(buf[:0])
+	return ds.Active(detect.ScopeFingerprint, buf, now), buf
+}
+
+// enforce turns an active decision into the verdict; it reports false when
+// the decision lets the request through (a soft throttle with room left,
+// or a shadow decision, recorded as Would).
+func (p *Policy) enforce(vd *Verdict, v *request.View, d *decision.Decision) bool {
+	if d.Mode != "enforce" {
+		if vd.Rule == "" {
+			vd.Rule, vd.Mode, vd.Reason, vd.Would = d.Source, Shadow, d.Reason, true
+		}
+		return false
+	}
+	vd.Rule, vd.Mode, vd.DecisionID = d.Source, Enforce, d.ID
+	until := time.Duration(d.Expires.UnixNano() - v.Time.UnixNano())
+	switch d.Action {
+	case "block":
+		vd.Action, vd.Status, vd.Reason = Block, http.StatusForbidden, "blocked"
+		vd.Detail = "blocked for " + d.Reason + " until " + d.Expires.UTC().Format(time.RFC3339)
+		vd.RetryAfter = until
+	case "challenge":
+		vd.Action, vd.Status, vd.Reason = Challenge, http.StatusTooManyRequests, "challenge_required"
+		vd.Detail = "a challenge is required (" + d.Reason + ")"
+		vd.RetryAfter = until
+	default: // throttle: a tighter rate for the entity while the decision lasts
+		key := append(vd.key[:0], "\x00throttle\x00"...)
+		key = append(key, d.Scope...)
+		key = append(key, 0)
+		key = append(key, d.Value...)
+		vd.key = key[:0]
+		res := p.store.Rate(key, v.Time.UnixNano(), p.throttle, 1)
+		if res.Allowed {
+			vd.Rule, vd.DecisionID = "", ""
+			return false
+		}
+		vd.Action, vd.Status, vd.Reason = Throttle, http.StatusTooManyRequests, "throttled"
+		vd.Detail = "throttled for " + d.Reason
+		vd.RetryAfter = res.RetryAfter
+		p.persisted(v, d)
+	}
+	return true
+}
+
+// persisted adds the ignored-throttle weight to a throttled entity that
+// sent a request its throttle refused: a client that keeps hammering
+// instead of honouring Retry-After escalates to a block. It writes no
+// signal event (one per refused request would flood the sink); the
+// decision it may cause is an event.
+func (p *Policy) persisted(v *request.View, d *decision.Decision) {
+	w := p.Config.Risk.IgnoredThrottleWeight
+	if w <= 0 {
+		return
+	}
+	sc, _ := detect.ParseScope(d.Scope)
+	p.apply(v, []detect.Signal{{
+		Detector: "ignored_throttle", Entity: detect.Entity{Scope: sc, Value: d.Value}, Weight: w, Severity: detect.Medium,
+		Evidence: detect.Evidence{Summary: "request sent while throttled for " + d.Reason, Count: 1, Threshold: 1, RequestID: v.ID},
+	}})
+}
+
+// allowlisted reports whether v's IP, key or user is on the allowlist.
+func (p *Policy) allowlisted(v *request.View) bool {
+	if p.allowKeys[v.Identity.KeyID] || p.allowUsers[v.Identity.User] {
+		return true
+	}
+	return v.ClientIP.IsValid() && p.allowNets.Trusts(v.ClientIP)
+}
+
+func (p *Policy) event(v *request.View, s *detect.Signal, shadow bool) {
+	ev := p.shared.Events
+	if ev == nil {
+		return
+	}
+	kind := "signal"
+	if shadow {
+		kind = "would_act"
+	}
+	ev.Emit(&telemetry.Event{
+		Time: v.Time, Kind: kind, Reason: s.Detector, Severity: s.Severity.String(), Detector: s.Detector,
+		Scope: s.Entity.Scope.String(), Entity: s.Entity.Value, ClientIP: v.ClientIP, KeyID: v.Identity.KeyID,
+		User: v.Identity.User, Route: routeName(v), Method: v.Method, Path: v.Path, RequestID: v.ID,
+		Summary: s.Evidence.Summary, Count: s.Evidence.Count, Threshold: s.Evidence.Threshold, Window: s.Evidence.Window,
+		Score: s.Weight,
+	})
+}
+
+// DecisionEvent writes an event about d that no request caused (a manual
+// add or removal through the admin API); kind is "decision" or
+// "decision_removed".
+func (p *Policy) DecisionEvent(d *decision.Decision, kind string) { p.decisionEvent(nil, d, kind, nil) }
+
+// decisionEvent writes an event about d; v is the request and tip the
+// signal that caused it, each nil when there was none.
+func (p *Policy) decisionEvent(v *request.View, d *decision.Decision, kind string, tip *detect.Signal) {
+	ev := p.shared.Events
+	if ev == nil {
+		return
+	}
+	e := &telemetry.Event{
+		Time: d.Created, Kind: kind, Action: d.Action, Reason: d.Reason, Severity: "high", Rule: d.Source, Mode: d.Mode,
+		Scope: d.Scope, Entity: d.Value, TTL: d.Expires.Sub(d.Created), Score: d.Score, DecisionID: d.ID,
+	}
+	if v != nil {
+		e.ClientIP, e.KeyID, e.User, e.Route, e.Method, e.Path, e.RequestID =
+			v.ClientIP, v.Identity.KeyID, v.Identity.User, routeName(v), v.Method, v.Path, v.ID
+	}
+	if tip != nil {
+		e.Detector, e.Summary, e.Count, e.Threshold, e.Window =
+			tip.Detector, tip.Evidence.Summary, tip.Evidence.Count, tip.Evidence.Threshold, tip.Evidence.Window
+	}
+	ev.Emit(e)
+}
+
+func routeName(v *request.View) string {
+	if v.Route == nil {
+		return ""
+	}
+	return v.Route.Name
+}
+
+// DetectorStats returns the state size and churn of each detector that
+// keeps state, and of the risk table (as "risk").
+func (p *Policy) DetectorStats() map[string]detect.TableStats {
+	out := map[string]detect.TableStats{"risk": p.shared.risk.Stats()}
+	for _, d := range p.detectors {
+		if st, ok := d.(detect.Stateful); ok {
+			out[d.Name()] = st.Stats()
+		}
+	}
+	return out
+}
