@@ -178,7 +178,7 @@ func TestStrongerReplaces(t *testing.T) {
 		Evidence: []Evidence{{Detector: "scraping", Summary: "first"}}}
 	first := add(t, s, throttle)
 
-	block := probing("203.0.113.7", c.Now()) // the same incident escalating: offense 1 -> 5m, shorter than the throttle's 2h
+	block := probing("203.0.113.7", c.Now())                      // the same incident escalating: offense 1 -> 5m, shorter than the throttle's 2h
 	block.Evidence = append(block.Evidence, throttle.Evidence[0]) // evidence both hold is kept once
 	c.Advance(time.Minute)
 	second := add(t, s, block)
