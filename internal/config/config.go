@@ -16,6 +16,7 @@ import (
 	_ "time/tzdata" // quota time zones work on machines without a zone database
 
 	"github.com/abuseguard/abuseguard/internal/detect"
+	"github.com/abuseguard/abuseguard/internal/policy"
 )
 
 //go:embed default.yaml
@@ -27,23 +28,24 @@ func DefaultYAML() []byte { return defaultYAML }
 
 // Config is abuseguard's whole configuration.
 type Config struct {
-	Listen        string        `yaml:"listen"`
-	AdminListen   string        `yaml:"admin_listen"`
-	Upstream      string        `yaml:"upstream"`
-	Server        Server        `yaml:"server"`
-	Network       Network       `yaml:"network"`
-	Identity      Identity      `yaml:"identity"`
-	Routes        []Route       `yaml:"routes"`
-	UnknownRoutes string        `yaml:"unknown_routes"`
-	Limits        []Limit       `yaml:"limits"`
-	State         State         `yaml:"state"`
-	AccessLog     string        `yaml:"access_log"`
-	Risk          Risk          `yaml:"risk"`
-	Decisions     Decisions     `yaml:"decisions"`
-	Allowlist     Allowlist     `yaml:"allowlist"`
-	Events        string        `yaml:"events"`
-	Admin         Admin         `yaml:"admin"`
-	Detectors     detect.Config `yaml:"detectors"`
+	Listen        string              `yaml:"listen"`
+	AdminListen   string              `yaml:"admin_listen"`
+	Upstream      string              `yaml:"upstream"`
+	Server        Server              `yaml:"server"`
+	Network       Network             `yaml:"network"`
+	Identity      Identity            `yaml:"identity"`
+	Routes        []Route             `yaml:"routes"`
+	UnknownRoutes string              `yaml:"unknown_routes"`
+	Limits        []Limit             `yaml:"limits"`
+	State         State               `yaml:"state"`
+	AccessLog     string              `yaml:"access_log"`
+	Risk          Risk                `yaml:"risk"`
+	Decisions     Decisions           `yaml:"decisions"`
+	Allowlist     Allowlist           `yaml:"allowlist"`
+	Events        string              `yaml:"events"`
+	Admin         Admin               `yaml:"admin"`
+	Detectors     detect.Config       `yaml:"detectors"`
+	Rules         []policy.RuleConfig `yaml:"rules"`
 
 	// File is the file the config came from, "" for the defaults alone.
 	File string `yaml:"-"`
@@ -164,11 +166,11 @@ type Risk struct {
 	BlockAt       float64       `yaml:"block_at"`
 	ThrottleRate  Rate          `yaml:"throttle_rate"`
 	ThrottleBurst int64         `yaml:"throttle_burst"`
-	// IgnoredThrottleWeight is the risk points each request refused by a
-	// throttle decision adds to the throttled entity.
-	IgnoredThrottleWeight float64 `yaml:"ignored_throttle_weight"`
-	Mode                  string  `yaml:"mode"`
-	MaxEntities           int     `yaml:"max_entities"`
+	// PersistenceWeight is the risk points each request refused by a
+	// throttle or challenge decision adds to its entity.
+	PersistenceWeight float64 `yaml:"persistence_weight"`
+	Mode              string  `yaml:"mode"`
+	MaxEntities       int     `yaml:"max_entities"`
 }
 
 // Decisions configures the decision store.
@@ -226,6 +228,11 @@ func parse(file string, data []byte) (*Config, error) {
 		decodeErrs = decode(file, data, c, c.Positions)
 	}
 	errs := slices.Clone(decodeErrs)
+	for _, e := range c.validateRules(data) {
+		if !restates(e, decodeErrs) {
+			errs = append(errs, e)
+		}
+	}
 	for _, e := range c.validate() {
 		if !restates(e, decodeErrs) {
 			errs = append(errs, e)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/limit"
+	"github.com/abuseguard/abuseguard/internal/policy"
 	"github.com/abuseguard/abuseguard/internal/request"
 )
 
@@ -153,8 +155,8 @@ func (v *validator) risk() {
 	if r.ThrottleRate.Count < 1 {
 		v.fail("risk.throttle_rate", "set a rate such as 30/m")
 	}
-	if r.IgnoredThrottleWeight < 0 || r.IgnoredThrottleWeight > 100 {
-		v.fail("risk.ignored_throttle_weight", "must be between 0 and 100")
+	if r.PersistenceWeight < 0 || r.PersistenceWeight > 100 {
+		v.fail("risk.persistence_weight", "must be between 0 and 100")
 	}
 	if r.ThrottleBurst < 1 {
 		v.fail("risk.throttle_burst", "must be at least 1")
@@ -396,4 +398,47 @@ func (q Quota) Location() *time.Location {
 		return time.UTC
 	}
 	return loc
+}
+
+// validateRules compiles the CEL rules and places each error: an error
+// inside a rule's `when` expression at its line and column in the file.
+func (c *Config) validateRules(data []byte) Errors {
+	_, cerrs := policy.Compile(c.Rules)
+	var errs Errors
+	lines := strings.Split(string(data), "\n")
+	for _, ce := range cerrs {
+		path := fmt.Sprintf("rules[%d].%s", ce.Rule, ce.Field)
+		e := c.ErrorAt(path, errors.New(ce.Msg))
+		if ce.Line > 0 && e.Pos.Line > 0 && e.Pos.Line <= len(lines) {
+			e.Pos = exprPosition(e.Pos, lines, ce.Line, ce.Col)
+		}
+		errs = append(errs, e)
+	}
+	return errs
+}
+
+// exprPosition returns the file position of line:col inside a YAML scalar
+// that starts at start: plain and quoted scalars start on their own line
+// (one column later when quoted); block scalars (| or >) on the next line,
+// at the block's indentation.
+func exprPosition(start Position, lines []string, line, col int) Position {
+	text := lines[start.Line-1]
+	at := min(max(start.Col-1, 0), len(text))
+	p := start
+	switch {
+	case strings.HasPrefix(text[at:], "|") || strings.HasPrefix(text[at:], ">"):
+		p.Line = start.Line + line
+		if start.Line < len(lines) { // the block's indentation is its first line's
+			first := lines[start.Line]
+			p.Col = len(first) - len(strings.TrimLeft(first, " ")) + col
+		}
+	case line == 1:
+		p.Col = start.Col + col - 1
+		if strings.HasPrefix(text[at:], `"`) || strings.HasPrefix(text[at:], "'") {
+			p.Col++
+		}
+	default:
+		p.Line, p.Col = start.Line+line-1, col
+	}
+	return p
 }

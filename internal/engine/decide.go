@@ -9,15 +9,18 @@ import (
 )
 
 // Decide returns the Verdict for v, in this order: an allowlisted client
-// skips decisions and detectors; an active decision on the client acts;
-// the detectors see the request, and a decision they cause now acts at
-// once; an unknown route is refused when so configured; then the limits
-// run in order (rates, quotas, concurrency). A request counts against
-// every limit it passes, and the first enforced limit that refuses it
-// decides. Shadow and out-of-canary refusals are recorded on the Verdict
+// skips decisions, detectors and rules; an active decision on the client
+// acts; the detectors see the request, and a decision they cause now acts
+// at once; an unknown route is refused when so configured; the limits run
+// in order (rates, quotas, concurrency): a request counts against every
+// limit it passes, and the first enforced limit that refuses it decides;
+// last, the CEL rules may act more strongly (or, with allow, lift a limit's
+// refusal). Shadow and out-of-canary refusals are recorded on the Verdict
 // (Would) and never act.
 func (p *Policy) Decide(v *request.View) *Verdict {
 	vd := newVerdict(p)
+	c := collectors.Get().(*collector)
+	defer func() { c.signals = c.signals[:0]; collectors.Put(c) }()
 	if vd.Allowlisted = p.allowlisted(v); !vd.Allowlisted {
 		d, buf := p.activeDecision(v, vd.key)
 		vd.key = buf[:0]
@@ -25,7 +28,7 @@ func (p *Policy) Decide(v *request.View) *Verdict {
 		// client's request is seen by the detectors first, so abuse under
 		// a throttle or challenge can still escalate.
 		if d == nil || d.Action != decision.ActionBlock || d.Mode != decision.ModeEnforce {
-			if made := p.inspect(v); made != nil && (d == nil || decision.ActionRank(made.Action) > decision.ActionRank(d.Action)) {
+			if made := p.inspect(v, c); made != nil && (d == nil || decision.ActionRank(made.Action) > decision.ActionRank(d.Action)) {
 				d = made
 			}
 		}
@@ -37,9 +40,18 @@ func (p *Policy) Decide(v *request.View) *Verdict {
 		vd.Action, vd.Status, vd.Reason = Block, http.StatusNotFound, "unknown_route"
 		return vd
 	}
+	p.checkLimits(vd, v)
+	if p.cel.Len() > 0 && !vd.Allowlisted {
+		p.applyRules(vd, v, c.signals)
+	}
+	return vd
+}
+
+// checkLimits runs the limits; the first enforced refusal sets vd.
+func (p *Policy) checkLimits(vd *Verdict, v *request.View) {
 	now := v.Time.UnixNano()
-	for i := range p.rules {
-		r := &p.rules[i]
+	for i := range p.limits {
+		r := &p.limits[i]
 		if r.routes != nil && (v.Route == nil || !r.routes[v.Route.Index]) {
 			continue
 		}
@@ -83,9 +95,8 @@ func (p *Policy) Decide(v *request.View) *Verdict {
 		vd.hasRateLimit = false
 		vd.consider(r.name, a.policy, res)
 		vd.releaseSlots(now)
-		return vd
+		return
 	}
-	return vd
 }
 
 var reasons = [...]string{rateRule: "rate_limited", quotaRule: "quota_exceeded", concurrencyRule: "concurrency_limited"}
@@ -93,7 +104,7 @@ var reasons = [...]string{rateRule: "rate_limited", quotaRule: "quota_exceeded",
 // effectiveMode returns how r acts for key: a canary rule enforces for the
 // keys whose hash falls in its percentage (the same keys every time, in
 // every process) and shadows the rest.
-func (r *rule) effectiveMode(key []byte) Mode {
+func (r *limitRule) effectiveMode(key []byte) Mode {
 	if r.mode != Canary {
 		return r.mode
 	}
@@ -120,10 +131,10 @@ func canaryBucket(b []byte) uint64 {
 	return h
 }
 
-// appendKey appends the state key of rule r for v to dst: the rule name,
+// appendKey appends the state key of limit r for v to dst: the limit name,
 // then each dimension's value, NUL-separated. It reports false when v lacks
 // a dimension (no API key, say), in which case r does not apply.
-func (p *Policy) appendKey(dst []byte, r *rule, v *request.View) ([]byte, bool) {
+func (p *Policy) appendKey(dst []byte, r *limitRule, v *request.View) ([]byte, bool) {
 	dst = append(dst, r.name...)
 	for _, d := range r.dims {
 		dst = append(dst, 0)

@@ -57,30 +57,25 @@ func (p *Policy) band(score float64) string {
 	return ""
 }
 
-// inspect runs the detectors' request hooks and applies their signals;
-// it returns a decision made now that applies to v, if any.
-func (p *Policy) inspect(v *request.View) *decision.Decision {
-	if len(p.detectors) == 0 {
-		return nil
-	}
-	c := collectors.Get().(*collector)
+// inspect runs the detectors' request hooks, collecting their signals in
+// c, and applies them; it returns a decision made now that applies to v,
+// if any.
+func (p *Policy) inspect(v *request.View, c *collector) *decision.Decision {
 	for _, d := range p.detectors {
 		d.Request(v, c)
 	}
-	var made *decision.Decision
-	if len(c.signals) > 0 {
-		made = p.apply(v, c.signals)
+	if len(c.signals) == 0 {
+		return nil
 	}
-	c.signals = c.signals[:0]
-	collectors.Put(c)
-	return made
+	return p.apply(v, c.signals)
 }
 
-// Observe feeds a forwarded request's outcome to the detectors. Decisions
-// it makes apply from the next request on. Fronts call it after the
-// upstream answered and before Verdict.Finish.
+// Observe feeds a forwarded request's outcome to the detectors (never an
+// allowlisted client's). Decisions it makes apply from the next request
+// on. Fronts call it after the upstream answered and before
+// Verdict.Finish.
 func (p *Policy) Observe(v *request.View, o detect.Outcome) {
-	if len(p.detectors) == 0 {
+	if len(p.detectors) == 0 || p.allowlisted(v) {
 		return
 	}
 	c := collectors.Get().(*collector)
@@ -104,7 +99,7 @@ func (p *Policy) apply(v *request.View, signals []detect.Signal) *decision.Decis
 	for i := range signals {
 		s := &signals[i]
 		shadow := p.shadowDetectors[s.Detector]
-		if s.Detector != "ignored_throttle" {
+		if s.Detector != persistence {
 			p.event(v, s, shadow)
 		}
 		if shadow {
@@ -130,9 +125,10 @@ func (p *Policy) apply(v *request.View, signals []detect.Signal) *decision.Decis
 		if cur := p.shared.Decisions.Active(s.Entity.Scope, []byte(s.Entity.Value), now); cur != nil && decision.ActionRank(cur.Action) >= decision.ActionRank(action) {
 			continue
 		}
+		cause := mainCause(evidence)
 		d, added, err := p.shared.Decisions.Add(decision.Decision{
-			Scope: s.Entity.Scope.String(), Value: s.Entity.Value, Action: action, Reason: s.Detector,
-			Source: "detector:" + s.Detector, Mode: p.Config.Risk.Mode, Score: score, Evidence: evidence,
+			Scope: s.Entity.Scope.String(), Value: s.Entity.Value, Action: action, Reason: cause,
+			Source: "detector:" + cause, Mode: p.Config.Risk.Mode, Score: score, Evidence: evidence,
 		})
 		if err != nil {
 			p.shared.persistErrors.Add(1)
@@ -146,6 +142,24 @@ func (p *Policy) apply(v *request.View, signals []detect.Signal) *decision.Decis
 		}
 	}
 	return made
+}
+
+// mainCause returns the detector that added the most risk in evidence: the
+// reason a decision gives, rather than whichever signal tipped the score.
+func mainCause(evidence []decision.Evidence) string {
+	best, bestWeight := "", -1.0
+	for i, e := range evidence {
+		w := 0.0
+		for _, f := range evidence {
+			if f.Detector == e.Detector {
+				w += f.Weight
+			}
+		}
+		if w > bestWeight || w == bestWeight && i == len(evidence)-1 {
+			best, bestWeight = e.Detector, w
+		}
+	}
+	return best
 }
 
 // concerns reports whether a decision on e applies to requests like v:
@@ -221,6 +235,7 @@ func (p *Policy) enforce(vd *Verdict, v *request.View, d *decision.Decision) boo
 		vd.Action, vd.Status, vd.Reason = Challenge, http.StatusTooManyRequests, "challenge_required"
 		vd.Detail = "a challenge is required (" + d.Reason + ")"
 		vd.RetryAfter = until
+		p.persisted(v, d)
 	default: // throttle: a tighter rate for the entity while the decision lasts
 		key := append(vd.key[:0], "\x00throttle\x00"...)
 		key = append(key, d.Scope...)
@@ -240,20 +255,23 @@ func (p *Policy) enforce(vd *Verdict, v *request.View, d *decision.Decision) boo
 	return true
 }
 
-// persisted adds the ignored-throttle weight to a throttled entity that
-// sent a request its throttle refused: a client that keeps hammering
-// instead of honouring Retry-After escalates to a block. It writes no
-// signal event (one per refused request would flood the sink); the
-// decision it may cause is an event.
+// persistence is the pseudo-detector behind persisted.
+const persistence = "persistence"
+
+// persisted adds the persistence weight to an entity whose request a
+// throttle or challenge decision refused: a client that keeps hammering
+// instead of honouring Retry-After or solving the challenge escalates to
+// a block. It writes no signal event (one per refused request would flood
+// the sink); the decision it may cause is an event.
 func (p *Policy) persisted(v *request.View, d *decision.Decision) {
-	w := p.Config.Risk.IgnoredThrottleWeight
+	w := p.Config.Risk.PersistenceWeight
 	if w <= 0 {
 		return
 	}
 	sc, _ := detect.ParseScope(d.Scope)
 	p.apply(v, []detect.Signal{{
-		Detector: "ignored_throttle", Entity: detect.Entity{Scope: sc, Value: d.Value}, Weight: w, Severity: detect.Medium,
-		Evidence: detect.Evidence{Summary: "request sent while throttled for " + d.Reason, Count: 1, Threshold: 1, RequestID: v.ID},
+		Detector: persistence, Entity: detect.Entity{Scope: sc, Value: d.Value}, Weight: w, Severity: detect.Medium,
+		Evidence: detect.Evidence{Summary: "request sent while under a " + d.Action + " for " + d.Reason, Count: 1, Threshold: 1, RequestID: v.ID},
 	}})
 }
 

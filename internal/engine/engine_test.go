@@ -133,7 +133,7 @@ limits:
 // only in their last characters, where a plain FNV hash is badly skewed.
 func TestCanaryShareIsUniform(t *testing.T) {
 	for _, pct := range []float64{10, 30} {
-		r := rule{mode: Canary, canary: uint64(pct / 100 * (1 << 63) * 2)}
+		r := limitRule{mode: Canary, canary: uint64(pct / 100 * (1 << 63) * 2)}
 		for _, pattern := range []string{"mylimit\x00user%d", "key-%d"} {
 			n := 0
 			for i := range 10000 {
@@ -311,9 +311,19 @@ func TestUnknownKeyRefusedWhenKnownRequired(t *testing.T) {
 }
 
 // BenchmarkDecision is one full decision: parse the request (client IP,
-// API key HMAC id, route match) and check 5 applicable limits.
+// API key HMAC id, route match) and check 5 applicable limits. Detectors
+// are off: BenchmarkDecisionAllDetectors measures them.
 func BenchmarkDecision(b *testing.B) {
 	p := compile(b, `
+detectors:
+  honeypot: {mode: "off"}
+  probing: {mode: "off"}
+  automation: {mode: "off"}
+  scraping: {mode: "off"}
+  credentials: {mode: "off"}
+  enumeration: {mode: "off"}
+  sharing: {mode: "off"}
+  volumetric: {mode: "off"}
 routes:
   - {name: get-user, match: "GET /v1/users/{id}"}
 limits:

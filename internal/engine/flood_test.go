@@ -9,62 +9,90 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/config"
+	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/store/memory"
 )
 
 // floodOverhead is the heap a flood may add on top of state.max_memory: the
 // Policy and request scratch (kilobytes), the Verdict pool, and the slack of
-// the store's tables, which grow by doubling and so may sit up to half empty.
-// With a 32MiB cap the tables settle near 24MiB, so the cap alone already
-// covers them; the overhead is margin for runtime bookkeeping.
+// the limiter's tables, which grow by doubling and so may sit up to half
+// empty. With a 32MiB cap the tables settle near 24MiB, so the cap alone
+// already covers them; the overhead is margin for runtime bookkeeping.
 const floodOverhead = 16 << 20
 
-// TestFloodOfDistinctIPsStaysWithinCap sends 5M requests, each from a
-// distinct client IP (one in eight IPv6), through Parse, Decide and Finish
-// on an event-time clock, with one request from a busy legitimate client
-// every 1000. The store must stay within its key budget by evicting, the
-// heap within state.max_memory plus floodOverhead, and the legitimate
-// client's limit must hold throughout.
-func TestFloodOfDistinctIPsStaysWithinCap(t *testing.T) {
-	if testing.Short() {
-		t.Skip("5M requests; skipped with -short")
-	}
-	const (
-		flood     = 5_000_000
-		legitEach = 1000 // one legitimate request per this many flood requests
-		step      = time.Microsecond
-		maxMemory = 32 << 20
-		burst     = 10
-		interval  = time.Second // 60/m
-	)
-	c, err := config.Parse("flood.yaml", []byte(`
+// The flood's client: the limit every flood test uses, and the busy
+// legitimate client that sends one request per legitEach flood requests.
+const (
+	floodBurst    = 10
+	floodInterval = time.Second // 60/m
+	floodStep     = time.Microsecond
+	legitEach     = 1000
+	legitAddr     = "198.51.100.7:40000"
+)
+
+const floodLimits = `
 state:
   max_memory: 32MiB
 limits:
   - {name: per-ip, key: [ip], rate: 60/m, burst: 10}
-`))
+`
+
+// detectorsOff turns every behavioural detector off, leaving the limiter.
+const detectorsOff = `
+detectors:
+  honeypot: {mode: off}
+  probing: {mode: off}
+  automation: {mode: off}
+  scraping: {mode: off}
+  credentials: {mode: off}
+  enumeration: {mode: off}
+  sharing: {mode: off}
+  volumetric: {mode: off}
+`
+
+// floodRun is what a flood left behind.
+type floodRun struct {
+	policy        *Policy
+	store         *memory.Store
+	maxKeys       int
+	peakKeys      int
+	heap          []int64 // heap growth over the baseline (live, after GC) at each checkpoint
+	legitSent     int
+	legitAllowed  int
+	floodDenied   int
+	simulated     time.Duration
+	elapsed       time.Duration
+	lastLegitDeny Action // the legitimate client's verdict for one more request after the flood
+}
+
+// flood compiles yaml, then sends n requests, each from a distinct client
+// IP (one in eight IPv6), through Parse, Decide and Finish on an
+// event-time clock advancing floodStep per request, with one request from
+// legitAddr every legitEach. It checks the limiter's key budget after
+// every legitimate request and records the live heap growth at each of
+// checkpoints (request counts).
+func flood(t *testing.T, yaml string, n int, checkpoints ...int) floodRun {
+	t.Helper()
+	c, err := config.Parse("flood.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.State.MaxMemory != maxMemory {
-		t.Fatalf("max_memory = %d", c.State.MaxMemory)
-	}
-
-	var before, after runtime.MemStats
+	var before runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 
-	maxKeys := memory.MaxKeysFor(int64(c.State.MaxMemory))
-	store := memory.New(memory.Options{MaxKeys: maxKeys})
-	p, err := Compile(context.Background(), c, NewShared(store, 1000))
+	fr := floodRun{maxKeys: memory.MaxKeysFor(int64(c.State.MaxMemory))}
+	fr.store = memory.New(memory.Options{MaxKeys: fr.maxKeys})
+	p, err := Compile(context.Background(), c, NewShared(fr.store, c.Risk.MaxEntities))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	t.Cleanup(p.Close)
+	fr.policy = p
 
 	// One request and one View, reused: only RemoteAddr changes, so the
-	// test measures the engine's memory, not a garbage pile of requests.
+	// heap measures the engine's state, not a garbage pile of requests.
 	r := httptest.NewRequest("GET", "/v1/items", nil)
 	var v request.View
 	send := func(remote string, now time.Time) Action {
@@ -78,16 +106,18 @@ limits:
 		vd.Finish(now)
 		return action
 	}
+	heapGrowth := func() int64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return int64(m.HeapAlloc) - int64(before.HeapAlloc)
+	}
 
-	const legit = "198.51.100.7:40000"
 	start := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	now := start
-	legitSent, legitAllowed, floodDenied := 0, 0, 0
-	peakKeys := 0
-	var peakHeap uint64
 	began := time.Now()
-	for i := range flood {
-		now = now.Add(step)
+	for i := range n {
+		now = now.Add(floodStep)
 		var ip netip.Addr
 		if i%8 == 7 {
 			ip = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 12: byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)})
@@ -95,77 +125,135 @@ limits:
 			ip = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 		}
 		if send(netip.AddrPortFrom(ip, 40000).String(), now) != Allow {
-			floodDenied++
+			fr.floodDenied++
 		}
 		if i%legitEach == legitEach-1 {
-			legitSent++
-			if send(legit, now) == Allow {
-				legitAllowed++
+			fr.legitSent++
+			if send(legitAddr, now) == Allow {
+				fr.legitAllowed++
 			}
-			st := store.Stats()
-			if st.Keys > maxKeys {
-				t.Fatalf("after %d requests the store holds %d keys, over its budget of %d", i+1, st.Keys, maxKeys)
+			st := fr.store.Stats()
+			if st.Keys > fr.maxKeys {
+				t.Fatalf("after %d requests the store holds %d keys, over its budget of %d", i+1, st.Keys, fr.maxKeys)
 			}
-			peakKeys = max(peakKeys, st.Keys)
+			fr.peakKeys = max(fr.peakKeys, st.Keys)
 		}
-		if i%1_000_000 == 999_999 {
-			var m runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&m)
-			peakHeap = max(peakHeap, m.HeapAlloc)
+		for _, cp := range checkpoints {
+			if i+1 == cp {
+				fr.heap = append(fr.heap, heapGrowth())
+			}
 		}
 	}
-	elapsed := time.Since(began)
-
-	// After the flood the legitimate client's burst is used up: one more
-	// request at the same instant is throttled.
-	if a := send(legit, now); a != Throttle {
-		t.Errorf("legitimate client after the flood: %v, want throttle", a)
+	fr.elapsed = time.Since(began)
+	fr.simulated = now.Sub(start)
+	fr.lastLegitDeny = send(legitAddr, now)
+	if len(checkpoints) == 0 || checkpoints[len(checkpoints)-1] != n {
+		fr.heap = append(fr.heap, heapGrowth())
 	}
-
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	peakHeap = max(peakHeap, after.HeapAlloc)
-	st := store.Stats()
-	growth := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	peakGrowth := int64(peakHeap) - int64(before.HeapAlloc)
-	t.Logf("%d flood requests in %v (%v/request), simulated %v", flood, elapsed.Round(time.Millisecond),
-		elapsed/flood, now.Sub(start))
-	t.Logf("store: keys=%d (peak %d) max_keys=%d evictions=%d expirations=%d", st.Keys, peakKeys, st.MaxKeys,
+	st := fr.store.Stats()
+	t.Logf("%d flood requests in %v (%v/request), simulated %v", n, fr.elapsed.Round(time.Millisecond),
+		fr.elapsed/time.Duration(n), fr.simulated)
+	t.Logf("limiter: keys=%d (peak %d) max_keys=%d evictions=%d expirations=%d", st.Keys, fr.peakKeys, st.MaxKeys,
 		st.Evictions, st.Expirations)
-	t.Logf("heap growth: %.1f MiB after the flood, %.1f MiB peak (cap %d MiB + overhead %d MiB)",
-		float64(growth)/(1<<20), float64(peakGrowth)/(1<<20), maxMemory>>20, floodOverhead>>20)
-	t.Logf("legitimate client: %d of %d allowed; flood requests denied: %d", legitAllowed, legitSent, floodDenied)
+	t.Logf("legitimate client: %d of %d allowed; flood requests denied: %d", fr.legitAllowed, fr.legitSent, fr.floodDenied)
+	return fr
+}
 
-	if st.MaxKeys > maxKeys {
-		t.Errorf("store budget %d keys, want at most MaxKeysFor(max_memory) = %d", st.MaxKeys, maxKeys)
+// checkLimiter checks what every flood must leave true of the limiter: it
+// kept to its budget by evicting, and the legitimate client's limit held.
+func (fr floodRun) checkLimiter(t *testing.T) {
+	t.Helper()
+	st := fr.store.Stats()
+	if st.MaxKeys > fr.maxKeys {
+		t.Errorf("store budget %d keys, want at most MaxKeysFor(max_memory) = %d", st.MaxKeys, fr.maxKeys)
 	}
 	if st.Evictions == 0 {
-		t.Errorf("no evictions after %d distinct keys into a budget of %d", flood, maxKeys)
+		t.Errorf("no evictions after a flood of distinct keys into a budget of %d", fr.maxKeys)
 	}
-	if limit := int64(maxMemory + floodOverhead); peakGrowth > limit {
-		t.Errorf("heap grew by %d bytes, over max_memory + overhead = %d", peakGrowth, limit)
+	// After the flood the legitimate client's burst is used up: one more
+	// request at the same instant is refused.
+	if fr.lastLegitDeny == Allow {
+		t.Errorf("legitimate client after the flood: allowed, want refused")
 	}
-	if floodDenied != 0 {
-		t.Errorf("%d flood requests denied; each came from a fresh IP within its burst", floodDenied)
-	}
-
-	// The legitimate client may get its burst plus one request per interval
-	// of simulated time. Eviction picks the sampled key closest to expiry;
-	// a throttled client's key expires about burst×interval (10s) ahead,
-	// a flood key's at most one interval (1s) ahead, so the busy key is
-	// never the victim. The bound still allows one eviction of it (a fresh
-	// burst) so that it tests the cap on abuse, not the sampler's exact
-	// choice; two evictions would already show.
-	simulated := now.Sub(start)
-	allowance := burst + int(simulated/interval) + 1
-	evictionAllowance := burst
-	if legitAllowed > allowance+evictionAllowance {
+	// The legitimate client may get its burst plus one request per
+	// interval of simulated time. Eviction picks the sampled key closest
+	// to expiry; a throttled client's key expires about burst×interval
+	// (10s) ahead, a flood key's at most one interval (1s) ahead, so the
+	// busy key is never the victim. The bound still allows one eviction of
+	// it (a fresh burst) so that it tests the cap on abuse, not the
+	// sampler's exact choice; two evictions would already show.
+	allowance := floodBurst + int(fr.simulated/floodInterval) + 1
+	evictionAllowance := floodBurst
+	if fr.legitAllowed > allowance+evictionAllowance {
 		t.Errorf("legitimate client got %d requests in %v; its limit allows %d (+%d for one eviction)",
-			legitAllowed, simulated, allowance, evictionAllowance)
+			fr.legitAllowed, fr.simulated, allowance, evictionAllowance)
 	}
-	if legitAllowed < burst {
-		t.Errorf("legitimate client got only %d requests, less than its burst %d", legitAllowed, burst)
+}
+
+// TestFloodOfDistinctIPsStaysWithinCap sends 5M requests, each from a
+// distinct client IP, with one request from a busy legitimate client every
+// 1000. The limiter must stay within its key budget by evicting, the heap
+// within state.max_memory plus floodOverhead, and the legitimate client's
+// limit must hold throughout. The detectors are off: state.max_memory caps
+// the limiter's state only (TestFloodWithDetectorsStaysBounded covers
+// theirs).
+func TestFloodOfDistinctIPsStaysWithinCap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("5M requests; skipped with -short")
 	}
-	runtime.KeepAlive(store)
+	const maxMemory = 32 << 20
+	fr := flood(t, floodLimits+detectorsOff, 5_000_000, 1_000_000, 2_000_000, 3_000_000, 4_000_000, 5_000_000)
+	peak := int64(0)
+	for _, h := range fr.heap {
+		peak = max(peak, h)
+	}
+	t.Logf("heap growth: %.1f MiB after the flood, %.1f MiB peak (cap %d MiB + overhead %d MiB)",
+		float64(fr.heap[len(fr.heap)-1])/(1<<20), float64(peak)/(1<<20), maxMemory>>20, floodOverhead>>20)
+	fr.checkLimiter(t)
+	if limit := int64(maxMemory + floodOverhead); peak > limit {
+		t.Errorf("heap grew by %d bytes, over max_memory + overhead = %d", peak, limit)
+	}
+	if fr.floodDenied != 0 {
+		t.Errorf("%d flood requests denied; each came from a fresh IP within its burst", fr.floodDenied)
+	}
+}
+
+// TestFloodWithDetectorsStaysBounded floods the shipped detectors with
+// distinct client IPs. Their tables are bounded by max_entities rather
+// than bytes, so the test checks that every table keeps to its bound, and
+// that the heap stops growing once the tables are full: the second half of
+// the flood, all of it churning through full tables, may add at most
+// plateauSlack. 600k requests fill every per-IP table (100k entities by
+// default) six times over.
+func TestFloodWithDetectorsStaysBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("600k requests through every detector; skipped with -short")
+	}
+	const (
+		n            = 600_000
+		plateauSlack = 4 << 20
+	)
+	fr := flood(t, floodLimits, 2_400_000, 100_000, 200_000, 300_000, 600_000, 900_000, 1_200_000, 1_800_000, 2_400_000)
+	for i, h := range fr.heap { t.Logf("cp%d %.1f MiB", i, float64(h)/(1<<20)) }
+	fr.heap = fr.heap[len(fr.heap)-2:]
+	half, end := fr.heap[0], fr.heap[1]
+	t.Logf("heap growth: %.1f MiB at %d requests, %.1f MiB at %d (limiter cap 32 MiB)",
+		float64(half)/(1<<20), n/2, float64(end)/(1<<20), n)
+	for _, d := range fr.policy.detectors {
+		sf, ok := d.(detect.Stateful)
+		if !ok {
+			continue
+		}
+		st := sf.Stats()
+		t.Logf("detector %s: entries=%d max=%d evictions=%d expirations=%d", d.Name(), st.Entries, st.MaxEntries,
+			st.Evictions, st.Expirations)
+		if st.Entries > st.MaxEntries {
+			t.Errorf("detector %s holds %d entities, over its bound of %d", d.Name(), st.Entries, st.MaxEntries)
+		}
+	}
+	fr.checkLimiter(t)
+	if end-half > plateauSlack {
+		t.Errorf("heap grew by %.1f MiB in the second half of the flood; full tables should hold it flat (slack %d MiB)",
+			float64(end-half)/(1<<20), plateauSlack>>20)
+	}
 }

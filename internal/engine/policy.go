@@ -21,6 +21,7 @@ import (
 	"github.com/abuseguard/abuseguard/internal/decision"
 	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/limit"
+	"github.com/abuseguard/abuseguard/internal/policy"
 	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
 )
@@ -32,7 +33,8 @@ type Policy struct {
 	Parser   request.Parser
 	Upstream *url.URL // nil when the config names none
 
-	rules        []rule
+	limits       []limitRule
+	cel          *policy.Rules
 	blockUnknown bool
 	v4, v6       int // ip_prefix sizes
 	store        limit.Store
@@ -58,6 +60,7 @@ type Shared struct {
 	hasher        detect.Hasher
 	detectors     *detect.Factory
 	persistErrors atomic.Uint64
+	ruleErrors    atomic.Uint64
 }
 
 // NewShared returns the shared state over limits, with no decision store
@@ -118,8 +121,8 @@ type dim struct {
 	header int // index into View.Headers for dimHeader
 }
 
-// rule is one compiled limit.
-type rule struct {
+// limitRule is one compiled limit.
+type limitRule struct {
 	name    string
 	kind    ruleKind
 	dims    []dim
@@ -186,6 +189,12 @@ func Compile(ctx context.Context, c *config.Config, shared *Shared) (*Policy, er
 		return nil, err
 	}
 	p.Parser.Identifier = ident
+	cel, errs := policy.Compile(c.Rules)
+	if len(errs) > 0 {
+		p.Close()
+		return nil, c.ErrorAt(fmt.Sprintf("rules[%d]", errs[0].Rule), errs[0])
+	}
+	p.cel = cel
 	p.detectors = shared.detectors.Build(c.Detectors, len(c.Routes) > 0 && p.blockUnknown, ident.Pseudonym)
 	for name, mode := range c.Detectors.Modes() {
 		if mode == "shadow" {
@@ -195,9 +204,9 @@ func Compile(ctx context.Context, c *config.Config, shared *Shared) (*Policy, er
 	headers := map[string]int{}
 	for _, kind := range []ruleKind{rateRule, quotaRule, concurrencyRule} {
 		for _, l := range c.Limits {
-			r := compileRule(l, routeIndex, headers, &p.Parser.HeaderNames)
+			r := compileLimit(l, routeIndex, headers, &p.Parser.HeaderNames)
 			if r.kind == kind {
-				p.rules = append(p.rules, r)
+				p.limits = append(p.limits, r)
 			}
 		}
 	}
@@ -260,9 +269,9 @@ func secret(env string) []byte {
 	return b
 }
 
-func compileRule(l config.Limit, routeIndex map[string]int, headers map[string]int, headerNames *[]string) rule {
+func compileLimit(l config.Limit, routeIndex map[string]int, headers map[string]int, headerNames *[]string) limitRule {
 	mode, _ := ParseMode(l.Mode)
-	r := rule{name: l.Name, mode: mode, canary: uint64(l.CanaryPercent / 100 * (1 << 63) * 2)}
+	r := limitRule{name: l.Name, mode: mode, canary: uint64(l.CanaryPercent / 100 * (1 << 63) * 2)}
 	if l.CanaryPercent >= 100 {
 		r.canary = ^uint64(0)
 	}

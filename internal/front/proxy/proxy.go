@@ -149,10 +149,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
 	took := p.opts.Now().Sub(upstart)
 	p.opts.Metrics.UpstreamSeconds.Observe(took.Seconds())
-	if !vd.Allowlisted {
-		x.policy.Observe(&x.view, detect.Outcome{Status: rec.status(), Latency: took, Bytes: rec.bytes,
-			UpstreamError: x.refused != nil && x.refused.Status >= 500})
-	}
+	x.policy.Observe(&x.view, detect.Outcome{Status: rec.status(), Latency: took, Bytes: rec.bytes,
+		UpstreamError: x.refused != nil && x.refused.Status >= 500})
 	p.finish(rec, x, vd, x.refused, start)
 }
 

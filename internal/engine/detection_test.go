@@ -1,0 +1,286 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abuseguard/abuseguard/internal/config"
+	"github.com/abuseguard/abuseguard/internal/decision"
+	"github.com/abuseguard/abuseguard/internal/detect"
+	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/store/memory"
+)
+
+// world is a Policy with a decision store on a fake clock.
+type world struct {
+	t   testing.TB
+	p   *Policy
+	ds  *decision.Store
+	now time.Time
+	n   int
+}
+
+func newWorld(t testing.TB, yaml string) *world {
+	t.Helper()
+	w := &world{t: t, now: t0}
+	c, err := config.Parse("test.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := decision.Open(decision.Options{Now: func() time.Time { return w.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ds.Close() })
+	shared := NewShared(memory.New(memory.Options{}), 10000)
+	shared.Decisions = ds
+	p, err := Compile(context.Background(), c, shared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	w.p, w.ds = p, ds
+	return w
+}
+
+// do sends one request and, when it is allowed, reports the upstream's
+// status to the detectors. It returns the verdict's action, status and reason.
+func (w *world) do(ip, method, target string, upstream int, headers ...string) (Action, int, string) {
+	w.t.Helper()
+	r := httptest.NewRequest(method, target, nil)
+	r.RemoteAddr = ip + ":40000"
+	for _, kv := range headers {
+		k, v, _ := strings.Cut(kv, ": ")
+		r.Header.Set(k, v)
+	}
+	v := &request.View{ID: fmt.Sprintf("r%d", w.now.UnixNano())}
+	if prob := w.p.Parser.Parse(r, w.now, v); prob != nil {
+		w.t.Fatalf("parse: %v", prob)
+	}
+	vd := w.p.Decide(v)
+	action, status, reason := vd.Action, vd.Status, vd.Reason
+	if action == Allow {
+		w.p.Observe(v, detect.Outcome{Status: upstream, Latency: time.Millisecond})
+		status = upstream
+	}
+	vd.Finish(w.now)
+	w.n++
+	w.now = w.now.Add(time.Duration(30+w.n*37%60) * time.Millisecond) // irregular, like real clients
+	return action, status, reason
+}
+
+func TestProbingIsBlockedBeforeFortiethPath(t *testing.T) {
+	w := newWorld(t, "")
+	blockedAt := 0
+	for i := 1; i <= 40; i++ {
+		if _, status, reason := w.do("203.0.113.66", "GET", fmt.Sprintf("/missing-page-%d", i), 404); status == 403 {
+			if reason != "blocked" {
+				t.Fatalf("403 with reason %q", reason)
+			}
+			blockedAt = i
+			break
+		}
+		// A benign client at the same time is untouched.
+		if a, _, _ := w.do("198.51.100.7", "GET", "/", 200, "User-Agent: Mozilla/5.0"); a != Allow {
+			t.Fatalf("benign client refused at probe %d", i)
+		}
+	}
+	if blockedAt == 0 || blockedAt >= 40 {
+		t.Fatalf("prober blocked at request %d, want before the 40th", blockedAt)
+	}
+	ds := w.ds.ForEntity("ip", "203.0.113.66", w.now)
+	if len(ds) != 1 || ds[0].Action != "block" || ds[0].Source != "detector:probing" || len(ds[0].Evidence) == 0 {
+		t.Fatalf("decisions = %+v", ds)
+	}
+	if a, _, _ := w.do("198.51.100.7", "GET", "/", 200); a != Allow {
+		t.Fatal("benign client refused after the block")
+	}
+	// The block expires with its TTL (the ladder's first step), and once
+	// the score has decayed the client is served again.
+	w.now = ds[0].Expires
+	if got := w.ds.ForEntity("ip", "203.0.113.66", w.now); len(got) != 0 {
+		t.Fatalf("decision still active at its expiry: %+v", got)
+	}
+	w.now = w.now.Add(time.Hour)
+	if a, _, _ := w.do("203.0.113.66", "GET", "/", 200); a != Allow {
+		t.Fatal("refused an hour after the block expired")
+	}
+}
+
+func TestIdentityScopingSparesTheOffice(t *testing.T) {
+	w := newWorld(t, "")
+	// An anonymous abuser behind the office NAT gets the IP blocked.
+	for i := range 40 {
+		w.do("192.0.2.10", "GET", fmt.Sprintf("/probe-%d", i), 404)
+	}
+	if _, status, _ := w.do("192.0.2.10", "GET", "/", 200); status != 403 {
+		t.Fatalf("anonymous abuser got %d, want 403", status)
+	}
+	// Identified office users behind the same IP are judged by their own identity.
+	for i := range 20 {
+		if a, _, _ := w.do("192.0.2.10", "GET", "/", 200, fmt.Sprintf("X-API-Key: office-user-%d", i)); a != Allow {
+			t.Fatalf("office user %d refused because of the NAT's decision", i)
+		}
+	}
+	// A decision on one key does not touch the others.
+	if _, _, err := w.ds.Add(decision.Decision{Scope: "key", Value: w.keyID("bad-key"), Action: "block", Reason: "manual", Source: "manual"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, status, _ := w.do("192.0.2.11", "GET", "/", 200, "X-API-Key: bad-key"); status != 403 {
+		t.Fatalf("blocked key got %d", status)
+	}
+	if a, _, _ := w.do("192.0.2.11", "GET", "/", 200, "X-API-Key: good-key"); a != Allow {
+		t.Fatal("another key from the same IP refused")
+	}
+}
+
+// keyID returns the HMAC id the policy gives an API key.
+func (w *world) keyID(key string) string { return w.p.Parser.Identifier.Pseudonym("k_", key) }
+
+func TestAllowlistWins(t *testing.T) {
+	w := newWorld(t, "allowlist: {cidrs: [203.0.113.0/24]}")
+	for i := range 60 {
+		if a, _, _ := w.do("203.0.113.5", "GET", fmt.Sprintf("/.env%d", i), 404, "User-Agent: sqlmap/1.7"); a != Allow {
+			t.Fatalf("allowlisted client refused at request %d", i)
+		}
+	}
+	if n := w.ds.Len(); n != 0 {
+		t.Fatalf("%d decisions on an allowlisted client", n)
+	}
+}
+
+func TestHoneypotBlocksAtOnce(t *testing.T) {
+	w := newWorld(t, `
+routes:
+  - {name: home, match: "GET /"}
+  - {name: old-admin, match: "GET /admin-backup", kind: decoy}
+`)
+	w.do("203.0.113.9", "GET", "/admin-backup", 200)
+	if _, status, _ := w.do("203.0.113.9", "GET", "/", 200); status != 403 {
+		t.Fatalf("after touching a decoy: %d, want 403", status)
+	}
+	ds := w.ds.ForEntity("ip", "203.0.113.9", w.now)
+	if len(ds) != 1 || ds[0].Reason != "honeypot" {
+		t.Fatalf("decisions %+v", ds)
+	}
+}
+
+func TestRulesActAndRecord(t *testing.T) {
+	w := newWorld(t, `
+identity:
+  api_key:
+    keys:
+      - {id: internal-tool, sha256: f47cad35f6f99d49f4a2e8ad6da5b64cf93b99bc9b02abed86bcf8095c575352, plan: internal}
+limits:
+  - {name: per-ip, key: [ip], rate: 2/m}
+rules:
+  - name: internal-unlimited
+    when: identity.plan == "internal"
+    action: allow
+  - name: no-anonymous-admin
+    when: request.path.startsWith("/admin") && !identity.authenticated
+    action: block
+    scope: ip
+    ttl: 1h
+    reason: anonymous_admin
+  - name: new-idea
+    when: request.path == "/export"
+    action: block
+    mode: shadow
+`)
+	_, status, reason := w.do("203.0.113.20", "GET", "/admin/users", 200)
+	if status != 403 || reason != "anonymous_admin" {
+		t.Fatalf("admin probe: %d %s", status, reason)
+	}
+	// The rule's TTL made a decision: the IP stays blocked elsewhere.
+	if _, status, reason := w.do("203.0.113.20", "GET", "/", 200); status != 403 || reason != "blocked" {
+		t.Fatalf("after the rule: %d %s", status, reason)
+	}
+	// A shadow rule records what it would do and lets the request through.
+	vd := w.p.Decide(w.view("203.0.113.21", "/export"))
+	if vd.Action != Allow || !vd.Would || vd.Rule != "rule:new-idea" {
+		t.Fatalf("shadow rule verdict %+v", vd)
+	}
+	vd.Finish(w.now)
+	// An allow rule lifts a limit's refusal for the internal plan.
+	for i := range 5 {
+		if a, _, _ := w.do("203.0.113.30", "GET", "/", 200, "X-API-Key: demo-gold-key"); a != Allow {
+			t.Fatalf("internal tool refused at request %d", i)
+		}
+	}
+	if _, status, _ := w.do("203.0.113.31", "GET", "/", 200); status != 200 {
+		t.Fatal("first anonymous request refused")
+	}
+	w.do("203.0.113.31", "GET", "/", 200)
+	if _, status, _ := w.do("203.0.113.31", "GET", "/", 200); status != 429 {
+		t.Fatalf("third anonymous request: %d, want 429 from the limit", status)
+	}
+}
+
+func (w *world) view(ip, target string) *request.View {
+	r := httptest.NewRequest("GET", target, nil)
+	r.RemoteAddr = ip + ":1"
+	v := &request.View{}
+	w.p.Parser.Parse(r, w.now, v)
+	return v
+}
+
+// TestOrdinaryBrowsingIsNotFlagged drives the default policy with a fast
+// human in a browser (pages, assets, a few stale links) and a mobile app
+// retrying on 5xx, and expects no decision at all.
+func TestOrdinaryBrowsingIsNotFlagged(t *testing.T) {
+	w := newWorld(t, "")
+	browser := []string{"User-Agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0", "Accept-Language: en", "Accept-Encoding: gzip", "Referer: https://shop.example/"}
+	for page := range 120 {
+		w.do("198.51.100.20", "GET", fmt.Sprintf("/products/%d", page), 200, browser...)
+		for _, asset := range []string{"/static/app.js", "/static/site.css", "/static/logo.png"} {
+			w.do("198.51.100.20", "GET", asset, 200, browser...)
+		}
+		if page%30 == 0 {
+			w.do("198.51.100.20", "GET", fmt.Sprintf("/old-link-%d", page), 404, browser...)
+		}
+		w.now = w.now.Add(time.Duration(2+page%7) * time.Second)
+	}
+	app := []string{"User-Agent: ShopApp/4.2 (iOS 18)", "X-API-Key: mobile-app-key"}
+	for i := range 200 {
+		status := 200
+		if i%10 < 3 {
+			status = 503
+		}
+		w.do("198.51.100.30", "GET", "/api/cart", status, app...)
+		w.now = w.now.Add(time.Second)
+	}
+	if n := w.ds.Len(); n != 0 {
+		t.Fatalf("ordinary traffic caused %d decisions: %+v", n, w.ds.List(w.now))
+	}
+}
+
+// BenchmarkDecisionAllDetectors is one full request with every detector on
+// (the default policy): parse, decide, observe the outcome, finish.
+func BenchmarkDecisionAllDetectors(b *testing.B) {
+	w := newWorld(b, `
+routes:
+  - {name: get-user, match: "GET /v1/users/{id}"}
+`)
+	r := httptest.NewRequest("GET", "/v1/users/42?page=2", nil)
+	r.RemoteAddr = "203.0.113.7:40000"
+	r.Header.Set("X-API-Key", "a-partner-key")
+	r.Header.Set("User-Agent", "partner-sync/2.1")
+	v := &request.View{}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		v.Reset()
+		now := t0.Add(time.Duration(i) * 50 * time.Millisecond)
+		if prob := w.p.Parser.Parse(r, now, v); prob != nil {
+			b.Fatal(prob)
+		}
+		vd := w.p.Decide(v)
+		w.p.Observe(v, detect.Outcome{Status: 200, Latency: time.Millisecond})
+		vd.Finish(now)
+	}
+}
