@@ -234,7 +234,9 @@ func TestFloodWithDetectorsStaysBounded(t *testing.T) {
 		plateauSlack = 4 << 20
 	)
 	fr := flood(t, floodLimits, 2_400_000, 100_000, 200_000, 300_000, 600_000, 900_000, 1_200_000, 1_800_000, 2_400_000)
-	for i, h := range fr.heap { t.Logf("cp%d %.1f MiB", i, float64(h)/(1<<20)) }
+	for i, h := range fr.heap {
+		t.Logf("cp%d %.1f MiB", i, float64(h)/(1<<20))
+	}
 	fr.heap = fr.heap[len(fr.heap)-2:]
 	half, end := fr.heap[0], fr.heap[1]
 	t.Logf("heap growth: %.1f MiB at %d requests, %.1f MiB at %d (limiter cap 32 MiB)",
