@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -282,5 +283,49 @@ routes:
 		vd := w.p.Decide(v)
 		w.p.Observe(v, detect.Outcome{Status: 200, Latency: time.Millisecond})
 		vd.Finish(now)
+	}
+}
+
+// BenchmarkBytesPerEntity reports the heap that detection holds per
+// tracked client (bytes/entity): n distinct anonymous IPs each make a few
+// requests through every detector (risk table included when they signal).
+func BenchmarkBytesPerEntity(b *testing.B) {
+	const n = 100_000
+	for range b.N {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		w := newWorld(b, `
+routes:
+  - {name: item, match: "GET /items/{id}"}
+  - {name: login, match: "POST /login", kind: login, field: username}
+detectors:
+  probing: {max_entities: 200000}
+  automation: {max_entities: 200000}
+  scraping: {max_entities: 200000}
+  credentials: {max_entities: 200000}
+  enumeration: {max_entities: 200000}
+  sharing: {max_entities: 200000}
+  volumetric: {max_entities: 200000}
+`)
+		r := httptest.NewRequest("GET", "/items/1", nil)
+		r.Header.Set("User-Agent", "Mozilla/5.0")
+		v := &request.View{}
+		for i := range n {
+			r.RemoteAddr = fmt.Sprintf("10.%d.%d.%d:1", i>>16&255, i>>8&255, i&255)
+			for j := range 3 {
+				v.Reset()
+				r.URL.Path = fmt.Sprintf("/items/%d", j)
+				w.p.Parser.Parse(r, w.now, v)
+				vd := w.p.Decide(v)
+				w.p.Observe(v, detect.Outcome{Status: 200})
+				vd.Finish(w.now)
+				w.now = w.now.Add(time.Millisecond)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/entity")
+		runtime.KeepAlive(w)
 	}
 }
