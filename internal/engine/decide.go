@@ -6,6 +6,7 @@ import (
 	"github.com/abuseguard/abuseguard/internal/decision"
 	"github.com/abuseguard/abuseguard/internal/limit"
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/rollout"
 )
 
 // Decide returns the Verdict for v, in this order: an allowlisted client
@@ -101,34 +102,16 @@ func (p *Policy) checkLimits(vd *Verdict, v *request.View) {
 
 var reasons = [...]string{rateRule: "rate_limited", quotaRule: "quota_exceeded", concurrencyRule: "concurrency_limited"}
 
-// effectiveMode returns how r acts for key: a canary rule enforces for the
-// keys whose hash falls in its percentage (the same keys every time, in
-// every process) and shadows the rest.
+// effectiveMode returns how r acts for key: a canary limit enforces for
+// the keys its rollout.Canary includes and shadows the rest.
 func (r *limitRule) effectiveMode(key []byte) Mode {
 	if r.mode != Canary {
 		return r.mode
 	}
-	if canaryBucket(key) < r.canary {
+	if r.canary.Includes(rollout.NewHash().Bytes(key).Sum()) {
 		return Canary
 	}
 	return Shadow
-}
-
-// canaryBucket hashes a key uniformly over uint64: FNV-1a, whose high bits
-// are skewed for keys that differ only at the end (user1, user2, ...),
-// followed by the MurmurHash3 finaliser. It is the same in every process.
-func canaryBucket(b []byte) uint64 {
-	h := uint64(14695981039346656037)
-	for _, c := range b {
-		h ^= uint64(c)
-		h *= 1099511628211
-	}
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	h *= 0xc4ceb93fe53e4b63
-	h ^= h >> 33
-	return h
 }
 
 // appendKey appends the state key of limit r for v to dst: the limit name,

@@ -114,7 +114,9 @@ func (p *Policy) apply(v *request.View, signals []detect.Signal) *decision.Decis
 		action := ""
 		p.shared.risk.Update(p.shared.hasher.String(byte(s.Entity.Scope), s.Entity.Value), now, func(r *risk) {
 			score = r.score.Add(now, half, s.Weight)
-			r.push(ev)
+			if s.Detector != persistence { // a consequence, not a cause: it must not crowd the causes out
+				r.push(ev)
+			}
 			if action = p.band(score); action != "" {
 				evidence = r.evidence()
 			}

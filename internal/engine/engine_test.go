@@ -10,6 +10,7 @@ import (
 
 	"github.com/abuseguard/abuseguard/internal/config"
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/rollout"
 	"github.com/abuseguard/abuseguard/internal/store/memory"
 )
 
@@ -133,7 +134,7 @@ limits:
 // only in their last characters, where a plain FNV hash is badly skewed.
 func TestCanaryShareIsUniform(t *testing.T) {
 	for _, pct := range []float64{10, 30} {
-		r := limitRule{mode: Canary, canary: uint64(pct / 100 * (1 << 63) * 2)}
+		r := limitRule{mode: Canary, canary: rollout.NewCanary(pct)}
 		for _, pattern := range []string{"mylimit\x00user%d", "key-%d"} {
 			n := 0
 			for i := range 10000 {

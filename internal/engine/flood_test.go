@@ -2,9 +2,12 @@ package engine
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"net/http/httptest"
 	"net/netip"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -31,12 +34,16 @@ const (
 	legitAddr     = "198.51.100.7:40000"
 )
 
-const floodLimits = `
+// floodLimits is the limiter config of every flood, with state.max_memory
+// in MiB.
+func floodLimits(maxMemoryMiB int) string {
+	return fmt.Sprintf(`
 state:
-  max_memory: 32MiB
+  max_memory: %dMiB
 limits:
   - {name: per-ip, key: [ip], rate: 60/m, burst: 10}
-`
+`, maxMemoryMiB)
+}
 
 // detectorsOff turns every behavioural detector off, leaving the limiter.
 const detectorsOff = `
@@ -202,7 +209,7 @@ func TestFloodOfDistinctIPsStaysWithinCap(t *testing.T) {
 		t.Skip("5M requests; skipped with -short")
 	}
 	const maxMemory = 32 << 20
-	fr := flood(t, floodLimits+detectorsOff, 5_000_000, 1_000_000, 2_000_000, 3_000_000, 4_000_000, 5_000_000)
+	fr := flood(t, floodLimits(maxMemory>>20)+detectorsOff, 5_000_000, 1_000_000, 2_000_000, 3_000_000, 4_000_000, 5_000_000)
 	peak := int64(0)
 	for _, h := range fr.heap {
 		peak = max(peak, h)
@@ -218,40 +225,63 @@ func TestFloodOfDistinctIPsStaysWithinCap(t *testing.T) {
 	}
 }
 
-// TestFloodWithDetectorsStaysBounded floods the shipped detectors with
-// distinct client IPs. Their tables are bounded by max_entities rather
-// than bytes, so the test checks that every table keeps to its bound, and
-// that the heap stops growing once the tables are full: the second half of
-// the flood, all of it churning through full tables, may add at most
-// plateauSlack. 600k requests fill every per-IP table (100k entities by
-// default) six times over.
+// TestFloodWithDetectorsStaysBounded floods the detectors and the risk
+// table with distinct client IPs (which, without a User-Agent, draw a
+// signal each, so every one also gets a risk entry). Their tables are
+// bounded by entity counts rather than bytes, so the test checks that every
+// table keeps to its bound and that the heap stops growing once the tables
+// are full: the second half of the flood, all of it churning through full
+// tables, may add at most plateauSlack. The bounds are a fifth of the
+// defaults (and the limiter's 8MiB) so that 400k requests fill each table
+// several times over in a few seconds; at the defaults (100k entities) the
+// same flood holds about 150MiB besides the limiter, most of it risk
+// entries with their evidence.
 func TestFloodWithDetectorsStaysBounded(t *testing.T) {
 	if testing.Short() {
-		t.Skip("600k requests through every detector; skipped with -short")
+		t.Skip("400k requests through every detector; skipped with -short")
 	}
 	const (
-		n            = 600_000
+		n            = 400_000
+		entities     = 20_000
 		plateauSlack = 4 << 20
 	)
-	fr := flood(t, floodLimits, 2_400_000, 100_000, 200_000, 300_000, 600_000, 900_000, 1_200_000, 1_800_000, 2_400_000)
-	for i, h := range fr.heap {
-		t.Logf("cp%d %.1f MiB", i, float64(h)/(1<<20))
-	}
-	fr.heap = fr.heap[len(fr.heap)-2:]
+	fr := flood(t, floodLimits(8)+fmt.Sprintf(`
+risk: {max_entities: %[1]d}
+detectors:
+  probing: {max_entities: %[1]d}
+  automation: {max_entities: %[1]d}
+  scraping: {max_entities: %[1]d}
+  credentials: {max_entities: %[1]d}
+  enumeration: {max_entities: %[1]d}
+  sharing: {max_entities: %[1]d}
+  volumetric: {max_entities: %[1]d}
+`, entities), n, n/2, n)
 	half, end := fr.heap[0], fr.heap[1]
-	t.Logf("heap growth: %.1f MiB at %d requests, %.1f MiB at %d (limiter cap 32 MiB)",
+	t.Logf("heap growth: %.1f MiB at %d requests, %.1f MiB at %d (limiter cap 8 MiB)",
 		float64(half)/(1<<20), n/2, float64(end)/(1<<20), n)
+	tables := map[string]detect.TableStats{"risk": fr.policy.shared.risk.Stats()}
 	for _, d := range fr.policy.detectors {
-		sf, ok := d.(detect.Stateful)
-		if !ok {
-			continue
+		if sf, ok := d.(detect.Stateful); ok {
+			tables[d.Name()] = sf.Stats()
 		}
-		st := sf.Stats()
-		t.Logf("detector %s: entries=%d max=%d evictions=%d expirations=%d", d.Name(), st.Entries, st.MaxEntries,
+	}
+	held := 0
+	for _, name := range slices.Sorted(maps.Keys(tables)) {
+		st := tables[name]
+		t.Logf("%s: entries=%d max=%d evictions=%d expirations=%d", name, st.Entries, st.MaxEntries,
 			st.Evictions, st.Expirations)
 		if st.Entries > st.MaxEntries {
-			t.Errorf("detector %s holds %d entities, over its bound of %d", d.Name(), st.Entries, st.MaxEntries)
+			t.Errorf("%s holds %d entities, over its bound of %d", name, st.Entries, st.MaxEntries)
 		}
+		held += st.Entries
+	}
+	if tables["risk"].Evictions == 0 {
+		t.Errorf("risk table: no evictions; the flood should have filled it")
+	}
+	if held > 0 {
+		limiter := int64(fr.store.Stats().Keys) * memory.BytesPerKey
+		t.Logf("detector and risk state: about %.0f bytes per entity (%d entities, heap less the limiter's budget)",
+			float64(end-limiter)/float64(held), held)
 	}
 	fr.checkLimiter(t)
 	if end-half > plateauSlack {

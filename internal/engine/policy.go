@@ -23,6 +23,7 @@ import (
 	"github.com/abuseguard/abuseguard/internal/limit"
 	"github.com/abuseguard/abuseguard/internal/policy"
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/rollout"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
 )
 
@@ -128,7 +129,7 @@ type limitRule struct {
 	dims    []dim
 	routes  []bool // by route index; nil applies to every request
 	mode    Mode
-	canary  uint64 // keys whose bucket is below this are enforced in canary mode
+	canary  rollout.Canary // the keys a canary-mode limit enforces for
 	base    *amount
 	perPlan map[string]*amount
 }
@@ -271,10 +272,7 @@ func secret(env string) []byte {
 
 func compileLimit(l config.Limit, routeIndex map[string]int, headers map[string]int, headerNames *[]string) limitRule {
 	mode, _ := ParseMode(l.Mode)
-	r := limitRule{name: l.Name, mode: mode, canary: uint64(l.CanaryPercent / 100 * (1 << 63) * 2)}
-	if l.CanaryPercent >= 100 {
-		r.canary = ^uint64(0)
-	}
+	r := limitRule{name: l.Name, mode: mode, canary: rollout.NewCanary(l.CanaryPercent)}
 	for _, d := range l.Key {
 		if name, ok := strings.CutPrefix(d, "header:"); ok {
 			i, seen := headers[strings.ToLower(name)]

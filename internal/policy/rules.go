@@ -27,6 +27,7 @@ import (
 
 	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/rollout"
 )
 
 // CostLimit is the most one evaluation of a rule may cost, in CEL cost
@@ -110,7 +111,7 @@ type Rule struct {
 	// cost units; at most CostLimit.
 	Cost uint64
 
-	canary uint64 // entities whose hash is below this are enforced in canary mode
+	canary rollout.Canary // the entities a canary-mode rule enforces for
 	// fast runs without cost tracking, for inputs within the sizes the
 	// estimate assumed (where Cost bounds it); limited tracks cost and
 	// stops at CostLimit, for everything else.
@@ -234,7 +235,7 @@ func Compile(cfgs []RuleConfig) (*Rules, []*CompileError) {
 			case !(c.CanaryPercent > 0 && c.CanaryPercent <= 100): // also NaN
 				fail(i, "canary_percent", "must be above 0 and at most 100")
 			}
-			r.canary = canaryThreshold(c.CanaryPercent)
+			r.canary = rollout.NewCanary(c.CanaryPercent)
 		default:
 			fail(i, "mode", "unknown mode %q (want enforce, shadow or canary)", c.Mode)
 		}
@@ -250,18 +251,6 @@ func Compile(cfgs []RuleConfig) (*Rules, []*CompileError) {
 		return nil, errs
 	}
 	return out, nil
-}
-
-// canaryThreshold maps a percentage to the hash below which an entity is
-// in the canary.
-func canaryThreshold(pct float64) uint64 {
-	if pct >= 100 {
-		return math.MaxUint64
-	}
-	if !(pct > 0) {
-		return 0
-	}
-	return uint64(pct / 100 * (1 << 63) * 2)
 }
 
 // maxErrorsPerRule caps the CEL errors reported for one expression: a
@@ -618,76 +607,39 @@ func joinErr(errs, err error) error {
 }
 
 // enforcedFor reports whether r acts on v: always in enforce mode, never in
-// shadow mode, and in canary mode for the entities whose FNV-1a hash of
-// rule name and entity value, finalised by mix, falls below the canary's
-// share. The same entities are in the canary every time, in every
+// shadow mode, and in canary mode for the entities whose rollout.Hash of
+// rule name and entity value the canary includes. The same entities are in the canary every time, in every
 // process, and raising the percentage only adds entities.
 func (r *Rule) enforcedFor(v *request.View) bool {
 	switch r.Mode {
 	case "enforce":
 		return true
 	case "canary":
-		h := fnvString(fnvOffset, r.Name)
-		h = (h ^ 0) * fnvPrime
-		return mix(hashEntity(h, r.Scope, v)) < r.canary
+		return r.canary.Includes(hashEntity(rollout.NewHash().String(r.Name).Sep(), r.Scope, v).Sum())
 	}
 	return false
-}
-
-const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
-)
-
-// mix is the 64-bit finaliser of MurmurHash3. FNV-1a alone leaves the top
-// bits, which the canary threshold compares, poorly mixed for short
-// values that differ in their last bytes ("key-1", "key-2"): 10% would
-// enforce for about 19% of such keys.
-func mix(h uint64) uint64 {
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	h *= 0xc4ceb9fe1a85ec53
-	h ^= h >> 33
-	return h
-}
-
-func fnvString(h uint64, s string) uint64 {
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= fnvPrime
-	}
-	return h
-}
-
-func fnvBytes(h uint64, b []byte) uint64 {
-	for _, c := range b {
-		h ^= uint64(c)
-		h *= fnvPrime
-	}
-	return h
 }
 
 // hashEntity folds the value of v's entity in scope into h without
 // allocating. The text hashed is detect.Entity.Value's (an unknown IP
 // hashes as ""); a prefix is the client's /24 or /64.
-func hashEntity(h uint64, scope detect.Scope, v *request.View) uint64 {
+func hashEntity(h rollout.Hash, scope detect.Scope, v *request.View) rollout.Hash {
 	var buf [64]byte
 	switch scope {
 	case 0:
 		switch {
 		case v.Identity.KeyID != "":
-			return fnvString(h, v.Identity.KeyID)
+			return h.String(v.Identity.KeyID)
 		case v.Identity.User != "":
-			return fnvString(h, v.Identity.User)
+			return h.String(v.Identity.User)
 		}
-		return fnvBytes(h, appendAddr(buf[:0], v.ClientIP))
+		return h.Bytes(appendAddr(buf[:0], v.ClientIP))
 	case detect.ScopeKey:
-		return fnvString(h, v.Identity.KeyID)
+		return h.String(v.Identity.KeyID)
 	case detect.ScopeUser:
-		return fnvString(h, v.Identity.User)
+		return h.String(v.Identity.User)
 	case detect.ScopeFingerprint:
-		return fnvBytes(h, appendFingerprint(buf[:0], v.Fingerprint))
+		return h.Bytes(appendFingerprint(buf[:0], v.Fingerprint))
 	case detect.ScopePrefix:
 		bits := canaryPrefix6
 		if v.ClientIP.Is4() {
@@ -697,9 +649,9 @@ func hashEntity(h uint64, scope detect.Scope, v *request.View) uint64 {
 		if err != nil {
 			return h
 		}
-		return fnvBytes(h, p.AppendTo(buf[:0]))
+		return h.Bytes(p.AppendTo(buf[:0]))
 	}
-	return fnvBytes(h, appendAddr(buf[:0], v.ClientIP))
+	return h.Bytes(appendAddr(buf[:0], v.ClientIP))
 }
 
 // appendAddr appends a's text, or nothing for the zero Addr.
