@@ -2,13 +2,13 @@ package admin
 
 import (
 	"encoding/json"
+	"github.com/abuseguard/abuseguard/internal/clock"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,28 +20,17 @@ const token = "s3cret-admin-token"
 
 var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 
-type clock struct{ ns atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(t0.UnixNano())
-	return c
-}
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
-
 type fixture struct {
 	srv     *httptest.Server
 	store   *decision.Store
-	clock   *clock
+	clock   *clock.Fake
 	mu      sync.Mutex
 	changes []string
 }
 
 func newFixture(t *testing.T, ex Explainer) *fixture {
 	t.Helper()
-	f := &fixture{clock: newClock()}
+	f := &fixture{clock: clock.NewFake(t0)}
 	var err error
 	f.store, err = decision.Open(decision.Options{Now: f.clock.Now})
 	if err != nil {

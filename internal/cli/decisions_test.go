@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/abuseguard/abuseguard/internal/clock"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,11 +24,6 @@ const testToken = "cli-test-token"
 
 var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 
-type clock struct{ ns atomic.Int64 }
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
-
 type signals struct{}
 
 func (signals) Explain(e detect.Entity, now time.Time) admin.Explanation {
@@ -39,10 +34,9 @@ func (signals) Explain(e detect.Entity, now time.Time) admin.Explanation {
 }
 
 // adminServer runs the admin API with a real decision.Store on loopback.
-func adminServer(t *testing.T) (*httptest.Server, *decision.Store, *clock) {
+func adminServer(t *testing.T) (*httptest.Server, *decision.Store, *clock.Fake) {
 	t.Helper()
-	c := &clock{}
-	c.ns.Store(t0.UnixNano())
+	c := clock.NewFake(t0)
 	store, err := decision.Open(decision.Options{Now: c.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -3,12 +3,12 @@ package decision
 import (
 	"errors"
 	"fmt"
+	"github.com/abuseguard/abuseguard/internal/clock"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,18 +18,6 @@ import (
 )
 
 var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-
-// clock is an injected clock that moves only when told to.
-type clock struct{ ns atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(t0.UnixNano())
-	return c
-}
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 func open(t testing.TB, opts Options) *Store {
 	t.Helper()
@@ -64,7 +52,7 @@ func probing(ip string, at time.Time) Decision {
 }
 
 func TestActiveUntilExpires(t *testing.T) {
-	c := newClock()
+	c := clock.NewFake(t0)
 	s := open(t, Options{Now: c.Now})
 	if s.Active(detect.ScopeIP, []byte("203.0.113.7"), c.Now().UnixNano()) != nil {
 		t.Fatal("empty store has an active decision")
@@ -117,7 +105,7 @@ func TestActiveUntilExpires(t *testing.T) {
 }
 
 func TestEscalationLadder(t *testing.T) {
-	c := newClock()
+	c := clock.NewFake(t0)
 	s := open(t, Options{Now: c.Now})
 	steps := []struct {
 		offense int
@@ -147,7 +135,7 @@ func TestEscalationLadder(t *testing.T) {
 }
 
 func TestLadderCappedByMaxTTL(t *testing.T) {
-	c := newClock()
+	c := clock.NewFake(t0)
 	s := open(t, Options{Now: c.Now, Ladder: []time.Duration{time.Hour, 48 * time.Hour}, MaxTTL: 12 * time.Hour})
 	d := add(t, s, probing("203.0.113.7", c.Now()))
 	c.Advance(time.Hour)
@@ -171,7 +159,7 @@ func TestLadderCappedByMaxTTL(t *testing.T) {
 }
 
 func TestStrongerReplaces(t *testing.T) {
-	c := newClock()
+	c := clock.NewFake(t0)
 	s := open(t, Options{Now: c.Now})
 	throttle := Decision{Scope: "ip", Value: "203.0.113.7", Action: ActionThrottle, Reason: "risk_score", Source: "score",
 		Expires:  c.Now().Add(2 * time.Hour),
@@ -219,7 +207,7 @@ func TestStrongerReplaces(t *testing.T) {
 }
 
 func TestRestartKeepsDecisionsAndOffenses(t *testing.T) {
-	c := newClock()
+	c := clock.NewFake(t0)
 	path := filepath.Join(t.TempDir(), "decisions.db")
 	s, err := Open(Options{Path: path, Now: c.Now})
 	if err != nil {
@@ -268,7 +256,7 @@ func TestRestartKeepsDecisionsAndOffenses(t *testing.T) {
 }
 
 func TestMaxDecisions(t *testing.T) {
-	c := newClock()
+	c := clock.NewFake(t0)
 	s := open(t, Options{Now: c.Now, MaxDecisions: 3})
 	ttls := []time.Duration{3 * time.Hour, time.Hour, 2 * time.Hour, 4 * time.Hour}
 	var ds []Decision
@@ -332,7 +320,7 @@ func TestOpenErrors(t *testing.T) {
 }
 
 func TestOpenDiscardsBadRecords(t *testing.T) {
-	c := newClock()
+	c := clock.NewFake(t0)
 	path := filepath.Join(t.TempDir(), "d.db")
 	s := open(t, Options{Path: path, Now: c.Now})
 	good := add(t, s, probing("203.0.113.7", c.Now()))
@@ -356,7 +344,7 @@ func TestOpenDiscardsBadRecords(t *testing.T) {
 }
 
 func TestPersistFailsOpen(t *testing.T) {
-	c := newClock()
+	c := clock.NewFake(t0)
 	s, err := Open(Options{Path: filepath.Join(t.TempDir(), "d.db"), Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -378,7 +366,7 @@ func TestPersistFailsOpen(t *testing.T) {
 }
 
 func TestAddRejects(t *testing.T) {
-	c := newClock()
+	c := clock.NewFake(t0)
 	s := open(t, Options{Now: c.Now})
 	for _, tc := range []struct {
 		name, field string
@@ -434,7 +422,7 @@ func TestNormalizeValue(t *testing.T) {
 }
 
 func TestAddNormalizesAndCopies(t *testing.T) {
-	c := newClock()
+	c := clock.NewFake(t0)
 	s := open(t, Options{Now: c.Now})
 	ev := []Evidence{{Detector: "probing"}}
 	d := add(t, s, Decision{Scope: "ip", Value: "::ffff:203.0.113.7", Action: ActionBlock, Evidence: ev})
@@ -447,7 +435,7 @@ func TestAddNormalizesAndCopies(t *testing.T) {
 }
 
 func TestSweep(t *testing.T) {
-	c := newClock()
+	c := clock.NewFake(t0)
 	path := filepath.Join(t.TempDir(), "d.db")
 	s := open(t, Options{Path: path, Now: c.Now, OffenseMemory: time.Hour})
 	add(t, s, probing("203.0.113.7", c.Now()))
@@ -468,7 +456,7 @@ func TestSweep(t *testing.T) {
 }
 
 func TestOffendersBounded(t *testing.T) {
-	c := newClock()
+	c := clock.NewFake(t0)
 	s := open(t, Options{Now: c.Now, MaxDecisions: 2})
 	for i := range 10 {
 		add(t, s, Decision{Scope: "key", Value: fmt.Sprint("k_", i), Action: ActionBlock})
@@ -480,7 +468,7 @@ func TestOffendersBounded(t *testing.T) {
 }
 
 func TestConcurrentUse(t *testing.T) {
-	c := newClock()
+	c := clock.NewFake(t0)
 	s := open(t, Options{Path: filepath.Join(t.TempDir(), "d.db"), Now: c.Now, MaxDecisions: 50})
 	var wg sync.WaitGroup
 	for w := range 4 {

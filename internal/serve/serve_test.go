@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/abuseguard/abuseguard/internal/clock"
 	"io"
 	"log/slog"
 	"net"
@@ -15,7 +16,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -24,18 +24,6 @@ import (
 // wait bounds every wait for the process under test: a server to start, a
 // reload to happen, Run to return.
 const wait = 10 * time.Second
-
-// clock is an injected clock that moves only when told to.
-type clock struct{ ns atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // instance is one Run in this process.
 type instance struct {
@@ -260,7 +248,7 @@ func TestRunOnEmbeddedDefaults(t *testing.T) {
 func TestReloadOnFileChange(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "abuseguard.yaml")
 	writeFile(t, path, perIP(5))
-	clk := newClock()
+	clk := clock.NewFake(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
 	in := start(t, Options{ConfigFile: path, Upstream: newUpstream(t), Now: clk.Now})
 	wantLimit(t, in, 5)
 
@@ -349,7 +337,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if err := os.Symlink(real, path); err != nil {
 		t.Fatal(err)
 	}
-	clk := newClock()
+	clk := clock.NewFake(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
 	in := start(t, Options{ConfigFile: path, Upstream: newUpstream(t), Now: clk.Now})
 	wantLimit(t, in, 5)
 

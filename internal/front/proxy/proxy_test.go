@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/abuseguard/abuseguard/internal/clock"
 	"io"
 	"log/slog"
 	"net"
@@ -18,7 +19,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,18 +31,6 @@ import (
 )
 
 var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-
-// clock is an injected clock that moves only when told to.
-type clock struct{ ns atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(t0.UnixNano())
-	return c
-}
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // upstream is a loopback API that records the requests reaching it. It
 // reads each request body to the end before answering, so a body the proxy
@@ -122,7 +110,7 @@ type harness struct {
 	p       *Proxy
 	metrics *telemetry.Metrics
 	log     *bytes.Buffer
-	clock   *clock
+	clock   *clock.Fake
 }
 
 // newHarness compiles yaml with upstreamURL as the upstream and returns a
@@ -144,7 +132,7 @@ func newHarness(t *testing.T, yaml, upstreamURL string, transport http.RoundTrip
 		t.Cleanup(tr.CloseIdleConnections)
 		transport = tr
 	}
-	h := &harness{metrics: telemetry.NewMetrics(), log: &bytes.Buffer{}, clock: newClock()}
+	h := &harness{metrics: telemetry.NewMetrics(), log: &bytes.Buffer{}, clock: clock.NewFake(t0)}
 	h.p = New(Options{
 		Engine:    engine.New(pol),
 		Metrics:   h.metrics,
