@@ -135,6 +135,7 @@ type Limit struct {
 	Name          string   `yaml:"name"`
 	Key           []string `yaml:"key"`
 	Routes        []string `yaml:"routes"`
+	AppliesTo     string   `yaml:"applies_to"` // all, anonymous or identified
 	Mode          string   `yaml:"mode"`
 	CanaryPercent float64  `yaml:"canary_percent"`
 	Amount        `yaml:",inline"`

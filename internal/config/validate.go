@@ -306,6 +306,11 @@ func (v *validator) limit(i int, routes map[string]bool) {
 			v.fail(fmt.Sprintf("%s.routes[%d]", path, j), "no route is named %q", r)
 		}
 	}
+	switch l.AppliesTo {
+	case "", "all", "anonymous", "identified":
+	default:
+		v.fail(path+".applies_to", "%q: want all, anonymous or identified", l.AppliesTo)
+	}
 	switch l.Mode {
 	case "enforce", "shadow", "":
 		if l.CanaryPercent != 0 {

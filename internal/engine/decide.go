@@ -56,6 +56,9 @@ func (p *Policy) checkLimits(vd *Verdict, v *request.View) {
 		if r.routes != nil && (v.Route == nil || !r.routes[v.Route.Index]) {
 			continue
 		}
+		if r.who != everyone && (r.who == anonymousOnly) != anonymous(v) {
+			continue
+		}
 		a := r.base
 		if pa, ok := r.perPlan[v.Identity.Plan]; ok {
 			a = pa

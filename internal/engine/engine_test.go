@@ -263,6 +263,25 @@ limits:
 	}
 }
 
+func TestLimitAudience(t *testing.T) {
+	p := compile(t, `
+limits:
+  - {name: office-ip, key: [ip], applies_to: anonymous, rate: 2/m}
+  - {name: per-key, key: [api_key], applies_to: identified, rate: 3/m}
+`)
+	// 50 identified users behind one NAT are not limited together by the IP.
+	for i := range 50 {
+		if vd := decide(t, p, req(t, p, t0, "192.0.2.1", "GET", "/", fmt.Sprintf("X-API-Key: user-%d", i))); vd.Action != Allow {
+			t.Fatalf("identified user %d throttled by the shared IP: %+v", i, vd)
+		}
+	}
+	decide(t, p, req(t, p, t0, "192.0.2.1", "GET", "/"))
+	decide(t, p, req(t, p, t0, "192.0.2.1", "GET", "/"))
+	if vd := decide(t, p, req(t, p, t0, "192.0.2.1", "GET", "/")); vd.Rule != "office-ip" {
+		t.Fatalf("anonymous requests not limited by IP: %+v", vd)
+	}
+}
+
 func TestTightestLimitInHeaders(t *testing.T) {
 	p := compile(t, `
 limits:

@@ -124,15 +124,26 @@ type dim struct {
 
 // limitRule is one compiled limit.
 type limitRule struct {
-	name    string
-	kind    ruleKind
-	dims    []dim
-	routes  []bool // by route index; nil applies to every request
+	name   string
+	kind   ruleKind
+	dims   []dim
+	routes []bool // by route index; nil applies to every request
+	// who is 0 for every request, anonymousOnly or identifiedOnly.
+	who     audience
 	mode    Mode
 	canary  rollout.Canary // the keys a canary-mode limit enforces for
 	base    *amount
 	perPlan map[string]*amount
 }
+
+// audience is which requests a limit applies to.
+type audience uint8
+
+const (
+	everyone audience = iota
+	anonymousOnly
+	identifiedOnly
+)
 
 // amount is a compiled config.Amount.
 type amount struct {
@@ -273,6 +284,12 @@ func secret(env string) []byte {
 func compileLimit(l config.Limit, routeIndex map[string]int, headers map[string]int, headerNames *[]string) limitRule {
 	mode, _ := ParseMode(l.Mode)
 	r := limitRule{name: l.Name, mode: mode, canary: rollout.NewCanary(l.CanaryPercent)}
+	switch l.AppliesTo {
+	case "anonymous":
+		r.who = anonymousOnly
+	case "identified":
+		r.who = identifiedOnly
+	}
 	for _, d := range l.Key {
 		if name, ok := strings.CutPrefix(d, "header:"); ok {
 			i, seen := headers[strings.ToLower(name)]
