@@ -105,8 +105,12 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer closeLog()
+	var accessLog *telemetry.AccessLog // nil when off: no line is even formatted
+	if logOut != nil {
+		accessLog = telemetry.NewAccessLog(logOut)
+	}
 	front := proxy.New(proxy.Options{
-		Engine: eng, Metrics: metrics, AccessLog: telemetry.NewAccessLog(logOut), Logger: log,
+		Engine: eng, Metrics: metrics, AccessLog: accessLog, Logger: log,
 		Transport: proxy.NewTransport(cfg.Server.UpstreamTimeout), Now: opts.Now,
 	})
 

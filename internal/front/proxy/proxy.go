@@ -75,11 +75,13 @@ func New(opts Options) *Proxy {
 	_, _ = rand.Read(b[:])
 	p := &Proxy{opts: opts, idBase: hex.EncodeToString(b[:]) + "-"}
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:       p.rewrite,
-		Transport:     opts.Transport,
-		ErrorHandler:  p.upstreamError,
-		FlushInterval: -1, // stream: an API's responses go out as they come
-		ErrorLog:      slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+		Rewrite:      p.rewrite,
+		Transport:    opts.Transport,
+		ErrorHandler: p.upstreamError,
+		// FlushInterval 0: httputil still flushes at once for event streams
+		// and bodies of unknown length; other responses go out in one write.
+		BufferPool: copyBuffers{},
+		ErrorLog:   slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
 	}
 	return p
 }
@@ -313,6 +315,14 @@ func peerIP(remote string) netip.Addr {
 	}
 	return ap.Addr().Unmap()
 }
+
+// copyBuffers recycles the 32 KiB buffers ReverseProxy copies bodies with.
+type copyBuffers struct{}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (copyBuffers) Get() []byte  { return *buffers.Get().(*[]byte) }
+func (copyBuffers) Put(b []byte) { buffers.Put(&b) }
 
 // recorder remembers the status and size of a response for the log.
 type recorder struct {
