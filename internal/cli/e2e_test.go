@@ -130,11 +130,11 @@ func TestProbingBlockedExplainedAndPersisted(t *testing.T) {
 			t.Errorf("explain output lacks %q:\n%s", want, out)
 		}
 	}
+	g.stop() // flushes the events
 	events, _ := os.ReadFile(filepath.Join(dir, "events.jsonl"))
 	if !strings.Contains(string(events), `"action":"decision"`) || !strings.Contains(string(events), `"source":{"ip":"127.0.0.2"}`) {
 		t.Errorf("no decision event for the prober in:\n%.2000s", events)
 	}
-	g.stop()
 
 	g = startGuard(t, cfg, upstream.URL)
 	defer g.stop()

@@ -345,19 +345,25 @@ func adminMux(m *telemetry.Metrics, draining *atomic.Bool, api http.Handler) *ht
 }
 
 // sink opens the destination of the access log or the events: stdout,
-// stderr, off, or a file appended to.
+// stderr, off (a nil writer), or a file appended to. Lines are buffered
+// and flushed every 100ms and by the returned close.
 func sink(dest, setting string) (io.Writer, func(), error) {
+	var w io.Writer
+	closeFile := func() {}
 	switch dest {
-	case "stdout":
-		return os.Stdout, func() {}, nil
-	case "stderr":
-		return os.Stderr, func() {}, nil
 	case "off":
 		return nil, func() {}, nil
+	case "stdout":
+		w = os.Stdout
+	case "stderr":
+		w = os.Stderr
+	default:
+		f, err := os.OpenFile(dest, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", setting, err)
+		}
+		w, closeFile = f, func() { f.Close() }
 	}
-	f, err := os.OpenFile(dest, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", setting, err)
-	}
-	return f, func() { f.Close() }, nil
+	b := telemetry.NewBufferedWriter(w, 100*time.Millisecond)
+	return b, func() { b.Close(); closeFile() }, nil
 }
