@@ -17,7 +17,10 @@ bench:
 	$(GO) test -run '^$$' -bench 'Keyed' -benchtime 3000000x -count 6 ./internal/store/memory
 	$(GO) test -run '^$$' -bench 'BytesPerKey' -benchtime 1x -count 3 ./internal/store/memory
 	$(GO) test -run '^$$' -bench 'Decision' -benchmem -count 6 ./internal/engine
-	$(GO) run ./tools/proxybench -duration 5s -rounds 3
+	$(GO) test -run '^$$' -bench 'BytesPerEntity' -benchtime 1x -count 2 ./internal/engine
+	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./internal/decision ./internal/policy
+	$(GO) test -run Flood -count=1 -v ./internal/engine
+	$(GO) run ./tools/proxybench -duration 4s -rounds 5
 
 # fuzz runs every fuzz target for FUZZTIME each.
 FUZZTIME ?= 20s
@@ -27,6 +30,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzClientIP$$' -fuzztime $(FUZZTIME) ./internal/request
 	$(GO) test -run '^$$' -fuzz '^FuzzRouteTemplate$$' -fuzztime $(FUZZTIME) ./internal/request
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/request
+	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME) ./internal/policy
 
 check-examples: build
 	./bin/abuseguard check examples/*.yaml

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"hash"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"sync"
@@ -39,9 +40,17 @@ type Identifier struct {
 
 // NewIdentifier returns an Identifier.
 func NewIdentifier(opts IdentifierOptions) *Identifier {
+	opts.KeyHeader = textproto.CanonicalMIMEHeaderKey(opts.KeyHeader) // looked up without re-canonicalising
 	id := &Identifier{opts: opts}
-	id.macs.New = func() any { return hmac.New(sha256.New, opts.Secret) }
+	id.macs.New = func() any { return &macState{mac: hmac.New(sha256.New, opts.Secret)} }
 	return id
+}
+
+// macState is a pooled HMAC with scratch space, so hashing allocates nothing.
+type macState struct {
+	mac hash.Hash
+	in  []byte
+	sum [sha256.Size]byte
 }
 
 // Identify fills out from the request's API key and bearer token. It returns
@@ -86,8 +95,8 @@ func (id *Identifier) Identify(h http.Header, rawQuery string, out *Identity) *p
 
 func (id *Identifier) apiKey(h http.Header, rawQuery string) string {
 	if id.opts.KeyHeader != "" {
-		if v := h.Get(id.opts.KeyHeader); v != "" {
-			return v
+		if vs := h[id.opts.KeyHeader]; len(vs) > 0 && vs[0] != "" {
+			return vs[0]
 		}
 	}
 	if id.opts.KeyQuery != "" && rawQuery != "" {
@@ -116,14 +125,14 @@ func queryValue(rawQuery, name string) string {
 // Pseudonym returns prefix and 16 hex digits of the HMAC of s: a stable id
 // for a secret or personal value that cannot be turned back into it.
 func (id *Identifier) Pseudonym(prefix, s string) string {
-	mac := id.macs.Get().(hash.Hash)
-	mac.Reset()
-	mac.Write([]byte(s))
-	var sum [sha256.Size]byte
-	mac.Sum(sum[:0])
-	id.macs.Put(mac)
+	m := id.macs.Get().(*macState)
+	m.mac.Reset()
+	m.in = append(m.in[:0], s...)
+	m.mac.Write(m.in)
+	m.mac.Sum(m.sum[:0])
 	var out [32]byte
 	n := copy(out[:], prefix)
-	hex.Encode(out[n:], sum[:8])
+	hex.Encode(out[n:], m.sum[:8])
+	id.macs.Put(m)
 	return string(out[:n+16])
 }
