@@ -92,6 +92,7 @@ func (p *Policy) checkLimits(vd *Verdict, v *request.View) {
 			if vd.Rule == "" {
 				vd.Rule, vd.Mode, vd.Reason, vd.Would = r.name, r.mode, reasons[r.kind], true
 			}
+			p.limitEvent(v, r, res)
 			continue
 		}
 		vd.Action, vd.Status, vd.Reason = Throttle, http.StatusTooManyRequests, reasons[r.kind]

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/store/memory"
+	"github.com/abuseguard/abuseguard/internal/telemetry"
 )
 
 // world is a Policy with a decision store on a fake clock.
@@ -327,5 +329,36 @@ detectors:
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/entity")
 		runtime.KeepAlive(w)
+	}
+}
+
+// TestShadowWouldActIsAnEvent checks that every shadow "would act" (a limit,
+// a rule, a detector) is written as an event.
+func TestShadowWouldActIsAnEvent(t *testing.T) {
+	var out bytes.Buffer
+	w := newWorld(t, `
+detectors:
+  probing: {mode: shadow}
+limits:
+  - {name: new-limit, key: [ip], rate: 1/m, mode: shadow}
+rules:
+  - {name: new-rule, when: 'request.path == "/export"', action: block, mode: shadow}
+`)
+	w.p.shared.Events = telemetry.NewEvents(&out)
+	w.do("203.0.113.40", "GET", "/", 200)
+	w.do("203.0.113.40", "GET", "/", 200)       // the shadow limit would throttle
+	w.do("203.0.113.41", "GET", "/export", 200) // the shadow rule would block
+	w.do("203.0.113.42", "GET", "/.env", 404)   // the shadow detector would score
+	events := out.String()
+	for _, want := range []string{`"rule":{"name":"new-limit"`, `"rule":{"name":"rule:new-rule"`, `"detector":"probing"`} {
+		if !strings.Contains(events, want) {
+			t.Errorf("no would_act event with %s in:\n%s", want, events)
+		}
+	}
+	if n := strings.Count(events, `"action":"would_act"`); n < 3 {
+		t.Errorf("%d would_act events, want at least 3:\n%s", n, events)
+	}
+	if w.ds.Len() != 0 {
+		t.Errorf("shadow mode made %d decisions", w.ds.Len())
 	}
 }
