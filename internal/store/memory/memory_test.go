@@ -153,16 +153,25 @@ func ipKey(buf []byte, i int) []byte {
 	return strconv.AppendInt(buf, int64(i&255), 10)
 }
 
+// liveKeys is the number of keys the keyed benchmarks hold.
+const liveKeys = 1 << 20
+
+// withLiveKeys returns a Store holding liveKeys rate-limited keys, and the rate.
+func withLiveKeys() (*Store, limit.Rate) {
+	s := New(Options{MaxKeys: 2 * liveKeys})
+	r := limit.PerPeriod(100, time.Second, 100)
+	buf := make([]byte, 0, 64)
+	for i := range liveKeys {
+		s.Rate(ipKey(buf[:0], i), t0, r, 1)
+	}
+	return s, r
+}
+
 // BenchmarkKeyedGCRA checks one of 1M live keys per op, in parallel. Compare
 // with BenchmarkKeyedXRate, the obvious alternative, in the same run.
 func BenchmarkKeyedGCRA(b *testing.B) {
-	const n = 1 << 20
-	s := New(Options{MaxKeys: 2 * n})
-	r := limit.PerPeriod(100, time.Second, 100)
-	buf := make([]byte, 0, 64)
-	for i := range n {
-		s.Rate(ipKey(buf[:0], i), t0, r, 1)
-	}
+	const n = liveKeys
+	s, r := withLiveKeys()
 	var worker atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -181,13 +190,8 @@ func BenchmarkKeyedGCRA(b *testing.B) {
 // BenchmarkKeyedGCRAZipf is BenchmarkKeyedGCRA with the skew of real
 // traffic: the same 1M live keys, drawn from a Zipf distribution (s=1.1).
 func BenchmarkKeyedGCRAZipf(b *testing.B) {
-	const n = 1 << 20
-	s := New(Options{MaxKeys: 2 * n})
-	r := limit.PerPeriod(100, time.Second, 100)
-	buf := make([]byte, 0, 64)
-	for i := range n {
-		s.Rate(ipKey(buf[:0], i), t0, r, 1)
-	}
+	const n = liveKeys
+	s, r := withLiveKeys()
 	var worker atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
