@@ -22,3 +22,6 @@ func (c *Fake) Now() time.Time { return time.Unix(0, c.ns.Load()).UTC() }
 
 // Advance moves the clock forward by d.
 func (c *Fake) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// Set moves the clock to t.
+func (c *Fake) Set(t time.Time) { c.ns.Store(t.UnixNano()) }

@@ -101,6 +101,9 @@ func (p *Policy) apply(v *request.View, signals []detect.Signal) *decision.Decis
 		shadow := p.shadowDetectors[s.Detector]
 		if s.Detector != persistence {
 			p.event(v, s, shadow)
+			if p.shared.OnSignal != nil {
+				p.shared.OnSignal(*s)
+			}
 		}
 		if shadow {
 			continue
@@ -138,7 +141,7 @@ func (p *Policy) apply(v *request.View, signals []detect.Signal) *decision.Decis
 		if !added {
 			continue
 		}
-		p.decisionEvent(v, &d, "decision", s)
+		p.recorded(v, &d, s)
 		if d.Mode == "enforce" && p.concerns(v, s.Entity) && (made == nil || decision.ActionRank(d.Action) > decision.ActionRank(made.Action)) {
 			made = &d
 		}
@@ -301,6 +304,15 @@ func (p *Policy) event(v *request.View, s *detect.Signal, shadow bool) {
 		Summary: s.Evidence.Summary, Count: s.Evidence.Count, Threshold: s.Evidence.Threshold, Window: s.Evidence.Window,
 		Score: s.Weight,
 	})
+}
+
+// recorded reports a decision the engine just made: an event, and the
+// OnDecision hook.
+func (p *Policy) recorded(v *request.View, d *decision.Decision, tip *detect.Signal) {
+	p.decisionEvent(v, d, "decision", tip)
+	if p.shared.OnDecision != nil {
+		p.shared.OnDecision(*d)
+	}
 }
 
 // DecisionEvent writes an event about d that no request caused (a manual

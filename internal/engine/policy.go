@@ -56,6 +56,10 @@ type Shared struct {
 	Limits    limit.Store
 	Decisions *decision.Store   // nil: no decisions are recorded or enforced
 	Events    *telemetry.Events // nil: no events are written
+	// OnDecision and OnSignal, when set, see every decision the engine
+	// records and every signal it scores (offline replay counts them).
+	OnDecision func(decision.Decision)
+	OnSignal   func(detect.Signal)
 
 	risk          *detect.Table[risk]
 	hasher        detect.Hasher

@@ -62,7 +62,7 @@ func (p *Policy) applyRules(vd *Verdict, v *request.View, signals []detect.Signa
 			p.shared.persistErrors.Add(1)
 		}
 		if added {
-			p.decisionEvent(v, &d, "decision", nil)
+			p.recorded(v, &d, nil)
 			vd.DecisionID = d.ID
 		}
 	}

@@ -58,14 +58,8 @@ type macState struct {
 // bearer token that does not verify.
 func (id *Identifier) Identify(h http.Header, rawQuery string, out *Identity) *problem.Problem {
 	if key := id.apiKey(h, rawQuery); key != "" {
-		info, known := id.opts.Keys[sha256.Sum256([]byte(key))]
-		switch {
-		case known:
-			out.KeyID, out.Plan, out.Tenant, out.Owner = info.ID, info.Plan, info.Tenant, info.Owner
-		case id.opts.RequireKnown:
-			return &problem.Problem{Status: http.StatusUnauthorized, Reason: "unknown_api_key", Detail: "the API key is not known"}
-		default:
-			out.KeyID = id.Pseudonym("k_", key)
+		if prob := id.IdentifyKey(key, out); prob != nil {
+			return prob
 		}
 	}
 	if id.opts.JWT == nil {
@@ -89,6 +83,22 @@ func (id *Identifier) Identify(h http.Header, rawQuery string, out *Identity) *p
 	}
 	if out.Plan == "" {
 		out.Plan = claims.Plan
+	}
+	return nil
+}
+
+// IdentifyKey fills out's key id, plan, tenant and owner from a raw API
+// key: a known key's configured id and metadata, else its HMAC id. It
+// returns a 401 problem for an unknown key when known keys are required.
+func (id *Identifier) IdentifyKey(key string, out *Identity) *problem.Problem {
+	info, known := id.opts.Keys[sha256.Sum256([]byte(key))]
+	switch {
+	case known:
+		out.KeyID, out.Plan, out.Tenant, out.Owner = info.ID, info.Plan, info.Tenant, info.Owner
+	case id.opts.RequireKnown:
+		return &problem.Problem{Status: http.StatusUnauthorized, Reason: "unknown_api_key", Detail: "the API key is not known"}
+	default:
+		out.KeyID = id.Pseudonym("k_", key)
 	}
 	return nil
 }

@@ -47,7 +47,7 @@ func (p *Parser) Parse(r *http.Request, now time.Time, v *View) *problem.Problem
 	}
 	v.UserAgent = r.Header.Get("User-Agent")
 	v.Hints = hints(r.Header, v.UserAgent)
-	v.Fingerprint = fingerprint(r.Header, v.UserAgent)
+	v.Fingerprint = FingerprintOf(r.Header, v.UserAgent)
 	if p.Identifier == nil {
 		return nil
 	}
@@ -79,10 +79,11 @@ func hints(h http.Header, ua string) Hints {
 	return hs
 }
 
-// fingerprint hashes what a client's software says about itself: its user
-// agent, the set of header names it sends (net/http does not keep their
-// order), and its Accept, Accept-Language and Accept-Encoding values.
-func fingerprint(h http.Header, ua string) Fingerprint {
+// FingerprintOf hashes what a client's software says about itself: its
+// user agent, the set of header names it sends (net/http does not keep
+// their order), and its Accept, Accept-Language and Accept-Encoding values.
+// With nil headers (an access log) it is the user agent's alone.
+func FingerprintOf(h http.Header, ua string) Fingerprint {
 	var names uint64
 	for k := range h {
 		names ^= fnv1a(fnvOffset, k) // order-independent
