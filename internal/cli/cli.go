@@ -45,7 +45,7 @@ func Root() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), checkCmd(), decisionsCmd(), versionCmd())
+	root.AddCommand(serveCmd(), checkCmd(), replayCmd(), decisionsCmd(), versionCmd())
 	return root
 }
 

@@ -2,7 +2,6 @@ package detect
 
 import (
 	"fmt"
-	"hash/maphash"
 	"strings"
 	"time"
 
@@ -252,21 +251,19 @@ func (d *Probing) pathKey(v *request.View) uint64 {
 	if v.Route != nil && !probingCatchAll(v.Route) {
 		return d.h.String('r', v.Route.Name)
 	}
-	var m maphash.Hash
-	m.SetSeed(d.h.seed)
-	m.WriteByte('p')
+	m := d.h.Stream('p')
 	for p := v.Path; p != ""; {
 		i := 0
 		for i < len(p) && p[i] != '/' {
 			i++
 		}
 		if seg := p[:i]; idLikeSegment(seg) {
-			m.WriteByte(0)
+			m.AddByte(0)
 		} else {
-			m.WriteString(seg)
+			m.AddString(seg)
 		}
 		if i < len(p) {
-			m.WriteByte('/')
+			m.AddByte('/')
 			i++
 		}
 		p = p[i:]

@@ -2,6 +2,8 @@ package detect
 
 import (
 	"hash/maphash"
+
+	"github.com/abuseguard/abuseguard/internal/rollout"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -127,27 +129,87 @@ func (t *Table[T]) Stats() TableStats {
 	return s
 }
 
-// Hasher hashes entity keys with a per-process seed, so clients cannot
-// aim collisions.
-type Hasher struct{ seed maphash.Seed }
+// Hasher hashes entity keys. A served policy uses a random per-process
+// seed (NewHasher), so clients cannot aim collisions at its sketches; an
+// offline replay uses a fixed one (NewFixedHasher), so that it is
+// repeatable and two configs compared see the same hashes.
+type Hasher struct {
+	seed  maphash.Seed
+	fixed uint64 // used instead of seed when not 0
+}
 
 // NewHasher returns a Hasher with a random seed.
 func NewHasher() Hasher { return Hasher{seed: maphash.MakeSeed()} }
 
+// NewFixedHasher returns a Hasher that gives the same hashes in every
+// process. Its hashes are predictable: use it offline only.
+func NewFixedHasher() Hasher { return Hasher{fixed: 0x9E3779B97F4A7C15} }
+
 // String hashes s in namespace ns (a scope or detector tag).
 func (h Hasher) String(ns byte, s string) uint64 {
-	var m maphash.Hash
-	m.SetSeed(h.seed)
-	m.WriteByte(ns)
-	m.WriteString(s)
-	return m.Sum64()
+	st := h.Stream(ns)
+	st.AddString(s)
+	return st.Sum64()
 }
 
-// Bytes hashes b in namespace ns.
+// Bytes hashes b in namespace ns; it equals String(ns, string(b)).
 func (h Hasher) Bytes(ns byte, b []byte) uint64 {
-	var m maphash.Hash
-	m.SetSeed(h.seed)
-	m.WriteByte(ns)
-	m.Write(b)
-	return m.Sum64()
+	st := h.Stream(ns)
+	st.Add(b)
+	return st.Sum64()
+}
+
+// Stream is an incremental hash under a Hasher's seed, for keys built
+// piece by piece. Its zero value is not usable: get one from Hasher.Stream.
+type Stream struct {
+	m     maphash.Hash
+	r     rollout.Hash
+	fixed uint64
+}
+
+// Stream starts a hash in namespace ns.
+func (h Hasher) Stream(ns byte) Stream {
+	var st Stream
+	if h.fixed != 0 {
+		st.fixed, st.r = h.fixed, rollout.NewHash().Bytes([]byte{ns})
+		return st
+	}
+	st.m.SetSeed(h.seed)
+	st.m.WriteByte(ns)
+	return st
+}
+
+// AddByte adds c.
+func (st *Stream) AddByte(c byte) {
+	if st.fixed != 0 {
+		st.r = st.r.Bytes([]byte{c})
+		return
+	}
+	st.m.WriteByte(c)
+}
+
+// AddString adds s.
+func (st *Stream) AddString(s string) {
+	if st.fixed != 0 {
+		st.r = st.r.String(s)
+		return
+	}
+	st.m.WriteString(s)
+}
+
+// Add adds b.
+func (st *Stream) Add(b []byte) {
+	if st.fixed != 0 {
+		st.r = st.r.Bytes(b)
+		return
+	}
+	st.m.Write(b)
+}
+
+// Sum64 returns the hash.
+func (st *Stream) Sum64() uint64 {
+	if st.fixed != 0 {
+		return st.r.Sum() ^ st.fixed
+	}
+	return st.m.Sum64()
 }

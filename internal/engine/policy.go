@@ -69,9 +69,20 @@ type Shared struct {
 }
 
 // NewShared returns the shared state over limits, with no decision store
-// and no event sink; set Decisions and Events before compiling.
+// and no event sink; set Decisions and Events before compiling. Detectors
+// hash with a random seed; NewReplayShared is the repeatable twin.
 func NewShared(limits limit.Store, maxEntities int) *Shared {
-	h := detect.NewHasher()
+	return newShared(limits, maxEntities, detect.NewHasher())
+}
+
+// NewReplayShared is NewShared for offline replay: detectors hash with a
+// fixed seed, so a replay is repeatable and compared configs see the same
+// hashes. Never serve with it: its hashes are predictable.
+func NewReplayShared(limits limit.Store, maxEntities int) *Shared {
+	return newShared(limits, maxEntities, detect.NewFixedHasher())
+}
+
+func newShared(limits limit.Store, maxEntities int, h detect.Hasher) *Shared {
 	return &Shared{
 		Limits:    limits,
 		risk:      detect.NewTable[risk](max(1, maxEntities), 24*time.Hour),

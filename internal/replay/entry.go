@@ -1,0 +1,47 @@
+// Package replay runs access logs through the engine that `serve` runs,
+// in event time: the log's timestamps are the clock. It answers "who was
+// abusing us, how, and what would this config have done?".
+package replay
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+)
+
+// Entry is one parsed access log line: what the engine needs to decide
+// on it and to learn from its outcome.
+type Entry struct {
+	Time      time.Time
+	ClientIP  netip.Addr
+	Method    string
+	Host      string
+	Path      string // the decoded path, without the query
+	Query     string // the raw query, without '?'
+	Status    int
+	Bytes     int64
+	Latency   time.Duration // 0 when the format has none
+	UserAgent string        // "" when absent or "-"
+	Referer   string        // "" when absent or "-"
+	APIKey    string        // a raw API key, when a JSON mapping names one; hashed before use
+	KeyID     string        // an API key's id, when the log already has one
+	User      string
+	Session   string
+}
+
+// Parser parses one log line into an Entry. It must not keep line after
+// returning except through the strings it stores in e; a Parser is not
+// safe for concurrent use.
+type Parser interface {
+	Parse(line string, e *Entry) error
+}
+
+// LineError is a line that does not parse: where and why.
+type LineError struct {
+	File string
+	Line int
+	Err  error
+}
+
+func (e *LineError) Error() string { return e.File + ":" + strconv.Itoa(e.Line) + ": " + e.Err.Error() }
+func (e *LineError) Unwrap() error { return e.Err }
