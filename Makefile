@@ -10,7 +10,7 @@ build:
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
-	$(GO) test -count=1 -race -short ./internal/engine/... ./internal/limit/... ./internal/store/... ./internal/detect/... ./internal/decision/... ./internal/policy/... ./internal/front/... ./internal/serve/...
+	$(GO) test -count=1 -race -short ./internal/engine/... ./internal/limit/... ./internal/store/... ./internal/detect/... ./internal/decision/... ./internal/policy/... ./internal/replay/... ./internal/front/... ./internal/serve/...
 
 # bench reproduces docs/benchmarks.md.
 bench:
@@ -20,6 +20,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'BytesPerEntity' -benchtime 1x -count 2 ./internal/engine
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./internal/decision ./internal/policy
 	$(GO) test -run Flood -count=1 -v ./internal/engine
+	$(GO) test -run '^$$' -bench 'ReplayCombined|Feed|ParseCombined' -benchmem -count 3 ./internal/replay
 	$(GO) run ./tools/proxybench -duration 4s -rounds 5
 
 # fuzz runs every fuzz target for FUZZTIME each.
@@ -31,6 +32,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRouteTemplate$$' -fuzztime $(FUZZTIME) ./internal/request
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/request
 	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME) ./internal/policy
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCombined$$' -fuzztime $(FUZZTIME) ./internal/replay
+	$(GO) test -run '^$$' -fuzz '^FuzzParseEnvoy$$' -fuzztime $(FUZZTIME) ./internal/replay
+	$(GO) test -run '^$$' -fuzz '^FuzzParseJSON$$' -fuzztime $(FUZZTIME) ./internal/replay
 
 check-examples: build
 	./bin/abuseguard check examples/*.yaml
