@@ -103,3 +103,23 @@ func TestReplayBadInput(t *testing.T) {
 		t.Errorf("bad mapping: %d %s", code, errOut)
 	}
 }
+
+// TestReplayCountsOverlongLines feeds a log through stdin with an
+// over-long line and an empty one: both are counted, the long one reported.
+func TestReplayCountsOverlongLines(t *testing.T) {
+	log := `203.0.113.1 - - [28/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8"` + "\n" +
+		strings.Repeat("x", 70<<10) + "\n\n" +
+		`203.0.113.1 - - [28/Nov/2026:10:00:01 +0000] "GET / HTTP/1.1" 200 5 "-" "curl/8"` + "\n"
+	root := Root()
+	var out, errOut strings.Builder
+	root.SetArgs([]string{"replay", "--format", "combined", "-"})
+	root.SetIn(strings.NewReader(log))
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errOut.String(), "read 4 lines: 2 replayed, 1 skipped") || !strings.Contains(errOut.String(), "longer than 64 KiB") {
+		t.Fatalf("summary:\n%s", errOut.String())
+	}
+}

@@ -1175,9 +1175,6 @@ func scalar(v any) (string, bool) {
 	return "", false
 }
 
-// clfLayout is the time layout of the common log format.
-const clfLayout = "02/Jan/2006:15:04:05 -0700"
-
 // parseJSONTime parses a JSON time value in layout (see
 // JSONMapping.TimeFormat) and returns it in UTC.
 func parseJSONTime(v, layout string) (time.Time, bool) {

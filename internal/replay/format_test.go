@@ -380,7 +380,7 @@ func BenchmarkParseCombined(b *testing.B) {
 				b.Fatal("no match")
 			}
 			e.ClientIP, _ = netip.ParseAddr(m[1])
-			e.Time, _ = time.Parse(clfLayout, m[3])
+			e.Time, _ = time.Parse("02/Jan/2006:15:04:05 -0700", m[3])
 			method, target, _ := strings.Cut(m[4], " ")
 			target, _, _ = strings.Cut(target, " ")
 			e.Method = method

@@ -81,8 +81,9 @@ func Open(paths []string, stdin io.Reader) (*Reader, error) {
 	return &Reader{paths: paths, stdin: stdin}, nil
 }
 
-// Next returns the next line, without its line ending ("\n" or "\r\n"), as
-// a fresh string, with the name of its file ("stdin" for "-") and its line
+// Next returns the next line, without its line ending ("\n" or "\r\n")
+// and, for a file's first line, without a UTF-8 byte order mark, as a fresh
+// string, with the name of its file ("stdin" for "-") and its line
 // number. ok is false at the end of the inputs or after an I/O error (see
 // Err).
 func (r *Reader) Next() (line string, file string, n int, ok bool) {
@@ -112,6 +113,9 @@ func (r *Reader) Next() (line string, file string, n int, ok bool) {
 		r.n++
 		b = bytes.TrimSuffix(b, []byte{'\n'})
 		b = bytes.TrimSuffix(b, []byte{'\r'})
+		if r.n == 1 {
+			b = bytes.TrimPrefix(b, []byte("\uFEFF"))
+		}
 		switch {
 		case len(b) > MaxLineLen:
 			r.tooLong()

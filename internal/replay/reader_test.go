@@ -74,6 +74,8 @@ func TestReader(t *testing.T) {
 			want: []line{{"one", "a.log", 1}, {"two", "a.log", 2}}},
 		{name: "empty and blank lines", files: map[string]string{"a.log": "\none\n \t\r\n\r\ntwo\n\n"}, paths: []string{"a.log"},
 			want: []line{{"one", "a.log", 2}, {"two", "a.log", 5}}, empty: 4},
+		{name: "byte order mark", files: map[string]string{"a.log": "\uFEFFone\n\uFEFFtwo\n"}, paths: []string{"a.log"},
+			want: []line{{"one", "a.log", 1}, {"\uFEFFtwo", "a.log", 2}}},
 		{name: "gzip", files: map[string]string{"a.log.gz": gzipped(t, "one\ntwo\n")}, paths: []string{"a.log.gz"},
 			want: []line{{"one", "a.log.gz", 1}, {"two", "a.log.gz", 2}}},
 		{name: "gzip without the suffix", files: map[string]string{"a.log.1": gzipped(t, "one\n")}, paths: []string{"a.log.1"},

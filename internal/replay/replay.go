@@ -238,6 +238,14 @@ func Run(ctx context.Context, opts Options, paths []string, replayers ...*Replay
 			r.Feed(&e)
 		}
 	}
+	empty, long, skipped := rd.Skipped()
+	st.Lines += empty + long
+	st.Bad += long
+	for _, le := range skipped {
+		if len(st.BadLines) < opts.MaxBadReported {
+			st.BadLines = append(st.BadLines, le)
+		}
+	}
 	if err := rd.Err(); err != nil {
 		return st, fmt.Errorf("reading: %w", err)
 	}
