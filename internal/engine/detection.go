@@ -176,10 +176,7 @@ func (p *Policy) concerns(v *request.View, e detect.Entity) bool {
 	case detect.ScopeUser:
 		return v.Identity.User == e.Value
 	}
-	if anonymous(v) {
-		return true
-	}
-	return false
+	return anonymous(v)
 }
 
 func anonymous(v *request.View) bool { return v.Identity.KeyID == "" && v.Identity.User == "" }
