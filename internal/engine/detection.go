@@ -8,7 +8,6 @@ import (
 	"github.com/abuseguard/abuseguard/internal/decision"
 	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/request"
-	"github.com/abuseguard/abuseguard/internal/telemetry"
 )
 
 // risk is what the engine remembers about one entity: its decaying score
@@ -283,67 +282,6 @@ func (p *Policy) allowlisted(v *request.View) bool {
 		return true
 	}
 	return v.ClientIP.IsValid() && p.allowNets.Trusts(v.ClientIP)
-}
-
-func (p *Policy) event(v *request.View, s *detect.Signal, shadow bool) {
-	ev := p.shared.Events
-	if ev == nil {
-		return
-	}
-	kind := "signal"
-	if shadow {
-		kind = "would_act"
-	}
-	ev.Emit(&telemetry.Event{
-		Time: v.Time, Kind: kind, Reason: s.Detector, Severity: s.Severity.String(), Detector: s.Detector,
-		Scope: s.Entity.Scope.String(), Entity: s.Entity.Value, ClientIP: v.ClientIP, KeyID: v.Identity.KeyID,
-		User: v.Identity.User, Route: routeName(v), Method: v.Method, Path: v.Path, RequestID: v.ID,
-		Summary: s.Evidence.Summary, Count: s.Evidence.Count, Threshold: s.Evidence.Threshold, Window: s.Evidence.Window,
-		Score: s.Weight,
-	})
-}
-
-// recorded reports a decision the engine just made: an event, and the
-// OnDecision hook.
-func (p *Policy) recorded(v *request.View, d *decision.Decision, tip *detect.Signal) {
-	p.decisionEvent(v, d, "decision", tip)
-	if p.shared.OnDecision != nil {
-		p.shared.OnDecision(*d)
-	}
-}
-
-// DecisionEvent writes an event about d that no request caused (a manual
-// add or removal through the admin API); kind is "decision" or
-// "decision_removed".
-func (p *Policy) DecisionEvent(d *decision.Decision, kind string) { p.decisionEvent(nil, d, kind, nil) }
-
-// decisionEvent writes an event about d; v is the request and tip the
-// signal that caused it, each nil when there was none.
-func (p *Policy) decisionEvent(v *request.View, d *decision.Decision, kind string, tip *detect.Signal) {
-	ev := p.shared.Events
-	if ev == nil {
-		return
-	}
-	e := &telemetry.Event{
-		Time: d.Created, Kind: kind, Action: d.Action, Reason: d.Reason, Severity: "high", Rule: d.Source, Mode: d.Mode,
-		Scope: d.Scope, Entity: d.Value, TTL: d.Expires.Sub(d.Created), Score: d.Score, DecisionID: d.ID,
-	}
-	if v != nil {
-		e.ClientIP, e.KeyID, e.User, e.Route, e.Method, e.Path, e.RequestID =
-			v.ClientIP, v.Identity.KeyID, v.Identity.User, routeName(v), v.Method, v.Path, v.ID
-	}
-	if tip != nil {
-		e.Detector, e.Summary, e.Count, e.Threshold, e.Window =
-			tip.Detector, tip.Evidence.Summary, tip.Evidence.Count, tip.Evidence.Threshold, tip.Evidence.Window
-	}
-	ev.Emit(e)
-}
-
-func routeName(v *request.View) string {
-	if v.Route == nil {
-		return ""
-	}
-	return v.Route.Name
 }
 
 // DetectorStats returns the state size and churn of each detector that

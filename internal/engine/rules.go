@@ -6,10 +6,8 @@ import (
 
 	"github.com/abuseguard/abuseguard/internal/decision"
 	"github.com/abuseguard/abuseguard/internal/detect"
-	"github.com/abuseguard/abuseguard/internal/limit"
 	"github.com/abuseguard/abuseguard/internal/policy"
 	"github.com/abuseguard/abuseguard/internal/request"
-	"github.com/abuseguard/abuseguard/internal/telemetry"
 )
 
 // applyRules evaluates the CEL rules for v after the limits. The first
@@ -122,28 +120,4 @@ func (p *Policy) subjectScore(v *request.View, vd *Verdict) float64 {
 		return 0
 	}
 	return r.score.Value(v.Time.UnixNano(), p.Config.Risk.HalfLife)
-}
-
-func (p *Policy) ruleEvent(v *request.View, r *policy.Rule, kind string) {
-	if p.shared.Events == nil {
-		return
-	}
-	p.shared.Events.Emit(&telemetry.Event{
-		Time: v.Time, Kind: kind, Action: r.Action, Reason: r.Reason, Severity: "medium", Rule: "rule:" + r.Name, Mode: r.Mode,
-		ClientIP: v.ClientIP, KeyID: v.Identity.KeyID, User: v.Identity.User, Route: routeName(v), Method: v.Method,
-		Path: v.Path, RequestID: v.ID, Summary: r.When,
-	})
-}
-
-// limitEvent writes a would_act event for a shadow (or out-of-canary)
-// limit that would have refused v.
-func (p *Policy) limitEvent(v *request.View, r *limitRule, res limit.Result) {
-	if p.shared.Events == nil {
-		return
-	}
-	p.shared.Events.Emit(&telemetry.Event{
-		Time: v.Time, Kind: "would_act", Action: "throttle", Reason: reasons[r.kind], Severity: "low", Rule: r.name,
-		Mode: r.mode.String(), ClientIP: v.ClientIP, KeyID: v.Identity.KeyID, User: v.Identity.User, Route: routeName(v),
-		Method: v.Method, Path: v.Path, RequestID: v.ID, Count: float64(res.Limit - res.Remaining), Threshold: float64(res.Limit),
-	})
 }
