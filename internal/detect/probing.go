@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"time"
@@ -28,6 +29,18 @@ type ProbingConfig struct {
 	// SensitiveWeight is the risk points one sensitive path adds (default
 	// 45: two distinct ones reach a block band of 80).
 	SensitiveWeight float64 `yaml:"sensitive_weight"`
+	// InjectionPatterns are substrings of SQL-injection and cross-site
+	// scripting probes, matched against the query string percent-decoded
+	// (twice, for double encoding), '+' read as a space, in lower case, with
+	// each run of whitespace and SQL comments ("/**/") read as one space
+	// (default: DefaultInjectionPatterns). Patterns are written that way:
+	// lower case, single spaces. A list replaces the defaults; an empty
+	// list turns the check off.
+	InjectionPatterns []string `yaml:"injection_patterns"`
+	// InjectionWeight is the risk points one query carrying an injection
+	// probe adds, once per distinct query per Window (default 30: one
+	// probe is noted, two distinct ones reach the challenge band of 60).
+	InjectionWeight float64 `yaml:"injection_weight"`
 	// RoutesConfigured says the route table lists the API's endpoints, so
 	// a request that matches no route is a miss before the upstream even
 	// answers. Set by the policy compiler, not read from YAML.
@@ -42,21 +55,42 @@ var DefaultSensitivePaths = []string{
 	"*/.aws/*", "*/.ssh/*", "*/.ds_store", "*/.htaccess", "*/.htpasswd",
 	"*wp-login.php", "*/wp-admin*", "*xmlrpc.php", "*wp-config.php*",
 	"*/phpmyadmin*", "*/admin.php", "*/vendor/phpunit/*",
+	"*shell.php", "*/c99.php", "*/r57.php", "*/wso.php",
 	"*/server-status", "*/server-info", "/actuator", "/actuator/*",
 	"/backup", "/backup/*", "*.bak", "/*.sql", "/*.tar.gz", "/*.zip",
 	"*/etc/passwd", "*/../*", "*/..", "*..%2f*", "*%2e%2e*",
 }
 
+// DefaultInjectionPatterns are the marks of SQL-injection and XSS probes
+// that scanners (sqlmap, the OWASP ZAP and Burp active scans, nuclei
+// templates) put in query strings and that ordinary API parameters do not
+// hold: UNION-based and time-based SQL injection, tautologies, database
+// metadata, and script tags, event handlers and script URLs.
+var DefaultInjectionPatterns = []string{
+	// SQL injection.
+	"union select", "union all select", "union distinct select", "information_schema",
+	"sleep(", "pg_sleep(", "benchmark(", "waitfor delay", "or 1=1", "and 1=1", "' or '1'='1", "\" or \"1\"=\"1",
+	"@@version", "load_file(", "into outfile", "xp_cmdshell", "extractvalue(", "updatexml(",
+	// Cross-site scripting.
+	"<script", "</script", "javascript:", "vbscript:", "onerror=", "onload=", "onmouseover=", "onfocus=",
+	"<svg", "<iframe", "<img src", "document.cookie", "alert(", "prompt(", "confirm(", "string.fromcharcode",
+}
+
 const (
 	probingWeight          = 40
 	probingSensitiveWeight = 45
+	probingInjectionWeight = 30
+	// probingQueryMax is how many bytes of a decoded query the injection
+	// check reads; a probe padded past it goes unseen.
+	probingQueryMax = 2048
 )
 
 // Probing detects clients exploring the API for what it has rather than
 // using what they know it has: many distinct paths that match no route
 // or are answered 404, 403 or 400 in a short window (endpoint discovery,
-// forced browsing), and any request for a well-known sensitive path
-// (/.env, /.git/, admin panels, backups, path traversal).
+// forced browsing), any request for a well-known sensitive path
+// (/.env, /.git/, admin panels, backups, web shells, path traversal), and
+// any query string carrying an SQL-injection or XSS probe.
 //
 // Misses are counted per subject (key, else user, else IP) as distinct
 // paths, so a client polling one missing resource counts once. A matched
@@ -67,25 +101,37 @@ const (
 // window per subject, and not at all when it matches a configured route
 // (the API really serves it), except for path traversal, which no route
 // serves, and a catch-all {name...} route, which vouches for no path in
-// particular.
+// particular. An injection probe is signalled once per distinct query per
+// window per subject, on any route: no route vouches for a query.
 //
 // False-positive traps: an integration test suite exercising error cases
 // across many endpoints (400s), a user without permissions clicking
-// through an admin UI (403s), and an API that serves a path on the
-// sensitive list without a route for it.
+// through an admin UI (403s), an API that serves a path on the
+// sensitive list without a route for it, and a search or code-snippet
+// API whose users type SQL or HTML into a query parameter (one such
+// query weighs 30, below the throttle band; empty injection_patterns
+// turns the check off).
 type Probing struct {
 	cfg       ProbingConfig
 	h         Hasher
 	sensitive []pathPattern
-	state     *Table[probingState]
+	injection [][]byte
+	// byFirst lists the injection patterns by their first byte, and pairs
+	// has a bit for every first two bytes one starts with, so a query is
+	// scanned once rather than once per pattern, and most of its bytes
+	// are passed over with one bit test.
+	byFirst [256][]int
+	pairs   [65536 / 64]uint64
+	state   *Table[probingState]
 }
 
 type probingState struct {
 	misses Distinct // paths unmatched or answered 404, 403 or 400
 	steps  Steps
-	// The latest sensitive paths signalled, by hash, and when: exact, so a
-	// second path is never mistaken for the first. Past four an entity has
-	// 180 points and a repeat signal changes nothing.
+	// The latest sensitive paths and injection queries signalled, by
+	// hash, and when: exact, so a second path is never mistaken for the
+	// first. Past four an entity has at least 120 points and a repeat
+	// signal changes nothing.
 	sensitive   [4]uint64
 	sensitiveAt [4]int64
 }
@@ -118,12 +164,29 @@ func NewProbing(cfg ProbingConfig, h Hasher) *Probing {
 	cfg.Window = orDefault(cfg.Window, 5*time.Minute)
 	cfg.Threshold = orDefault(cfg.Threshold, 10)
 	cfg.SensitiveWeight = orDefault(cfg.SensitiveWeight, probingSensitiveWeight)
+	cfg.InjectionWeight = orDefault(cfg.InjectionWeight, probingInjectionWeight)
 	if cfg.SensitivePaths == nil {
 		cfg.SensitivePaths = DefaultSensitivePaths
+	}
+	if cfg.InjectionPatterns == nil {
+		cfg.InjectionPatterns = DefaultInjectionPatterns
 	}
 	d := &Probing{cfg: cfg, h: h, state: NewTable[probingState](cfg.MaxEntities, 3*cfg.Window)}
 	for _, p := range cfg.SensitivePaths {
 		d.sensitive = append(d.sensitive, compilePathPattern(p))
+	}
+	for _, p := range cfg.InjectionPatterns {
+		if p != "" {
+			p = asciiLower(p)
+			d.byFirst[p[0]] = append(d.byFirst[p[0]], len(d.injection))
+			d.injection = append(d.injection, []byte(p))
+			for c := range 256 {
+				if len(p) == 1 || c == int(p[1]) {
+					pair := int(p[0])<<8 | c
+					d.pairs[pair/64] |= 1 << (pair % 64)
+				}
+			}
+		}
 	}
 	return d
 }
@@ -134,26 +197,31 @@ func (d *Probing) Name() string { return "probing" }
 // probingFinding is what one update found, computed under the table lock
 // and emitted after it.
 type probingFinding struct {
-	count, sensitiveCount float64
-	newSteps, steps       int
-	sensitive             bool
+	count, sensitiveCount, injectionCount float64
+	newSteps, steps                       int
+	sensitive, injection                  bool
 }
 
 // Request counts a path that matches no route (when routes are
-// configured) as a miss, and signals a sensitive path.
+// configured) as a miss, and signals a sensitive path and an injection
+// probe in the query.
 func (d *Probing) Request(v *request.View, s Sink) {
 	unmatched := d.cfg.RoutesConfigured && v.Route == nil
 	pat := d.matchSensitive(v)
-	if !unmatched && pat < 0 {
+	inj := d.matchInjection(v.Query)
+	if !unmatched && pat < 0 && inj < 0 {
 		return
 	}
 	now, w := v.Time.UnixNano(), d.cfg.Window
-	var pk, sk uint64
+	var pk, sk, qk uint64
 	if unmatched {
 		pk = d.pathKey(v)
 	}
 	if pat >= 0 {
 		sk = d.h.String('s', v.Path)
+	}
+	if inj >= 0 {
+		qk = d.h.String('q', v.Query)
 	}
 	var f probingFinding
 	d.state.Update(subjectTableKey(d.h, v), now, func(st *probingState) {
@@ -164,8 +232,12 @@ func (d *Probing) Request(v *request.View, s Sink) {
 			seen, n := st.sensitiveSeen(now, w, sk)
 			f.sensitive, f.sensitiveCount = !seen, float64(n)
 		}
+		if inj >= 0 {
+			seen, n := st.sensitiveSeen(now, w, qk)
+			f.injection, f.injectionCount = !seen, float64(n)
+		}
 	})
-	d.emit(v, f, pat, s)
+	d.emit(v, f, pat, inj, s)
 }
 
 // Response counts a path answered 404, 403 or 400 as a miss.
@@ -178,7 +250,7 @@ func (d *Probing) Response(v *request.View, o Outcome, s Sink) {
 	d.state.Update(subjectTableKey(d.h, v), now, func(st *probingState) {
 		f = st.miss(now, d.cfg.Window, d.cfg.Threshold, pk)
 	})
-	d.emit(v, f, -1, s)
+	d.emit(v, f, -1, -1, s)
 }
 
 func (st *probingState) miss(now int64, w time.Duration, threshold float64, pk uint64) probingFinding {
@@ -188,8 +260,8 @@ func (st *probingState) miss(now int64, w time.Duration, threshold float64, pk u
 	return probingFinding{count: c, newSteps: n, steps: int(st.steps)}
 }
 
-func (d *Probing) emit(v *request.View, f probingFinding, pat int, s Sink) {
-	if f.newSteps == 0 && !f.sensitive {
+func (d *Probing) emit(v *request.View, f probingFinding, pat, inj int, s Sink) {
+	if f.newSteps == 0 && !f.sensitive && !f.injection {
 		return
 	}
 	e := Subject(v)
@@ -216,6 +288,123 @@ func (d *Probing) emit(v *request.View, f probingFinding, pat int, s Sink) {
 			RequestID: v.ID,
 		}})
 	}
+	if f.injection {
+		s.Emit(Signal{Detector: d.Name(), Entity: e, Weight: d.cfg.InjectionWeight, Severity: Medium, Evidence: Evidence{
+			Summary:   fmt.Sprintf("injection probe in query %q matches %q", evidenceClip(v.Query, 200), d.injection[inj]),
+			Count:     f.injectionCount,
+			Threshold: 1,
+			Window:    d.cfg.Window,
+			RequestID: v.ID,
+		}})
+	}
+}
+
+// matchInjection returns the index of the injection pattern found first
+// in the query once normalised (see ProbingConfig.InjectionPatterns), or
+// -1. It allocates nothing.
+func (d *Probing) matchInjection(query string) int {
+	if query == "" || len(d.injection) == 0 {
+		return -1
+	}
+	var buf [probingQueryMax]byte
+	q := normaliseQuery(buf[:0], query)
+	for i := range q {
+		pair := int(q[i]) << 8
+		if i+1 < len(q) {
+			pair |= int(q[i+1])
+		}
+		if d.pairs[pair/64]&(1<<(pair%64)) == 0 {
+			continue
+		}
+		for _, k := range d.byFirst[q[i]] {
+			if bytes.HasPrefix(q[i:], d.injection[k]) {
+				return k
+			}
+		}
+	}
+	return -1
+}
+
+// normaliseQuery writes into dst the query (its first cap(dst) bytes)
+// percent-decoded twice, with a raw '+' read as a space, ASCII in lower
+// case, and each run of whitespace and SQL comment markers ("/*", "*/")
+// read as one space, and returns the result. It never writes more than it
+// reads, so it never outgrows dst.
+func normaliseQuery(dst []byte, query string) []byte {
+	n := min(len(query), cap(dst))
+	b := dst[:0]
+	space := false
+	for i := 0; i < n; i++ {
+		c := query[i]
+		class := queryClass[c]
+		if class == queryPercent {
+			// Decode %XX, and %25XX (double encoding) to the byte XX is.
+			for k := 0; k < 2 && i+2 < n && isHex(query[i+1]) && isHex(query[i+2]); k++ {
+				c = unhex(query[i+1])<<4 | unhex(query[i+2])
+				i += 2
+				if c != '%' {
+					break
+				}
+			}
+			if class = queryClass[c]; c == '+' || c == '%' {
+				class = queryPlain // a decoded '+' is a plus sign
+			}
+		}
+		switch class {
+		case querySpace:
+			space = true
+			continue
+		case queryUpper:
+			c += 'a' - 'A'
+		case queryComment:
+			if l := len(b) - 1; l >= 0 && (c == '*' && b[l] == '/' || c == '/' && b[l] == '*') {
+				b, space = b[:l], true
+				if l > 0 && b[l-1] == ' ' { // "/**/": the space before the second '*'
+					b = b[:l-1]
+				}
+				continue
+			}
+		}
+		if space && len(b) > 0 {
+			b = append(b, ' ')
+		}
+		space = false
+		b = append(b, c)
+	}
+	return b
+}
+
+// Byte classes of normaliseQuery.
+const (
+	queryPlain = iota
+	queryUpper
+	queryPercent
+	querySpace
+	queryComment
+)
+
+var queryClass = func() (t [256]uint8) {
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = queryUpper
+	}
+	t['%'] = queryPercent
+	for _, c := range "+ \t\n\r\v\f" {
+		t[c] = querySpace
+	}
+	t['/'], t['*'] = queryComment, queryComment
+	return t
+}()
+
+func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
 }
 
 // matchSensitive returns the index of the first sensitive pattern v's path

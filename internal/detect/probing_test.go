@@ -177,6 +177,12 @@ func TestProbingSensitivePatterns(t *testing.T) {
 		{"/static/../../etc/passwd", true},
 		{"/files/..%2f..%2fsecret", true},
 		{"/.DS_Store", true},
+		{"/shell.php", true},
+		{"/uploads/Mini_Shell.PHP", true},
+		{"/wp-content/c99.php", true},
+		{"/wso.php", true},
+		{"/shellfish.php", false},
+		{"/v1/shells/42", false},
 		{"/users/42", false},
 		{strings.Repeat("/a", 40) + "/.git/config", true},
 		{strings.Repeat("/a", 40) + "/.gitconfig", false},
@@ -238,6 +244,84 @@ func TestProbingSensitiveSignals(t *testing.T) {
 	}
 }
 
+func TestProbingInjectionPatterns(t *testing.T) {
+	d := NewProbing(ProbingConfig{}, NewHasher())
+	for _, tc := range []struct {
+		query string
+		want  bool
+	}{
+		// Probes, in the encodings scanners send them.
+		{"id=7+UNION+SELECT+username,password+FROM+accounts", true},
+		{"id=7%20union%20all%20select%20null", true},
+		{"id=7/**/UnIoN/**/SeLeCt/**/1", true},
+		{"id=7%09union%0Aselect%201", true},
+		{"q=x%27%20OR%201=1--", true},
+		{"q=x%2527%2520or%25201%253D1", true}, // double-encoded
+		{"table=INFORMATION_SCHEMA.columns", true},
+		{"id=3;WAITFOR%20DELAY%20%270:0:9%27", true},
+		{"id=3%20AND%20SLEEP(9)", true},
+		{"name=%3Cscript%3Ealert(document.domain)%3C/script%3E", true},
+		{"next=javascript:void(0)", true},
+		{"img=x%22%20onerror=%22fetch(1)", true},
+		{"q=%253Csvg%252Fonload%253D1%253E", true},
+		// Ordinary parameters, some close to the patterns.
+		{"q=union+station+parking", false},
+		{"sort=select&order=desc", false},
+		{"q=how+to+select+a+trade+union", false},
+		{"filter=status%3Dopen&page=2", false},
+		{"email=alice%40example.org", false},
+		{"callback=onLoaded&v=3", false},
+		{"q=script+writing+tips", false},
+		{"expr=1%3D1", false},
+		{"redirect=%2Faccount%2Forders", false},
+		{"", false},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			if got := d.matchInjection(tc.query) >= 0; got != tc.want {
+				var buf [probingQueryMax]byte
+				t.Fatalf("matchInjection(%q) = %v, want %v (normalised %q)", tc.query, got, tc.want, normaliseQuery(buf[:0], tc.query))
+			}
+		})
+	}
+}
+
+func TestProbingInjectionSignals(t *testing.T) {
+	items := &request.Route{Name: "item", Template: "GET /items/{id}"}
+	for _, tc := range []struct {
+		name    string
+		cfg     ProbingConfig
+		queries []string
+		route   *request.Route
+		want    int
+	}{
+		{"each distinct probe signals once", ProbingConfig{}, []string{"id=1+union+select+1", "id=1+union+select+1,2", "q=%3Cscript%3E"}, nil, 3},
+		{"the same probe again does not signal again", ProbingConfig{}, []string{"q=%3Cscript%3E", "q=%3Cscript%3E"}, nil, 1},
+		{"a matched route vouches for no query", ProbingConfig{}, []string{"x=1+or+1=1"}, items, 1},
+		{"ordinary queries are quiet", ProbingConfig{}, []string{"page=2", "q=select+union+jack"}, nil, 0},
+		{"configured list replaces the defaults", ProbingConfig{InjectionPatterns: []string{"${jndi:"}}, []string{"q=%3Cscript%3E", "x=%24%7Bjndi:ldap"}, nil, 1},
+		{"an empty list turns the check off", ProbingConfig{InjectionPatterns: []string{}}, []string{"id=1+union+select+1"}, nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := NewProbing(tc.cfg, NewHasher())
+			sink := &probingSink{}
+			for i, q := range tc.queries {
+				v := probingView(time.Duration(i)*time.Second, "203.0.113.21", "/items/1", tc.route)
+				v.Query = q
+				probingStep(d, v, 200, sink)
+			}
+			if len(sink.got) != tc.want {
+				t.Fatalf("%d signals, want %d: %+v", len(sink.got), tc.want, sink.got)
+			}
+			for _, sig := range sink.got {
+				if sig.Entity != (Entity{ScopeIP, "203.0.113.21"}) || sig.Weight != 30 || sig.Severity != Medium ||
+					!strings.HasPrefix(sig.Evidence.Summary, "injection probe in query") {
+					t.Errorf("signal %+v", sig)
+				}
+			}
+		})
+	}
+}
+
 func TestProbingSensitiveAgainNextWindow(t *testing.T) {
 	d := NewProbing(ProbingConfig{}, NewHasher())
 	sink := &probingSink{}
@@ -274,6 +358,8 @@ func TestProbingQuietPathAllocs(t *testing.T) {
 	sink := &probingSink{}
 	matched := probingView(0, "192.0.2.1", "/items/42", items)
 	unrouted := probingView(0, "192.0.2.1", "/v1/some/ordinary/path-here", nil)
+	queried := probingView(0, "192.0.2.1", "/v1/search", nil)
+	queried.Query = "q=caf%C3%A9+au+lait&sort=price%2Cdesc&page=3"
 	dn := NewProbing(ProbingConfig{}, NewHasher())
 	for _, tc := range []struct {
 		name string
@@ -281,6 +367,7 @@ func TestProbingQuietPathAllocs(t *testing.T) {
 	}{
 		{"request on a route", func() { d.Request(matched, sink) }},
 		{"request without a route table", func() { dn.Request(unrouted, sink) }},
+		{"request with an ordinary query", func() { dn.Request(queried, sink) }},
 		{"response 200", func() { d.Response(matched, Outcome{Status: 200}, sink) }},
 		{"response 404 below threshold", func() { d.Response(matched, Outcome{Status: 404}, sink) }},
 		{"response 404 on an unrouted path", func() { dn.Response(unrouted, Outcome{Status: 404}, sink) }},
@@ -312,13 +399,16 @@ func BenchmarkProbingRequest(b *testing.B) {
 	for _, bc := range []struct {
 		name  string
 		route *request.Route
+		query string
 	}{
-		{"unrouted path, no route table", nil},
-		{"matched route", items},
+		{"unrouted path, no route table", nil, ""},
+		{"matched route", items, ""},
+		{"matched route with a query", items, "status=shipped&since=2026-01-01T00%3A00%3A00Z&sort=-created&page=4"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			d := NewProbing(ProbingConfig{RoutesConfigured: bc.route != nil}, NewHasher())
 			v := probingView(0, "192.0.2.1", "/v1/customers/123/orders", bc.route)
+			v.Query = bc.query
 			sink := &probingSink{}
 			b.ReportAllocs()
 			for b.Loop() {
