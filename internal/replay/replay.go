@@ -132,7 +132,12 @@ func (r *Replayer) Feed(e *Entry) {
 	case e.APIKey != "" && p.Parser.Identifier != nil:
 		p.Parser.Identifier.IdentifyKey(e.APIKey, &v.Identity)
 	}
-	v.Identity.User = e.User
+	// A log's user on a 401 is who tried and failed to authenticate: not
+	// an identity, or a brute-forcer rotating usernames would spread its
+	// failures over many "users" instead of its address.
+	if e.Status != 401 {
+		v.Identity.User = e.User
+	}
 	vd := p.Decide(v)
 	if vd.Action == engine.Allow {
 		p.Observe(v, detect.Outcome{Status: e.Status, Latency: e.Latency, Bytes: e.Bytes})

@@ -157,3 +157,17 @@ func BenchmarkReplayCombined(b *testing.B) {
 		r.Feed(&e)
 	}
 }
+
+// TestReplayIgnoresUnauthenticatedUsers checks that a 401's logged user is
+// not taken as an identity: rotating usernames do not hide the address.
+func TestReplayIgnoresUnauthenticatedUsers(t *testing.T) {
+	r := replayer(t, "limits: [{name: per-ip, key: [ip], applies_to: anonymous, rate: 3/h}]", nil)
+	for i := range 5 {
+		e := entry(t0.Add(time.Duration(i)*time.Second), "203.0.113.7", "/admin", 401)
+		e.User = fmt.Sprintf("guess%d", i)
+		r.Feed(e)
+	}
+	if r.Refused["per-ip"] != 2 {
+		t.Fatalf("refused %v: the failed logins were not limited by address", r.Refused)
+	}
+}
