@@ -164,8 +164,8 @@ func (v *validator) risk() {
 	if r.Mode != "enforce" && r.Mode != "shadow" {
 		v.fail("risk.mode", "%q: want enforce or shadow", r.Mode)
 	}
-	if r.MaxEntities < 1 {
-		v.fail("risk.max_entities", "must be at least 1")
+	if r.MaxEntities < 0 {
+		v.fail("risk.max_entities", "must not be negative (0: a share of state.max_memory)")
 	}
 }
 

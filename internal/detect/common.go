@@ -8,8 +8,9 @@ type Common struct {
 	Mode string `yaml:"mode"`
 	// Weight is the risk points one signal adds (default per detector).
 	Weight float64 `yaml:"weight"`
-	// MaxEntities bounds the entities the detector tracks (default 100000);
-	// beyond it the least recently seen are evicted, and counted.
+	// MaxEntities bounds the entities the detector tracks (default: its
+	// share of state.max_memory; 100000 where no config sizes it); beyond
+	// it the least recently seen are evicted, and counted.
 	MaxEntities int `yaml:"max_entities"`
 }
 

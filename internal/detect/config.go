@@ -42,9 +42,16 @@ func NewFactory(h Hasher) *Factory { return &Factory{h: h, built: map[string]bui
 
 // Build returns the detectors of c that are not off, in a fixed order.
 // routesConfigured says whether the route table lists the API's endpoints;
-// pseudonym hashes honeytoken identifiers as the request parser does.
-func (f *Factory) Build(c Config, routesConfigured bool, pseudonym func(prefix, s string) string) []Detector {
+// pseudonym hashes honeytoken identifiers as the request parser does;
+// entities is the max_entities of each detector whose config sets none.
+func (f *Factory) Build(c Config, routesConfigured bool, pseudonym func(prefix, s string) string, entities int) []Detector {
 	c.Probing.RoutesConfigured = routesConfigured
+	for _, cm := range []*Common{&c.Probing.Common, &c.Honeypot.Common, &c.Automation.Common, &c.Scraping.Common,
+		&c.Credentials.Common, &c.Enumeration.Common, &c.Sharing.Common, &c.Volumetric.Common} {
+		if cm.MaxEntities == 0 {
+			cm.MaxEntities = entities
+		}
+	}
 	var ds []Detector
 	add := func(name, mode string, cfg any, make func() Detector) {
 		if mode == "off" {

@@ -89,9 +89,10 @@ func flood(t *testing.T, yaml string, n int, checkpoints ...int) floodRun {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 
-	fr := floodRun{maxKeys: memory.MaxKeysFor(int64(c.State.MaxMemory))}
+	sizes := SizesFor(c) // as serve sizes its state
+	fr := floodRun{maxKeys: sizes.LimiterKeys}
 	fr.store = memory.New(memory.Options{MaxKeys: fr.maxKeys})
-	p, err := Compile(context.Background(), c, NewShared(fr.store, c.Risk.MaxEntities))
+	p, err := Compile(context.Background(), c, NewShared(fr.store, sizes.RiskEntities))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,4 +289,25 @@ detectors:
 		t.Errorf("heap grew by %.1f MiB in the second half of the flood; full tables should hold it flat (slack %d MiB)",
 			float64(end-half)/(1<<20), plateauSlack>>20)
 	}
+}
+
+// TestFloodStaysWithinMaxMemory floods a policy with every detector on and
+// every table sized from state.max_memory with distinct clients, and
+// checks that all state together stays within max_memory.
+func TestFloodStaysWithinMaxMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("600k requests through every detector; skipped with -short")
+	}
+	const n = 600_000 // over the limiter's 262,144 keys, and every table's share
+	fr := flood(t, floodLimits(32), n, n/2, n)
+	half, end := fr.heap[0], fr.heap[1]
+	t.Logf("heap growth: %.1f MiB at %d requests, %.1f MiB at %d (max_memory 32 MiB + %d MiB runtime allowance)",
+		float64(half)/(1<<20), n/2, float64(end)/(1<<20), n, floodOverhead>>20)
+	if end > 32<<20+floodOverhead {
+		t.Errorf("all state grew the heap by %.1f MiB, over max_memory 32 MiB + %d MiB", float64(end)/(1<<20), floodOverhead>>20)
+	}
+	if fr.policy.shared.risk.Stats().Entries > fr.policy.shared.risk.Stats().MaxEntries {
+		t.Error("risk table over its bound")
+	}
+	fr.checkLimiter(t)
 }

@@ -222,7 +222,7 @@ func Compile(ctx context.Context, c *config.Config, shared *Shared) (*Policy, er
 		return nil, c.ErrorAt(fmt.Sprintf("rules[%d]", errs[0].Rule), errs[0])
 	}
 	p.cel = cel
-	p.detectors = shared.detectors.Build(c.Detectors, len(c.Routes) > 0 && p.blockUnknown, ident.Pseudonym)
+	p.detectors = shared.detectors.Build(c.Detectors, len(c.Routes) > 0 && p.blockUnknown, ident.Pseudonym, SizesFor(c).DetectorEntities)
 	for name, mode := range c.Detectors.Modes() {
 		if mode == "shadow" {
 			p.shadowDetectors[name] = true

@@ -64,7 +64,8 @@ func NewReplayer(ctx context.Context, cfg *config.Config, events io.Writer) (*Re
 	if err != nil {
 		return nil, err
 	}
-	shared := engine.NewReplayShared(memory.New(memory.Options{MaxKeys: memory.MaxKeysFor(int64(cfg.State.MaxMemory))}), cfg.Risk.MaxEntities)
+	sizes := engine.SizesFor(cfg)
+	shared := engine.NewReplayShared(memory.New(memory.Options{MaxKeys: sizes.LimiterKeys}), sizes.RiskEntities)
 	shared.Decisions = ds
 	if events != nil {
 		r.events = telemetry.NewEvents(events)

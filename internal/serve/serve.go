@@ -62,7 +62,8 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	store := memory.New(memory.Options{MaxKeys: memory.MaxKeysFor(int64(cfg.State.MaxMemory))})
+	sizes := engine.SizesFor(cfg)
+	store := memory.New(memory.Options{MaxKeys: sizes.LimiterKeys})
 	decisions, err := decision.Open(decision.Options{
 		Path: cfg.Decisions.Path, Ladder: cfg.Decisions.Ladder, MaxTTL: cfg.Decisions.MaxTTL,
 		OffenseMemory: cfg.Decisions.OffenseMemory, MaxDecisions: cfg.Decisions.MaxDecisions, Now: opts.Now,
@@ -76,7 +77,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer closeEvents()
-	shared := engine.NewShared(store, cfg.Risk.MaxEntities)
+	shared := engine.NewShared(store, sizes.RiskEntities)
 	shared.Decisions, shared.Events = decisions, telemetry.NewEvents(eventsOut)
 	pol, err := engine.Compile(ctx, cfg, shared)
 	if err != nil {
