@@ -73,14 +73,15 @@ func (t *Table[T]) Get(key uint64) (T, bool) {
 func (t *Table[T]) makeRoom(sh *tableShard[T], now int64) {
 	var victim uint64
 	oldest, n := int64(0), 0
-	for k, e := range sh.m {
-		if now-e.seen > t.idle {
+	for k := range sh.m { // keys only: ranging over values would copy each one
+		seen := sh.m[k].seen
+		if now-seen > t.idle {
 			delete(sh.m, k)
 			t.expirations.Add(1)
 			return
 		}
-		if n == 0 || e.seen < oldest {
-			victim, oldest = k, e.seen
+		if n == 0 || seen < oldest {
+			victim, oldest = k, seen
 		}
 		if n++; n == 8 {
 			break

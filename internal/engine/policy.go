@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/textproto"
 	"net/url"
 	"os"
 	"strconv"
@@ -307,10 +308,11 @@ func compileLimit(l config.Limit, routeIndex map[string]int, headers map[string]
 	}
 	for _, d := range l.Key {
 		if name, ok := strings.CutPrefix(d, "header:"); ok {
-			i, seen := headers[strings.ToLower(name)]
+			name = textproto.CanonicalMIMEHeaderKey(name)
+			i, seen := headers[name]
 			if !seen {
 				i = len(*headerNames)
-				headers[strings.ToLower(name)] = i
+				headers[name] = i
 				*headerNames = append(*headerNames, name)
 			}
 			r.dims = append(r.dims, dim{kind: dimHeader, header: i})

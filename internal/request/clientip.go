@@ -39,10 +39,10 @@ func ClientIP(peer string, h http.Header, trusted Proxies) (netip.Addr, error) {
 	if len(trusted) == 0 || !trusted.Trusts(addr) {
 		return addr, nil
 	}
-	if vs := h.Values("Forwarded"); len(vs) > 0 {
+	if vs := h["Forwarded"]; len(vs) > 0 {
 		return walkHops(addr, vs, trusted, forwardedFor)
 	}
-	if vs := h.Values("X-Forwarded-For"); len(vs) > 0 {
+	if vs := h["X-Forwarded-For"]; len(vs) > 0 {
 		return walkHops(addr, vs, trusted, parseHost)
 	}
 	return addr, nil

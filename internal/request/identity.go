@@ -65,7 +65,7 @@ func (id *Identifier) Identify(h http.Header, rawQuery string, out *Identity) *p
 	if id.opts.JWT == nil {
 		return nil
 	}
-	auth := h.Get("Authorization")
+	auth := header(h, "Authorization")
 	if len(auth) < 7 || !strings.EqualFold(auth[:7], "bearer ") {
 		return nil
 	}

@@ -23,7 +23,7 @@ type Parser struct {
 	Proxies     Proxies
 	Router      *Router
 	Identifier  *Identifier
-	HeaderNames []string // headers limits are keyed on; values land in View.Headers by index
+	HeaderNames []string // canonical names of the headers limits are keyed on; values land in View.Headers by index
 }
 
 // Parse fills v from r, which arrived at now. It returns a problem when the
@@ -43,9 +43,9 @@ func (p *Parser) Parse(r *http.Request, now time.Time, v *View) *problem.Problem
 		v.Route, v.Param = p.Router.Match(r.Method, r.URL.Path)
 	}
 	for _, name := range p.HeaderNames {
-		v.Headers = append(v.Headers, r.Header.Get(name))
+		v.Headers = append(v.Headers, header(r.Header, name))
 	}
-	v.UserAgent = r.Header.Get("User-Agent")
+	v.UserAgent = header(r.Header, "User-Agent")
 	v.Hints = hints(r.Header, v.UserAgent)
 	v.Fingerprint = FingerprintOf(r.Header, v.UserAgent)
 	if p.Identifier == nil {
@@ -64,19 +64,28 @@ func hints(h http.Header, ua string) Hints {
 	if strings.HasPrefix(ua, "Mozilla/") {
 		hs |= ClaimsBrowser
 	}
-	if h.Get("Accept-Language") != "" {
+	if header(h, "Accept-Language") != "" {
 		hs |= AcceptLanguage
 	}
-	if h.Get("Accept-Encoding") != "" {
+	if header(h, "Accept-Encoding") != "" {
 		hs |= AcceptEncoding
 	}
-	if h.Get("Referer") != "" {
+	if header(h, "Referer") != "" {
 		hs |= Referer
 	}
-	if h.Get("Sec-Fetch-Mode") != "" || h.Get("Sec-Ch-Ua") != "" {
+	if header(h, "Sec-Fetch-Mode") != "" || header(h, "Sec-Ch-Ua") != "" {
 		hs |= FetchMetadata
 	}
 	return hs
+}
+
+// header returns the first value of the header whose canonical name is
+// name. http.Header.Get would canonicalise name again on every call.
+func header(h http.Header, name string) string {
+	if vs := h[name]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
 }
 
 // FingerprintOf hashes what a client's software says about itself: its
@@ -89,7 +98,7 @@ func FingerprintOf(h http.Header, ua string) Fingerprint {
 		names ^= fnv1a(fnvOffset, k) // order-independent
 	}
 	sum := uint64(fnvOffset)
-	for _, s := range [...]string{ua, h.Get("Accept"), h.Get("Accept-Language"), h.Get("Accept-Encoding")} {
+	for _, s := range [...]string{ua, header(h, "Accept"), header(h, "Accept-Language"), header(h, "Accept-Encoding")} {
 		sum = fnv1a(sum, s)
 		sum = (sum ^ 0) * fnvPrime // a separator, so "ab"+"c" differs from "a"+"bc"
 	}
