@@ -1,5 +1,11 @@
 package detect
 
+import (
+	"net/netip"
+
+	"github.com/abuseguard/abuseguard/internal/request"
+)
+
 // Common holds the settings every detector has. Detector configs embed it
 // inline, so they read `mode`, `weight` and `max_entities` at their top level.
 type Common struct {
@@ -61,4 +67,33 @@ func orDefault[T comparable](v, d T) T {
 		return d
 	}
 	return v
+}
+
+// subjectTableKey hashes the entity Subject(v) names without allocating, as a
+// key for per-entity tables.
+func subjectTableKey(h Hasher, v *request.View) uint64 {
+	switch {
+	case v.Identity.KeyID != "":
+		return h.String(byte(ScopeKey), v.Identity.KeyID)
+	case v.Identity.User != "":
+		return h.String(byte(ScopeUser), v.Identity.User)
+	}
+	ip := v.ClientIP.As16()
+	return h.Bytes(byte(ScopeIP), ip[:])
+}
+
+// addrKey hashes an address in namespace ns without allocating.
+func addrKey(h Hasher, ns byte, a netip.Addr) uint64 {
+	b := a.As16()
+	return h.Bytes(ns, b[:])
+}
+
+// tableStatsSum adds the stats of the tables one detector keeps.
+func tableStatsSum(a, b TableStats) TableStats {
+	return TableStats{
+		Entries:     a.Entries + b.Entries,
+		MaxEntries:  a.MaxEntries + b.MaxEntries,
+		Evictions:   a.Evictions + b.Evictions,
+		Expirations: a.Expirations + b.Expirations,
+	}
 }

@@ -556,19 +556,6 @@ func (p *pathPattern) match(path string, slashes []int) bool {
 	return false
 }
 
-// subjectTableKey hashes the entity Subject(v) names without allocating, as a
-// key for per-entity tables.
-func subjectTableKey(h Hasher, v *request.View) uint64 {
-	switch {
-	case v.Identity.KeyID != "":
-		return h.String(byte(ScopeKey), v.Identity.KeyID)
-	case v.Identity.User != "":
-		return h.String(byte(ScopeUser), v.Identity.User)
-	}
-	ip := v.ClientIP.As16()
-	return h.Bytes(byte(ScopeIP), ip[:])
-}
-
 // asciiLower returns s with ASCII letters in lower case.
 func asciiLower(s string) string {
 	b := []byte(s)

@@ -2,7 +2,6 @@ package detect
 
 import (
 	"fmt"
-	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -298,12 +297,6 @@ func scrapingPageParam(query string, names []string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// addrKey hashes an address in namespace ns without allocating.
-func addrKey(h Hasher, ns byte, a netip.Addr) uint64 {
-	b := a.As16()
-	return h.Bytes(ns, b[:])
 }
 
 // crossWhile is Steps.Cross for a measure that only counts while a

@@ -280,16 +280,6 @@ func (d *Sharing) Sweep(now int64) {
 // Stats returns the combined size and churn of both tables.
 func (d *Sharing) Stats() TableStats { return tableStatsSum(d.ids.Stats(), d.churn.Stats()) }
 
-// tableStatsSum adds the stats of the tables one detector keeps.
-func tableStatsSum(a, b TableStats) TableStats {
-	return TableStats{
-		Entries:     a.Entries + b.Entries,
-		MaxEntries:  a.MaxEntries + b.MaxEntries,
-		Evictions:   a.Evictions + b.Evictions,
-		Expirations: a.Expirations + b.Expirations,
-	}
-}
-
 // sharingUint64Key hashes x in namespace ns with the seeded hasher, so a
 // client cannot choose values that collide in a sketch.
 func sharingUint64Key(h Hasher, ns byte, x uint64) uint64 {
