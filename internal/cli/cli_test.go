@@ -2,9 +2,13 @@ package cli
 
 import (
 	"bytes"
+	"context"
+	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func run(args ...string) (code int, stdout, stderr string) {
@@ -64,5 +68,43 @@ func TestServeNeedsAnUpstream(t *testing.T) {
 	code, _, errOut := run("serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0")
 	if code != 1 || !strings.Contains(errOut, "--upstream") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestSampleAPIServes runs `abuseguard sample-api` and asks it for health.
+func TestSampleAPIServes(t *testing.T) {
+	cmd := sampleAPICmd()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd.SetArgs([]string{"--listen", addr})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("healthz %d", resp.StatusCode)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sample-api did not serve: %v\n%s", err, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("sample-api returned %v", err)
 	}
 }

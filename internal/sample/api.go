@@ -1,0 +1,878 @@
+// Package sample is a small, realistic shop API with real status semantics:
+// the target of game days, where a simulator drives attacks at it through
+// the guard. Some endpoints leak on purpose (signup answers 409 for a taken
+// email, password reset 404 for an unknown one) so the detectors have
+// something to catch.
+package sample
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Options configures New. Zero fields get the defaults documented on each.
+type Options struct {
+	// Seed makes the catalog, reviews, order history and session tokens
+	// deterministic: two APIs with one seed answer one request sequence
+	// byte for byte alike.
+	Seed uint64
+	// Products is the catalog size; ids 1..Products exist. Default 1000.
+	Products int
+	// Users is the number of accounts: user1..userN, password
+	// "correct-horse-N", email userN@example.com. Default 500.
+	Users int
+	// PartnerKeys maps X-API-Key values to partner names.
+	// Default {"partner-demo-key": "acme"}.
+	PartnerKeys map[string]string
+	// PromoCodes are the codes /api/promo/redeem accepts.
+	// Default WELCOME10, SPRING25, FREESHIP.
+	PromoCodes []string
+}
+
+// DemoPartnerKey, DemoPromoCode and DemoUser are demo credentials valid
+// under the default Options.
+const (
+	DemoPartnerKey = "partner-demo-key"
+	DemoPromoCode  = "WELCOME10"
+	DemoUser       = "user1"
+	DemoPassword   = "correct-horse-1"
+)
+
+// API is the sample shop. It is an http.Handler, safe for concurrent use,
+// and deterministic for a seed.
+type API struct {
+	opts     Options
+	mux      *http.ServeMux
+	products []product // products[i].ID == i+1
+	promos   map[string]int
+
+	mu       sync.RWMutex
+	emails   map[string]bool  // taken, lower case
+	sessions map[string]int   // token -> user id
+	orders   map[int][]*order // user id -> orders, oldest first
+	nextID   int              // next order id
+	logins   int              // successful logins, salts tokens
+}
+
+type product struct {
+	ID       int    `json:"id"`
+	Name     string `json:"name"`
+	Category string `json:"category"`
+	Price    int    `json:"price_cents"`
+	Stock    int    `json:"stock"`
+	reviews  []*review
+}
+
+type review struct {
+	ID      int    `json:"id"`
+	Rating  int    `json:"rating"`
+	Body    string `json:"body"`
+	Author  int    `json:"author_id"`
+	Product int    `json:"product_id"`
+}
+
+type user struct {
+	ID       int    `json:"id"`
+	Username string `json:"username"`
+}
+
+type order struct {
+	ID     int         `json:"id"`
+	User   int         `json:"user_id"`
+	Items  []orderItem `json:"items"`
+	Total  int         `json:"total_cents"`
+	Status string      `json:"status"`
+}
+
+type orderItem struct {
+	ProductID int `json:"product_id"`
+	Quantity  int `json:"quantity"`
+}
+
+var (
+	adjectives = []string{"Blue", "Red", "Compact", "Deluxe", "Rugged", "Silent", "Smart", "Vintage", "Wireless", "Organic"}
+	nouns      = []string{"Widget", "Kettle", "Backpack", "Lamp", "Headphones", "Mug", "Notebook", "Sneakers", "Blender", "Tent"}
+	categories = []string{"home", "outdoor", "audio", "kitchen", "office"}
+	phrases    = []string{"Works as described.", "Broke after a week.", "Great value.", "Would buy again.", "Shipping was slow."}
+	statuses   = []string{"delivered", "shipped", "processing"}
+)
+
+// New returns the shop for opts.
+func New(opts Options) *API {
+	if opts.Products <= 0 {
+		opts.Products = 1000
+	}
+	if opts.Users <= 0 {
+		opts.Users = 500
+	}
+	if opts.PartnerKeys == nil {
+		opts.PartnerKeys = map[string]string{DemoPartnerKey: "acme"}
+	}
+	if opts.PromoCodes == nil {
+		opts.PromoCodes = []string{DemoPromoCode, "SPRING25", "FREESHIP"}
+	}
+	a := &API{
+		opts:     opts,
+		promos:   map[string]int{},
+		emails:   map[string]bool{},
+		sessions: map[string]int{},
+		orders:   map[int][]*order{},
+		nextID:   1,
+	}
+	rng := rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x5eed5a3b1e))
+	reviewID := 1
+	for id := 1; id <= opts.Products; id++ {
+		p := product{
+			ID:       id,
+			Name:     fmt.Sprintf("%s %s %d", adjectives[rng.IntN(len(adjectives))], nouns[rng.IntN(len(nouns))], id),
+			Category: categories[rng.IntN(len(categories))],
+			Price:    199 + rng.IntN(20000),
+			Stock:    rng.IntN(250),
+		}
+		for range rng.IntN(5) {
+			p.reviews = append(p.reviews, &review{ID: reviewID, Rating: 1 + rng.IntN(5),
+				Body: phrases[rng.IntN(len(phrases))], Author: 1 + rng.IntN(opts.Users), Product: id})
+			reviewID++
+		}
+		a.products = append(a.products, p)
+	}
+	for u := 1; u <= opts.Users; u++ {
+		a.emails[fmt.Sprintf("user%d@example.com", u)] = true
+		for range rng.IntN(4) {
+			items := []orderItem{{ProductID: 1 + rng.IntN(opts.Products), Quantity: 1 + rng.IntN(3)}}
+			a.addOrder(u, items, statuses[rng.IntN(len(statuses))])
+		}
+	}
+	for i, c := range opts.PromoCodes {
+		a.promos[c] = 10 + 5*(i%4)
+	}
+	a.routes()
+	return a
+}
+
+// addOrder records an order for user; the caller holds mu or owns a.
+func (a *API) addOrder(userID int, items []orderItem, status string) *order {
+	o := &order{ID: a.nextID, User: userID, Items: items, Status: status}
+	for _, it := range items {
+		o.Total += a.products[it.ProductID-1].Price * it.Quantity
+	}
+	a.nextID++
+	a.orders[userID] = append(a.orders[userID], o)
+	return o
+}
+
+func (a *API) routes() {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /{$}", a.home)
+	m.HandleFunc("GET /static/{file...}", a.static)
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	m.HandleFunc("GET /api/products", a.listProducts)
+	m.HandleFunc("GET /api/products/{id}", a.getProduct)
+	m.HandleFunc("GET /api/search", a.search)
+	m.HandleFunc("POST /api/login", a.login)
+	m.HandleFunc("POST /api/signup", a.signup)
+	m.HandleFunc("POST /api/password-reset", a.passwordReset)
+	m.HandleFunc("POST /api/promo/redeem", a.redeem)
+	m.HandleFunc("GET /api/orders", a.session(a.listOrders))
+	m.HandleFunc("POST /api/orders", a.session(a.createOrder))
+	m.HandleFunc("GET /api/partner/orders", a.partner(a.partnerOrders))
+	m.HandleFunc("GET /api/partner/inventory", a.partner(a.partnerInventory))
+	m.HandleFunc("POST /graphql", a.graphqlHandler)
+	m.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeError(w, 404, "not found") })
+	a.mux = m
+}
+
+// ServeHTTP answers one request.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+var _ http.Handler = (*API)(nil)
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// decode reads a JSON object body of at most 64 KiB into v; on failure it
+// answers 400 and returns false.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(v); err != nil {
+		writeError(w, 400, "invalid JSON body")
+		return false
+	}
+	return true
+}
+
+const homeHTML = `<!doctype html>
+<html><head><title>Sample Shop</title><link rel="stylesheet" href="/static/site.css"></head>
+<body><h1>Sample Shop</h1><p><a href="/api/products">Products</a></p>
+<script src="/static/app.js"></script></body></html>
+`
+
+var assets = map[string]struct{ typ, body string }{
+	"app.js":   {"text/javascript", "fetch('/api/products?per_page=5').then(r => r.json()).then(console.log);\n"},
+	"site.css": {"text/css", "body { font-family: sans-serif; margin: 2em; }\n"},
+	"logo.svg": {"image/svg+xml", `<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16"><rect width="16" height="16" fill="teal"/></svg>` + "\n"},
+}
+
+func (a *API) home(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write([]byte(homeHTML))
+}
+
+func (a *API) static(w http.ResponseWriter, r *http.Request) {
+	f, ok := assets[r.PathValue("file")]
+	if !ok {
+		writeError(w, 404, "not found")
+		return
+	}
+	w.Header().Set("Content-Type", f.typ)
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	_, _ = w.Write([]byte(f.body))
+}
+
+// intParam returns the query parameter name as an int in [lo, hi], def when
+// absent; ok is false when it is malformed or out of range.
+func intParam(r *http.Request, name string, def, lo, hi int) (int, bool) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil && n >= lo && n <= hi
+}
+
+func (a *API) listProducts(w http.ResponseWriter, r *http.Request) {
+	page, ok1 := intParam(r, "page", 1, 1, 1<<20)
+	per, ok2 := intParam(r, "per_page", 20, 1, 100)
+	if !ok1 || !ok2 {
+		writeError(w, 400, "page must be >= 1 and per_page in 1..100")
+		return
+	}
+	start := min((page-1)*per, len(a.products))
+	end := min(start+per, len(a.products))
+	writeJSON(w, 200, map[string]any{"items": a.products[start:end], "page": page, "per_page": per,
+		"total": len(a.products), "total_pages": (len(a.products) + per - 1) / per})
+}
+
+func (a *API) productByID(s string) *product {
+	id, err := strconv.Atoi(s)
+	if err != nil || id < 1 || id > len(a.products) {
+		return nil
+	}
+	return &a.products[id-1]
+}
+
+func (a *API) getProduct(w http.ResponseWriter, r *http.Request) {
+	p := a.productByID(r.PathValue("id"))
+	if p == nil {
+		writeError(w, 404, "product not found")
+		return
+	}
+	writeJSON(w, 200, map[string]any{"product": p, "reviews": p.reviews})
+}
+
+// searchProducts returns up to limit products whose name contains q, case
+// insensitively.
+func (a *API) searchProducts(q string, limit int) []*product {
+	q = strings.ToLower(q)
+	var out []*product
+	for i := range a.products {
+		if len(out) >= limit {
+			break
+		}
+		if strings.Contains(strings.ToLower(a.products[i].Name), q) {
+			out = append(out, &a.products[i])
+		}
+	}
+	return out
+}
+
+func (a *API) search(w http.ResponseWriter, r *http.Request) {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	if q == "" {
+		writeError(w, 400, "q is required")
+		return
+	}
+	items := a.searchProducts(q, 20)
+	if items == nil {
+		items = []*product{}
+	}
+	writeJSON(w, 200, map[string]any{"query": q, "items": items})
+}
+
+// userID returns the id of "userN" when N is an existing user, else 0.
+func (a *API) userID(username string) int {
+	n, err := strconv.Atoi(strings.TrimPrefix(username, "user"))
+	if !strings.HasPrefix(username, "user") || err != nil || n < 1 || n > a.opts.Users || username != "user"+strconv.Itoa(n) {
+		return 0
+	}
+	return n
+}
+
+func (a *API) login(w http.ResponseWriter, r *http.Request) {
+	var body struct{ Username, Password string }
+	if !decode(w, r, &body) {
+		return
+	}
+	id := a.userID(body.Username)
+	if id == 0 || body.Password != fmt.Sprintf("correct-horse-%d", id) {
+		writeError(w, 401, "invalid credentials")
+		return
+	}
+	a.mu.Lock()
+	a.logins++
+	sum := sha256.Sum256(fmt.Appendf(nil, "%d/%s/%d", a.opts.Seed, body.Username, a.logins))
+	token := hex.EncodeToString(sum[:16])
+	a.sessions[token] = id
+	a.mu.Unlock()
+	writeJSON(w, 200, map[string]any{"token": token, "user": user{ID: id, Username: body.Username}})
+}
+
+// emailBody decodes {"email"}; on failure it answers 400 and returns "".
+func emailBody(w http.ResponseWriter, r *http.Request) string {
+	var body struct{ Email string }
+	if !decode(w, r, &body) {
+		return ""
+	}
+	e := strings.ToLower(strings.TrimSpace(body.Email))
+	if at := strings.IndexByte(e, '@'); at < 1 || at == len(e)-1 {
+		writeError(w, 400, "a valid email is required")
+		return ""
+	}
+	return e
+}
+
+func (a *API) signup(w http.ResponseWriter, r *http.Request) {
+	e := emailBody(w, r)
+	if e == "" {
+		return
+	}
+	a.mu.Lock()
+	taken := a.emails[e]
+	a.emails[e] = true
+	a.mu.Unlock()
+	if taken {
+		writeError(w, 409, "an account with that email already exists")
+		return
+	}
+	writeJSON(w, 201, map[string]string{"email": e, "status": "created"})
+}
+
+func (a *API) passwordReset(w http.ResponseWriter, r *http.Request) {
+	e := emailBody(w, r)
+	if e == "" {
+		return
+	}
+	a.mu.RLock()
+	exists := a.emails[e]
+	a.mu.RUnlock()
+	if !exists {
+		writeError(w, 404, "no account with that email")
+		return
+	}
+	writeJSON(w, 202, map[string]string{"status": "reset email sent"})
+}
+
+func (a *API) redeem(w http.ResponseWriter, r *http.Request) {
+	var body struct{ Code string }
+	if !decode(w, r, &body) {
+		return
+	}
+	pct, ok := a.promos[body.Code]
+	if !ok {
+		writeError(w, 400, "invalid promo code")
+		return
+	}
+	writeJSON(w, 200, map[string]any{"code": body.Code, "discount_percent": pct})
+}
+
+// session wraps h so that it runs only with a valid Bearer token, passing
+// the user id.
+func (a *API) session(h func(http.ResponseWriter, *http.Request, int)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		a.mu.RLock()
+		id := a.sessions[token]
+		a.mu.RUnlock()
+		if !ok || id == 0 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="shop"`)
+			writeError(w, 401, "login required")
+			return
+		}
+		h(w, r, id)
+	}
+}
+
+func (a *API) listOrders(w http.ResponseWriter, _ *http.Request, id int) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	writeJSON(w, 200, map[string]any{"orders": append([]*order{}, a.orders[id]...)})
+}
+
+func (a *API) createOrder(w http.ResponseWriter, r *http.Request, id int) {
+	var body orderItem
+	if !decode(w, r, &body) {
+		return
+	}
+	if body.ProductID < 1 || body.ProductID > len(a.products) || body.Quantity < 1 || body.Quantity > 100 {
+		writeError(w, 400, "product_id must exist and quantity be in 1..100")
+		return
+	}
+	a.mu.Lock()
+	o := a.addOrder(id, []orderItem{body}, "processing")
+	a.mu.Unlock()
+	writeJSON(w, 201, o)
+}
+
+// partner wraps h so that it runs only with a known X-API-Key, passing the
+// partner name.
+func (a *API) partner(h func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name, ok := a.opts.PartnerKeys[r.Header.Get("X-API-Key")]
+		if !ok {
+			writeError(w, 401, "missing or unknown API key")
+			return
+		}
+		h(w, r, name)
+	}
+}
+
+func (a *API) partnerOrders(w http.ResponseWriter, _ *http.Request, name string) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	var out []*order
+	for u := 1; u <= min(a.opts.Users, 20); u++ {
+		out = append(out, a.orders[u]...)
+	}
+	writeJSON(w, 200, map[string]any{"partner": name, "orders": out})
+}
+
+func (a *API) partnerInventory(w http.ResponseWriter, _ *http.Request, name string) {
+	type stock struct {
+		ID    int `json:"id"`
+		Stock int `json:"stock"`
+	}
+	out := make([]stock, 0, len(a.products))
+	for _, p := range a.products {
+		out = append(out, stock{p.ID, p.Stock})
+	}
+	writeJSON(w, 200, map[string]any{"partner": name, "inventory": out})
+}
+
+func (a *API) graphqlHandler(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Query string `json:"query"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 2*maxQueryBytes)).Decode(&body); err != nil {
+		writeJSON(w, 400, gqlErrors(errors.New("invalid JSON body")))
+		return
+	}
+	status, resp := a.graphql(body.Query)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(resp)
+}
+
+// GraphQL: a tiny evaluator for selection sets with nested braces, aliases
+// and scalar arguments; no fragments, variables, directives or mutations.
+
+const (
+	maxQueryBytes = 16 << 10 // query text cap
+	maxNodes      = 10000    // selections plus arguments
+	maxDepth      = 15       // selection set nesting
+	maxWork       = 50000    // fields resolved per query
+	maxFirst      = 100      // list argument cap
+)
+
+type gqlSel struct {
+	key, name string // key is the alias, else the name
+	args      map[string]any
+	sub       []*gqlSel
+}
+
+// gqlField is a schema field: its type ("" for a scalar), whether it is a
+// list, its arguments (name -> "int" or "string", a '!' prefix marks it
+// required) and its resolver, which returns a scalar, an object (*product,
+// *review, *user, *order, or nil) or a []any of objects.
+type gqlField struct {
+	typ  string
+	list bool
+	args map[string]string
+	get  func(a *API, obj any, s *gqlSel) any
+}
+
+func scalar[T any](get func(T) any) gqlField {
+	return gqlField{get: func(_ *API, o any, _ *gqlSel) any { return get(o.(T)) }}
+}
+
+// window returns the items of xs that the first and offset arguments of s
+// select (first defaults to 10, at most maxFirst), as objects.
+func window[T any](s *gqlSel, xs []T, obj func(T) any) []any {
+	first, ok := s.args["first"].(int)
+	if !ok {
+		first = 10
+	}
+	off, _ := s.args["offset"].(int)
+	lo := min(max(off, 0), len(xs))
+	out := []any{}
+	for _, x := range xs[lo:min(lo+min(max(first, 0), maxFirst), len(xs))] {
+		out = append(out, obj(x))
+	}
+	return out
+}
+
+func (a *API) gqlUser(id int) any {
+	if id < 1 || id > a.opts.Users {
+		return nil
+	}
+	return &user{ID: id, Username: fmt.Sprintf("user%d", id)}
+}
+
+func (a *API) gqlProduct(id int) any { return &a.products[id-1] }
+
+var (
+	listArgs  = map[string]string{"first": "int", "offset": "int"}
+	idArg     = map[string]string{"id": "!int"}
+	gqlSchema = map[string]map[string]gqlField{
+		"Query": {
+			"product": {"Product", false, idArg, func(a *API, _ any, s *gqlSel) any {
+				if id, _ := s.args["id"].(int); id >= 1 && id <= len(a.products) {
+					return a.gqlProduct(id)
+				}
+				return nil
+			}},
+			"user": {"User", false, idArg, func(a *API, _ any, s *gqlSel) any { return a.gqlUser(s.args["id"].(int)) }},
+			"products": {"Product", true, listArgs, func(a *API, _ any, s *gqlSel) any {
+				return window(s, a.products, func(p product) any { return a.gqlProduct(p.ID) })
+			}},
+			"search": {"Product", true, map[string]string{"q": "!string", "first": "int"}, func(a *API, _ any, s *gqlSel) any {
+				return window(s, a.searchProducts(s.args["q"].(string), maxFirst), func(p *product) any { return p })
+			}},
+		},
+		"Product": {
+			"id": scalar(func(p *product) any { return p.ID }), "name": scalar(func(p *product) any { return p.Name }),
+			"category": scalar(func(p *product) any { return p.Category }), "price": scalar(func(p *product) any { return p.Price }),
+			"stock": scalar(func(p *product) any { return p.Stock }),
+			"reviews": {"Review", true, listArgs, func(_ *API, o any, s *gqlSel) any {
+				return window(s, o.(*product).reviews, func(r *review) any { return r })
+			}},
+		},
+		"Review": {
+			"id": scalar(func(r *review) any { return r.ID }), "rating": scalar(func(r *review) any { return r.Rating }),
+			"body":    scalar(func(r *review) any { return r.Body }),
+			"author":  {"User", false, nil, func(a *API, o any, _ *gqlSel) any { return a.gqlUser(o.(*review).Author) }},
+			"product": {"Product", false, nil, func(a *API, o any, _ *gqlSel) any { return a.gqlProduct(o.(*review).Product) }},
+		},
+		"User": {
+			"id": scalar(func(u *user) any { return u.ID }), "username": scalar(func(u *user) any { return u.Username }),
+			"orders": {"Order", true, listArgs, func(a *API, o any, s *gqlSel) any {
+				return window(s, a.orders[o.(*user).ID], func(x *order) any { return x })
+			}},
+		},
+		"Order": {
+			"id": scalar(func(x *order) any { return x.ID }), "total": scalar(func(x *order) any { return x.Total }),
+			"status": scalar(func(x *order) any { return x.Status }),
+			"user":   {"User", false, nil, func(a *API, o any, _ *gqlSel) any { return a.gqlUser(o.(*order).User) }},
+			"products": {"Product", true, listArgs, func(a *API, o any, s *gqlSel) any {
+				return window(s, o.(*order).Items, func(it orderItem) any { return a.gqlProduct(it.ProductID) })
+			}},
+		},
+	}
+)
+
+func gqlErrors(err error) map[string]any {
+	return map[string]any{"errors": []map[string]string{{"message": err.Error()}}}
+}
+
+// graphql answers query with a status and a JSON body: 200 and {"data"},
+// or 400 and {"errors"} for syntax errors, depth over maxDepth, more than
+// maxNodes nodes, schema errors and queries resolving over maxWork fields.
+func (a *API) graphql(query string) (int, []byte) {
+	sels, err := parseGraphQL(query)
+	if err == nil {
+		err = validate(sels, "Query")
+	}
+	e := &gqlExec{a: a, buf: []byte(`{"data":`)}
+	if err == nil {
+		a.mu.RLock()
+		err = e.object(sels, "Query", nil)
+		a.mu.RUnlock()
+	}
+	if err != nil {
+		b, _ := json.Marshal(gqlErrors(err))
+		return 400, b
+	}
+	return 200, append(e.buf, "}\n"...)
+}
+
+type gqlParser struct {
+	src               string
+	i, nodes, deepest int
+}
+
+func parseGraphQL(query string) ([]*gqlSel, error) {
+	if len(query) > maxQueryBytes {
+		return nil, fmt.Errorf("query is %d bytes, over the limit of %d", len(query), maxQueryBytes)
+	}
+	p := &gqlParser{src: query}
+	if p.peek() != '{' { // "query" [Name]
+		if op, err := p.name(); err != nil || op != "query" {
+			return nil, p.errorf("expected '{' or \"query\"; mutations, subscriptions and fragments are not supported")
+		}
+		if p.peek() != '{' {
+			if _, err := p.name(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	sels, err := p.selectionSet(1)
+	if err == nil && p.peek() != 0 {
+		err = p.errorf("unexpected %q after the query", p.src[p.i])
+	}
+	if err == nil && p.deepest > maxDepth {
+		err = fmt.Errorf("query depth %d exceeds the limit of %d", p.deepest, maxDepth)
+	}
+	return sels, err
+}
+
+func (p *gqlParser) errorf(format string, args ...any) error {
+	p.i = min(p.i, len(p.src))
+	line := 1 + strings.Count(p.src[:p.i], "\n")
+	col := p.i - strings.LastIndexByte(p.src[:p.i], '\n')
+	return fmt.Errorf("syntax error at %d:%d: %s", line, col, fmt.Sprintf(format, args...))
+}
+
+// peek skips white space, commas and comments and returns the next byte,
+// 0 at the end.
+func (p *gqlParser) peek() byte {
+	for ; p.i < len(p.src); p.i++ {
+		switch c := p.src[p.i]; c {
+		case ' ', '\t', '\n', '\r', ',':
+		case '#':
+			for p.i < len(p.src)-1 && p.src[p.i+1] != '\n' {
+				p.i++
+			}
+		default:
+			return c
+		}
+	}
+	return 0
+}
+
+func (p *gqlParser) expect(c byte) error {
+	if p.peek() != c {
+		return p.errorf("expected %q", c)
+	}
+	p.i++
+	return nil
+}
+
+func isNameByte(c byte, first bool) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || !first && c >= '0' && c <= '9'
+}
+
+func (p *gqlParser) name() (string, error) {
+	if !isNameByte(p.peek(), true) {
+		return "", p.errorf("expected a name (fragments, variables and directives are not supported)")
+	}
+	start := p.i
+	for p.i < len(p.src) && isNameByte(p.src[p.i], false) {
+		p.i++
+	}
+	return p.src[start:p.i], nil
+}
+
+func (p *gqlParser) count() error {
+	if p.nodes++; p.nodes > maxNodes {
+		return fmt.Errorf("query has over %d nodes", maxNodes)
+	}
+	return nil
+}
+
+func (p *gqlParser) selectionSet(depth int) (sels []*gqlSel, err error) {
+	if err := p.expect('{'); err != nil {
+		return nil, err
+	}
+	p.deepest = max(p.deepest, depth)
+	for p.peek() != '}' {
+		s := &gqlSel{}
+		if err = p.count(); err == nil {
+			s.name, err = p.name()
+		}
+		if err == nil && p.peek() == ':' {
+			p.i++
+			s.key = s.name
+			s.name, err = p.name()
+		}
+		if err == nil && p.peek() == '(' {
+			s.args, err = p.arguments()
+		}
+		if err == nil && p.peek() == '{' {
+			s.sub, err = p.selectionSet(depth + 1)
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.key = cmp.Or(s.key, s.name)
+		sels = append(sels, s)
+	}
+	p.i++
+	if len(sels) == 0 {
+		return nil, p.errorf("empty selection set")
+	}
+	return sels, nil
+}
+
+func (p *gqlParser) arguments() (map[string]any, error) {
+	p.i++ // '('
+	args := map[string]any{}
+	for p.peek() != ')' {
+		if err := p.count(); err != nil {
+			return nil, err
+		}
+		n, err := p.name()
+		if err == nil {
+			err = p.expect(':')
+		}
+		if err != nil {
+			return nil, err
+		}
+		if args[n], err = p.value(); err != nil {
+			return nil, err
+		}
+	}
+	p.i++
+	return args, nil
+}
+
+// value parses a string, an integer or a name (enum values, true, false).
+func (p *gqlParser) value() (any, error) {
+	c, start := p.peek(), p.i
+	switch {
+	case c == '"':
+		for p.i++; p.i < len(p.src) && p.src[p.i] != '"' && p.src[p.i] != '\n'; p.i++ {
+			if p.src[p.i] == '\\' {
+				p.i++
+			}
+		}
+		if p.i < len(p.src) && p.src[p.i] == '"' {
+			p.i++
+			if s, err := strconv.Unquote(p.src[start:p.i]); err == nil {
+				return s, nil
+			}
+		}
+		return nil, p.errorf("bad string")
+	case c == '-' || c >= '0' && c <= '9':
+		for p.i++; p.i < len(p.src) && p.src[p.i] >= '0' && p.src[p.i] <= '9'; p.i++ {
+		}
+		n, err := strconv.Atoi(p.src[start:p.i])
+		if err != nil {
+			return nil, p.errorf("bad integer %q", p.src[start:p.i])
+		}
+		return n, nil
+	case isNameByte(c, true):
+		return p.name()
+	}
+	return nil, p.errorf("expected a string, an integer or a name")
+}
+
+// validate checks sels against the schema type typ.
+func validate(sels []*gqlSel, typ string) error {
+	seen := map[string]bool{}
+	for _, s := range sels {
+		if seen[s.key] {
+			return fmt.Errorf("field %q appears twice on %s; use an alias", s.key, typ)
+		}
+		seen[s.key] = true
+		f, ok := gqlSchema[typ][s.name]
+		if s.name == "__typename" && s.sub == nil && s.args == nil {
+			continue
+		} else if !ok {
+			return fmt.Errorf("cannot query field %q on type %s", s.name, typ)
+		}
+		for n, v := range s.args {
+			_, isInt := v.(int)
+			if want, ok := f.args[n]; !ok || (strings.TrimPrefix(want, "!") == "int") != isInt {
+				return fmt.Errorf("bad argument %q on %s.%s", n, typ, s.name)
+			}
+		}
+		for n, want := range f.args {
+			if _, ok := s.args[n]; !ok && strings.HasPrefix(want, "!") {
+				return fmt.Errorf("%s.%s needs argument %q", typ, s.name, n)
+			}
+		}
+		if (f.typ == "") != (s.sub == nil) {
+			return fmt.Errorf("%s.%s: objects need a selection set, scalars take none", typ, s.name)
+		}
+		if err := validate(s.sub, f.typ); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type gqlExec struct {
+	a    *API
+	buf  []byte
+	work int
+}
+
+// object appends obj, of type typ, with selections sels, depth first.
+func (e *gqlExec) object(sels []*gqlSel, typ string, obj any) error {
+	e.buf = append(e.buf, '{')
+	for i, s := range sels {
+		if e.work++; e.work > maxWork {
+			return fmt.Errorf("query too expensive: over %d fields resolved", maxWork)
+		}
+		if i > 0 {
+			e.buf = append(e.buf, ',')
+		}
+		e.buf = append(strconv.AppendQuote(e.buf, s.key), ':')
+		if s.name == "__typename" {
+			e.buf = strconv.AppendQuote(e.buf, typ)
+			continue
+		}
+		f := gqlSchema[typ][s.name]
+		v := f.get(e.a, obj, s)
+		var err error
+		switch {
+		case f.typ == "":
+			b, _ := json.Marshal(v)
+			e.buf = append(e.buf, b...)
+		case f.list:
+			e.buf = append(e.buf, '[')
+			for j, item := range v.([]any) {
+				if j > 0 {
+					e.buf = append(e.buf, ',')
+				}
+				if err = e.object(s.sub, f.typ, item); err != nil {
+					break
+				}
+			}
+			e.buf = append(e.buf, ']')
+		case v == nil:
+			e.buf = append(e.buf, "null"...)
+		default:
+			err = e.object(s.sub, f.typ, v)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	e.buf = append(e.buf, '}')
+	return nil
+}
