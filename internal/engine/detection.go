@@ -11,16 +11,18 @@ import (
 )
 
 // risk is what the engine remembers about one entity: its decaying score
-// and its last few signals, the evidence for a decision.
+// and its last few signals, the evidence for a decision. Evidence is held
+// by pointer so that an entry stays small (the table copies entries on
+// every update); it is allocated only when a signal fires.
 type risk struct {
 	score  detect.Score
-	recent [evidenceKept]decision.Evidence
+	recent [evidenceKept]*decision.Evidence
 	n      uint32
 }
 
 const evidenceKept = 6
 
-func (r *risk) push(e decision.Evidence) {
+func (r *risk) push(e *decision.Evidence) {
 	r.recent[r.n%evidenceKept] = e
 	r.n++
 }
@@ -30,7 +32,7 @@ func (r *risk) evidence() []decision.Evidence {
 	n := min(r.n, evidenceKept)
 	out := make([]decision.Evidence, 0, n)
 	for i := r.n - n; i < r.n; i++ {
-		out = append(out, r.recent[i%evidenceKept])
+		out = append(out, *r.recent[i%evidenceKept])
 	}
 	return out
 }
@@ -117,7 +119,7 @@ func (p *Policy) apply(v *request.View, signals []detect.Signal) *decision.Decis
 		p.shared.risk.Update(p.shared.hasher.String(byte(s.Entity.Scope), s.Entity.Value), now, func(r *risk) {
 			score = r.score.Add(now, half, s.Weight)
 			if s.Detector != persistence { // a consequence, not a cause: it must not crowd the causes out
-				r.push(ev)
+				r.push(&ev)
 			}
 			if action = p.band(score); action != "" {
 				evidence = r.evidence()
