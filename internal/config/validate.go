@@ -38,6 +38,15 @@ func (v *validator) fail(path, format string, args ...any) {
 	v.errs = append(v.errs, v.c.ErrorAt(path, fmt.Errorf(format, args...)))
 }
 
+// name checks a route, limit or key name, reporting whether it is valid.
+func (v *validator) name(path, s string) bool {
+	if namePattern.MatchString(s) {
+		return true
+	}
+	v.fail(path, "%q: want 1-64 letters, digits, '.', '_' or '-'", s)
+	return false
+}
+
 func (c *Config) validate() Errors {
 	v := &validator{c: c}
 	v.addresses()
@@ -217,9 +226,7 @@ func (v *validator) identity() {
 	ids, hashes := map[string]bool{}, map[string]bool{}
 	for i, k := range id.APIKey.Keys {
 		path := fmt.Sprintf("identity.api_key.keys[%d]", i)
-		if !namePattern.MatchString(k.ID) {
-			v.fail(path+".id", "%q: want 1-64 letters, digits, '.', '_' or '-'", k.ID)
-		} else if ids[k.ID] {
+		if v.name(path+".id", k.ID) && ids[k.ID] {
 			v.fail(path+".id", "duplicate key id %q", k.ID)
 		}
 		if !sha256Pattern.MatchString(k.SHA256) {
@@ -250,9 +257,7 @@ func (v *validator) routes() map[string]bool {
 	var table []request.Route
 	for i, r := range v.c.Routes {
 		path := fmt.Sprintf("routes[%d]", i)
-		if !namePattern.MatchString(r.Name) {
-			v.fail(path+".name", "%q: want 1-64 letters, digits, '.', '_' or '-'", r.Name)
-		} else if names[r.Name] {
+		if v.name(path+".name", r.Name) && names[r.Name] {
 			v.fail(path+".name", "duplicate route name %q", r.Name)
 		}
 		names[r.Name] = true
@@ -281,9 +286,7 @@ func (v *validator) routes() map[string]bool {
 func (v *validator) limit(i int, routes map[string]bool) {
 	l := v.c.Limits[i]
 	path := fmt.Sprintf("limits[%d]", i)
-	if !namePattern.MatchString(l.Name) {
-		v.fail(path+".name", "%q: want 1-64 letters, digits, '.', '_' or '-'", l.Name)
-	}
+	v.name(path+".name", l.Name)
 	for j := range i {
 		if v.c.Limits[j].Name == l.Name {
 			v.fail(path+".name", "duplicate limit name %q", l.Name)

@@ -10,9 +10,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/textproto"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -335,7 +337,7 @@ func compileLimit(l config.Limit, routeIndex map[string]int, headers map[string]
 		}
 		r.perPlan[plan] = compileAmount(l.Name, a)
 	}
-	for _, a := range append([]*amount{r.base}, mapValues(r.perPlan)...) {
+	for _, a := range append([]*amount{r.base}, slices.Collect(maps.Values(r.perPlan))...) {
 		if a == nil {
 			continue
 		}
@@ -347,14 +349,6 @@ func compileLimit(l config.Limit, routeIndex map[string]int, headers map[string]
 		}
 	}
 	return r
-}
-
-func mapValues(m map[string]*amount) []*amount {
-	var vs []*amount
-	for _, v := range m {
-		vs = append(vs, v)
-	}
-	return vs
 }
 
 func compileAmount(name string, a config.Amount) *amount {
