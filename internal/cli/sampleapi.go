@@ -28,7 +28,9 @@ func sampleAPICmd() *cobra.Command {
 promo codes, orders, partner endpoints and a small GraphQL endpoint. Signup
 and password reset leak account existence on purpose (409, 404) so the
 detectors have something to catch. The catalog and tokens are deterministic
-for a seed. SIGINT or SIGTERM shuts it down gracefully. See docs/sample-api.md.`,
+for a seed. Login issues HS256 session tokens signed with $SAMPLE_SHOP_JWT_SECRET
+(a demo secret when unset). SIGINT or SIGTERM shuts it down gracefully. See
+docs/sample-api.md.`,
 		Example: "  abuseguard sample-api\n  abuseguard sample-api --listen 127.0.0.1:3000 --seed 7",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -38,7 +40,11 @@ for a seed. SIGINT or SIGTERM shuts it down gracefully. See docs/sample-api.md.`
 			if err != nil {
 				return err
 			}
-			srv := &http.Server{Handler: sample.New(sample.Options{Seed: seed}), ReadHeaderTimeout: 10 * time.Second}
+			opts := sample.Options{Seed: seed}
+			if secret := os.Getenv(sample.TokenSecretEnv); secret != "" {
+				opts.TokenSecret = []byte(secret)
+			}
+			srv := &http.Server{Handler: sample.New(opts), ReadHeaderTimeout: 10 * time.Second}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "sample-api listening on http://%s (seed %d)\n", ln.Addr(), seed)
 			fmt.Fprintf(out, "demo credentials: user %s / %s, partner X-API-Key %s, promo code %s\n",

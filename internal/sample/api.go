@@ -17,6 +17,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Options configures New. Zero fields get the defaults documented on each.
@@ -36,6 +39,12 @@ type Options struct {
 	// PromoCodes are the codes /api/promo/redeem accepts.
 	// Default WELCOME10, SPRING25, FREESHIP.
 	PromoCodes []string
+	// TokenSecret signs the session tokens login issues: HS256 JWTs with
+	// the user name as subject and TokenIssuer as issuer, valid for a day.
+	// Default DemoTokenSecret.
+	TokenSecret []byte
+	// Now is the clock for token times (default time.Now).
+	Now func() time.Time
 }
 
 // DemoPartnerKey, DemoPromoCode and DemoUser are demo credentials valid
@@ -45,6 +54,15 @@ const (
 	DemoPromoCode  = "WELCOME10"
 	DemoUser       = "user1"
 	DemoPassword   = "correct-horse-1"
+	// DemoTokenSecret signs session tokens unless Options.TokenSecret is
+	// set; a guard verifying them needs the same secret.
+	DemoTokenSecret = "sample-shop-demo-secret-not-for-production"
+	// TokenIssuer is the iss claim of session tokens.
+	TokenIssuer = "sample-shop"
+	// TokenSecretEnv is the environment variable `abuseguard sample-api`
+	// reads the token secret from (examples/shop.yaml has the guard read
+	// the same one).
+	TokenSecretEnv = "SAMPLE_SHOP_JWT_SECRET"
 )
 
 // API is the sample shop. It is an http.Handler, safe for concurrent use,
@@ -55,12 +73,11 @@ type API struct {
 	products []product // products[i].ID == i+1
 	promos   map[string]int
 
-	mu       sync.RWMutex
-	emails   map[string]bool  // taken, lower case
-	sessions map[string]int   // token -> user id
-	orders   map[int][]*order // user id -> orders, oldest first
-	nextID   int              // next order id
-	logins   int              // successful logins, salts tokens
+	mu     sync.RWMutex
+	emails map[string]bool  // taken, lower case
+	orders map[int][]*order // user id -> orders, oldest first
+	nextID int              // next order id
+	logins int              // successful logins, salts tokens
 }
 
 type product struct {
@@ -115,18 +132,23 @@ func New(opts Options) *API {
 		opts.Users = 500
 	}
 	if opts.PartnerKeys == nil {
-		opts.PartnerKeys = map[string]string{DemoPartnerKey: "acme"}
+		opts.PartnerKeys = map[string]string{DemoPartnerKey: "acme", "partner-globex-key": "globex"}
+	}
+	if opts.TokenSecret == nil {
+		opts.TokenSecret = []byte(DemoTokenSecret)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	if opts.PromoCodes == nil {
 		opts.PromoCodes = []string{DemoPromoCode, "SPRING25", "FREESHIP"}
 	}
 	a := &API{
-		opts:     opts,
-		promos:   map[string]int{},
-		emails:   map[string]bool{},
-		sessions: map[string]int{},
-		orders:   map[int][]*order{},
-		nextID:   1,
+		opts:   opts,
+		promos: map[string]int{},
+		emails: map[string]bool{},
+		orders: map[int][]*order{},
+		nextID: 1,
 	}
 	rng := rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x5eed5a3b1e))
 	reviewID := 1
@@ -336,9 +358,16 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	a.logins++
 	sum := sha256.Sum256(fmt.Appendf(nil, "%d/%s/%d", a.opts.Seed, body.Username, a.logins))
-	token := hex.EncodeToString(sum[:16])
-	a.sessions[token] = id
 	a.mu.Unlock()
+	now := a.opts.Now()
+	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
+		Subject: body.Username, Issuer: TokenIssuer, ID: hex.EncodeToString(sum[:8]),
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(24 * time.Hour)),
+	}).SignedString(a.opts.TokenSecret)
+	if err != nil {
+		writeError(w, 500, "cannot sign a session token")
+		return
+	}
 	writeJSON(w, 200, map[string]any{"token": token, "user": user{ID: id, Username: body.Username}})
 }
 
@@ -405,16 +434,30 @@ func (a *API) redeem(w http.ResponseWriter, r *http.Request) {
 func (a *API) session(h func(http.ResponseWriter, *http.Request, int)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		a.mu.RLock()
-		id := a.sessions[token]
-		a.mu.RUnlock()
-		if !ok || id == 0 {
+		id := 0
+		if ok {
+			id = a.sessionUser(token)
+		}
+		if id == 0 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="shop"`)
 			writeError(w, 401, "login required")
 			return
 		}
 		h(w, r, id)
 	}
+}
+
+// sessionUser returns the user id a session token was issued to, or 0
+// when the token does not verify.
+func (a *API) sessionUser(token string) int {
+	var claims jwt.RegisteredClaims
+	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return a.opts.TokenSecret, nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer(TokenIssuer), jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(a.opts.Now))
+	if err != nil {
+		return 0
+	}
+	return a.userID(claims.Subject)
 }
 
 func (a *API) listOrders(w http.ResponseWriter, _ *http.Request, id int) {

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // do sends one request to a and returns the status and body.
@@ -240,11 +243,12 @@ func TestDeterministic(t *testing.T) {
 		}
 		return out.String()
 	}
-	one, two := script(New(Options{Seed: 42})), script(New(Options{Seed: 42}))
+	at := func() time.Time { return time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC) }
+	one, two := script(New(Options{Seed: 42, Now: at})), script(New(Options{Seed: 42, Now: at}))
 	if one != two {
 		t.Errorf("seed 42 answered differently twice")
 	}
-	if other := script(New(Options{Seed: 43})); other == one {
+	if other := script(New(Options{Seed: 43, Now: at})); other == one {
 		t.Errorf("seeds 42 and 43 answered alike")
 	}
 }
@@ -433,4 +437,25 @@ func FuzzGraphQL(f *testing.F) {
 			t.Fatalf("query %q: %d %s", q, code, body)
 		}
 	})
+}
+
+func TestSessionTokens(t *testing.T) {
+	now := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+	a := New(Options{Seed: 1, Now: func() time.Time { return now }})
+	token := login(t, a, "user7", "correct-horse-7")
+	if code, _ := do(t, a, "GET", "/api/orders", "", "Authorization", "Bearer "+token); code != 200 {
+		t.Fatalf("fresh token: %d", code)
+	}
+	forged, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: "user7", Issuer: TokenIssuer,
+		ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}).SignedString([]byte("another secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := do(t, a, "GET", "/api/orders", "", "Authorization", "Bearer "+forged); code != 401 {
+		t.Errorf("token signed with another secret: %d, want 401", code)
+	}
+	now = now.Add(25 * time.Hour)
+	if code, _ := do(t, a, "GET", "/api/orders", "", "Authorization", "Bearer "+token); code != 401 {
+		t.Errorf("token after a day: %d, want 401", code)
+	}
 }
