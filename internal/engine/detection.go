@@ -100,7 +100,7 @@ func (p *Policy) apply(v *request.View, signals []detect.Signal) *decision.Decis
 	for i := range signals {
 		s := &signals[i]
 		shadow := p.shadowDetectors[s.Detector]
-		if s.Detector != persistence {
+		if s.Detector != persistence && s.Detector != rateLimited {
 			p.event(v, s, shadow)
 			if p.shared.OnSignal != nil {
 				p.shared.OnSignal(*s)
@@ -169,7 +169,8 @@ func mainCause(evidence []decision.Evidence) string {
 }
 
 // concerns reports whether a decision on e applies to requests like v:
-// identity scopes always, network scopes only to anonymous requests.
+// identity scopes always, network scopes only to requests without a
+// verified identity.
 func (p *Policy) concerns(v *request.View, e detect.Entity) bool {
 	switch e.Scope {
 	case detect.ScopeKey:
@@ -177,15 +178,16 @@ func (p *Policy) concerns(v *request.View, e detect.Entity) bool {
 	case detect.ScopeUser:
 		return v.Identity.User == e.Value
 	}
-	return anonymous(v)
+	return !v.Identity.Verified
 }
 
 func anonymous(v *request.View) bool { return v.Identity.KeyID == "" && v.Identity.User == "" }
 
 // activeDecision returns the decision in force for v: on its API key or
-// user, or, for anonymous requests only, on its IP, prefix or fingerprint.
-// Identity first, so one abuser behind a shared NAT does not lock out the
-// identified users behind it.
+// user, or, for requests without a verified identity, on its IP, prefix or
+// fingerprint. Identity first, so one abuser behind a shared NAT does not
+// lock out the signed-in users and known keys behind it; a made-up key
+// does not shield a blocked address.
 func (p *Policy) activeDecision(v *request.View, buf []byte) (*decision.Decision, []byte) {
 	ds := p.shared.Decisions
 	if ds == nil || ds.Len() == 0 {
@@ -202,7 +204,7 @@ func (p *Policy) activeDecision(v *request.View, buf []byte) (*decision.Decision
 			return d, buf
 		}
 	}
-	if !anonymous(v) || !v.ClientIP.IsValid() {
+	if v.Identity.Verified || !v.ClientIP.IsValid() {
 		return nil, buf
 	}
 	buf = v.ClientIP.AppendTo(buf[:0])
@@ -277,6 +279,28 @@ func (p *Policy) persisted(v *request.View, d *decision.Decision) {
 		Evidence: detect.Evidence{Summary: "request sent while under a " + d.Action + " for " + d.Reason, Count: 1, Threshold: 1, RequestID: v.ID},
 	}})
 }
+
+// ignoredRetryAfter adds half the persistence weight to the subject of a
+// request a rate limit refused: a client that keeps sending through its
+// 429s instead of waiting out Retry-After (a flood) climbs to a block
+// decision, while one that overshoots now and then decays back. Quotas
+// and concurrency limits do not escalate: a partner at its quota is not
+// an abuser.
+func (p *Policy) ignoredRetryAfter(v *request.View, limit string) {
+	w := p.Config.Risk.PersistenceWeight / 2
+	if w <= 0 {
+		return
+	}
+	p.apply(v, []detect.Signal{{
+		Detector: rateLimited, Entity: detect.Subject(v), Weight: w, Severity: detect.Medium,
+		Evidence: detect.Evidence{Summary: "request sent while rate limited by " + limit, Count: 1, Threshold: 1, RequestID: v.ID},
+	}})
+}
+
+// rateLimited is the pseudo-detector behind ignoredRetryAfter. Like
+// persistence it writes no signal events (one per refused request would
+// flood the sink); unlike it, it is a cause: its evidence names the limit.
+const rateLimited = "rate_limited"
 
 // allowlisted reports whether v's IP, key or user is on the allowlist.
 func (p *Policy) allowlisted(v *request.View) bool {

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"net/http/httptest"
 	"runtime"
@@ -115,7 +116,11 @@ func TestProbingIsBlockedBeforeFortiethPath(t *testing.T) {
 }
 
 func TestIdentityScopingSparesTheOffice(t *testing.T) {
-	w := newWorld(t, "")
+	var keys strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&keys, "    - {id: office-%d, sha256: %x}\n", i, sha256.Sum256(fmt.Appendf(nil, "office-user-%d", i)))
+	}
+	w := newWorld(t, "identity:\n  api_key:\n    keys:\n"+keys.String())
 	// An anonymous abuser behind the office NAT gets the IP blocked.
 	for i := range 40 {
 		w.do("192.0.2.10", "GET", fmt.Sprintf("/probe-%d", i), 404)
@@ -123,11 +128,15 @@ func TestIdentityScopingSparesTheOffice(t *testing.T) {
 	if _, status, _ := w.do("192.0.2.10", "GET", "/", 200); status != 403 {
 		t.Fatalf("anonymous abuser got %d, want 403", status)
 	}
-	// Identified office users behind the same IP are judged by their own identity.
+	// Office users with known keys behind the same IP are judged by their own identity.
 	for i := range 20 {
 		if a, _, _ := w.do("192.0.2.10", "GET", "/", 200, fmt.Sprintf("X-API-Key: office-user-%d", i)); a != Allow {
 			t.Fatalf("office user %d refused because of the NAT's decision", i)
 		}
+	}
+	// A made-up key is no identity: it does not shield the blocked address.
+	if _, status, _ := w.do("192.0.2.10", "GET", "/", 200, "X-API-Key: made-up-key"); status != 403 {
+		t.Fatalf("blocked address with a made-up key got %d, want 403", status)
 	}
 	// A decision on one key does not touch the others.
 	if _, _, err := w.ds.Add(decision.Decision{Scope: "key", Value: w.keyID("bad-key"), Action: "block", Reason: "manual", Source: "manual"}); err != nil {

@@ -78,6 +78,7 @@ func (id *Identifier) Identify(h http.Header, rawQuery string, out *Identity) *p
 		return &problem.Problem{Status: http.StatusUnauthorized, Reason: reason, Detail: "the bearer token was refused"}
 	}
 	out.User, out.Scopes = claims.Subject, claims.Scopes
+	out.Verified = out.User != "" || out.Verified
 	if out.Tenant == "" {
 		out.Tenant = claims.Tenant
 	}
@@ -95,6 +96,7 @@ func (id *Identifier) IdentifyKey(key string, out *Identity) *problem.Problem {
 	switch {
 	case known:
 		out.KeyID, out.Plan, out.Tenant, out.Owner = info.ID, info.Plan, info.Tenant, info.Owner
+		out.Verified = true
 	case id.opts.RequireKnown:
 		return &problem.Problem{Status: http.StatusUnauthorized, Reason: "unknown_api_key", Detail: "the API key is not known"}
 	default:

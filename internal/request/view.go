@@ -55,6 +55,10 @@ type Identity struct {
 	Plan   string
 	Owner  string
 	Scopes []string
+	// Verified is true when the identity is one a client cannot make up:
+	// a configured API key, or a user from a token that verified. An
+	// unknown key (an HMAC id) is not verified: anyone can send one.
+	Verified bool
 }
 
 // HeaderValues holds the values of configured headers, by the index the
