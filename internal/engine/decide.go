@@ -100,6 +100,9 @@ func (p *Policy) checkLimits(vd *Verdict, v *request.View) {
 		vd.hasRateLimit = false
 		vd.consider(r.name, a.policy, res)
 		vd.releaseSlots(now)
+		if r.kind == rateRule {
+			p.ignoredRetryAfter(v, r.name)
+		}
 		return
 	}
 }
