@@ -181,6 +181,35 @@ routes:
 	}
 }
 
+func TestIgnoringRetryAfterEscalates(t *testing.T) {
+	w := newWorld(t, "limits:\n  - {name: per-ip, key: [ip], rate: 60/m, burst: 10}\n")
+	// A client that overshoots its limit a few times is refused, not judged.
+	for range 15 {
+		w.do("198.51.100.20", "GET", "/", 200, "User-Agent: Mozilla/5.0")
+	}
+	if n := len(w.ds.ForEntity("ip", "198.51.100.20", w.now)); n != 0 {
+		t.Fatalf("%d decisions on a client that overshot by 5", n)
+	}
+	// One that keeps sending through its 429s climbs to a block.
+	reason := ""
+	for i := range 60 {
+		if _, status, r := w.do("203.0.113.20", "GET", "/", 200, "User-Agent: Mozilla/5.0"); status == 403 {
+			reason = r
+			if i < 30 {
+				t.Fatalf("blocked after %d requests, want the rate limit's 429s first", i)
+			}
+			break
+		}
+	}
+	ds := w.ds.ForEntity("ip", "203.0.113.20", w.now)
+	if reason != "blocked" || len(ds) != 1 || ds[0].Reason != "rate_limited" || ds[0].Action != "block" {
+		t.Fatalf("reason %q, decisions %+v: want a block for rate_limited", reason, ds)
+	}
+	if got := ds[0].Evidence[0].Summary; !strings.Contains(got, "rate limited by per-ip") {
+		t.Errorf("evidence %q does not name the limit", got)
+	}
+}
+
 func TestRulesActAndRecord(t *testing.T) {
 	w := newWorld(t, `
 identity:
