@@ -265,6 +265,9 @@ func (p *Policy) identifier(ctx context.Context, c *config.Config) (*request.Ide
 		}
 		if j.SecretEnv != "" {
 			jo.HMACSecret = []byte(os.Getenv(j.SecretEnv))
+			if len(jo.HMACSecret) == 0 {
+				return nil, c.ErrorAt("identity.jwt.secret_env", fmt.Errorf("the environment variable %s is not set", j.SecretEnv))
+			}
 		}
 		jctx, cancel := context.WithCancel(ctx)
 		v, err := request.NewJWTVerifier(jctx, jo)
