@@ -753,3 +753,15 @@ func editDistance(a, b string, limit int) int {
 	}
 	return prev[len(b)]
 }
+
+// DecodeYAML strictly decodes data, read from file, onto out (a non-nil
+// pointer to a struct), with the same rules and messages as the config
+// itself: unknown keys with suggestions, every error at once as
+// file:line:col. It returns nil or Errors. Tools with their own YAML files
+// (the game-day scenarios) use it.
+func DecodeYAML(file string, data []byte, out any) error {
+	if errs := decode(file, data, out, nil); errs != nil {
+		return errs
+	}
+	return nil
+}

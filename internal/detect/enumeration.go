@@ -15,7 +15,8 @@ type EnumerationConfig struct {
 	Window time.Duration `yaml:"window"`
 	// DistinctThreshold is the distinct identifiers (emails, usernames) one
 	// entity may try on signup and reset routes in Window before the signal
-	// (default 20).
+	// (default 10: a person who forgot which address they used tries two
+	// or three).
 	DistinctThreshold float64 `yaml:"distinct_threshold"`
 	// MinRatio is the share of the entity's attempts (0-1) whose answer
 	// reveals whether the identifier exists that the signal needs
@@ -56,7 +57,7 @@ const nsEnumID = 'e'
 func NewEnumeration(cfg EnumerationConfig, h Hasher) *Enumeration {
 	cfg.Common = cfg.Common.Defaults(45)
 	cfg.Window = orDefault(cfg.Window, 10*time.Minute)
-	cfg.DistinctThreshold = orDefault(cfg.DistinctThreshold, 20)
+	cfg.DistinctThreshold = orDefault(cfg.DistinctThreshold, 10)
 	cfg.MinRatio = orDefault(cfg.MinRatio, 0.5)
 	if cfg.NotFoundStatuses == nil {
 		cfg.NotFoundStatuses = []int{404, 409, 422}
