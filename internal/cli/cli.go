@@ -45,7 +45,7 @@ func Root() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), sampleAPICmd(), checkCmd(), replayCmd(), decisionsCmd(), versionCmd())
+	root.AddCommand(demoCmd(), serveCmd(), sampleAPICmd(), simulateCmd(), checkCmd(), replayCmd(), decisionsCmd(), versionCmd())
 	return root
 }
 

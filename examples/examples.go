@@ -1,0 +1,10 @@
+// Package examples holds the example configs. They are checked by the
+// CLI's tests; Shop is embedded for `abuseguard demo`.
+package examples
+
+import _ "embed"
+
+// Shop is shop.yaml: the guard in front of the sample shop API.
+//
+//go:embed shop.yaml
+var Shop []byte

@@ -1,0 +1,124 @@
+package gameday
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/abuseguard/abuseguard/examples"
+	"github.com/abuseguard/abuseguard/internal/sample"
+	"github.com/abuseguard/abuseguard/internal/serve"
+)
+
+// DemoOptions configures Demo.
+type DemoOptions struct {
+	Duration  time.Duration // the game day's length
+	Seed      uint64
+	Out       string   // directory for guard.yaml, events, the access log and the reports
+	Scenarios []string // default: mixed
+	// Virtual runs on a virtual clock shared by the guard: the game day
+	// takes as long as its requests take to answer, and is reproducible.
+	Virtual  bool
+	Progress func(Progress)
+	// Ready, when set, is told the guard's and the sample API's URLs.
+	Ready func(guard, api string)
+}
+
+// Demo starts the sample shop API and the guard in front of it (the
+// embedded examples/shop.yaml: the default policy plus the shop's route
+// table), both on loopback ports of their own, runs a game day through
+// the guard, writes the reports into opts.Out and returns the run and its
+// summary.
+func Demo(ctx context.Context, opts DemoOptions) (*Run, *Summary, error) {
+	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
+		return nil, nil, err
+	}
+	if len(opts.Scenarios) == 0 {
+		opts.Scenarios = []string{Mixed}
+	}
+	secret := os.Getenv(sample.TokenSecretEnv)
+	if secret == "" {
+		// The guard reads the shop's token secret from the environment.
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		secret = hex.EncodeToString(b[:])
+		if err := os.Setenv(sample.TokenSecretEnv, secret); err != nil {
+			return nil, nil, err
+		}
+	}
+	start := time.Now()
+	var clock *VirtualClock
+	now := time.Now
+	if opts.Virtual {
+		clock = NewVirtualClock(start)
+		now = clock.Now
+	}
+
+	api, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	apiSrv := &http.Server{Handler: sample.New(sample.Options{Seed: opts.Seed, TokenSecret: []byte(secret)}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = apiSrv.Serve(api) }()
+	defer apiSrv.Close()
+	apiURL := "http://" + api.Addr().String()
+
+	configFile := filepath.Join(opts.Out, "guard.yaml")
+	guardConfig := fmt.Appendf(append([]byte(nil), examples.Shop...),
+		"\n# Written by abuseguard demo.\nlisten: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\naccess_log: %s\nevents: %s\n",
+		strconv.Quote(filepath.Join(opts.Out, "access.log")), strconv.Quote(filepath.Join(opts.Out, "events.jsonl")))
+	if err := os.WriteFile(configFile, guardConfig, 0o644); err != nil {
+		return nil, nil, err
+	}
+	logFile, err := os.Create(filepath.Join(opts.Out, "guard.log"))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer logFile.Close()
+
+	guardCtx, stopGuard := context.WithCancel(context.WithoutCancel(ctx))
+	ready := make(chan string, 1)
+	guardDone := make(chan error, 1)
+	go func() {
+		guardDone <- serve.Run(guardCtx, serve.Options{
+			ConfigFile: configFile, Upstream: apiURL, Now: now,
+			Logger: slog.New(slog.NewJSONHandler(logFile, nil)),
+			Ready:  func(proxy, _ net.Addr) { ready <- "http://" + proxy.String() },
+		})
+	}()
+	var guardURL string
+	select {
+	case guardURL = <-ready:
+	case err := <-guardDone:
+		stopGuard()
+		return nil, nil, fmt.Errorf("guard: %w", err)
+	}
+	if opts.Ready != nil {
+		opts.Ready(guardURL, apiURL)
+	}
+
+	run, simErr := Simulate(ctx, Options{
+		Target: guardURL, Direct: apiURL, Scenarios: opts.Scenarios, Duration: opts.Duration,
+		Seed: opts.Seed, Clock: clock, Progress: opts.Progress,
+	})
+	stopGuard()
+	if err := <-guardDone; err != nil && simErr == nil {
+		simErr = fmt.Errorf("guard: %w", err)
+	}
+	if simErr != nil {
+		return nil, nil, simErr
+	}
+	summary := Evaluate(run)
+	if err := WriteReports(opts.Out, run, summary); err != nil {
+		return run, summary, err
+	}
+	return run, summary, nil
+}
