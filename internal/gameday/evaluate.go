@@ -74,7 +74,11 @@ type ScenarioSummary struct {
 	// else "benign".
 	Label string `json:"label"`
 	Counts
-	Timeline Timeline `json:"timeline"`
+	// RefusedBy counts the scenario's mitigated requests by what refused
+	// them: a limit's name, "detector:NAME" or "rule:NAME" (the reason
+	// code when the guard named no rule).
+	RefusedBy map[string]int `json:"refused_by"`
+	Timeline  Timeline       `json:"timeline"`
 }
 
 // Counts are the measures a run and each scenario share. An actor counts
@@ -229,7 +233,7 @@ func Evaluate(run *Run) *Summary {
 	hasAttack, hasBenign := map[string]bool{}, map[string]bool{}
 	for _, a := range run.Actors {
 		if s.Scenarios[a.Scenario] == nil {
-			s.Scenarios[a.Scenario] = &ScenarioSummary{Label: Benign.String()}
+			s.Scenarios[a.Scenario] = &ScenarioSummary{Label: Benign.String(), RefusedBy: map[string]int{}}
 		}
 		if a.Label == Attack {
 			s.Scenarios[a.Scenario].Label = Attack.String()
@@ -252,6 +256,9 @@ func Evaluate(run *Run) *Summary {
 		sec := min(max(int(r.At/time.Second), 0), seconds-1)
 		s.Timeline.add(a.Label, r.Outcome, sec)
 		s.Scenarios[a.Scenario].Timeline.add(a.Label, r.Outcome, sec)
+		if r.Outcome.Mitigated() {
+			s.Scenarios[a.Scenario].RefusedBy[cmp.Or(r.Rule, r.Reason)]++
+		}
 	}
 
 	all := &attackerTimes{}

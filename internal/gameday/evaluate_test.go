@@ -2,6 +2,7 @@ package gameday
 
 import (
 	"encoding/json"
+	"maps"
 	"math"
 	"reflect"
 	"strings"
@@ -33,8 +34,15 @@ func evalRun(actors ...evalActor) *Run {
 				at = a.At[k]
 			}
 			r := Result{Actor: i, At: time.Duration(at * float64(time.Second)), Outcome: outcomes[o], Status: 200}
-			if r.Outcome == Failed {
+			switch r.Outcome {
+			case Failed:
 				r.Status = 0
+			case Throttled:
+				r.Status, r.Reason, r.Rule = 429, "rate_limited", "per-ip"
+			case Challenged:
+				r.Status, r.Reason, r.Rule = 429, "challenge_required", "detector:credentials"
+			case Blocked:
+				r.Status, r.Reason, r.Rule = 403, "blocked", "detector:"+a.Scenario
 			}
 			run.Results = append(run.Results, r)
 		}
@@ -509,5 +517,23 @@ func TestFormatNear(t *testing.T) {
 		if got := formatNear(tt.v, tt.limit); got != tt.want {
 			t.Errorf("formatNear(%v, %v) = %q, want %q", tt.v, tt.limit, got, tt.want)
 		}
+	}
+}
+
+func TestRefusedBy(t *testing.T) {
+	scrape := func(name, outcomes string) evalActor {
+		return evalActor{Name: name, Scenario: "scraping-fast", Label: Attack, Outcomes: outcomes}
+	}
+	s := Evaluate(evalRun(scrape("a", "RTTBBB"), scrape("b", "BRC")))
+	got := s.Scenarios["scraping-fast"].RefusedBy
+	want := map[string]int{"detector:scraping-fast": 4, "per-ip": 2, "detector:credentials": 1}
+	if !maps.Equal(got, want) {
+		t.Errorf("refused_by = %v, want %v", got, want)
+	}
+	if top := topRefusers(got, 2); top != "detector:scraping-fast 4, per-ip 2, 1 more" {
+		t.Errorf("topRefusers = %q", top)
+	}
+	if top := topRefusers(nil, 2); top != "-" {
+		t.Errorf("topRefusers(nil) = %q", top)
 	}
 }

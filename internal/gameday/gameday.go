@@ -78,6 +78,7 @@ type Result struct {
 	Status  int           // HTTP status; 0 when there was no answer
 	Outcome Outcome
 	Reason  string // the guard's reason code for a refusal, else ""
+	Rule    string // what refused it: a limit, "detector:NAME" or "rule:NAME"; may be ""
 }
 
 // Run is a finished game day: what was sent, and what came back.

@@ -2,13 +2,16 @@ package gameday
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"html/template"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -140,8 +143,9 @@ type targetRow struct {
 type scenarioRow struct {
 	Name, Label, Requests, Mitigated, Recall, AfterFirst string
 	MedianTTM, P95TTM, Attackers, FalseBlocks, Longest   string
-	Short                                                bool // the scenario falls short of a target
-	Total                                                bool // the row of the whole run
+	RefusedBy                                            string // the top refusers, "-" for none
+	Short                                                bool   // the scenario falls short of a target
+	Total                                                bool   // the row of the whole run
 }
 
 type overheadRow struct{ Quantile, Guarded, Bare, Overhead string }
@@ -192,9 +196,12 @@ func reportDataOf(s *Summary) *reportData {
 
 	for _, name := range s.ScenarioNames() {
 		sc := s.Scenarios[name]
-		d.Rows = append(d.Rows, rowOf(name, sc.Label, &sc.Counts, len(shortfallsOf(name, sc)) > 0))
+		r := rowOf(name, sc.Label, &sc.Counts, len(shortfallsOf(name, sc)) > 0)
+		r.RefusedBy = topRefusers(sc.RefusedBy, 3)
+		d.Rows = append(d.Rows, r)
 	}
 	total := rowOf("all scenarios", "-", &s.Counts, false)
+	total.RefusedBy = "-"
 	total.Total = true
 	d.Rows = append(d.Rows, total)
 
@@ -232,6 +239,25 @@ func rowOf(name, label string, c *Counts, short bool) scenarioRow {
 	return r
 }
 
+// topRefusers lists the n rules that refused the most requests, with
+// their counts, most first (ties by name); "-" when none did.
+func topRefusers(by map[string]int, n int) string {
+	if len(by) == 0 {
+		return "-"
+	}
+	names := slices.Collect(maps.Keys(by))
+	slices.SortFunc(names, func(a, b string) int { return cmp.Or(cmp.Compare(by[b], by[a]), cmp.Compare(a, b)) })
+	parts := make([]string, 0, n+1)
+	for i, name := range names {
+		if i == n {
+			parts = append(parts, fmt.Sprintf("%d more", len(names)-n))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s %d", name, by[name]))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // formatSeconds formats a time in seconds, "never" when it is nil.
 func formatSeconds(v *float64, limit float64) string {
 	if v == nil {
@@ -261,14 +287,14 @@ func writeMarkdown(w *bytes.Buffer, d *reportData) {
 	}
 
 	w.WriteString("\n## Scenarios\n\n")
-	w.WriteString("| scenario | label | requests | mitigated | recall | recall after first | median TTM | p95 TTM | attackers mitigated | benign false blocks (rate) | longest benign refusal |\n")
-	w.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	w.WriteString("| scenario | label | requests | mitigated | recall | recall after first | median TTM | p95 TTM | attackers mitigated | benign false blocks (rate) | longest benign refusal | refused by |\n")
+	w.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	for _, r := range d.Rows {
 		name := r.Name
 		if r.Short {
 			name += " (short)"
 		}
-		row(name, r.Label, r.Requests, r.Mitigated, r.Recall, r.AfterFirst, r.MedianTTM, r.P95TTM, r.Attackers, r.FalseBlocks, r.Longest)
+		row(name, r.Label, r.Requests, r.Mitigated, r.Recall, r.AfterFirst, r.MedianTTM, r.P95TTM, r.Attackers, r.FalseBlocks, r.Longest, r.RefusedBy)
 	}
 
 	w.WriteString("\n## Shortfalls\n\n")
@@ -693,9 +719,9 @@ svg text { font-size: 11px; fill: #333; }
 
 <h2>Scenarios</h2>
 <table>
-<tr><th>scenario</th><th>label</th><th>requests</th><th>mitigated</th><th>recall</th><th>recall after first</th><th>median TTM</th><th>p95 TTM</th><th>attackers mitigated</th><th>benign false blocks (rate)</th><th>longest benign refusal</th></tr>
+<tr><th>scenario</th><th>label</th><th>requests</th><th>mitigated</th><th>recall</th><th>recall after first</th><th>median TTM</th><th>p95 TTM</th><th>attackers mitigated</th><th>benign false blocks (rate)</th><th>longest benign refusal</th><th>refused by</th></tr>
 {{- range $i, $r := .Rows}}
-<tr{{if $r.Short}} class="short"{{else if $r.Total}} class="total"{{end}}><td>{{$r.Name}}{{if $r.Short}} <span class="miss">(short)</span>{{end}}</td><td>{{$r.Label}}</td><td>{{$r.Requests}}</td><td>{{$r.Mitigated}}</td><td>{{$r.Recall}}</td><td>{{$r.AfterFirst}}</td><td>{{$r.MedianTTM}}</td><td>{{$r.P95TTM}}</td><td>{{$r.Attackers}}</td><td>{{$r.FalseBlocks}}</td><td>{{$r.Longest}}</td></tr>
+<tr{{if $r.Short}} class="short"{{else if $r.Total}} class="total"{{end}}><td>{{$r.Name}}{{if $r.Short}} <span class="miss">(short)</span>{{end}}</td><td>{{$r.Label}}</td><td>{{$r.Requests}}</td><td>{{$r.Mitigated}}</td><td>{{$r.Recall}}</td><td>{{$r.AfterFirst}}</td><td>{{$r.MedianTTM}}</td><td>{{$r.P95TTM}}</td><td>{{$r.Attackers}}</td><td>{{$r.FalseBlocks}}</td><td>{{$r.Longest}}</td><td class="left">{{$r.RefusedBy}}</td></tr>
 {{- end}}
 </table>
 

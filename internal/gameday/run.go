@@ -35,6 +35,7 @@ type Answer struct {
 	Status  int           // 0 when there was no answer
 	Outcome Outcome
 	Reason  string // the guard's reason code for a refusal
+	Rule    string // what refused it, as the guard names it
 	Body    []byte // the first maxKeptBody bytes of the body
 }
 
@@ -343,7 +344,7 @@ func (r *runner) record(i int, step *Step, a *Answer, latency time.Duration, now
 		if r.members[i].info.Group == probeGroup && r.run.Overhead != nil && a.Outcome == Reached {
 			r.run.Overhead.Guarded = append(r.run.Overhead.Guarded, latency)
 		}
-		r.run.Results = append(r.run.Results, Result{Actor: i, At: a.At, Latency: latency, Status: a.Status, Outcome: a.Outcome, Reason: a.Reason})
+		r.run.Results = append(r.run.Results, Result{Actor: i, At: a.At, Latency: latency, Status: a.Status, Outcome: a.Outcome, Reason: a.Reason, Rule: a.Rule})
 		r.count(i, a)
 	}
 	r.schedule(i, now, a)
@@ -488,36 +489,38 @@ func (r *runner) send(ctx context.Context, step *Step, at time.Duration) Answer 
 	a.Status = resp.StatusCode
 	a.Body, _ = io.ReadAll(io.LimitReader(resp.Body, maxKeptBody))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxReadBody))
-	a.Outcome, a.Reason = classify(resp.StatusCode, resp.Header.Get("Content-Type"), a.Body)
+	a.Outcome, a.Reason, a.Rule = classify(resp.StatusCode, resp.Header.Get("Content-Type"), a.Body)
 	return a
 }
 
 // guardProblem is the prefix of the type of every problem the guard writes.
 const guardProblem = "urn:abuseguard:problem:"
 
-// classify reads what the guard did from an answer. The guard's refusals
-// are application/problem+json bodies whose type starts with guardProblem;
+// classify reads what the guard did from an answer: the outcome, the
+// reason code and the rule that refused it. The guard's refusals are
+// application/problem+json bodies whose type starts with guardProblem;
 // anything else came from the upstream.
-func classify(status int, contentType string, body []byte) (Outcome, string) {
+func classify(status int, contentType string, body []byte) (Outcome, string, string) {
 	if mt, _, _ := mime.ParseMediaType(contentType); mt != "application/problem+json" {
-		return Reached, ""
+		return Reached, "", ""
 	}
 	var p struct {
 		Type string `json:"type"`
+		Rule string `json:"rule"`
 	}
 	if json.Unmarshal(body, &p) != nil || !strings.HasPrefix(p.Type, guardProblem) {
-		return Reached, ""
+		return Reached, "", ""
 	}
 	reason := strings.TrimPrefix(p.Type, guardProblem)
 	switch {
 	case status >= 500:
-		return Failed, reason // the guard could not reach the upstream
+		return Failed, reason, p.Rule // the guard could not reach the upstream
 	case reason == "challenge_required":
-		return Challenged, reason
+		return Challenged, reason, p.Rule
 	case status == http.StatusTooManyRequests:
-		return Throttled, reason
+		return Throttled, reason, p.Rule
 	default:
-		return Blocked, reason // 403, 404 unknown_route, 401 refused credentials, 4xx refusals
+		return Blocked, reason, p.Rule // 403, 404 unknown_route, 401 refused credentials, 4xx refusals
 	}
 }
 

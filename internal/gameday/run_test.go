@@ -18,7 +18,7 @@ import (
 
 func TestClassify(t *testing.T) {
 	problem := func(reason string) []byte {
-		return []byte(`{"type":"urn:abuseguard:problem:` + reason + `","status":0}`)
+		return []byte(`{"type":"urn:abuseguard:problem:` + reason + `","status":0,"rule":"detector:probing"}`)
 	}
 	tests := []struct {
 		name        string
@@ -41,9 +41,13 @@ func TestClassify(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, reason := classify(tc.status, tc.contentType, tc.body)
-			if got != tc.want || reason != tc.reason {
-				t.Errorf("classify = %s %q, want %s %q", got, reason, tc.want, tc.reason)
+			got, reason, rule := classify(tc.status, tc.contentType, tc.body)
+			wantRule := ""
+			if tc.reason != "" {
+				wantRule = "detector:probing"
+			}
+			if got != tc.want || reason != tc.reason || rule != wantRule {
+				t.Errorf("classify = %s %q %q, want %s %q %q", got, reason, rule, tc.want, tc.reason, wantRule)
 			}
 		})
 	}
