@@ -370,19 +370,27 @@ func castPartnerBatch(c *casting) {
 
 // --- attacks --------------------------------------------------------------
 
+// attacker casts a script at pace p from one new address, sending what
+// next makes; header nil means a browser's headers.
+func (c *casting) attacker(p Pace, header http.Header, next func(m *machine) Step) *machine {
+	rng := c.rng(0)
+	if header == nil {
+		header = browserHeader(rng)
+	}
+	src := c.addrs.next()
+	m := &machine{client: client{rng: rng, src: src, header: header, api: &c.params.API}, rate: p.Rate, next: next}
+	c.add("", []netip.Addr{src}, c.at(p.Start), m)
+	return m
+}
+
 // rotating returns the sources of a campaign, used round robin.
 func rotating(sources []netip.Addr, n int) netip.Addr { return sources[n%len(sources)] }
 
 func castScrapingFast(c *casting) {
-	p := c.params.ScrapingFast
-	rng := c.rng(0)
-	src := c.addrs.next()
-	first := 1 + rng.IntN(c.params.API.ProductCount)
-	m := &machine{client: client{rng: rng, src: src, header: toolHeader("python-requests/2.31.0"), api: &c.params.API}, rate: p.Rate}
-	m.next = func(m *machine) Step {
+	first := 1 + c.rng(1).IntN(c.params.API.ProductCount)
+	c.attacker(c.params.ScrapingFast, toolHeader("python-requests/2.31.0"), func(m *machine) Step {
 		return m.step("GET", m.productPath(1+(first+m.n)%m.api.ProductCount), 0, nil)
-	}
-	c.add("", []netip.Addr{src}, c.at(p.Start), m)
+	})
 }
 
 func castScrapingSlow(c *casting) {
@@ -423,12 +431,7 @@ func stuffing(c *casting) func(m *machine) Step {
 }
 
 func castCredentialStuffing(c *casting) {
-	p := c.params.CredentialStuffing
-	rng := c.rng(0)
-	src := c.addrs.next()
-	m := &machine{client: client{rng: rng, src: src, header: toolHeader(browserAgents[0]), api: &c.params.API}, rate: p.Rate}
-	m.next = stuffing(c)
-	c.add("", []netip.Addr{src}, c.at(p.Start), m)
+	c.attacker(c.params.CredentialStuffing, toolHeader(browserAgents[0]), stuffing(c))
 }
 
 func castCredentialStuffingDistributed(c *casting) {
@@ -456,34 +459,24 @@ func castOfficeAbuser(c *casting) {
 }
 
 func castPromoBruteforce(c *casting) {
-	p := c.params.PromoBruteforce
-	rng := c.rng(0)
-	src := c.addrs.next()
-	m := &machine{client: client{rng: rng, src: src, header: browserHeader(rng), api: &c.params.API}, rate: p.Rate}
 	const letters = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-	m.next = func(m *machine) Step {
+	c.attacker(c.params.PromoBruteforce, nil, func(m *machine) Step {
 		code := make([]byte, 8)
 		for i := range code {
 			code[i] = letters[m.rng.IntN(len(letters))]
 		}
 		return m.step("POST", m.api.Promo, 0, jsonBody("code", string(code)), "Referer", "http://shop.example/cart")
-	}
-	c.add("", []netip.Addr{src}, c.at(p.Start), m)
+	})
 }
 
 func castAccountEnumeration(c *casting) {
-	p := c.params.AccountEnumeration
-	rng := c.rng(0)
-	src := c.addrs.next()
-	m := &machine{client: client{rng: rng, src: src, header: browserHeader(rng), api: &c.params.API}, rate: p.Rate}
-	m.next = func(m *machine) Step {
+	c.attacker(c.params.AccountEnumeration, nil, func(m *machine) Step {
 		_, _, email := m.account(1 + m.rng.IntN(3*m.api.Users))
 		if m.rng.IntN(2) == 0 {
 			email = fmt.Sprintf("%s%d@example.org", []string{"john", "maria", "li", "ahmed", "sofia"}[m.rng.IntN(5)], m.rng.IntN(10000))
 		}
 		return m.step("POST", m.api.Reset, 0, jsonBody("email", email), "Referer", "http://shop.example/forgot")
-	}
-	c.add("", []netip.Addr{src}, c.at(p.Start), m)
+	})
 }
 
 var probePaths = []string{
@@ -496,18 +489,13 @@ var probePaths = []string{
 }
 
 func castPathProbing(c *casting) {
-	p := c.params.PathProbing
-	rng := c.rng(0)
-	src := c.addrs.next()
-	m := &machine{client: client{rng: rng, src: src, header: toolHeader("Mozilla/5.0 (X11; Linux x86_64; rv:109.0) Gecko/20100101 Firefox/115.0"), api: &c.params.API}, rate: p.Rate}
-	m.next = func(m *machine) Step {
+	c.attacker(c.params.PathProbing, toolHeader("Mozilla/5.0 (X11; Linux x86_64; rv:109.0) Gecko/20100101 Firefox/115.0"), func(m *machine) Step {
 		path := probePaths[m.n%len(probePaths)]
 		if m.n >= len(probePaths) {
 			path = fmt.Sprintf("/%s%d", []string{"admin", "backup", "old", "test", "dev"}[m.rng.IntN(5)], m.rng.IntN(1000))
 		}
 		return m.step("GET", path, 0, nil)
-	}
-	c.add("", []netip.Addr{src}, c.at(p.Start), m)
+	})
 }
 
 func castLeakedKey(c *casting) {
@@ -526,15 +514,10 @@ func castLeakedKey(c *casting) {
 }
 
 func castTokenChurn(c *casting) {
-	p := c.params.TokenChurn
-	rng := c.rng(0)
-	src := c.addrs.next()
-	m := &machine{client: client{rng: rng, src: src, header: toolHeader("okhttp/4.12.0"), api: &c.params.API}, rate: p.Rate}
-	m.next = func(m *machine) Step {
+	c.attacker(c.params.TokenChurn, toolHeader("okhttp/4.12.0"), func(m *machine) Step {
 		key := fmt.Sprintf("sk_live_%016x%016x", m.rng.Uint64(), m.rng.Uint64())
 		return m.step("GET", m.api.Partner[0], 0, nil, "X-API-Key", key)
-	}
-	c.add("", []netip.Addr{src}, c.at(p.Start), m)
+	})
 }
 
 // deepQuery nests user -> orders -> products -> reviews -> author ... to
@@ -574,28 +557,21 @@ func aliasQuery(n, first int) string {
 
 func castGraphQLAbuse(c *casting) {
 	p := c.params.GraphQLAbuse
-	rng := c.rng(0)
-	src := c.addrs.next()
-	m := &machine{client: client{rng: rng, src: src, header: toolHeader("gql/3.5.0 python-requests/2.31.0"), api: &c.params.API}, rate: p.Rate}
-	m.next = func(m *machine) Step {
+	c.attacker(p.Pace, toolHeader("gql/3.5.0 python-requests/2.31.0"), func(m *machine) Step {
 		q := deepQuery(p.Depth, 1+m.rng.IntN(m.api.Users))
 		if m.n%2 == 1 {
 			q = aliasQuery(p.Aliases, 1+m.rng.IntN(max(1, m.api.ProductCount-p.Aliases)))
 		}
 		return m.step("POST", m.api.GraphQL, 0, jsonBody("query", q))
-	}
-	c.add("", []netip.Addr{src}, c.at(p.Start), m)
+	})
 }
 
 func castFlood(c *casting) {
 	p := c.params.Flood
-	rng := c.rng(0)
-	src := c.addrs.next()
-	m := &machine{client: client{rng: rng, src: src, header: toolHeader("k6/0.49.0 (https://k6.io/)"), api: &c.params.API}, rate: p.Rate, until: c.at(p.Start) + p.Length}
-	m.next = func(m *machine) Step {
+	m := c.attacker(p.Pace, toolHeader("k6/0.49.0 (https://k6.io/)"), func(m *machine) Step {
 		return m.step("GET", m.api.Search+"?q="+strings.ReplaceAll(searchWords[m.rng.IntN(len(searchWords))], " ", "+"), 0, nil)
-	}
-	c.add("", []netip.Addr{src}, c.at(p.Start), m)
+	})
+	m.until = c.at(p.Start) + p.Length
 }
 
 // intruder touches the decoy after the home page, then browses on.
