@@ -195,7 +195,8 @@ func TestAutomationUserAgents(t *testing.T) {
 		{"curl", AutomationConfig{}, []string{"curl/8.4.0"}, 0, []want{{10, Low}}},
 		{"case-insensitive", AutomationConfig{}, []string{"Python-Requests/2.31.0"}, 0, []want{{10, Low}}},
 		{"Go's default client", AutomationConfig{}, []string{"Go-http-client/2.0"}, request.AcceptEncoding, []want{{10, Low}}},
-		{"empty User-Agent", AutomationConfig{}, []string{""}, 0, []want{{10, Low}}},
+		{"empty User-Agent alone", AutomationConfig{}, []string{""}, request.AcceptEncoding, nil},
+		{"empty User-Agent and no Accept-Encoding", AutomationConfig{}, []string{""}, 0, []want{{10, Low}}},
 		{"sqlmap", AutomationConfig{}, []string{"sqlmap/1.7.2#stable (https://sqlmap.org)"}, 0, []want{{45, High}}},
 		{"nmap claiming a browser", AutomationConfig{}, []string{nmap}, request.ClaimsBrowser, []want{{45, High}, {15, Medium}}},
 		{"a tool then a scanner in one window", AutomationConfig{}, []string{"curl/8.4.0", "Nuclei - Open-source project (github.com/projectdiscovery/nuclei)"}, 0, []want{{10, Low}, {45, High}}},
@@ -302,4 +303,111 @@ func BenchmarkAutomationRequest(b *testing.B) {
 			_ = uaMatch(automationChrome, d.scanner) != "" || uaMatch(automationChrome, d.tools) != ""
 		}
 	})
+}
+
+// automationUserAgents returns n distinct browser-like User-Agents.
+func automationUserAgents(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("Mozilla/5.0 (X11; Linux x86_64; rv:%d.0) Gecko/20100101 Firefox/%d.0", 60+i, 60+i)
+	}
+	return out
+}
+
+func TestAutomationRotatingUserAgent(t *testing.T) {
+	uas := automationUserAgents(40)
+	t.Run("a new User-Agent on every request", func(t *testing.T) {
+		d := NewAutomation(AutomationConfig{}, NewHasher())
+		sink := &automationSink{}
+		// 40 requests over a minute and a half, irregular gaps.
+		times := automationHuman(40, time.Second, 4*time.Second, 21)
+		when := automationRun(d, times, func(tm time.Duration) *request.View {
+			i := slices.Index(times, tm)
+			return automationView(tm, "203.0.113.90", uas[i], automationFullBrowser)
+		}, sink)
+		// The sketch (seeded at random) may merge an agent or two with
+		// another: the 10th request, or a few later.
+		if len(when) != 1 || when[0] < 10 || when[0] > 13 {
+			t.Fatalf("signals at requests %v, want one at the 10th (once per window)", when)
+		}
+		sig := sink.got[0]
+		if sig.Weight != 20 || sig.Severity != Medium || sig.Entity != (Entity{ScopeIP, "203.0.113.90"}) || sig.Evidence.Threshold != 10 {
+			t.Fatalf("signal %+v", sig)
+		}
+	})
+	t.Run("an office: 30 browsers behind one address, each browsing", func(t *testing.T) {
+		// Each person arrives within the first ten minutes and opens a
+		// page every 5-60s; a page is the document and a few API calls.
+		r := rand.New(rand.NewPCG(3, 4))
+		var times []time.Duration
+		owner := map[time.Duration]int{}
+		for u := range 30 {
+			start := time.Duration(r.Int64N(int64(10 * time.Minute)))
+			for _, page := range automationHuman(15, 5*time.Second, time.Minute, uint64(300+u)) {
+				for k := range 1 + r.IntN(6) {
+					tm := start + page + time.Duration(k)*80*time.Millisecond + time.Duration(u)*time.Microsecond
+					times = append(times, tm)
+					owner[tm] = u
+				}
+			}
+		}
+		slices.Sort(times)
+		d := NewAutomation(AutomationConfig{}, NewHasher())
+		sink := &automationSink{}
+		automationRun(d, times, func(tm time.Duration) *request.View {
+			return automationView(tm, "192.0.2.201", uas[owner[tm]], automationFullBrowser)
+		}, sink)
+		if len(sink.got) != 0 {
+			t.Fatalf("an office signalled: %+v", sink.got)
+		}
+	})
+	t.Run("turned off", func(t *testing.T) {
+		d := NewAutomation(AutomationConfig{UAThreshold: -1}, NewHasher())
+		sink := &automationSink{}
+		for i, tm := range automationHuman(len(uas), time.Second, 9*time.Second, 8) {
+			d.Request(automationView(tm, "203.0.113.91", uas[i], automationFullBrowser), sink)
+		}
+		if len(sink.got) != 0 {
+			t.Fatalf("signals %+v", sink.got)
+		}
+	})
+}
+
+// TestAutomationEmptyUserAgentAddsToCadence checks that an empty
+// User-Agent is no signal alone but weighs with a machine cadence.
+func TestAutomationEmptyUserAgentAddsToCadence(t *testing.T) {
+	d := NewAutomation(AutomationConfig{}, NewHasher())
+	sink := &automationSink{}
+	automationRun(d, automationCadence(40, time.Second, 0), func(tm time.Duration) *request.View {
+		return automationView(tm, "203.0.113.92", "", request.AcceptEncoding)
+	}, sink)
+	if len(sink.got) != 2 || sink.got[0].Weight != 25 || sink.got[1].Weight != 10 || sink.got[1].Evidence.Summary != "empty User-Agent on a machine cadence" {
+		t.Fatalf("signals %+v, want the cadence and the empty User-Agent with it", sink.got)
+	}
+	// A person-paced client without a User-Agent (a media player, an IoT
+	// device) raises nothing.
+	d = NewAutomation(AutomationConfig{}, NewHasher())
+	sink = &automationSink{}
+	automationRun(d, automationHuman(60, time.Second, 20*time.Second, 5), func(tm time.Duration) *request.View {
+		return automationView(tm, "203.0.113.93", "", request.AcceptEncoding)
+	}, sink)
+	if len(sink.got) != 0 {
+		t.Fatalf("signals %+v", sink.got)
+	}
+}
+
+// TestAutomationRotatingUserAgentTrap keeps a known false positive
+// visible: behind a carrier NAT, a dozen different devices that each make
+// one request in a few minutes look like one client rotating its
+// User-Agent.
+func TestAutomationRotatingUserAgentTrap(t *testing.T) {
+	d := NewAutomation(AutomationConfig{}, NewHasher())
+	sink := &automationSink{}
+	uas := automationUserAgents(12)
+	for i, tm := range automationHuman(12, 5*time.Second, 30*time.Second, 13) {
+		d.Request(automationView(tm, "100.64.0.9", uas[i], automationFullBrowser), sink)
+	}
+	if len(sink.got) != 1 || sink.got[0].Weight != 20 {
+		t.Fatalf("signals %+v, want the one 20-point signal this trap costs", sink.got)
+	}
 }

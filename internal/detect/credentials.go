@@ -55,10 +55,20 @@ type CredentialsConfig struct {
 	// on a verify route: a wrong password, promo code or one-time code
 	// (default [400, 401, 403, 404, 422]).
 	VerifyFailureStatuses []int `yaml:"verify_failure_statuses"`
+	// AuthThreshold is the 401 responses one entity may get in Window on
+	// requests outside login and verify routes (any path, routes declared
+	// or not), while at least MinFailureRatio of its responses since its
+	// first 401 are 401s, before the auth-failure signal; it signals again
+	// at 2x, 3x ... (default 5; negative turns the check off).
+	AuthThreshold float64 `yaml:"auth_threshold"`
+	// AuthWeight is the risk points of one auth-failure step (default 15:
+	// 15 failures reach the throttle band, 30 a block).
+	AuthWeight float64 `yaml:"auth_weight"`
 }
 
 // Credentials detects brute force and credential stuffing on routes of kind
-// login and verify, from response statuses:
+// login and verify, and failed authentication anywhere, from response
+// statuses:
 //
 //   - brute force: many failures from one entity (detect.Subject, and also
 //     the client IP when the subject is an API key or user);
@@ -70,7 +80,19 @@ type CredentialsConfig struct {
 //     decisions by View.Subject can slow attempts on that account;
 //   - distributed low-and-slow (login routes): during a global spike of
 //     failing logins, a client fingerprint or /24 (/64) prefix that carries
-//     many of the failures and mostly fails itself.
+//     many of the failures and mostly fails itself;
+//   - auth failures anywhere: many 401 responses to one entity on requests
+//     outside login and verify routes (HTTP basic auth, an API that
+//     checks its own tokens), so brute force is seen without routes.
+//
+// The auth-failure check knows nothing of the path, so it counts only
+// 401 (the one status that means "authentication failed" everywhere),
+// weighs less per step than brute force on a declared login route, and
+// needs the same failure share: it counts an entity's other responses
+// from its first 401 on, so an office whose browsers each meet one basic
+// auth challenge and then browse stays quiet. A client with a revoked key
+// that retries for ever is a trap it springs on purpose (all its requests
+// fail anyway).
 //
 // A failure is a response status in the route kind's failure set; 5xx,
 // 429 and upstream errors count as neither success nor failure. Entity
@@ -86,6 +108,15 @@ type Credentials struct {
 	state  *Table[credState]
 	fail   [2]statusBits // by credKind
 	global credGlobal
+	// authSeen has a bit set for every auth-failure key that ever got a
+	// 401, so that the responses of a client that never failed cost one
+	// atomic load rather than a table lookup. Bits are never cleared: as
+	// they fill, more responses take the lookup, and none is missed.
+	authSeen [1024]atomic.Uint64
+	// authLast is when (unix nanoseconds) any client last got a 401
+	// outside login routes: until one does, and three windows after, a
+	// response costs no hashing at all.
+	authLast atomic.Int64
 }
 
 type credState struct {
@@ -100,10 +131,12 @@ type credFired struct {
 	failures, ratio, nIDs float64
 }
 
-// Kinds of credential routes, indexing Credentials.fail.
+// Kinds of credential routes, indexing Credentials.fail; credOther is
+// every other request, seen by the auth-failure check.
 const (
 	credLogin = iota
 	credVerify
+	credOther
 )
 
 // Hash namespaces of the credentials detector (scopes use their own value).
@@ -127,6 +160,8 @@ func NewCredentials(cfg CredentialsConfig, h Hasher) *Credentials {
 	cfg.GlobalMin = orDefault(cfg.GlobalMin, 200)
 	cfg.SharedThreshold = orDefault(cfg.SharedThreshold, 30)
 	cfg.SharedWeight = orDefault(cfg.SharedWeight, 50)
+	cfg.AuthThreshold = orDefault(cfg.AuthThreshold, 5)
+	cfg.AuthWeight = orDefault(cfg.AuthWeight, 15)
 	if cfg.FailureStatuses == nil {
 		cfg.FailureStatuses = []int{401, 403}
 	}
@@ -148,15 +183,17 @@ func (d *Credentials) Request(*request.View, Sink) {}
 // Response counts a login or verify attempt and its outcome, and signals
 // each threshold multiple a measure crosses.
 func (d *Credentials) Response(v *request.View, o Outcome, s Sink) {
-	if v.Route == nil {
-		return
+	kind := credOther
+	if v.Route != nil {
+		switch v.Route.Kind {
+		case "login":
+			kind = credLogin
+		case "verify":
+			kind = credVerify
+		}
 	}
-	kind := credLogin
-	switch v.Route.Kind {
-	case "login":
-	case "verify":
-		kind = credVerify
-	default:
+	if kind == credOther {
+		d.authFailure(v, o, s)
 		return
 	}
 	failed := d.fail[kind].has(o.Status)
@@ -202,6 +239,66 @@ func (d *Credentials) Response(v *request.View, o Outcome, s Sink) {
 			d.sharedFire(s, v, pk, now, Entity{ScopePrefix, p.String()}, "prefix")
 		}
 	}
+}
+
+// authFailure counts a 401 on a request outside login and verify routes
+// against its subject, and a later response of a subject already counted,
+// and signals each multiple of AuthThreshold its 401s cross while they
+// are at least MinFailureRatio of its responses.
+func (d *Credentials) authFailure(v *request.View, o Outcome, s Sink) {
+	cfg, w := &d.cfg, d.cfg.Window
+	if cfg.AuthThreshold <= 0 {
+		return
+	}
+	failed := o.Status == 401
+	if !failed && (o.UpstreamError || o.Status >= 500 || o.Status == 429 || o.Status == 0) {
+		return
+	}
+	now := v.Time.UnixNano()
+	if failed {
+		if now > d.authLast.Load() {
+			d.authLast.Store(now)
+		}
+	} else if last := d.authLast.Load(); last == 0 || now-last > 3*int64(w) {
+		return // no auth failure anywhere lately
+	}
+	key := credAuthKey(subjectTableKey(d.h, v))
+	word, bit := &d.authSeen[key>>54], uint64(1)<<(key>>48&63)
+	if !failed {
+		if word.Load()&bit == 0 {
+			return // never failed: nothing to dilute
+		}
+		if _, ok := d.state.Get(key); !ok {
+			return
+		}
+	} else if word.Load()&bit == 0 {
+		word.Or(bit)
+	}
+	var r credFired
+	d.state.Update(key, now, func(st *credState) {
+		st.attempts.Add(now, w, 1)
+		if failed {
+			st.failures.Add(now, w, 1)
+		}
+		a, f := st.attempts.Count(now, w), st.failures.Count(now, w)
+		r.failures, r.ratio = f, f/max(a, 1)
+		r.fail = crossWhile(&st.failSteps, r.ratio >= cfg.MinFailureRatio, f, cfg.AuthThreshold)
+	})
+	if r.fail > 0 {
+		d.emit(s, v, Subject(v), cfg.AuthWeight, Medium, r.failures, cfg.AuthThreshold,
+			fmt.Sprintf("authentication failures outside login routes: %.0f answered 401 in %v (%.0f%% of responses)", r.failures, w, 100*r.ratio))
+	}
+}
+
+// credAuthKey maps a subject's table key to the key of its auth-failure
+// counts, so that they are kept apart from its login counts.
+func credAuthKey(k uint64) uint64 {
+	x := k ^ 0xA0761D6478BD642F
+	x ^= x >> 30
+	x *= 0xBF58476D1CE4E5B9
+	x ^= x >> 27
+	x *= 0x94D049BB133111EB
+	return x ^ x>>31
 }
 
 // account counts a failed login against the identifier tried, and signals

@@ -268,18 +268,32 @@ func TestCredentialsBenign(t *testing.T) {
 }
 
 func TestCredentialsIgnoresOtherRoutes(t *testing.T) {
-	d := NewCredentials(CredentialsConfig{}, NewHasher())
-	s := &credentialsSink{}
+	// With the auth-failure check off, 401s outside login and verify
+	// routes count for nothing; with it on, other statuses keep no state.
 	other := &request.Route{Name: "me", Template: "GET /me"}
-	for i := range 50 {
-		v := credentialsView(credentialsAttempt{at: time.Duration(i) * time.Second, ip: credentialsIP(1), subject: "s_x" + strconv.Itoa(i), status: 401})
-		v.Route = other
-		d.Response(v, Outcome{Status: 401}, s)
-		v.Route = nil
-		d.Response(v, Outcome{Status: 401}, s)
-	}
-	if len(s.got) != 0 || d.Stats().Entries != 0 {
-		t.Fatalf("non-credential routes: %d signals, %d entries; want none", len(s.got), d.Stats().Entries)
+	for _, tc := range []struct {
+		name   string
+		cfg    CredentialsConfig
+		status int
+	}{
+		{"auth check off", CredentialsConfig{AuthThreshold: -1}, 401},
+		{"forbidden is not an auth failure", CredentialsConfig{}, 403},
+		{"successes", CredentialsConfig{}, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := NewCredentials(tc.cfg, NewHasher())
+			s := &credentialsSink{}
+			for i := range 50 {
+				v := credentialsView(credentialsAttempt{at: time.Duration(i) * time.Second, ip: credentialsIP(1), subject: "s_x" + strconv.Itoa(i), status: tc.status})
+				v.Route = other
+				d.Response(v, Outcome{Status: tc.status}, s)
+				v.Route = nil
+				d.Response(v, Outcome{Status: tc.status}, s)
+			}
+			if len(s.got) != 0 || d.Stats().Entries != 0 {
+				t.Fatalf("non-credential routes: %d signals, %d entries; want none", len(s.got), d.Stats().Entries)
+			}
+		})
 	}
 }
 
@@ -344,4 +358,162 @@ func TestCredentialsQuietPathAllocs(t *testing.T) {
 	if len(s.got) != 0 {
 		t.Fatalf("quiet path signalled: %+v", s.got)
 	}
+}
+
+// credentialsAnywhere sends n requests from ip to an unrouted path, one
+// every gap, answered status, and returns the signals.
+func credentialsAnywhere(d *Credentials, s *credentialsSink, from time.Duration, n int, gap time.Duration, ip netip.Addr, path string, status int) {
+	for i := range n {
+		at := from + time.Duration(i)*gap
+		v := &request.View{ID: "a" + strconv.Itoa(int(at/time.Millisecond)), Time: credentialsT0.Add(at), ClientIP: ip, Method: "GET", Path: path}
+		d.Request(v, s)
+		d.Response(v, Outcome{Status: status}, s)
+	}
+}
+
+func TestCredentialsAuthFailuresAnywhere(t *testing.T) {
+	guesser := netip.MustParseAddr("198.51.100.23")
+	t.Run("basic auth guessing on an unrouted path", func(t *testing.T) {
+		d := NewCredentials(CredentialsConfig{}, NewHasher())
+		s := &credentialsSink{}
+		credentialsAnywhere(d, s, 0, 31, 200*time.Millisecond, guesser, "/private/reports", 401)
+		// A step at 5, 10, ... 30 failures, 15 points each: throttled by
+		// the 15th, blocked by the 30th (with a 10-minute half-life, a
+		// six-second attack decays by nothing).
+		if len(s.got) != 6 {
+			t.Fatalf("%d signals for 31 failures, want 6: %+v", len(s.got), s.got)
+		}
+		for i, sig := range s.got {
+			if sig.Entity != (Entity{ScopeIP, guesser.String()}) || sig.Weight != 15 || sig.Detector != "credentials" ||
+				sig.Evidence.Threshold != 5 || sig.Evidence.Count != float64(5*(i+1)) {
+				t.Errorf("signal %d: %+v", i, sig)
+			}
+		}
+		if s.got[0].Evidence.RequestID != "a800" {
+			t.Errorf("first signal on %q, want the 5th failure's request a800", s.got[0].Evidence.RequestID)
+		}
+	})
+	t.Run("an API key that keeps failing upstream", func(t *testing.T) {
+		d := NewCredentials(CredentialsConfig{}, NewHasher())
+		s := &credentialsSink{}
+		for i := range 5 {
+			v := &request.View{ID: "k", Time: credentialsT0.Add(time.Duration(i) * time.Second), ClientIP: guesser, Method: "GET", Path: "/v1/orders"}
+			v.Identity.KeyID = "k_revoked"
+			d.Response(v, Outcome{Status: 401}, s)
+		}
+		if len(s.got) != 1 || s.got[0].Entity != (Entity{ScopeKey, "k_revoked"}) {
+			t.Fatalf("signals %+v, want one on the key", s.got)
+		}
+	})
+	t.Run("a login route is the brute-force check's, not this one's", func(t *testing.T) {
+		d := NewCredentials(CredentialsConfig{}, NewHasher())
+		var as []credentialsAttempt
+		for i := range 9 {
+			as = append(as, credentialsAttempt{at: time.Duration(i) * time.Second, ip: guesser, subject: "s_root", status: 401})
+		}
+		if got, _ := credentialsRun(d, as); len(got) != 0 {
+			t.Fatalf("9 failed logins signalled: %+v", got)
+		}
+	})
+	t.Run("configured threshold and weight", func(t *testing.T) {
+		d := NewCredentials(CredentialsConfig{AuthThreshold: 3, AuthWeight: 7}, NewHasher())
+		s := &credentialsSink{}
+		credentialsAnywhere(d, s, 0, 3, time.Second, guesser, "/", 401)
+		if len(s.got) != 1 || s.got[0].Weight != 7 {
+			t.Fatalf("signals %+v", s.got)
+		}
+	})
+}
+
+// TestCredentialsAuthFailuresBenign pins the false-positive traps of the
+// auth-failure check: challenges that precede a successful login, a person
+// mistyping, 5xx, and an office behind one address.
+func TestCredentialsAuthFailuresBenign(t *testing.T) {
+	office := netip.MustParseAddr("192.0.2.80")
+	tests := []struct {
+		name string
+		run  func(d *Credentials, s *credentialsSink)
+	}{
+		{"a person mistyping a basic-auth password four times", func(d *Credentials, s *credentialsSink) {
+			credentialsAnywhere(d, s, 0, 4, 5*time.Second, office, "/intranet/", 401)
+			credentialsAnywhere(d, s, 20*time.Second, 30, 2*time.Second, office, "/intranet/wiki", 200)
+		}},
+		{"an office: 60 browsers each meet the basic-auth challenge, then browse", func(d *Credentials, s *credentialsSink) {
+			for u := range 60 {
+				from := time.Duration(u) * 10 * time.Second
+				credentialsAnywhere(d, s, from, 1, 0, office, "/intranet/", 401)
+				credentialsAnywhere(d, s, from+time.Second, 8, time.Second, office, "/intranet/page", 200)
+			}
+		}},
+		{"a single-page app whose token expired: four calls fail at once, then it refreshes", func(d *Credentials, s *credentialsSink) {
+			credentialsAnywhere(d, s, 0, 4, 10*time.Millisecond, office, "/api/cart", 401)
+			credentialsAnywhere(d, s, time.Second, 40, 3*time.Second, office, "/api/cart", 200)
+			credentialsAnywhere(d, s, 10*time.Minute, 4, 10*time.Millisecond, office, "/api/cart", 401)
+		}},
+		{"an upstream outage answers 503", func(d *Credentials, s *credentialsSink) {
+			credentialsAnywhere(d, s, 0, 50, time.Second, office, "/api/me", 503)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := NewCredentials(CredentialsConfig{}, NewHasher())
+			s := &credentialsSink{}
+			tc.run(d, s)
+			if len(s.got) != 0 {
+				t.Fatalf("%d signals, want none: %+v", len(s.got), s.got[0])
+			}
+		})
+	}
+}
+
+// TestCredentialsAuthFailureTrap keeps a known false positive visible: a
+// monitor probing a protected URL without credentials fails every time.
+func TestCredentialsAuthFailureTrap(t *testing.T) {
+	d := NewCredentials(CredentialsConfig{}, NewHasher())
+	s := &credentialsSink{}
+	credentialsAnywhere(d, s, 0, 20, 30*time.Second, netip.MustParseAddr("192.0.2.99"), "/health/deep", 401)
+	if len(s.got) == 0 {
+		t.Fatal("a client failing every request was not signalled")
+	}
+}
+
+func TestCredentialsAuthQuietPathAllocs(t *testing.T) {
+	d := NewCredentials(CredentialsConfig{}, NewHasher())
+	s := &credentialsSink{}
+	v := &request.View{Time: credentialsT0, ClientIP: netip.MustParseAddr("192.0.2.1"), Method: "GET", Path: "/v1/items"}
+	if n := testing.AllocsPerRun(100, func() { d.Response(v, Outcome{Status: 200}, s) }); n != 0 {
+		t.Fatalf("a success outside login routes: %v allocs", n)
+	}
+	// Below its threshold (signals allocate their evidence).
+	d = NewCredentials(CredentialsConfig{AuthThreshold: 1000}, NewHasher())
+	f := &request.View{Time: credentialsT0, ClientIP: netip.MustParseAddr("192.0.2.2"), Method: "GET", Path: "/v1/items"}
+	if n := testing.AllocsPerRun(100, func() { d.Response(f, Outcome{Status: 401}, s) }); n > tableUpdateAllocs() {
+		t.Fatalf("a 401: %v allocs, the table's own %v", n, tableUpdateAllocs())
+	}
+}
+
+func BenchmarkCredentialsResponse(b *testing.B) {
+	d := NewCredentials(CredentialsConfig{}, NewHasher())
+	s := &credentialsSink{}
+	v := &request.View{Time: credentialsT0, ClientIP: netip.MustParseAddr("192.0.2.1"), Method: "GET", Path: "/v1/items"}
+	b.Run("success, never failed", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			d.Response(v, Outcome{Status: 200}, s)
+		}
+	})
+	f := &request.View{Time: credentialsT0, ClientIP: netip.MustParseAddr("192.0.2.2"), Method: "GET", Path: "/v1/items"}
+	d.Response(f, Outcome{Status: 401}, s)
+	b.Run("success, never failed, while another client fails", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			d.Response(v, Outcome{Status: 200}, s)
+		}
+	})
+	b.Run("success after a 401", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			d.Response(f, Outcome{Status: 200}, s)
+		}
+	})
 }

@@ -41,6 +41,13 @@ type ProbingConfig struct {
 	// probe adds, once per distinct query per Window (default 30: one
 	// probe is noted, two distinct ones reach the challenge band of 60).
 	InjectionWeight float64 `yaml:"injection_weight"`
+	// ProtocolWeight is the risk points of a request that is not one an
+	// API serves: a CONNECT (a client taking the host for a forward proxy)
+	// or a request line with no path (a bare word, or bytes of another
+	// protocol such as a TLS handshake sent to a plain-HTTP port, as access
+	// logs record them), once per kind per Window (default 30; negative
+	// turns the check off).
+	ProtocolWeight float64 `yaml:"protocol_weight"`
 	// RoutesConfigured says the route table lists the API's endpoints, so
 	// a request that matches no route is a miss before the upstream even
 	// answers. Set by the policy compiler, not read from YAML.
@@ -80,6 +87,7 @@ const (
 	probingWeight          = 40
 	probingSensitiveWeight = 45
 	probingInjectionWeight = 30
+	probingProtocolWeight  = 30
 	// probingQueryMax is how many bytes of a decoded query the injection
 	// check reads; a probe padded past it goes unseen.
 	probingQueryMax = 2048
@@ -89,8 +97,11 @@ const (
 // using what they know it has: many distinct paths that match no route
 // or are answered 404, 403 or 400 in a short window (endpoint discovery,
 // forced browsing), any request for a well-known sensitive path
-// (/.env, /.git/, admin panels, backups, web shells, path traversal), and
-// any query string carrying an SQL-injection or XSS probe.
+// (/.env, /.git/, admin panels, backups, web shells, path traversal), any
+// query string carrying an SQL-injection or XSS probe, and any request an
+// API never serves: a CONNECT (open-proxy probing), or a request line
+// with no path (protocol probes; serve's HTTP server refuses these itself,
+// so this part works on replayed logs, which record them).
 //
 // Misses are counted per subject (key, else user, else IP) as distinct
 // paths, so a client polling one missing resource counts once. A matched
@@ -110,7 +121,10 @@ const (
 // sensitive list without a route for it, and a search or code-snippet
 // API whose users type SQL or HTML into a query parameter (one such
 // query weighs 30, below the throttle band; empty injection_patterns
-// turns the check off).
+// turns the check off). A client talking TLS to a plain-HTTP port, or
+// with its proxy setting pointed at the API, trips the protocol check;
+// every such request fails anyway, so acting on it costs that client
+// nothing it had.
 type Probing struct {
 	cfg       ProbingConfig
 	h         Hasher
@@ -123,6 +137,9 @@ type Probing struct {
 	byFirst [256][]int
 	pairs   [65536 / 64]uint64
 	state   *Table[probingState]
+	// protoKeys are the keys the protocol check remembers its kinds by
+	// in probingState's ring.
+	protoKeys [3]uint64
 }
 
 type probingState struct {
@@ -165,6 +182,7 @@ func NewProbing(cfg ProbingConfig, h Hasher) *Probing {
 	cfg.Threshold = orDefault(cfg.Threshold, 10)
 	cfg.SensitiveWeight = orDefault(cfg.SensitiveWeight, probingSensitiveWeight)
 	cfg.InjectionWeight = orDefault(cfg.InjectionWeight, probingInjectionWeight)
+	cfg.ProtocolWeight = orDefault(cfg.ProtocolWeight, probingProtocolWeight)
 	if cfg.SensitivePaths == nil {
 		cfg.SensitivePaths = DefaultSensitivePaths
 	}
@@ -172,6 +190,7 @@ func NewProbing(cfg ProbingConfig, h Hasher) *Probing {
 		cfg.InjectionPatterns = DefaultInjectionPatterns
 	}
 	d := &Probing{cfg: cfg, h: h, state: NewTable[probingState](cfg.MaxEntities, 3*cfg.Window)}
+	d.protoKeys = [3]uint64{protoNone: 0, protoProxy: h.String('x', "proxy"), protoNoPath: h.String('x', "no path")}
 	for _, p := range cfg.SensitivePaths {
 		d.sensitive = append(d.sensitive, compilePathPattern(p))
 	}
@@ -199,7 +218,28 @@ func (d *Probing) Name() string { return "probing" }
 type probingFinding struct {
 	count, sensitiveCount, injectionCount float64
 	newSteps, steps                       int
-	sensitive, injection                  bool
+	sensitive, injection, protocol        bool
+}
+
+// Kinds of requests an API never serves, for the protocol check.
+const (
+	protoNone = iota
+	protoProxy
+	protoNoPath
+)
+
+// protocolKind returns what kind of request v is for the protocol check.
+// serve's views always have a path, except a CONNECT's (or an
+// absolute-form target's without one); replay's have none when the
+// logged request line was not HTTP.
+func (d *Probing) protocolKind(v *request.View) int {
+	switch {
+	case d.cfg.ProtocolWeight <= 0 || v.Path != "" || v.Method == "":
+		return protoNone
+	case v.Method == "CONNECT":
+		return protoProxy
+	}
+	return protoNoPath
 }
 
 // Request counts a path that matches no route (when routes are
@@ -209,7 +249,8 @@ func (d *Probing) Request(v *request.View, s Sink) {
 	unmatched := d.cfg.RoutesConfigured && v.Route == nil
 	pat := d.matchSensitive(v)
 	inj := d.matchInjection(v.Query)
-	if !unmatched && pat < 0 && inj < 0 {
+	proto := d.protocolKind(v)
+	if !unmatched && pat < 0 && inj < 0 && proto == protoNone {
 		return
 	}
 	now, w := v.Time.UnixNano(), d.cfg.Window
@@ -236,6 +277,10 @@ func (d *Probing) Request(v *request.View, s Sink) {
 			seen, n := st.sensitiveSeen(now, w, qk)
 			f.injection, f.injectionCount = !seen, float64(n)
 		}
+		if proto != protoNone {
+			seen, _ := st.sensitiveSeen(now, w, d.protoKeys[proto])
+			f.protocol = !seen
+		}
 	})
 	d.emit(v, f, pat, inj, s)
 }
@@ -261,7 +306,7 @@ func (st *probingState) miss(now int64, w time.Duration, threshold float64, pk u
 }
 
 func (d *Probing) emit(v *request.View, f probingFinding, pat, inj int, s Sink) {
-	if f.newSteps == 0 && !f.sensitive && !f.injection {
+	if f.newSteps == 0 && !f.sensitive && !f.injection && !f.protocol {
 		return
 	}
 	e := Subject(v)
@@ -292,6 +337,19 @@ func (d *Probing) emit(v *request.View, f probingFinding, pat, inj int, s Sink) 
 		s.Emit(Signal{Detector: d.Name(), Entity: e, Weight: d.cfg.InjectionWeight, Severity: Medium, Evidence: Evidence{
 			Summary:   fmt.Sprintf("injection probe in query %q matches %q", evidenceClip(v.Query, 200), d.injection[inj]),
 			Count:     f.injectionCount,
+			Threshold: 1,
+			Window:    d.cfg.Window,
+			RequestID: v.ID,
+		}})
+	}
+	if f.protocol {
+		summary := fmt.Sprintf("proxy request: CONNECT %q", evidenceClip(v.Host, 200))
+		if v.Method != "CONNECT" {
+			summary = fmt.Sprintf("request line with no path, beginning %q: not an HTTP request an API serves", evidenceClip(v.Method, 32))
+		}
+		s.Emit(Signal{Detector: d.Name(), Entity: e, Weight: d.cfg.ProtocolWeight, Severity: Medium, Evidence: Evidence{
+			Summary:   summary,
+			Count:     1,
 			Threshold: 1,
 			Window:    d.cfg.Window,
 			RequestID: v.ID,

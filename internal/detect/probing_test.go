@@ -417,3 +417,56 @@ func BenchmarkProbingRequest(b *testing.B) {
 		})
 	}
 }
+
+func TestProbingProtocol(t *testing.T) {
+	view := func(d time.Duration, method, host, path string) *request.View {
+		v := probingView(d, "198.51.100.61", path, nil)
+		v.Method, v.Host = method, host
+		return v
+	}
+	tests := []struct {
+		name    string
+		cfg     ProbingConfig
+		reqs    []*request.View
+		signals int
+		summary string
+	}{
+		{"CONNECT to a mail port", ProbingConfig{}, []*request.View{view(0, "CONNECT", "mail.example.net:25", "")}, 1, `proxy request: CONNECT "mail.example.net:25"`},
+		{"a TLS handshake on the plain-HTTP port, as a log records it", ProbingConfig{}, []*request.View{view(0, "\x16\x03\x01\x02\x00\x01", "", "")}, 1,
+			`request line with no path, beginning "\x16\x03\x01\x02\x00\x01": not an HTTP request an API serves`},
+		{"a bare word", ProbingConfig{}, []*request.View{view(0, "STATUS", "", "")}, 1, ""},
+		{"many protocol probes: once per kind per window", ProbingConfig{}, []*request.View{
+			view(0, "\x16\x03\x01", "", ""), view(time.Second, "SSH-2.0-Go", "", ""), view(2*time.Second, "HELLO", "", ""),
+			view(3*time.Second, "CONNECT", "203.0.113.1:443", ""), view(4*time.Second, "CONNECT", "203.0.113.2:443", ""),
+			view(6*time.Minute, "HELLO", "", ""),
+		}, 3, ""},
+		{"turned off", ProbingConfig{ProtocolWeight: -1}, []*request.View{view(0, "CONNECT", "a:25", ""), view(time.Second, "\x16\x03", "", "")}, 0, ""},
+		{"configured weight", ProbingConfig{ProtocolWeight: 50}, []*request.View{view(0, "CONNECT", "a:25", "")}, 1, ""},
+		{"ordinary requests", ProbingConfig{}, []*request.View{
+			view(0, "GET", "api.example", "/v1/items"), view(time.Second, "OPTIONS", "api.example", "*"),
+			view(2*time.Second, "POST", "api.example", "/v1/orders"), view(3*time.Second, "PROPFIND", "dav.example", "/files/"),
+		}, 0, ""},
+		{"a connection that sent no request (no method, no path)", ProbingConfig{}, []*request.View{view(0, "", "", "")}, 0, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := NewProbing(tc.cfg, NewHasher())
+			sink := &probingSink{}
+			for _, v := range tc.reqs {
+				d.Request(v, sink)
+			}
+			if len(sink.got) != tc.signals {
+				t.Fatalf("%d signals, want %d: %+v", len(sink.got), tc.signals, sink.got)
+			}
+			for _, sig := range sink.got {
+				want := orDefault(tc.cfg.ProtocolWeight, 30)
+				if sig.Weight != want || sig.Severity != Medium || sig.Entity != (Entity{ScopeIP, "198.51.100.61"}) {
+					t.Errorf("signal %+v, want weight %v", sig, want)
+				}
+			}
+			if tc.summary != "" && sink.got[0].Evidence.Summary != tc.summary {
+				t.Errorf("summary %q, want %q", sink.got[0].Evidence.Summary, tc.summary)
+			}
+		})
+	}
+}

@@ -46,12 +46,25 @@ type VolumetricConfig struct {
 	// PopulationWeight is the risk points of one population signal
 	// (default 25).
 	PopulationWeight float64 `yaml:"population_weight"`
+	// BurstThreshold is the distinct new query strings one entity may send
+	// to one path within BurstWindow (one to two BurstWindows of history)
+	// before the burst signal, again at 2x, 3x ...: cache-busting floods
+	// that make every request miss the cache. A query counts as new when
+	// the entity did not send it to that path in the last minute or two
+	// (one to two Buckets), so a dashboard re-polling the same queries
+	// counts once. Default 30; negative turns the check off.
+	BurstThreshold float64 `yaml:"burst_threshold"`
+	// BurstWindow is the window of the burst check (default 1s).
+	BurstWindow time.Duration `yaml:"burst_window"`
+	// BurstWeight is the risk points of one burst step (default 25).
+	BurstWeight float64 `yaml:"burst_weight"`
 }
 
 const (
 	volumetricWeight           = 30
 	volumetricFloodWeight      = 40
 	volumetricPopulationWeight = 25
+	volumetricBurstWeight      = 25
 	// volumetricIdleBuckets is how many buckets an idle entity's baseline
 	// is kept: an hourly job keeps its baseline between runs.
 	volumetricIdleBuckets = 60
@@ -94,17 +107,30 @@ const (
 //     heavier than its peers. A known heavy client is judged by its own
 //     history, however far it stands from the crowd.
 //
+// A fourth check, burst, counts per entity the distinct query strings it
+// sends to one path that it has not sent there in the last Bucket or
+// two: BurstThreshold of them within BurstWindow signals, at 1x, 2x, ...
+// (cache busting: "/?<random>" dozens of times a second). Its state is
+// kept per entity for the latest path it sent a query to, in a table of
+// its own that requests without a query never touch; switching paths
+// starts over.
+//
 // False-positive traps: many users behind one NAT IP without identities
 // add up (200 users at 15 requests a minute reach the flood ceiling); a
 // heavy partner is a population outlier on its first buckets (one
 // population signal per route, 25 points, after each restart); a sudden
 // step in a steady client's rate (a deploy doubling its calls) fires the
-// baseline check once. Raise MinRate or FloodRate, or allowlist the client.
+// baseline check once; a client firing dozens of new queries at one path
+// at once (a dashboard whose panels query one endpoint with a changing
+// time range, a batch lookup by query parameter) trips the burst check
+// once per burst. Raise MinRate, FloodRate or BurstThreshold, or
+// allowlist the client.
 type Volumetric struct {
 	cfg      VolumetricConfig
 	h        Hasher
 	entities *Table[volumetricEntity]     // by entity
 	routes   *Table[volumetricRouteCount] // by entity and route
+	bursts   *Table[volumetricBurst]      // by entity, for requests with a query
 
 	pops      atomic.Pointer[[]*volumetricPopulation] // by route index
 	popsMu    sync.Mutex                              // serialises growing pops
@@ -119,6 +145,15 @@ type volumetricEntity struct {
 	ewma        EWMA // of the entity's finished, non-empty buckets
 }
 
+// volumetricBurst is an entity's new queries on the latest path it sent
+// one to.
+type volumetricBurst struct {
+	path  uint64   // hash of the path
+	seen  Distinct // queries sent to the path, over one to two Buckets
+	fresh Distinct // of those, the ones new when sent, over one to two BurstWindows
+	steps Steps
+}
+
 type volumetricRouteCount struct {
 	start int64
 	count uint32
@@ -126,8 +161,8 @@ type volumetricRouteCount struct {
 }
 
 // NewVolumetric returns a Volumetric detector for cfg with defaults
-// applied. Half of MaxEntities goes to entities, half to entity-route
-// pairs.
+// applied. Half of MaxEntities goes to entities, three eighths to
+// entity-route pairs and one eighth to bursts (entities sending queries).
 func NewVolumetric(cfg VolumetricConfig, h Hasher) *Volumetric {
 	cfg.Common = cfg.Common.Defaults(volumetricWeight)
 	if cfg.Bucket <= 0 {
@@ -144,13 +179,17 @@ func NewVolumetric(cfg VolumetricConfig, h Hasher) *Volumetric {
 	cfg.FloodWeight = orDefault(cfg.FloodWeight, volumetricFloodWeight)
 	cfg.ZThreshold = orDefault(cfg.ZThreshold, 10)
 	cfg.PopulationWeight = orDefault(cfg.PopulationWeight, volumetricPopulationWeight)
-	half := max(64, cfg.MaxEntities/2)
+	cfg.BurstThreshold = orDefault(cfg.BurstThreshold, 30)
+	cfg.BurstWindow = orDefault(cfg.BurstWindow, time.Second)
+	cfg.BurstWeight = orDefault(cfg.BurstWeight, volumetricBurstWeight)
 	idle := volumetricIdleBuckets * cfg.Bucket
 	d := &Volumetric{
 		cfg:      cfg,
 		h:        h,
-		entities: NewTable[volumetricEntity](half, idle),
-		routes:   NewTable[volumetricRouteCount](half, idle),
+		entities: NewTable[volumetricEntity](max(64, cfg.MaxEntities/2), idle),
+		routes:   NewTable[volumetricRouteCount](max(64, cfg.MaxEntities*3/8), idle),
+		// Burst state is worthless after its Bucket-long memory of queries.
+		bursts: NewTable[volumetricBurst](max(64, cfg.MaxEntities/8), 2*cfg.Bucket),
 	}
 	d.unmatched.name, d.overflow.name = "unmatched", "other"
 	return d
@@ -174,6 +213,9 @@ type volumetricFound struct {
 	popThreshold  float64
 	finished      uint32 // a finished entity-route bucket's count, for the population
 	finishedAt    int64
+
+	fresh             float64 // new queries on the path within the burst window
+	burst, burstSteps int
 }
 
 // Request counts the request for its entity and its entity's route, and
@@ -235,9 +277,32 @@ func (d *Volumetric) Request(v *request.View, s Sink) {
 		}
 	}
 
-	if f.flood+f.base > 0 || f.pop {
+	if v.Query != "" && cfg.BurstThreshold > 0 {
+		d.burst(v, ek, now, &f)
+	}
+
+	if f.flood+f.base+f.burst > 0 || f.pop {
 		d.emit(s, v, &f)
 	}
+}
+
+// burst counts v's query against its entity's latest path, and records in
+// f the burst steps it crossed.
+func (d *Volumetric) burst(v *request.View, ek uint64, now int64, f *volumetricFound) {
+	cfg := &d.cfg
+	ph, qh := d.h.String('p', v.Path), d.h.String('q', v.Query)
+	d.bursts.Update(ek, now, func(st *volumetricBurst) {
+		if st.path != ph {
+			*st = volumetricBurst{path: ph}
+		}
+		if !st.seen.Has(now, cfg.Bucket, qh) {
+			st.seen.Add(now, cfg.Bucket, qh)
+			st.fresh.Add(now, cfg.BurstWindow, qh)
+		}
+		f.fresh = st.fresh.Count(now, cfg.BurstWindow)
+		f.burst = st.steps.Cross(f.fresh, cfg.BurstThreshold)
+		f.burstSteps = int(st.steps)
+	})
 }
 
 func (d *Volumetric) emit(s Sink, v *request.View, f *volumetricFound) {
@@ -263,6 +328,17 @@ func (d *Volumetric) emit(s Sink, v *request.View, f *volumetricFound) {
 			RequestID: v.ID,
 		}})
 	}
+	for step := f.burstSteps - f.burst + 1; step <= f.burstSteps; step++ {
+		thr := d.cfg.BurstThreshold * float64(step)
+		s.Emit(Signal{Detector: d.Name(), Entity: e, Weight: d.cfg.BurstWeight, Severity: Medium, Evidence: Evidence{
+			Summary: fmt.Sprintf("burst: %.0f new query strings on %q within %s (threshold %.0f)",
+				f.fresh, evidenceClip(v.Path, 200), d.cfg.BurstWindow, thr),
+			Count:     f.fresh,
+			Threshold: thr,
+			Window:    d.cfg.BurstWindow,
+			RequestID: v.ID,
+		}})
+	}
 	if f.pop {
 		route := "unmatched"
 		if v.Route != nil {
@@ -283,14 +359,17 @@ func (d *Volumetric) emit(s Sink, v *request.View, f *volumetricFound) {
 // Response does nothing: volume is counted on requests.
 func (d *Volumetric) Response(*request.View, Outcome, Sink) {}
 
-// Sweep drops entities and entity-route pairs idle at now.
+// Sweep drops entities, entity-route pairs and bursts idle at now.
 func (d *Volumetric) Sweep(now int64) {
 	d.entities.Sweep(now)
 	d.routes.Sweep(now)
+	d.bursts.Sweep(now)
 }
 
-// Stats returns the combined size and churn of both tables.
-func (d *Volumetric) Stats() TableStats { return tableStatsSum(d.entities.Stats(), d.routes.Stats()) }
+// Stats returns the combined size and churn of the three tables.
+func (d *Volumetric) Stats() TableStats {
+	return tableStatsSum(tableStatsSum(d.entities.Stats(), d.routes.Stats()), d.bursts.Stats())
+}
 
 // population returns the population of route r; it allocates only the
 // first time a route is seen (or after a reload renamed its index).

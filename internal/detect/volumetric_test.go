@@ -409,9 +409,16 @@ func TestVolumetricConcurrent(t *testing.T) {
 	}
 }
 
-func BenchmarkVolumetricRequest(b *testing.B) {
+func BenchmarkVolumetricRequest(b *testing.B) { volumetricBench(b, "") }
+
+// BenchmarkVolumetricRequestWithQuery is BenchmarkVolumetricRequest with a
+// query string: the burst check's cost.
+func BenchmarkVolumetricRequestWithQuery(b *testing.B) { volumetricBench(b, "color=red&size=42") }
+
+func volumetricBench(b *testing.B, query string) {
 	d := NewVolumetric(VolumetricConfig{}, NewHasher())
 	v := volumetricView("q", 0, "203.0.113.7", "k_live", volumetricItems)
+	v.Query = query
 	s := &volumetricSink{}
 	i := 0
 	b.ReportAllocs()
@@ -419,5 +426,175 @@ func BenchmarkVolumetricRequest(b *testing.B) {
 		i++
 		v.Time = volumetricT0.Add(time.Duration(i) * 100 * time.Millisecond)
 		d.Request(v, s)
+	}
+}
+
+// volumetricQueries sends one request per (offset, query) pair from ip to
+// path and returns the signals' request ids.
+func volumetricQueries(d *Volumetric, s *volumetricSink, ip, path string, at []time.Duration, queries []string) {
+	for i, q := range queries {
+		v := volumetricView(fmt.Sprintf("%s?%s", path, q), at[i], ip, "", nil)
+		v.Path, v.Query = path, q
+		d.Request(v, s)
+	}
+}
+
+// volumetricBurstSignals returns the burst signals in s.
+func volumetricBurstSignals(s *volumetricSink) []Signal {
+	var out []Signal
+	for _, sig := range s.got {
+		if sig.Evidence.Window == time.Second {
+			out = append(out, sig)
+		}
+	}
+	return out
+}
+
+func TestVolumetricBurst(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	random := func(n int) []string {
+		qs := make([]string, n)
+		for i := range qs {
+			qs[i] = fmt.Sprint(r.Int64N(1e10))
+		}
+		return qs
+	}
+	same := func(n int, at time.Duration) []time.Duration {
+		out := make([]time.Duration, n)
+		for i := range out {
+			out[i] = at
+		}
+		return out
+	}
+	spread := func(n int, from, over time.Duration) []time.Duration {
+		out := make([]time.Duration, n)
+		for i := range out {
+			out[i] = from + time.Duration(i)*over/time.Duration(n)
+		}
+		return out
+	}
+	t.Run("cache busting logged with whole-second times", func(t *testing.T) {
+		d := NewVolumetric(VolumetricConfig{}, NewHasher())
+		s := &volumetricSink{}
+		// 38 requests stamped one second, 38 the next: one burst. (The
+		// sketch estimates 76 within about ten.)
+		volumetricQueries(d, s, "203.0.113.120", "/", same(38, 10*time.Second), random(38))
+		volumetricQueries(d, s, "203.0.113.120", "/", same(38, 11*time.Second), random(38))
+		got := volumetricBurstSignals(s)
+		if len(got) != 2 {
+			t.Fatalf("%d burst signals, want 2 (at 30 and 60 new queries): %+v", len(got), s.got)
+		}
+		if got[0].Weight != 25 || got[0].Severity != Medium || got[0].Entity != (Entity{ScopeIP, "203.0.113.120"}) ||
+			got[0].Evidence.Threshold != 30 || got[1].Evidence.Threshold != 60 {
+			t.Errorf("signals %+v", got)
+		}
+	})
+	t.Run("a sustained cache-busting flood signals every window", func(t *testing.T) {
+		d := NewVolumetric(VolumetricConfig{}, NewHasher())
+		s := &volumetricSink{}
+		volumetricQueries(d, s, "203.0.113.121", "/search", spread(400, 0, 10*time.Second), random(400))
+		if n := len(volumetricBurstSignals(s)); n < 5 {
+			t.Fatalf("%d burst signals in 10s at 40 new queries a second, want at least 5", n)
+		}
+	})
+	t.Run("configured off", func(t *testing.T) {
+		d := NewVolumetric(VolumetricConfig{BurstThreshold: -1}, NewHasher())
+		s := &volumetricSink{}
+		volumetricQueries(d, s, "203.0.113.122", "/", same(100, 0), random(100))
+		if len(s.got) != 0 {
+			t.Fatalf("signals %+v", s.got)
+		}
+	})
+}
+
+// TestVolumetricBurstBenign pins the traffic the burst check must leave
+// alone.
+func TestVolumetricBurstBenign(t *testing.T) {
+	tests := []struct {
+		name string
+		run  func(d *Volumetric, s *volumetricSink)
+	}{
+		{"a person typing into a search box", func(d *Volumetric, s *volumetricSink) {
+			word := "distributed rate limiting"
+			var at []time.Duration
+			var qs []string
+			for i := 1; i <= len(word); i++ {
+				at = append(at, time.Duration(i)*180*time.Millisecond)
+				qs = append(qs, "q="+word[:i])
+			}
+			volumetricQueries(d, s, "192.0.2.50", "/v1/suggest", at, qs)
+		}},
+		{"a dashboard re-polling 24 panels every 10s", func(d *Volumetric, s *volumetricSink) {
+			var qs []string
+			for p := range 24 {
+				qs = append(qs, fmt.Sprintf("panel=%d&range=1h", p))
+			}
+			for round := range 30 {
+				at := make([]time.Duration, len(qs))
+				for i := range at {
+					at[i] = time.Duration(round)*10*time.Second + time.Duration(i)*20*time.Millisecond
+				}
+				volumetricQueries(d, s, "192.0.2.51", "/api/metrics", at, qs)
+			}
+		}},
+		{"a page whose assets carry a version query", func(d *Volumetric, s *volumetricSink) {
+			for i := range 60 {
+				v := volumetricView("a", time.Duration(i)*10*time.Millisecond, "192.0.2.52", "", nil)
+				v.Path, v.Query = fmt.Sprintf("/assets/chunk-%d.js", i), "v=3f9a2c"
+				d.Request(v, s)
+			}
+		}},
+		{"a reader paging through a list", func(d *Volumetric, s *volumetricSink) {
+			var at []time.Duration
+			var qs []string
+			for p := range 80 {
+				at = append(at, time.Duration(p)*700*time.Millisecond)
+				qs = append(qs, fmt.Sprintf("page=%d", p+1))
+			}
+			volumetricQueries(d, s, "192.0.2.53", "/v1/items", at, qs)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := NewVolumetric(VolumetricConfig{}, NewHasher())
+			s := &volumetricSink{}
+			tc.run(d, s)
+			if len(s.got) != 0 {
+				t.Fatalf("%d signals, want none: %+v", len(s.got), s.got[0])
+			}
+		})
+	}
+}
+
+// TestVolumetricBurstTrap keeps a known false positive visible: a
+// dashboard whose 40 panels query one endpoint with a moving time range
+// sends 40 new queries at once on every refresh.
+func TestVolumetricBurstTrap(t *testing.T) {
+	d := NewVolumetric(VolumetricConfig{}, NewHasher())
+	s := &volumetricSink{}
+	var at []time.Duration
+	var qs []string
+	for p := range 40 {
+		at = append(at, time.Duration(p)*10*time.Millisecond)
+		qs = append(qs, fmt.Sprintf("panel=%d&end=1795867200", p))
+	}
+	volumetricQueries(d, s, "192.0.2.54", "/api/query", at, qs)
+	if got := volumetricBurstSignals(s); len(got) != 1 {
+		t.Fatalf("burst signals %+v, want the one this trap costs per refresh", got)
+	}
+}
+
+func TestVolumetricBurstQuietPathAllocs(t *testing.T) {
+	d := NewVolumetric(VolumetricConfig{}, NewHasher())
+	s := &volumetricSink{}
+	v := volumetricView("q", 0, "192.0.2.60", "", volumetricSearch)
+	v.Query = "q=shoes"
+	i := 0
+	if n := testing.AllocsPerRun(100, func() {
+		i++
+		v.Time = volumetricT0.Add(time.Duration(i) * time.Second)
+		d.Request(v, s)
+	}); n != 0 {
+		t.Fatalf("a request with a query: %v allocs", n)
 	}
 }
