@@ -12,8 +12,12 @@ import (
 // Entry is one parsed access log line: what the engine needs to decide
 // on it and to learn from its outcome.
 type Entry struct {
-	Time      time.Time
-	ClientIP  netip.Addr
+	Time     time.Time
+	ClientIP netip.Addr
+	// Method is the request line's first word: an HTTP method, or, when
+	// the line is not an HTTP request (bytes of another protocol), its
+	// first word as sent, with Path empty. "" when there was no request
+	// line at all.
 	Method    string
 	Host      string
 	Path      string // the decoded path, without the query

@@ -420,15 +420,28 @@ func parseRFC3339(s string) (time.Time, bool) {
 	return t, inRange(t)
 }
 
+// maxJunkMethod bounds the first word of a request line that is not HTTP,
+// kept as Method.
+const maxJunkMethod = 32
+
 // setRequest sets e's Method, Host, Path and Query from an HTTP request
-// line ("GET /a?b HTTP/1.1"). A line that is not one ("-", a TLS handshake
-// or other bytes sent to a plain-HTTP port) leaves them empty.
+// line ("GET /a?b HTTP/1.1"). No request line at all ("-", "", Envoy's
+// "- - -": a connection closed before sending one) leaves them empty. A
+// line that is not an HTTP request (a TLS handshake or other bytes sent to
+// a plain-HTTP port, a bare word) sets Method to its first word (at most
+// maxJunkMethod bytes, possibly not an HTTP token) and leaves Path empty:
+// the client sent something, and what it sent was not HTTP.
 func setRequest(e *Entry, r string) {
 	r = unescape(r)
 	method, target, ok := strings.Cut(r, " ")
-	if !ok || !isToken(method) {
+	if method == "" || method == "-" {
 		return
 	}
+	if !ok || !isToken(method) {
+		e.Method = method[:min(len(method), maxJunkMethod)]
+		return
+	}
+	e.Method = method
 	proto := false
 	if i := strings.LastIndexByte(target, ' '); i >= 0 && strings.HasPrefix(target[i+1:], "HTTP/") {
 		target, proto = target[:i], true
@@ -436,7 +449,6 @@ func setRequest(e *Entry, r string) {
 	target = strings.Trim(target, " ")
 	switch {
 	case target == "":
-		return
 	case target[0] == '/':
 		setTarget(e, target)
 	case method == "CONNECT" && proto:
@@ -449,11 +461,8 @@ func setRequest(e *Entry, r string) {
 			// "*" for OPTIONS, or a target no server would take: keep what
 			// the client sent.
 			setTarget(e, target)
-		} else {
-			return
 		}
 	}
-	e.Method = method
 }
 
 // setTarget sets e's Path, percent-decoded when it decodes, and Query from

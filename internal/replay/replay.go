@@ -133,10 +133,13 @@ func (r *Replayer) Feed(e *Entry) {
 	case e.APIKey != "" && p.Parser.Identifier != nil:
 		p.Parser.Identifier.IdentifyKey(e.APIKey, &v.Identity)
 	}
-	// A log's user on a 401 is who tried and failed to authenticate: not
-	// an identity, or a brute-forcer rotating usernames would spread its
-	// failures over many "users" instead of its address.
-	if e.Status != 401 {
+	// A log's user on a 401 (or a proxy's 407) is the name a client tried
+	// and failed to authenticate with (Apache's %u, nginx's $remote_user
+	// come from the Authorization header whether it was accepted or not):
+	// not an identity, or a brute-forcer rotating usernames would spread
+	// its failures over many "users" instead of its address, and a decision
+	// on the IP would not bind it. The request is the client IP's.
+	if e.Status != 401 && e.Status != 407 {
 		v.Identity.User = e.User
 	}
 	vd := p.Decide(v)

@@ -171,3 +171,84 @@ func TestReplayIgnoresUnauthenticatedUsers(t *testing.T) {
 		t.Fatalf("refused %v: the failed logins were not limited by address", r.Refused)
 	}
 }
+
+// TestReplayAuthFailuresAreTheAddresss checks where the requests of a
+// basic-auth guesser land: its 401s (each logged with the name it tried)
+// are the client IP's, so the auth-failure check signals and decides on
+// ip:..., while the same name on an accepted request is a user.
+func TestReplayAuthFailuresAreTheAddresss(t *testing.T) {
+	r := replayer(t, "", nil)
+	for i := range 20 {
+		e := entry(t0.Add(time.Duration(i)*300*time.Millisecond), "203.0.113.40", "/private/", 401)
+		e.User = "admin"
+		if i%2 == 1 {
+			e.User = fmt.Sprintf("guess%d", i)
+		}
+		r.Feed(e)
+	}
+	ok := entry(t0.Add(time.Minute), "198.51.100.40", "/private/", 200)
+	ok.User = "alice"
+	r.Feed(ok)
+	if got := strings.Join(r.Flagged["ip:203.0.113.40"], ","); !strings.Contains(got, "credentials") {
+		t.Fatalf("flagged %v: the guesser's address was not signalled", r.Flagged)
+	}
+	for e := range r.Flagged {
+		if strings.HasPrefix(e, "user:") {
+			t.Fatalf("a name tried on a 401 was taken for a user: %v", r.Flagged)
+		}
+	}
+	var onIP bool
+	for _, d := range r.Decisions {
+		onIP = onIP || d.Scope == "ip" && d.Value == "203.0.113.40"
+	}
+	if !onIP {
+		t.Fatalf("decisions %+v, want one on the guesser's address", r.Decisions)
+	}
+	if len(r.Flagged) != 1 {
+		t.Fatalf("flagged %v, want the guesser only", r.Flagged)
+	}
+}
+
+// TestReplayProxyAuthFailureIsNoUser checks a proxy's 407 like a 401.
+func TestReplayProxyAuthFailureIsNoUser(t *testing.T) {
+	r := replayer(t, "limits: [{name: per-user, key: [user], rate: 1/h}]", nil)
+	for i := range 3 {
+		e := entry(t0.Add(time.Duration(i)*time.Second), "203.0.113.41", "/", 407)
+		e.User = "bob"
+		r.Feed(e)
+	}
+	if r.Refused["per-user"] != 0 {
+		t.Fatalf("refused %v: 407s were counted against a user", r.Refused)
+	}
+}
+
+// TestReplayProtocolProbes checks that a request line that is not HTTP
+// reaches the probing detector as such, and that a connection that sent
+// nothing ("-") does not.
+func TestReplayProtocolProbes(t *testing.T) {
+	p, err := NewParser("combined", JSONMapping{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := replayer(t, "", nil)
+	for _, l := range []string{
+		`192.0.2.70 - - [28/Nov/2026:12:00:00 +0000] "-" 400 0 "-" "-"`,
+		`192.0.2.70 - - [28/Nov/2026:12:00:01 +0000] "-" 408 0 "-" "-"`,
+		`203.0.113.71 - - [28/Nov/2026:12:00:02 +0000] "\x16\x03\x01\x00\xC8\x01\x00\x00\xC4\x03\x03" 400 150 "-" "-"`,
+		`203.0.113.72 - - [28/Nov/2026:12:00:03 +0000] "CONNECT relay.example.org:25 HTTP/1.1" 400 150 "-" "-"`,
+	} {
+		var e Entry
+		if err := p.Parse(l, &e); err != nil {
+			t.Fatal(err)
+		}
+		r.Feed(&e)
+	}
+	for _, ip := range []string{"203.0.113.71", "203.0.113.72"} {
+		if got := r.Flagged["ip:"+ip]; len(got) != 1 || got[0] != "probing" {
+			t.Errorf("%s flagged by %v, want probing", ip, got)
+		}
+	}
+	if got := r.Flagged["ip:192.0.2.70"]; len(got) != 0 {
+		t.Errorf("a connection without a request was flagged by %v", got)
+	}
+}
