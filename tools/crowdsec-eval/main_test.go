@@ -199,7 +199,11 @@ func TestRunOnWrittenData(t *testing.T) {
 	write("labels.csv", "test,kind,log_type,log_file,log_lines,scenarios_under_test,expected_alert_count,expected_alerts(scenario|source|events)\n"+
 		"scan,detection,nginx,scan.log,12,crowdsecurity/http-probing,1,crowdsecurity/http-probing|203.0.113.77|12\n"+
 		"calm,negative/whitelist,nginx,calm.log,3,,0,\n"+
-		"cve,detection,nginx,cve.log,1,crowdsecurity/CVE-2030-1,1,crowdsecurity/CVE-2030-1|203.0.113.78|1\n")
+		"cve,detection,nginx,cve.log,1,crowdsecurity/CVE-2030-1,1,crowdsecurity/CVE-2030-1|203.0.113.78|1\n"+
+		"events,detection,magento-extension,events.log,2,crowdsecurity/http-magento-bf,1,crowdsecurity/http-magento-bf|203.0.113.79|2\n")
+	write("tests/events/config.yaml", "log_file: events.log\nlog_type: magento-extension\n")
+	write("tests/events/events.log", `[2026-02-03 10:11:12] app.INFO:  {"type":"ADMIN_LOGIN_FAILED","ip":"203.0.113.79"} []`+"\n"+
+		`[2026-02-03 10:11:13] app.INFO:  {"type":"ADMIN_LOGIN_FAILED","ip":"203.0.113.79"} []`+"\n")
 	var scan strings.Builder
 	for i := range 12 {
 		scan.WriteString(`203.0.113.77 - - [03/Feb/2026:10:11:` + twoDigits(i) + ` +0000] "GET /guess-` + twoDigits(i) + ` HTTP/1.1" 404 1 "-" "Mozilla/5.0 (X11) Firefox/140.0"` + "\n")
@@ -213,7 +217,7 @@ func TestRunOnWrittenData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Tests) != 3 || !rep.Tests[0].Matched || !rep.Tests[1].Matched || rep.Tests[2].Skip == "" {
+	if len(rep.Tests) != 4 || !rep.Tests[0].Matched || !rep.Tests[1].Matched || rep.Tests[2].Skip == "" || rep.Tests[3].Evaluated() {
 		for _, tt := range rep.Tests {
 			t.Logf("%s: matched %v skip %q sources %+v flagged %v", tt.Test, tt.Matched, tt.Skip, tt.Sources, tt.Flagged)
 		}
@@ -221,7 +225,8 @@ func TestRunOnWrittenData(t *testing.T) {
 	}
 	var b bytes.Buffer
 	rep.write(&b, "go run ./tools/crowdsec-eval --data X")
-	for _, want := range []string{"| scan | probing | nginx | combined (native) | 203.0.113.77 |", "| calm | nginx |", "| cve | detection | cve |", "| 1 of 1 (100%) | PASS |"} {
+	for _, want := range []string{"| scan | probing | nginx | combined (native) | 203.0.113.77 |", "| calm | nginx |", "| cve | detection | cve |", "| 1 of 1 replayable (100%); 1 not replayable (no HTTP request in the log) | PASS |",
+		"| events | brute force | magento-extension |", "| not replayable |", "Counting the 1 not-replayable detection tests as misses: 1 of 2 (50%)"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())
 		}
@@ -229,3 +234,14 @@ func TestRunOnWrittenData(t *testing.T) {
 }
 
 func twoDigits(i int) string { return string(rune('0'+i/10)) + string(rune('0'+i%10)) }
+
+func TestMeetsTarget(t *testing.T) {
+	for _, tc := range []struct {
+		matched, n int
+		want       bool
+	}{{27, 30, true}, {26, 30, false}, {9, 10, true}, {89, 100, false}, {0, 0, false}, {32, 32, true}} {
+		if got := meetsTarget(tc.matched, tc.n); got != tc.want {
+			t.Errorf("meetsTarget(%d, %d) = %v, want %v", tc.matched, tc.n, got, tc.want)
+		}
+	}
+}
