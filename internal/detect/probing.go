@@ -231,13 +231,17 @@ const (
 // protocolKind returns what kind of request v is for the protocol check.
 // serve's views always have a path, except a CONNECT's (or an
 // absolute-form target's without one); replay's have none when the
-// logged request line was not HTTP.
+// logged request line was not HTTP. A CONNECT or an absolute-form target
+// ("GET http://other-host/ HTTP/1.1") is a client using the API as a
+// forward proxy.
 func (d *Probing) protocolKind(v *request.View) int {
 	switch {
-	case d.cfg.ProtocolWeight <= 0 || v.Path != "" || v.Method == "":
+	case d.cfg.ProtocolWeight <= 0 || v.Method == "":
 		return protoNone
-	case v.Method == "CONNECT":
+	case v.Method == "CONNECT" || v.Hints.Has(request.AbsoluteTarget):
 		return protoProxy
+	case v.Path != "":
+		return protoNone
 	}
 	return protoNoPath
 }
@@ -344,7 +348,10 @@ func (d *Probing) emit(v *request.View, f probingFinding, pat, inj int, s Sink) 
 	}
 	if f.protocol {
 		summary := fmt.Sprintf("proxy request: CONNECT %q", evidenceClip(v.Host, 200))
-		if v.Method != "CONNECT" {
+		switch {
+		case v.Hints.Has(request.AbsoluteTarget) && v.Method != "CONNECT":
+			summary = fmt.Sprintf("proxy request: %s for host %q (absolute-form target)", evidenceClip(v.Method, 32), evidenceClip(v.Host, 200))
+		case v.Method != "CONNECT":
 			summary = fmt.Sprintf("request line with no path, beginning %q: not an HTTP request an API serves", evidenceClip(v.Method, 32))
 		}
 		s.Emit(Signal{Detector: d.Name(), Entity: e, Weight: d.cfg.ProtocolWeight, Severity: Medium, Evidence: Evidence{

@@ -435,6 +435,11 @@ func TestProbingProtocol(t *testing.T) {
 		{"a TLS handshake on the plain-HTTP port, as a log records it", ProbingConfig{}, []*request.View{view(0, "\x16\x03\x01\x02\x00\x01", "", "")}, 1,
 			`request line with no path, beginning "\x16\x03\x01\x02\x00\x01": not an HTTP request an API serves`},
 		{"a bare word", ProbingConfig{}, []*request.View{view(0, "STATUS", "", "")}, 1, ""},
+		{"an absolute-form target: the API taken for a forward proxy", ProbingConfig{}, []*request.View{func() *request.View {
+			v := view(0, "GET", "other-site.example", "/index.html")
+			v.Hints |= request.AbsoluteTarget
+			return v
+		}()}, 1, `proxy request: GET for host "other-site.example" (absolute-form target)`},
 		{"many protocol probes: once per kind per window", ProbingConfig{}, []*request.View{
 			view(0, "\x16\x03\x01", "", ""), view(time.Second, "SSH-2.0-Go", "", ""), view(2*time.Second, "HELLO", "", ""),
 			view(3*time.Second, "CONNECT", "203.0.113.1:443", ""), view(4*time.Second, "CONNECT", "203.0.113.2:443", ""),

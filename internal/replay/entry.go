@@ -18,7 +18,10 @@ type Entry struct {
 	// the line is not an HTTP request (bytes of another protocol), its
 	// first word as sent, with Path empty. "" when there was no request
 	// line at all.
-	Method    string
+	Method string
+	// Absolute is true when the request line named a host (absolute-form,
+	// "GET http://host/path HTTP/1.1"): the form of a forward proxy.
+	Absolute  bool
 	Host      string
 	Path      string // the decoded path, without the query
 	Query     string // the raw query, without '?'

@@ -455,7 +455,7 @@ func setRequest(e *Entry, r string) {
 		e.Host = target
 	default:
 		if host, rest, ok := cutAbsoluteURI(target); ok {
-			e.Host = host
+			e.Host, e.Absolute = host, true
 			setTarget(e, rest)
 		} else if proto {
 			// "*" for OPTIONS, or a target no server would take: keep what

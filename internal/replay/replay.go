@@ -126,6 +126,9 @@ func (r *Replayer) Feed(e *Entry) {
 	if e.Referer != "" {
 		v.Hints |= request.Referer
 	}
+	if e.Absolute {
+		v.Hints |= request.AbsoluteTarget
+	}
 	v.Fingerprint = request.FingerprintOf(nil, e.UserAgent)
 	switch {
 	case e.KeyID != "":

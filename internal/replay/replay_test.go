@@ -236,6 +236,8 @@ func TestReplayProtocolProbes(t *testing.T) {
 		`192.0.2.70 - - [28/Nov/2026:12:00:01 +0000] "-" 408 0 "-" "-"`,
 		`203.0.113.71 - - [28/Nov/2026:12:00:02 +0000] "\x16\x03\x01\x00\xC8\x01\x00\x00\xC4\x03\x03" 400 150 "-" "-"`,
 		`203.0.113.72 - - [28/Nov/2026:12:00:03 +0000] "CONNECT relay.example.org:25 HTTP/1.1" 400 150 "-" "-"`,
+		`203.0.113.73 - - [28/Nov/2026:12:00:04 +0000] "GET http://other-site.example/ip.php HTTP/1.0" 400 150 "-" "-"`,
+		`203.0.113.74 - - [28/Nov/2026:12:00:05 +0000] "GET /ip.php HTTP/1.1" 200 150 "-" "-"`,
 	} {
 		var e Entry
 		if err := p.Parse(l, &e); err != nil {
@@ -243,12 +245,14 @@ func TestReplayProtocolProbes(t *testing.T) {
 		}
 		r.Feed(&e)
 	}
-	for _, ip := range []string{"203.0.113.71", "203.0.113.72"} {
+	for _, ip := range []string{"203.0.113.71", "203.0.113.72", "203.0.113.73"} {
 		if got := r.Flagged["ip:"+ip]; len(got) != 1 || got[0] != "probing" {
 			t.Errorf("%s flagged by %v, want probing", ip, got)
 		}
 	}
-	if got := r.Flagged["ip:192.0.2.70"]; len(got) != 0 {
-		t.Errorf("a connection without a request was flagged by %v", got)
+	for _, ip := range []string{"192.0.2.70", "203.0.113.74"} {
+		if got := r.Flagged["ip:"+ip]; len(got) != 0 {
+			t.Errorf("%s (no request, or an ordinary one) was flagged by %v", ip, got)
+		}
 	}
 }

@@ -47,6 +47,9 @@ func (p *Parser) Parse(r *http.Request, now time.Time, v *View) *problem.Problem
 	}
 	v.UserAgent = header(r.Header, "User-Agent")
 	v.Hints = hints(r.Header, v.UserAgent)
+	if u := r.RequestURI; u != "" && u[0] != '/' && u != "*" && r.Method != http.MethodConnect {
+		v.Hints |= AbsoluteTarget
+	}
 	v.Fingerprint = FingerprintOf(r.Header, v.UserAgent)
 	if p.Identifier == nil {
 		return nil

@@ -42,6 +42,10 @@ const (
 	AcceptEncoding                   // sends Accept-Encoding
 	Referer                          // sends Referer
 	FetchMetadata                    // sends Sec-Fetch-* or Sec-CH-UA headers
+	// AbsoluteTarget: the request line named a host ("GET http://host/
+	// HTTP/1.1"), the form clients use with a forward proxy: a client
+	// taking the API for an open proxy.
+	AbsoluteTarget
 )
 
 // Has reports whether all of flags are set.

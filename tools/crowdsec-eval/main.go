@@ -1881,11 +1881,6 @@ var diagnoses = map[string]string{
 		"(none configured); the scraping detector's pagination check knows page, offset, cursor, p and start (50 distinct values) and its sequential-walk check " +
 		"needs 25 ids in a row on a route; the volumetric burst check needs 30 new query strings on one path within a second or two; probing counts the 404s as one path. " +
 		"No general check fits six requests without keying on WordPress's parameter.",
-	"nginx-http-open-proxy": "127.0.0.1's `CONNECT host:25` is caught by the probing detector's protocol check. 127.0.0.2 sends one absolute-form request " +
-		"(`GET http://other-host:80/...`, answered 400): the request view does not record whether the request line named a host (serve's HTTP server " +
-		"accepts absolute-form targets and the parser takes their host as it takes a Host header; the replay entry does the same), so no detector can tell " +
-		"it from an ordinary request. Catching it needs a hint in the request view (internal/request, not changed here). Before this round the test was " +
-		"matched only through the empty-User-Agent signal, which no longer fires on its own.",
 }
 
 // weakNotes say why a test is matched only through a weak signal; printed
@@ -1987,11 +1982,12 @@ const detectorChanges = "Each with unit tests on requests and log lines written 
 	"no Accept-Encoding either (browsers and common HTTP libraries send it; logs do not record it, so replay assumes it), or a machine cadence. " +
 	"Why: media players, home-automation and internal services poll without one (jellyfin-whitelist, jellyseerr-whitelist and overseerr-whitelist " +
 	"were flagged by it alone and now pass).\n" +
-	"7. **Requests an API never serves** (probing detector: `protocol_weight` 30). A `CONNECT` (a client taking the host for a forward proxy), or a " +
+	"7. **Requests an API never serves** (probing detector: `protocol_weight` 30). A `CONNECT` or an absolute-form target (`GET http://other-host/`; " +
+	"a client taking the host for a forward proxy: the request view's AbsoluteTarget hint, set by serve's parser and by replay), or a " +
 	"request line with no path (a bare word, or the bytes of another protocol such as a TLS handshake sent to a plain-HTTP port), signals once per " +
 	"kind per window. serve's HTTP server refuses malformed request lines itself, so that half works on replayed logs, which record them. " +
 	"False-positive trap: a client talking TLS to the plain port, or with its proxy setting pointed at the API; every such request fails anyway. " +
-	"Matches apache2-malformed, nginx-http-malformed and nginx-proxy-manager-malformed (before: only the empty User-Agent signal).\n" +
+	"Matches apache2-malformed, nginx-http-malformed, nginx-proxy-manager-malformed and both sources of nginx-http-open-proxy (before: only the empty User-Agent signal).\n" +
 	"8. **Replay** (internal/replay): a logged request line that is not HTTP keeps its first word as the method, with no path (it used to become " +
 	"an empty request, like `-`, a connection that sent nothing, which stays empty); and the user a log names on a 407 is, like that on a 401 (so since the previous round), the name a " +
 	"client tried, not an identity, so those requests are the client IP's (tested end to end: a basic-auth guesser is signalled and decided on ip:...).\n" +
