@@ -41,6 +41,13 @@ type CredentialsConfig struct {
 	// GlobalMin is the login attempts in Window below which no spike is
 	// declared (default 200).
 	GlobalMin float64 `yaml:"global_min"`
+	// GlobalSurge also makes a spike when the failed logins in Window
+	// reach this many times their usual level: an exponential average
+	// (over about an hour of event time, learned while there is no spike,
+	// trusted after a minute). A busy site whose logins mostly succeed
+	// never reaches GlobalRatio during an attack; a surge it does reach
+	// (default 4; negative turns it off).
+	GlobalSurge float64 `yaml:"global_surge"`
 	// SharedThreshold is the failed logins in Window from one client
 	// fingerprint or one /24 (IPv6 /64) prefix that, during a spike and
 	// with the fingerprint's or prefix's own failure share at least
@@ -158,6 +165,7 @@ func NewCredentials(cfg CredentialsConfig, h Hasher) *Credentials {
 	cfg.AccountWeight = orDefault(cfg.AccountWeight, 30)
 	cfg.GlobalRatio = orDefault(cfg.GlobalRatio, 0.6)
 	cfg.GlobalMin = orDefault(cfg.GlobalMin, 200)
+	cfg.GlobalSurge = orDefault(cfg.GlobalSurge, 4)
 	cfg.SharedThreshold = orDefault(cfg.SharedThreshold, 30)
 	cfg.SharedWeight = orDefault(cfg.SharedWeight, 50)
 	cfg.AuthThreshold = orDefault(cfg.AuthThreshold, 5)
@@ -223,7 +231,7 @@ func (d *Credentials) Response(v *request.View, o Outcome, s Sink) {
 	if failed && v.Subject != "" && d.cfg.AccountThreshold > 0 {
 		d.account(s, v, now)
 	}
-	d.global.add(key, now, d.cfg.Window, failed)
+	d.global.add(key, now, &d.cfg, failed)
 	if v.Fingerprint != 0 {
 		var b [8]byte
 		binary.LittleEndian.PutUint64(b[:], uint64(v.Fingerprint))
@@ -382,7 +390,7 @@ func (d *Credentials) shared(key uint64, now int64, failed bool) bool {
 
 // sharedFire confirms a global spike, records the step and signals.
 func (d *Credentials) sharedFire(s Sink, v *request.View, key uint64, now int64, e Entity, what string) {
-	spike, ga, gf := d.global.spiking(now, d.cfg.Window, d.cfg.GlobalRatio, d.cfg.GlobalMin)
+	spike, ga, gf := d.global.spiking(now, &d.cfg)
 	if !spike {
 		return
 	}
@@ -417,8 +425,9 @@ func (d *Credentials) Stats() TableStats { return d.state.Stats() }
 
 // credGlobal counts all login attempts and failures in a sliding window,
 // over sharded locks so that logins do not contend on one mutex. Whether
-// failures spike is evaluated at most once a second (event time), and only
-// when a fingerprint or prefix asks.
+// failures spike is evaluated at most once a second (event time), as
+// logins arrive, so the usual level of failures is learned between
+// attacks.
 type credGlobal struct {
 	shards [16]struct {
 		mu                 sync.Mutex
@@ -428,33 +437,63 @@ type credGlobal struct {
 	evalAt             atomic.Int64
 	spike              atomic.Bool
 	attempts, failures atomic.Uint64 // float64 bits of the last evaluation
+
+	mu        sync.Mutex // guards the evaluation and the baseline
+	baseline  float64    // usual failures in the window, learned while not spiking
+	baseSince int64      // event time of the baseline's first sample; 0 before
+	baseAt    int64      // event time of its last update
 }
 
-func (g *credGlobal) add(key uint64, now int64, w time.Duration, failed bool) {
+// Surge baseline: its time constant, and how much history it needs.
+const (
+	credBaselineTau    = time.Hour
+	credBaselineWarmup = time.Minute
+)
+
+func (g *credGlobal) add(key uint64, now int64, cfg *CredentialsConfig, failed bool) {
 	sh := &g.shards[key&15]
 	sh.mu.Lock()
-	sh.attempts.Add(now, w, 1)
+	sh.attempts.Add(now, cfg.Window, 1)
 	if failed {
-		sh.failures.Add(now, w, 1)
+		sh.failures.Add(now, cfg.Window, 1)
 	}
 	sh.mu.Unlock()
+	g.spiking(now, cfg)
 }
 
-// spiking reports whether at least minAttempts logins were made in the
-// window at now and a ratio or more of them failed, with the counts.
-func (g *credGlobal) spiking(now int64, w time.Duration, ratio, minAttempts float64) (bool, float64, float64) {
+// spiking reports whether failures spike at now, with the window's login
+// attempts and failures: at least GlobalMin attempts, and a GlobalRatio
+// share of them failing or failures at GlobalSurge times their usual
+// level.
+func (g *credGlobal) spiking(now int64, cfg *CredentialsConfig) (bool, float64, float64) {
 	if at := g.evalAt.Load(); at != 0 && now-at < credGlobalEvery && at-now < credGlobalEvery {
 		return g.spike.Load(), math.Float64frombits(g.attempts.Load()), math.Float64frombits(g.failures.Load())
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	var a, f float64
 	for i := range g.shards {
 		sh := &g.shards[i]
 		sh.mu.Lock()
-		a += sh.attempts.Count(now, w)
-		f += sh.failures.Count(now, w)
+		a += sh.attempts.Count(now, cfg.Window)
+		f += sh.failures.Count(now, cfg.Window)
 		sh.mu.Unlock()
 	}
-	spike := a >= minAttempts && f >= ratio*a
+	warm := g.baseSince != 0 && now-g.baseSince >= int64(credBaselineWarmup)
+	surge := cfg.GlobalSurge > 0 && warm && f >= cfg.GlobalSurge*max(g.baseline, 1)
+	spike := a >= cfg.GlobalMin && (f >= cfg.GlobalRatio*a || surge)
+	switch {
+	case spike:
+	case g.baseSince == 0:
+		g.baseline, g.baseSince, g.baseAt = f, now, now
+	case now > g.baseAt:
+		// While its history is shorter than the time constant, the
+		// baseline is the plain mean of its samples.
+		dt := float64(now - g.baseAt)
+		alpha := max(1-math.Exp(-dt/float64(credBaselineTau)), dt/float64(now-g.baseSince))
+		g.baseline += alpha * (f - g.baseline)
+		g.baseAt = now
+	}
 	g.attempts.Store(math.Float64bits(a))
 	g.failures.Store(math.Float64bits(f))
 	g.spike.Store(spike)

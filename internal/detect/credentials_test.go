@@ -1,8 +1,11 @@
 package detect
 
 import (
+	"cmp"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -516,4 +519,47 @@ func BenchmarkCredentialsResponse(b *testing.B) {
 			d.Response(f, Outcome{Status: 200}, s)
 		}
 	})
+}
+
+// TestCredentialsSurgeOnABusySite: on a site whose logins mostly succeed,
+// a distributed attack never makes 60% of all logins fail; the surge over
+// the usual failures is what lets the shared fingerprint be found.
+func TestCredentialsSurgeOnABusySite(t *testing.T) {
+	var attempts []credentialsAttempt
+	normal := func(i int) credentialsAttempt {
+		a := credentialsAttempt{at: time.Duration(i) * 400 * time.Millisecond, ip: credentialsIP(i % 701),
+			subject: "s_u" + strconv.Itoa(i%701), status: 200, fp: request.Fingerprint(1 + (i/20)%40)}
+		if i%20 == 0 {
+			a.status = 401
+		}
+		return a
+	}
+	// Twenty minutes of ordinary logins (2.5 a second, 5% failing), then
+	// ten more with one attempt a second from a new address of one tool.
+	for i := range 3000 {
+		attempts = append(attempts, normal(i))
+	}
+	for k := range 600 {
+		attempts = append(attempts, normal(3000+k*5/2), credentialsAttempt{at: 20*time.Minute + time.Duration(k)*time.Second,
+			ip: netip.AddrFrom4([4]byte{100, 64, byte(k >> 8), byte(k)}), subject: "s_v" + strconv.Itoa(k), status: 401, fp: credentialsTool})
+	}
+	slices.SortStableFunc(attempts, func(a, b credentialsAttempt) int { return cmp.Compare(a.at, b.at) })
+
+	got, at := credentialsRun(NewCredentials(CredentialsConfig{}, NewHasher()), attempts)
+	tool := Entity{ScopeFingerprint, credentialsTool.String()}
+	if len(got) == 0 || got[0].Entity != tool || got[0].Weight != 50 {
+		t.Fatalf("signals %+v, want the tool's fingerprint first", got)
+	}
+	for _, sig := range got {
+		// The attack's own /24s are fair game; nothing else is.
+		if sig.Entity != tool && !(sig.Entity.Scope == ScopePrefix && strings.HasPrefix(sig.Entity.Value, "100.64.")) {
+			t.Errorf("an ordinary client was signalled: %+v", sig)
+		}
+	}
+	if when := attempts[at[0]-1].at - 20*time.Minute; when > 5*time.Minute {
+		t.Errorf("found %s into the attack, want within 5m", when)
+	}
+	if got, _ := credentialsRun(NewCredentials(CredentialsConfig{GlobalSurge: -1}, NewHasher()), attempts); len(got) != 0 {
+		t.Errorf("without the surge check: %d signals, want none (the ratio never reaches 60%%)", len(got))
+	}
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -71,6 +73,12 @@ func Demo(ctx context.Context, opts DemoOptions) (*Run, *Summary, error) {
 	defer apiSrv.Close()
 	apiURL := "http://" + api.Addr().String()
 
+	// The guard appends to its logs; a demo's are its own.
+	for _, f := range []string{"access.log", "events.jsonl", "guard.log"} {
+		if err := os.Remove(filepath.Join(opts.Out, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, err
+		}
+	}
 	configFile := filepath.Join(opts.Out, "guard.yaml")
 	guardConfig := fmt.Appendf(append([]byte(nil), examples.Shop...),
 		"\n# Written by abuseguard demo.\nlisten: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\naccess_log: %s\nevents: %s\n",

@@ -284,7 +284,7 @@ func (r *runner) client(src netip.Addr) *http.Client {
 
 // signIn sends the sign-in request of every actor that works signed in,
 // one at a time, before the clock starts. On a virtual clock they go out a
-// second apart in the hour before the run.
+// second apart, and the run starts after the last.
 func (r *runner) signIn(ctx context.Context) error {
 	var signers []signer
 	for _, m := range r.members {
@@ -299,7 +299,7 @@ func (r *runner) signIn(ctx context.Context) error {
 	for i, s := range signers {
 		step := s.signIn()
 		if r.opts.Clock != nil {
-			r.opts.Clock.set(origin.Add(time.Duration(i-len(signers)) * time.Second))
+			r.opts.Clock.set(origin.Add(time.Duration(i) * time.Second))
 		}
 		a := r.send(ctx, &step, 0)
 		if a.Outcome != Reached || a.Status != http.StatusOK {
