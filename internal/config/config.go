@@ -128,7 +128,7 @@ type Route struct {
 }
 
 // RouteKinds are the values of Route.Kind.
-var RouteKinds = []string{"login", "verify", "signup", "reset", "static", "decoy"}
+var RouteKinds = []string{"login", "verify", "signup", "reset", "static", "decoy", "graphql"}
 
 // Limit is one keyed limit: a rate, a calendar quota or an in-flight cap.
 type Limit struct {

@@ -13,6 +13,7 @@ type Config struct {
 	Enumeration EnumerationConfig `yaml:"enumeration"`
 	Sharing     SharingConfig     `yaml:"sharing"`
 	Volumetric  VolumetricConfig  `yaml:"volumetric"`
+	GraphQL     GraphQLConfig     `yaml:"graphql"`
 }
 
 // Modes returns each detector's mode by name ("" is on).
@@ -20,7 +21,7 @@ func (c Config) Modes() map[string]string {
 	return map[string]string{
 		"probing": c.Probing.Mode, "honeypot": c.Honeypot.Mode, "automation": c.Automation.Mode,
 		"scraping": c.Scraping.Mode, "credentials": c.Credentials.Mode, "enumeration": c.Enumeration.Mode,
-		"sharing": c.Sharing.Mode, "volumetric": c.Volumetric.Mode,
+		"sharing": c.Sharing.Mode, "volumetric": c.Volumetric.Mode, "graphql": c.GraphQL.Mode,
 	}
 }
 
@@ -47,7 +48,7 @@ func NewFactory(h Hasher) *Factory { return &Factory{h: h, built: map[string]bui
 func (f *Factory) Build(c Config, routesConfigured bool, pseudonym func(prefix, s string) string, entities int) []Detector {
 	c.Probing.RoutesConfigured = routesConfigured
 	for _, cm := range []*Common{&c.Probing.Common, &c.Honeypot.Common, &c.Automation.Common, &c.Scraping.Common,
-		&c.Credentials.Common, &c.Enumeration.Common, &c.Sharing.Common, &c.Volumetric.Common} {
+		&c.Credentials.Common, &c.Enumeration.Common, &c.Sharing.Common, &c.Volumetric.Common, &c.GraphQL.Common} {
 		if cm.MaxEntities == 0 {
 			cm.MaxEntities = entities
 		}
@@ -77,5 +78,6 @@ func (f *Factory) Build(c Config, routesConfigured bool, pseudonym func(prefix, 
 	add("enumeration", c.Enumeration.Mode, c.Enumeration, func() Detector { return NewEnumeration(c.Enumeration, f.h) })
 	add("sharing", c.Sharing.Mode, c.Sharing, func() Detector { return NewSharing(c.Sharing, f.h) })
 	add("volumetric", c.Volumetric.Mode, c.Volumetric, func() Detector { return NewVolumetric(c.Volumetric, f.h) })
+	add("graphql", c.GraphQL.Mode, c.GraphQL, func() Detector { return NewGraphQL(c.GraphQL) })
 	return ds
 }

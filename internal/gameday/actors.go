@@ -260,6 +260,7 @@ type regular struct {
 	interval Span
 	retries  int
 	tries    int
+	graphql  bool // the app: its product screen is a GraphQL query
 	last     Step
 }
 
@@ -296,6 +297,12 @@ func (u *regular) Next(last *Answer) (Step, bool) {
 		s = u.step("GET", u.api.Orders, wait, nil, auth...)
 	case r < 60:
 		s = u.step("GET", fmt.Sprintf("%s?page=%d&per_page=20", u.api.Products, 1+u.rng.IntN(5)), wait, nil, auth...)
+	case r < 80:
+		s = u.step("GET", u.productPath(u.popularProduct()), wait, nil, auth...)
+	case r < 90 && u.graphql:
+		// The app's product screen, in one GraphQL query.
+		q := fmt.Sprintf("query ProductScreen { product(id: %d) { id name price stock reviews(first: 5) { rating body author { username } } } }", u.popularProduct())
+		s = u.step("POST", u.api.GraphQL, wait, jsonBody("query", q), auth...)
 	case r < 90:
 		s = u.step("GET", u.productPath(u.popularProduct()), wait, nil, auth...)
 	default:
@@ -319,7 +326,7 @@ func castMobile(c *casting) {
 			"Accept-Encoding": {"gzip"},
 		}
 		m := &regular{client: client{rng: rng, src: src, header: h, api: &c.params.API}, home: c.addrs.next(),
-			user: 1 + (i*7)%c.params.API.Users, interval: p.Interval, retries: p.Retries}
+			user: 1 + (i*7)%c.params.API.Users, interval: p.Interval, retries: p.Retries, graphql: true}
 		c.add("", []netip.Addr{src}, 0, m)
 	}
 }

@@ -51,6 +51,9 @@ func (p *Parser) Parse(r *http.Request, now time.Time, v *View) *problem.Problem
 		v.Hints |= AbsoluteTarget
 	}
 	v.Fingerprint = FingerprintOf(r.Header, v.UserAgent)
+	if v.Route != nil && v.Route.Kind == "graphql" {
+		v.GraphQL = GraphQLShapeOf(graphQLQuery(r))
+	}
 	if p.Identifier == nil {
 		return nil
 	}
@@ -130,15 +133,44 @@ func (f Fingerprint) AppendTo(dst []byte) []byte {
 // bodyField returns the string value of field in r's JSON object or form
 // body, reading at most maxFieldBody bytes and putting them back.
 func bodyField(r *http.Request, field string) string {
+	buf, ct := peekBody(r)
+	return fieldOf(buf, ct, field)
+}
+
+// graphQLQuery returns the GraphQL document of r: the query parameter of
+// a GET, else the body's "query" field (JSON or form), or the whole body
+// sent as application/graphql.
+func graphQLQuery(r *http.Request) string {
+	if r.Method == http.MethodGet {
+		return queryValue(r.URL.RawQuery, "query")
+	}
+	buf, ct := peekBody(r)
+	if ct == "application/graphql" {
+		return string(buf)
+	}
+	return fieldOf(buf, ct, "query")
+}
+
+// peekBody reads up to maxFieldBody bytes of r's body and its media type,
+// leaving r.Body whole for the upstream. A larger body returns nil.
+func peekBody(r *http.Request) ([]byte, string) {
 	if r.Body == nil || r.Body == http.NoBody {
-		return ""
+		return nil, ""
 	}
 	buf, err := io.ReadAll(io.LimitReader(r.Body, maxFieldBody+1))
 	r.Body = readCloser{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
 	if err != nil || len(buf) > maxFieldBody {
-		return ""
+		return nil, ""
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return buf, ct
+}
+
+// fieldOf returns the string field of a form or JSON body.
+func fieldOf(buf []byte, ct, field string) string {
+	if buf == nil {
+		return ""
+	}
 	switch {
 	case ct == "application/x-www-form-urlencoded":
 		q, err := url.ParseQuery(string(buf))

@@ -14,7 +14,7 @@ type Route struct {
 	Index    int    // position in the route table, for per-route state
 	// Kind says what the endpoint is for detectors: login, verify (a
 	// password, promo code or OTP check), signup, reset, static, decoy (a
-	// honeypot), or "".
+	// honeypot), graphql (the parser measures its document), or "".
 	Kind string
 	// Field is the body field (JSON or form) holding the identifier that
 	// login, verify, signup and reset routes are about.

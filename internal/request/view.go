@@ -27,6 +27,9 @@ type View struct {
 	UserAgent   string
 	Fingerprint Fingerprint // hash of the user agent, header names and Accept-* values
 	Hints       Hints       // what the request's headers say about its client
+	// GraphQL is the shape of the GraphQL document a route of kind
+	// graphql carries; zero elsewhere.
+	GraphQL GraphQLShape
 	// Subject is the HMAC id of the body field a login, verify, signup or
 	// reset route names (a username, an email, a promo code), "" otherwise.
 	Subject string
