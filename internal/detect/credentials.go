@@ -43,10 +43,12 @@ type CredentialsConfig struct {
 	GlobalMin float64 `yaml:"global_min"`
 	// GlobalSurge also makes a spike when the failed logins in Window
 	// reach this many times their usual level: an exponential average
-	// (over about an hour of event time, learned while there is no spike,
-	// trusted after a minute). A busy site whose logins mostly succeed
-	// never reaches GlobalRatio during an attack; a surge it does reach
-	// (default 4; negative turns it off).
+	// (over about an hour of event time, learned while there is no spike;
+	// a guard that just started knows no usual level, so any failures are
+	// a surge until it has learned one). A busy site whose logins mostly
+	// succeed never reaches GlobalRatio during an attack; a surge it does
+	// reach. The spike only opens the gate: a fingerprint or prefix is
+	// signalled on its own failures (default 4; negative turns it off).
 	GlobalSurge float64 `yaml:"global_surge"`
 	// SharedThreshold is the failed logins in Window from one client
 	// fingerprint or one /24 (IPv6 /64) prefix that, during a spike and
@@ -444,11 +446,8 @@ type credGlobal struct {
 	baseAt    int64      // event time of its last update
 }
 
-// Surge baseline: its time constant, and how much history it needs.
-const (
-	credBaselineTau    = time.Hour
-	credBaselineWarmup = time.Minute
-)
+// credBaselineTau is the time constant of the usual failure level.
+const credBaselineTau = time.Hour
 
 func (g *credGlobal) add(key uint64, now int64, cfg *CredentialsConfig, failed bool) {
 	sh := &g.shards[key&15]
@@ -479,8 +478,7 @@ func (g *credGlobal) spiking(now int64, cfg *CredentialsConfig) (bool, float64, 
 		f += sh.failures.Count(now, cfg.Window)
 		sh.mu.Unlock()
 	}
-	warm := g.baseSince != 0 && now-g.baseSince >= int64(credBaselineWarmup)
-	surge := cfg.GlobalSurge > 0 && warm && f >= cfg.GlobalSurge*max(g.baseline, 1)
+	surge := cfg.GlobalSurge > 0 && f >= cfg.GlobalSurge*max(g.baseline, 1)
 	spike := a >= cfg.GlobalMin && (f >= cfg.GlobalRatio*a || surge)
 	switch {
 	case spike:
