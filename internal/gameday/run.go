@@ -301,7 +301,7 @@ func (r *runner) signIn(ctx context.Context) error {
 		if r.opts.Clock != nil {
 			r.opts.Clock.set(origin.Add(time.Duration(i) * time.Second))
 		}
-		a := r.send(ctx, &step, 0)
+		a := r.send(ctx, r.client(step.Source), &step, 0)
 		if a.Outcome != Reached || a.Status != http.StatusOK {
 			return fmt.Errorf("sign-in %d of %d (%s %s) answered %d %s: the target must let ordinary sign-ins through before the game day starts", i+1, len(signers), step.Method, step.Path, a.Status, a.Reason)
 		}
@@ -387,7 +387,7 @@ func (r *runner) virtual(ctx context.Context) {
 		r.opts.Clock.set(r.start.Add(d.at))
 		step := r.members[d.member].step
 		began := time.Now()
-		a := r.send(ctx, &step, d.at)
+		a := r.send(ctx, r.client(step.Source), &step, d.at)
 		latency := time.Since(began)
 		r.sent++
 		// The answer takes no virtual time: the next step is due its wait
@@ -427,10 +427,11 @@ func (r *runner) wall(ctx context.Context) {
 			step := r.members[d.member].step
 			inflight++
 			r.sent++
+			c := r.client(step.Source) // here: the clients map is the loop's alone
 			go func(i int, step Step) {
 				began := time.Now()
 				at := began.Sub(r.start)
-				a := r.send(ctx, &step, at)
+				a := r.send(ctx, c, &step, at)
 				done <- finished{member: i, step: step, answer: a, latency: time.Since(began), at: time.Since(r.start)}
 			}(d.member, step)
 		}
@@ -457,9 +458,9 @@ func (r *runner) wall(ctx context.Context) {
 	r.tick(r.opts.Duration)
 }
 
-// send sends step and reads the answer. It never fails: a transport error
-// is a Failed answer.
-func (r *runner) send(ctx context.Context, step *Step, at time.Duration) Answer {
+// send sends step with c and reads the answer. It never fails: a
+// transport error is a Failed answer. It may run on any goroutine.
+func (r *runner) send(ctx context.Context, c *http.Client, step *Step, at time.Duration) Answer {
 	a := Answer{At: at, Outcome: Failed}
 	base := r.target
 	if step.bare {
@@ -480,7 +481,7 @@ func (r *runner) send(ctx context.Context, step *Step, at time.Duration) Answer 
 	if r.opts.ForwardedFor && step.Source.IsValid() {
 		req.Header.Set("X-Forwarded-For", step.Source.String())
 	}
-	resp, err := r.client(step.Source).Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		a.Reason = "transport: " + err.Error()
 		return a
