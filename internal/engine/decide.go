@@ -56,7 +56,7 @@ func (p *Policy) checkLimits(vd *Verdict, v *request.View) {
 		if r.routes != nil && (v.Route == nil || !r.routes[v.Route.Index]) {
 			continue
 		}
-		if r.who != everyone && (r.who == anonymousOnly) != anonymous(v) {
+		if r.who != everyone && (r.who == anonymousOnly) == v.Identity.Verified {
 			continue
 		}
 		a := r.base

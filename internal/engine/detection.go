@@ -181,7 +181,6 @@ func (p *Policy) concerns(v *request.View, e detect.Entity) bool {
 	return !v.Identity.Verified
 }
 
-func anonymous(v *request.View) bool { return v.Identity.KeyID == "" && v.Identity.User == "" }
 
 // activeDecision returns the decision in force for v: on its API key or
 // user, or, for requests without a verified identity, on its IP, prefix or

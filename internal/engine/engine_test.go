@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -264,7 +265,15 @@ limits:
 }
 
 func TestLimitAudience(t *testing.T) {
+	var keys strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&keys, "    - {id: user-%d, sha256: %x}\n", i, sha256.Sum256(fmt.Appendf(nil, "user-%d", i)))
+	}
 	p := compile(t, `
+identity:
+  api_key:
+    keys:
+`+keys.String()+`
 limits:
   - {name: office-ip, key: [ip], applies_to: anonymous, rate: 2/m}
   - {name: per-key, key: [api_key], applies_to: identified, rate: 3/m}
@@ -279,6 +288,10 @@ limits:
 	decide(t, p, req(t, p, t0, "192.0.2.1", "GET", "/"))
 	if vd := decide(t, p, req(t, p, t0, "192.0.2.1", "GET", "/")); vd.Rule != "office-ip" {
 		t.Fatalf("anonymous requests not limited by IP: %+v", vd)
+	}
+	// A made-up key is no identity: it is limited with the anonymous.
+	if vd := decide(t, p, req(t, p, t0, "192.0.2.1", "GET", "/", "X-API-Key: made-up")); vd.Rule != "office-ip" {
+		t.Fatalf("a made-up key escaped the IP's limit: %+v", vd)
 	}
 }
 
