@@ -16,10 +16,11 @@ import (
 
 func simulateCmd() *cobra.Command {
 	var (
-		opts     gameday.Options
-		out      string
-		params   string
-		scenario string
+		opts       gameday.Options
+		out        string
+		params     string
+		scenario   string
+		failOnMiss bool
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate --target URL [--scenario NAME[,NAME]] [--duration D] [--seed N] [--out DIR]",
@@ -55,7 +56,15 @@ mixed for all. See docs/gamedays.md.`,
 				return err
 			}
 			fmt.Fprintln(cmd.ErrOrStderr())
-			return report(cmd.OutOrStdout(), out, run, gameday.Evaluate(run))
+			s := gameday.Evaluate(run)
+			if err := report(cmd.OutOrStdout(), out, run, s); err != nil {
+				return err
+			}
+			if failOnMiss && !s.Passed() {
+				fmt.Fprintln(cmd.ErrOrStderr(), "abuseguard: the game day missed a target or a scenario fell short")
+				return exitError{}
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -69,6 +78,7 @@ mixed for all. See docs/gamedays.md.`,
 	f.IntVar(&opts.Concurrency, "concurrency", 128, "requests in flight at most")
 	f.IntVar(&opts.MaxRequests, "max-requests", 2_000_000, "requests sent at most")
 	f.BoolVar(&opts.ForwardedFor, "forwarded-for", false, "send each actor's address in X-Forwarded-For instead of binding it")
+	f.BoolVar(&failOnMiss, "fail-on-miss", false, "exit 1 when a target is missed or a scenario falls short (for CI against staging)")
 	_ = cmd.MarkFlagRequired("target")
 	return cmd
 }

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,4 +48,29 @@ func TestDemo(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// TestSimulateFailOnMiss aims a short game day at a server that lets
+// everything through: every attack reaches it, so the run misses its
+// targets, and --fail-on-miss turns that into exit status 1.
+func TestSimulateFailOnMiss(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	defer srv.Close()
+	out := t.TempDir()
+	args := []string{"simulate", "--target", srv.URL, "--scenario", "path-probing", "--params", writeParams(t), "--duration", "1s", "--out", out}
+	if code, stdout, stderr := run(args...); code != 0 || !strings.Contains(stdout, "never") {
+		t.Fatalf("without --fail-on-miss: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	if code, _, stderr := run(append(args, "--fail-on-miss")...); code != 1 || !strings.Contains(stderr, "missed a target") {
+		t.Fatalf("with --fail-on-miss: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// writeParams writes scenario parameters that start the probe at once.
+func writeParams(t *testing.T) string {
+	f := filepath.Join(t.TempDir(), "params.yaml")
+	if err := os.WriteFile(f, []byte("path_probing: {start: 0, rate: 20}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
