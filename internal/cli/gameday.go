@@ -57,9 +57,10 @@ mixed for all. See docs/gamedays.md.`,
 			}
 			fmt.Fprintln(cmd.ErrOrStderr())
 			s := gameday.Evaluate(run)
-			if err := report(cmd.OutOrStdout(), out, run, s); err != nil {
+			if err := gameday.WriteReports(out, run, s); err != nil {
 				return err
 			}
+			printReport(cmd.OutOrStdout(), out, s)
 			if failOnMiss && !s.Passed() {
 				fmt.Fprintln(cmd.ErrOrStderr(), "abuseguard: the game day missed a target or a scenario fell short")
 				return exitError{}
@@ -108,12 +109,13 @@ access log, into --out.`,
 			opts.Ready = func(guard, api string) {
 				fmt.Fprintf(stderr, "sample shop API on %s, guard on %s; game day of %s (seed %d)\n", api, guard, opts.Duration, opts.Seed)
 			}
-			run, summary, err := gameday.Demo(ctx, opts)
+			_, summary, err := gameday.Demo(ctx, opts)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(stderr)
-			return report(cmd.OutOrStdout(), "", run, summary, opts.Out)
+			printReport(cmd.OutOrStdout(), opts.Out, summary)
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -125,24 +127,14 @@ access log, into --out.`,
 	return cmd
 }
 
-// report prints the table and where the report is, writing the reports
-// into out first when out is set (Demo writes its own).
-func report(w io.Writer, out string, run *gameday.Run, s *gameday.Summary, written ...string) error {
-	dir := out
-	if out != "" {
-		if err := gameday.WriteReports(out, run, s); err != nil {
-			return err
-		}
-	} else if len(written) > 0 {
-		dir = written[0]
-	}
+// printReport prints the table and where the reports in dir are.
+func printReport(w io.Writer, dir string, s *gameday.Summary) {
 	s.WriteTable(w)
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
 	}
 	fmt.Fprintf(w, "\nreport: %s\n", filepath.Join(dir, "report.html"))
 	fmt.Fprintf(w, "        %s, %s\n", filepath.Join(dir, "report.md"), filepath.Join(dir, "summary.json"))
-	return nil
 }
 
 // progressLine returns a Progress callback that rewrites one line on w.

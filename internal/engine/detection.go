@@ -181,7 +181,6 @@ func (p *Policy) concerns(v *request.View, e detect.Entity) bool {
 	return !v.Identity.Verified
 }
 
-
 // activeDecision returns the decision in force for v: on its API key or
 // user, or, for requests without a verified identity, on its IP, prefix or
 // fingerprint. Identity first, so one abuser behind a shared NAT does not

@@ -116,11 +116,7 @@ func TestProbingIsBlockedBeforeFortiethPath(t *testing.T) {
 }
 
 func TestIdentityScopingSparesTheOffice(t *testing.T) {
-	var keys strings.Builder
-	for i := range 20 {
-		fmt.Fprintf(&keys, "    - {id: office-%d, sha256: %x}\n", i, sha256.Sum256(fmt.Appendf(nil, "office-user-%d", i)))
-	}
-	w := newWorld(t, "identity:\n  api_key:\n    keys:\n"+keys.String())
+	w := newWorld(t, knownKeys("office-user-%d", 20))
 	// An anonymous abuser behind the office NAT gets the IP blocked.
 	for i := range 40 {
 		w.do("192.0.2.10", "GET", fmt.Sprintf("/probe-%d", i), 404)
@@ -148,6 +144,18 @@ func TestIdentityScopingSparesTheOffice(t *testing.T) {
 	if a, _, _ := w.do("192.0.2.11", "GET", "/", 200, "X-API-Key: good-key"); a != Allow {
 		t.Fatal("another key from the same IP refused")
 	}
+}
+
+// knownKeys returns config that knows the n API keys fmt.Sprintf(format,
+// i), each with its own key as id.
+func knownKeys(format string, n int) string {
+	var b strings.Builder
+	b.WriteString("identity:\n  api_key:\n    keys:\n")
+	for i := range n {
+		key := fmt.Sprintf(format, i)
+		fmt.Fprintf(&b, "      - {id: %s, sha256: %x}\n", key, sha256.Sum256([]byte(key)))
+	}
+	return b.String()
 }
 
 // keyID returns the HMAC id the policy gives an API key.

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -265,15 +264,7 @@ limits:
 }
 
 func TestLimitAudience(t *testing.T) {
-	var keys strings.Builder
-	for i := range 50 {
-		fmt.Fprintf(&keys, "    - {id: user-%d, sha256: %x}\n", i, sha256.Sum256(fmt.Appendf(nil, "user-%d", i)))
-	}
-	p := compile(t, `
-identity:
-  api_key:
-    keys:
-`+keys.String()+`
+	p := compile(t, knownKeys("user-%d", 50)+`
 limits:
   - {name: office-ip, key: [ip], applies_to: anonymous, rate: 2/m}
   - {name: per-key, key: [api_key], applies_to: identified, rate: 3/m}

@@ -85,6 +85,11 @@ func (c *client) productPath(id int) string {
 	return strings.Replace(c.api.Product, "{id}", strconv.Itoa(id), 1)
 }
 
+// searchPath returns a search for a word a shopper might type.
+func (c *client) searchPath() string {
+	return c.api.Search + "?q=" + strings.ReplaceAll(searchWords[c.rng.IntN(len(searchWords))], " ", "+")
+}
+
 // popularProduct draws a product id, skewed to the first ones as real
 // catalogs are; now and then a stale id past the end (a 404).
 func (c *client) popularProduct() int {
@@ -193,8 +198,7 @@ func (b *browser) plan() {
 	case r < 75:
 		b.queue = append(b.queue, b.step("GET", b.productPath(b.popularProduct()), wait, nil, append(b.auth(), ref, "http://shop.example/products")...))
 	case r < 90:
-		q := strings.ReplaceAll(searchWords[b.rng.IntN(len(searchWords))], " ", "+")
-		b.queue = append(b.queue, b.step("GET", b.api.Search+"?q="+q, wait, nil, append(b.auth(), ref, "http://shop.example/")...))
+		b.queue = append(b.queue, b.step("GET", b.searchPath(), wait, nil, append(b.auth(), ref, "http://shop.example/")...))
 	case r < 95 && b.token != "":
 		b.queue = append(b.queue, b.step("GET", b.api.Orders, wait, nil, append(b.auth(), ref, "http://shop.example/account")...))
 	default:
@@ -306,8 +310,7 @@ func (u *regular) Next(last *Answer) (Step, bool) {
 	case r < 90:
 		s = u.step("GET", u.productPath(u.popularProduct()), wait, nil, auth...)
 	default:
-		q := strings.ReplaceAll(searchWords[u.rng.IntN(len(searchWords))], " ", "+")
-		s = u.step("GET", u.api.Search+"?q="+q, wait, nil, auth...)
+		s = u.step("GET", u.searchPath(), wait, nil, auth...)
 	}
 	u.last = s
 	return s, true
@@ -576,7 +579,7 @@ func castGraphQLAbuse(c *casting) {
 func castFlood(c *casting) {
 	p := c.params.Flood
 	m := c.attacker(p.Pace, toolHeader("k6/0.49.0 (https://k6.io/)"), func(m *machine) Step {
-		return m.step("GET", m.api.Search+"?q="+strings.ReplaceAll(searchWords[m.rng.IntN(len(searchWords))], " ", "+"), 0, nil)
+		return m.step("GET", m.searchPath(), 0, nil)
 	})
 	m.until = c.at(p.Start) + p.Length
 }
