@@ -17,6 +17,7 @@ import (
 
 	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/policy"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 //go:embed default.yaml
@@ -132,12 +133,12 @@ var RouteKinds = []string{"login", "verify", "signup", "reset", "static", "decoy
 
 // Limit is one keyed limit: a rate, a calendar quota or an in-flight cap.
 type Limit struct {
-	Name          string   `yaml:"name"`
-	Key           []string `yaml:"key"`
-	Routes        []string `yaml:"routes"`
-	AppliesTo     string   `yaml:"applies_to"` // all, anonymous or identified
-	Mode          string   `yaml:"mode"`
-	CanaryPercent float64  `yaml:"canary_percent"`
+	Name          string       `yaml:"name"`
+	Key           []string     `yaml:"key"`
+	Routes        []string     `yaml:"routes"`
+	AppliesTo     string       `yaml:"applies_to"` // all, anonymous or identified
+	Mode          verdict.Mode `yaml:"mode"`       // enforce, shadow or canary
+	CanaryPercent float64      `yaml:"canary_percent"`
 	Amount        `yaml:",inline"`
 	PerPlan       map[string]Amount `yaml:"per_plan"`
 }
@@ -169,9 +170,9 @@ type Risk struct {
 	ThrottleBurst int64         `yaml:"throttle_burst"`
 	// PersistenceWeight is the risk points each request refused by a
 	// throttle or challenge decision adds to its entity.
-	PersistenceWeight float64 `yaml:"persistence_weight"`
-	Mode              string  `yaml:"mode"`
-	MaxEntities       int     `yaml:"max_entities"`
+	PersistenceWeight float64      `yaml:"persistence_weight"`
+	Mode              verdict.Mode `yaml:"mode"` // enforce or shadow
+	MaxEntities       int          `yaml:"max_entities"`
 }
 
 // Decisions configures the decision store.

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // TestBadConfigs loads each testdata/*.bad.yaml and compares the errors with
@@ -68,7 +70,7 @@ func TestQuickstart(t *testing.T) {
 	}
 	l := c.Limits[0]
 	if strings.Join(l.Key, ",") != "ip" || *l.Rate != (Rate{Count: 5, Period: time.Minute}) || l.BurstOrDefault() != 5 ||
-		(l.Mode != "" && l.Mode != "enforce") || len(l.Routes) != 0 {
+		l.Mode != verdict.Enforce || len(l.Routes) != 0 {
 		t.Errorf("quickstart limit = %+v", l)
 	}
 	if len(c.Network.TrustedProxies) != 0 {

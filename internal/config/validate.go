@@ -11,9 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/limit"
 	"github.com/abuseguard/abuseguard/internal/policy"
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // Dimensions a limit can be keyed on, besides header:NAME.
@@ -69,8 +71,8 @@ func (c *Config) validate() Errors {
 	v.risk()
 	v.decisions()
 	for name, mode := range c.Detectors.Modes() {
-		if mode != "" && mode != "on" && mode != "shadow" && mode != "off" {
-			v.fail("detectors."+name+".mode", "%q: want on, shadow or off", mode)
+		if !detect.Modes.Has(mode) {
+			v.fail("detectors."+name+".mode", "%q: want %s", mode, detect.Modes)
 		}
 	}
 	for i, s := range c.Allowlist.CIDRs {
@@ -170,8 +172,8 @@ func (v *validator) risk() {
 	if r.ThrottleBurst < 1 {
 		v.fail("risk.throttle_burst", "must be at least 1")
 	}
-	if r.Mode != "enforce" && r.Mode != "shadow" {
-		v.fail("risk.mode", "%q: want enforce or shadow", r.Mode)
+	if m := verdict.ModesOf(verdict.Enforce, verdict.Shadow); !m.Has(r.Mode) {
+		v.fail("risk.mode", "%q: want %s", r.Mode, m)
 	}
 	if r.MaxEntities < 0 {
 		v.fail("risk.max_entities", "must not be negative (0: a share of state.max_memory)")
@@ -315,11 +317,11 @@ func (v *validator) limit(i int, routes map[string]bool) {
 		v.fail(path+".applies_to", "%q: want all, anonymous or identified", l.AppliesTo)
 	}
 	switch l.Mode {
-	case "enforce", "shadow", "":
+	case verdict.Enforce, verdict.Shadow:
 		if l.CanaryPercent != 0 {
 			v.fail(path+".canary_percent", "only applies with mode: canary")
 		}
-	case "canary":
+	case verdict.Canary:
 		if l.CanaryPercent == 0 {
 			v.fail(path+".mode", "canary needs canary_percent (above 0, at most 100)")
 		} else if l.CanaryPercent < 0 || l.CanaryPercent > 100 {

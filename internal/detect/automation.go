@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // AutomationConfig configures the automation detector. Zero fields get the
@@ -350,7 +351,7 @@ func uaMatch(ua string, subs []string) string {
 }
 
 // Response does nothing: automation is judged on requests alone.
-func (d *Automation) Response(*request.View, Outcome, Sink) {}
+func (d *Automation) Response(*request.View, verdict.Outcome, Sink) {}
 
 // Sweep drops state idle at now.
 func (d *Automation) Sweep(now int64) {

@@ -1,6 +1,10 @@
 package detect
 
-import "reflect"
+import (
+	"reflect"
+
+	"github.com/abuseguard/abuseguard/internal/verdict"
+)
 
 // Config configures every detector; a config file sets it under
 // `detectors:`. Each detector's zero fields get its defaults.
@@ -17,8 +21,8 @@ type Config struct {
 }
 
 // Modes returns each detector's mode by name ("" is on).
-func (c Config) Modes() map[string]string {
-	return map[string]string{
+func (c Config) Modes() map[string]verdict.Mode {
+	return map[string]verdict.Mode{
 		"probing": c.Probing.Mode, "honeypot": c.Honeypot.Mode, "automation": c.Automation.Mode,
 		"scraping": c.Scraping.Mode, "credentials": c.Credentials.Mode, "enumeration": c.Enumeration.Mode,
 		"sharing": c.Sharing.Mode, "volumetric": c.Volumetric.Mode, "graphql": c.GraphQL.Mode,
@@ -54,8 +58,8 @@ func (f *Factory) Build(c Config, routesConfigured bool, pseudonym func(prefix, 
 		}
 	}
 	var ds []Detector
-	add := func(name, mode string, cfg any, make func() Detector) {
-		if mode == "off" {
+	add := func(name string, mode verdict.Mode, cfg any, make func() Detector) {
+		if mode == verdict.Off {
 			return
 		}
 		if b, ok := f.built[name]; ok && reflect.DeepEqual(b.cfg, cfg) {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // EnumerationConfig configures the enumeration detector. Zero fields get the
@@ -75,7 +76,7 @@ func (d *Enumeration) Request(*request.View, Sink) {}
 // Response counts a signup or reset attempt that names an identifier, and
 // signals each multiple of DistinctThreshold crossed while the revealing
 // share is at least MinRatio.
-func (d *Enumeration) Response(v *request.View, o Outcome, s Sink) {
+func (d *Enumeration) Response(v *request.View, o verdict.Outcome, s Sink) {
 	if v.Route == nil || v.Subject == "" || (v.Route.Kind != "signup" && v.Route.Kind != "reset") {
 		return
 	}

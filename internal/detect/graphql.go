@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // GraphQLConfig configures the graphql detector. Zero fields get the
@@ -84,6 +85,6 @@ func (d *GraphQL) Request(v *request.View, s Sink) {
 }
 
 // Response does nothing: the document is judged before it runs.
-func (d *GraphQL) Response(*request.View, Outcome, Sink) {}
+func (d *GraphQL) Response(*request.View, verdict.Outcome, Sink) {}
 
 var _ Detector = (*GraphQL)(nil)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // ProbingConfig configures the probing detector. Zero fields get the
@@ -290,7 +291,7 @@ func (d *Probing) Request(v *request.View, s Sink) {
 }
 
 // Response counts a path answered 404, 403 or 400 as a miss.
-func (d *Probing) Response(v *request.View, o Outcome, s Sink) {
+func (d *Probing) Response(v *request.View, o verdict.Outcome, s Sink) {
 	if o.Status != 404 && o.Status != 403 && o.Status != 400 {
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // ScrapingConfig configures the scraping detector. Zero fields get the
@@ -213,7 +214,7 @@ func (d *Scraping) Request(v *request.View, s Sink) {
 	}
 }
 
-func (d *Scraping) emit(s Sink, v *request.View, e Entity, weight float64, sev Severity, count, threshold float64, summary string) {
+func (d *Scraping) emit(s Sink, v *request.View, e verdict.Entity, weight float64, sev Severity, count, threshold float64, summary string) {
 	s.Emit(Signal{Detector: d.Name(), Entity: e, Weight: weight, Severity: sev, Evidence: Evidence{
 		Summary: summary, Count: count, Threshold: threshold, Window: d.cfg.Window, RequestID: v.ID,
 	}})
@@ -221,7 +222,7 @@ func (d *Scraping) emit(s Sink, v *request.View, e Entity, weight float64, sev S
 
 // Response notes that the deployment serves static assets, which arms the
 // static-share check.
-func (d *Scraping) Response(v *request.View, o Outcome, _ Sink) {
+func (d *Scraping) Response(v *request.View, o verdict.Outcome, _ Sink) {
 	if o.Status >= 200 && o.Status < 400 && !o.UpstreamError && !d.assets.Load() && scrapingStatic(v) {
 		d.assets.Store(true)
 	}

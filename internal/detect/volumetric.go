@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // VolumetricConfig configures the volumetric detector. Zero fields get
@@ -357,7 +358,7 @@ func (d *Volumetric) emit(s Sink, v *request.View, f *volumetricFound) {
 }
 
 // Response does nothing: volume is counted on requests.
-func (d *Volumetric) Response(*request.View, Outcome, Sink) {}
+func (d *Volumetric) Response(*request.View, verdict.Outcome, Sink) {}
 
 // Sweep drops entities, entity-route pairs and bursts idle at now.
 func (d *Volumetric) Sweep(now int64) {

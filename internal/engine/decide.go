@@ -3,10 +3,10 @@ package engine
 import (
 	"net/http"
 
-	"github.com/abuseguard/abuseguard/internal/decision"
 	"github.com/abuseguard/abuseguard/internal/limit"
 	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/rollout"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // Decide returns the Verdict for v, in this order: an allowlisted client
@@ -28,8 +28,8 @@ func (p *Policy) Decide(v *request.View) *Verdict {
 		// A blocked client is refused without further work; any other
 		// client's request is seen by the detectors first, so abuse under
 		// a throttle or challenge can still escalate.
-		if d == nil || d.Action != decision.ActionBlock || d.Mode != decision.ModeEnforce {
-			if made := p.inspect(v, c); made != nil && (d == nil || decision.ActionRank(made.Action) > decision.ActionRank(d.Action)) {
+		if d == nil || d.Action != verdict.Block || d.Mode != verdict.Enforce {
+			if made := p.inspect(v, c); made != nil && (d == nil || made.Action > d.Action) {
 				d = made
 			}
 		}
@@ -38,7 +38,7 @@ func (p *Policy) Decide(v *request.View) *Verdict {
 		}
 	}
 	if v.Route == nil && p.blockUnknown {
-		vd.Action, vd.Status, vd.Reason = Block, http.StatusNotFound, "unknown_route"
+		vd.Action, vd.Status, vd.Reason = verdict.Block, http.StatusNotFound, "unknown_route"
 		return vd
 	}
 	p.checkLimits(vd, v)
@@ -88,16 +88,16 @@ func (p *Policy) checkLimits(vd *Verdict, v *request.View) {
 			continue
 		}
 		mode := r.effectiveMode(key)
-		if mode == Shadow {
+		if mode == verdict.Shadow {
 			if vd.Rule == "" {
 				vd.Rule, vd.Mode, vd.Reason, vd.Would = r.name, r.mode, reasons[r.kind], true
 			}
 			p.limitEvent(v, r, res)
 			continue
 		}
-		vd.Action, vd.Status, vd.Reason = Throttle, http.StatusTooManyRequests, reasons[r.kind]
+		vd.Action, vd.Status, vd.Reason = verdict.Throttle, http.StatusTooManyRequests, reasons[r.kind]
 		vd.Rule, vd.Mode, vd.Would, vd.RetryAfter = r.name, mode, false, res.RetryAfter
-		vd.hasRateLimit = false
+		vd.RateLimit = verdict.RateLimit{}
 		vd.consider(r.name, a.policy, res)
 		vd.releaseSlots(now)
 		if r.kind == rateRule {
@@ -111,14 +111,14 @@ var reasons = [...]string{rateRule: "rate_limited", quotaRule: "quota_exceeded",
 
 // effectiveMode returns how r acts for key: a canary limit enforces for
 // the keys its rollout.Canary includes and shadows the rest.
-func (r *limitRule) effectiveMode(key []byte) Mode {
-	if r.mode != Canary {
+func (r *limitRule) effectiveMode(key []byte) verdict.Mode {
+	if r.mode != verdict.Canary {
 		return r.mode
 	}
 	if r.canary.Includes(rollout.NewHash().Bytes(key).Sum()) {
-		return Canary
+		return verdict.Canary
 	}
-	return Shadow
+	return verdict.Shadow
 }
 
 // appendKey appends the state key of limit r for v to dst: the limit name,

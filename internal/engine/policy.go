@@ -28,6 +28,7 @@ import (
 	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/rollout"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // Policy is a compiled configuration: everything a decision needs besides
@@ -57,7 +58,7 @@ type Policy struct {
 // keeps it: limiter state, decisions, risk scores, detector state, events.
 type Shared struct {
 	Limits    limit.Store
-	Decisions *decision.Store   // nil: no decisions are recorded or enforced
+	Decisions decision.Store    // nil: no decisions are recorded or enforced
 	Events    *telemetry.Events // nil: no events are written
 	// OnDecision and OnSignal, when set, see every decision the engine
 	// records and every signal it scores (offline replay counts them).
@@ -148,7 +149,7 @@ type limitRule struct {
 	routes []bool // by route index; nil applies to every request
 	// who is 0 for every request, anonymousOnly or identifiedOnly.
 	who     audience
-	mode    Mode
+	mode    verdict.Mode
 	canary  rollout.Canary // the keys a canary-mode limit enforces for
 	base    *amount
 	perPlan map[string]*amount
@@ -227,7 +228,7 @@ func Compile(ctx context.Context, c *config.Config, shared *Shared) (*Policy, er
 	p.cel = cel
 	p.detectors = shared.detectors.Build(c.Detectors, len(c.Routes) > 0 && p.blockUnknown, ident.Pseudonym, SizesFor(c).DetectorEntities)
 	for name, mode := range c.Detectors.Modes() {
-		if mode == "shadow" {
+		if mode == verdict.Shadow {
 			p.shadowDetectors[name] = true
 		}
 	}
@@ -303,8 +304,7 @@ func secret(env string) []byte {
 }
 
 func compileLimit(l config.Limit, routeIndex map[string]int, headers map[string]int, headerNames *[]string) limitRule {
-	mode, _ := ParseMode(l.Mode)
-	r := limitRule{name: l.Name, mode: mode, canary: rollout.NewCanary(l.CanaryPercent)}
+	r := limitRule{name: l.Name, mode: l.Mode, canary: rollout.NewCanary(l.CanaryPercent)}
 	switch l.AppliesTo {
 	case "anonymous":
 		r.who = anonymousOnly

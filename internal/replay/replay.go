@@ -17,6 +17,7 @@ import (
 	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/store/memory"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // maxOffenders bounds the entities a Replayer counts refusals for.
@@ -82,8 +83,8 @@ func NewReplayer(ctx context.Context, cfg *config.Config, events io.Writer) (*Re
 	}
 	shared.OnDecision = func(d decision.Decision) {
 		r.Decisions = append(r.Decisions, d)
-		if o := r.offender(d.Scope + ":" + d.Value); o != nil && len(o.Decisions) < 8 {
-			o.Decisions = append(o.Decisions, d.Action+" "+d.Reason)
+		if o := r.offender(d.Entity().String()); o != nil && len(o.Decisions) < 8 {
+			o.Decisions = append(o.Decisions, d.Action.String()+" "+d.Reason)
 		}
 	}
 	if r.policy, err = engine.Compile(ctx, cfg, shared); err != nil {
@@ -146,8 +147,8 @@ func (r *Replayer) Feed(e *Entry) {
 		v.Identity.User = e.User
 	}
 	vd := p.Decide(v)
-	if vd.Action == engine.Allow {
-		p.Observe(v, detect.Outcome{Status: e.Status, Latency: e.Latency, Bytes: e.Bytes})
+	if vd.Action == verdict.Allow {
+		p.Observe(v, verdict.Outcome{Status: e.Status, Latency: e.Latency, Bytes: e.Bytes})
 	} else {
 		r.Refused[vd.Rule]++
 		if o := r.offender(detect.Subject(v).String()); o != nil {
