@@ -16,6 +16,7 @@ import (
 	_ "time/tzdata" // quota time zones work on machines without a zone database
 
 	"github.com/abuseguard/abuseguard/internal/detect"
+	"github.com/abuseguard/abuseguard/internal/limit"
 	"github.com/abuseguard/abuseguard/internal/policy"
 	"github.com/abuseguard/abuseguard/internal/verdict"
 )
@@ -52,6 +53,22 @@ type Config struct {
 	File string `yaml:"-"`
 	// Positions says where each setting was written.
 	Positions Positions `yaml:"-"`
+
+	rules *policy.Rules // Rules compiled by Parse
+}
+
+// CompiledRules returns the CEL rules, compiled and type-checked once when
+// the config was parsed (or now, for a Config that was not parsed).
+func (c *Config) CompiledRules() (*policy.Rules, error) {
+	if c.rules != nil {
+		return c.rules, nil
+	}
+	rules, errs := policy.Compile(c.Rules)
+	if len(errs) > 0 {
+		return nil, c.ErrorAt(fmt.Sprintf("rules[%d]", errs[0].Rule), errs[0])
+	}
+	c.rules = rules
+	return rules, nil
 }
 
 // Server holds the proxy's timeouts and size caps.
@@ -154,9 +171,9 @@ type Amount struct {
 
 // Quota is a calendar quota: Limit requests per day or month in a time zone.
 type Quota struct {
-	Limit    int64  `yaml:"limit"`
-	Period   string `yaml:"period"`
-	Timezone string `yaml:"timezone"`
+	Limit    int64        `yaml:"limit"`
+	Period   limit.Period `yaml:"period"` // day or month
+	Timezone string       `yaml:"timezone"`
 }
 
 // Risk turns detector signals into a decaying score per entity and the

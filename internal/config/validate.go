@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/abuseguard/abuseguard/internal/detect"
-	"github.com/abuseguard/abuseguard/internal/limit"
 	"github.com/abuseguard/abuseguard/internal/policy"
 	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/verdict"
@@ -70,10 +68,8 @@ func (c *Config) validate() Errors {
 	}
 	v.risk()
 	v.decisions()
-	for name, mode := range c.Detectors.Modes() {
-		if !detect.Modes.Has(mode) {
-			v.fail("detectors."+name+".mode", "%q: want %s", mode, detect.Modes)
-		}
+	for _, e := range c.Detectors.Validate() {
+		v.fail("detectors."+e.Path, "%s", e.Msg)
 	}
 	for i, s := range c.Allowlist.CIDRs {
 		if _, err := parseProxy(s); err != nil {
@@ -358,8 +354,8 @@ func (v *validator) amount(path string, a Amount, plan string) string {
 		if q.Limit < 1 {
 			v.fail(path+".quota.limit", "must be at least 1")
 		}
-		if _, err := limit.ParsePeriod(q.Period); err != nil {
-			v.fail(path+".quota.period", "%v", err)
+		if q.Period == 0 {
+			v.fail(path+".quota.period", "missing: day or month")
 		}
 		if _, err := time.LoadLocation(q.Timezone); err != nil {
 			v.fail(path+".quota.timezone", "unknown time zone %q", q.Timezone)
@@ -413,7 +409,10 @@ func (q Quota) Location() *time.Location {
 // validateRules compiles the CEL rules and places each error: an error
 // inside a rule's `when` expression at its line and column in the file.
 func (c *Config) validateRules(data []byte) Errors {
-	_, cerrs := policy.Compile(c.Rules)
+	rules, cerrs := policy.Compile(c.Rules)
+	if len(cerrs) == 0 {
+		c.rules = rules
+	}
 	var errs Errors
 	lines := strings.Split(string(data), "\n")
 	for _, ce := range cerrs {

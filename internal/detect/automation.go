@@ -10,6 +10,13 @@ import (
 	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
+func init() {
+	Register(Registration{Name: "automation", Order: 30, Settings: func() Settings { return &AutomationConfig{} },
+		New: func(s Settings, env Env) Detector {
+			return NewAutomation(*s.(*AutomationConfig), env.Hasher)
+		}})
+}
+
 // AutomationConfig configures the automation detector. Zero fields get the
 // defaults named on each field. Weight is the weight of the cadence signal
 // (default 25).

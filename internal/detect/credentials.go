@@ -12,6 +12,13 @@ import (
 	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
+func init() {
+	Register(Registration{Name: "credentials", Order: 50, Settings: func() Settings { return &CredentialsConfig{} },
+		New: func(s Settings, env Env) Detector {
+			return NewCredentials(*s.(*CredentialsConfig), env.Hasher)
+		}})
+}
+
 // CredentialsConfig configures the credentials detector. Zero fields get the
 // defaults named on each field; a negative threshold turns its check off.
 type CredentialsConfig struct {

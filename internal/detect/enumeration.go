@@ -8,6 +8,13 @@ import (
 	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
+func init() {
+	Register(Registration{Name: "enumeration", Order: 60, Settings: func() Settings { return &EnumerationConfig{} },
+		New: func(s Settings, env Env) Detector {
+			return NewEnumeration(*s.(*EnumerationConfig), env.Hasher)
+		}})
+}
+
 // EnumerationConfig configures the enumeration detector. Zero fields get the
 // defaults named on each field; a negative threshold turns the check off.
 type EnumerationConfig struct {

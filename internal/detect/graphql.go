@@ -7,6 +7,13 @@ import (
 	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
+func init() {
+	Register(Registration{Name: "graphql", Order: 90, Settings: func() Settings { return &GraphQLConfig{} },
+		New: func(s Settings, env Env) Detector {
+			return NewGraphQL(*s.(*GraphQLConfig))
+		}})
+}
+
 // GraphQLConfig configures the graphql detector. Zero fields get the
 // defaults named on each field; a negative limit turns its check off.
 type GraphQLConfig struct {

@@ -7,6 +7,15 @@ import (
 	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
+func init() {
+	Register(Registration{Name: "honeypot", Order: 10, Settings: func() Settings { return &HoneypotConfig{} },
+		New: func(s Settings, env Env) Detector {
+			hc := *s.(*HoneypotConfig)
+			hc.Pseudonym = env.Pseudonym
+			return NewHoneypot(hc, env.Hasher)
+		}})
+}
+
 // HoneypotConfig configures the honeypot detector. Zero fields get the
 // defaults named on each field.
 type HoneypotConfig struct {

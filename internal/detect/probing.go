@@ -10,6 +10,15 @@ import (
 	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
+func init() {
+	Register(Registration{Name: "probing", Order: 20, Settings: func() Settings { return &ProbingConfig{} },
+		New: func(s Settings, env Env) Detector {
+			pc := *s.(*ProbingConfig)
+			pc.RoutesConfigured = env.RoutesConfigured
+			return NewProbing(pc, env.Hasher)
+		}})
+}
+
 // ProbingConfig configures the probing detector. Zero fields get the
 // defaults named on each field.
 type ProbingConfig struct {

@@ -10,6 +10,13 @@ import (
 	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
+func init() {
+	Register(Registration{Name: "scraping", Order: 40, Settings: func() Settings { return &ScrapingConfig{} },
+		New: func(s Settings, env Env) Detector {
+			return NewScraping(*s.(*ScrapingConfig), env.Hasher)
+		}})
+}
+
 // ScrapingConfig configures the scraping detector. Zero fields get the
 // defaults named on each field; a negative threshold turns its check off.
 type ScrapingConfig struct {

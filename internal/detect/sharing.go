@@ -8,6 +8,13 @@ import (
 	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
+func init() {
+	Register(Registration{Name: "sharing", Order: 70, Settings: func() Settings { return &SharingConfig{} },
+		New: func(s Settings, env Env) Detector {
+			return NewSharing(*s.(*SharingConfig), env.Hasher)
+		}})
+}
+
 // SharingConfig configures the sharing detector. Zero fields get the
 // defaults named on each field; a negative threshold turns its check off.
 // The embedded Common weight is the weight of the networks check (default

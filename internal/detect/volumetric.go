@@ -12,6 +12,13 @@ import (
 	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
+func init() {
+	Register(Registration{Name: "volumetric", Order: 80, Settings: func() Settings { return &VolumetricConfig{} },
+		New: func(s Settings, env Env) Detector {
+			return NewVolumetric(*s.(*VolumetricConfig), env.Hasher)
+		}})
+}
+
 // VolumetricConfig configures the volumetric detector. Zero fields get
 // the defaults named on each field. The embedded Common weight is the
 // weight of the baseline check (default 30).

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"fmt"
 	"net/http/httptest"
@@ -40,9 +39,9 @@ func newWorld(t testing.TB, yaml string) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ds.Close() })
-	shared := NewShared(memory.New(memory.Options{}), 10000)
+	shared := NewShared(Options{Limits: memory.New(memory.Options{}), RiskEntities: 10000})
 	shared.Decisions = ds
-	p, err := Compile(context.Background(), c, shared)
+	p, err := Compile(c, shared)
 	if err != nil {
 		t.Fatal(err)
 	}

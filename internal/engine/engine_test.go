@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -23,7 +22,7 @@ func compile(t testing.TB, yaml string) *Policy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := Compile(context.Background(), c, NewShared(memory.New(memory.Options{}), 1000))
+	p, err := Compile(c, NewShared(Options{Limits: memory.New(memory.Options{}), RiskEntities: 1000}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,12 +307,12 @@ limits:
 func TestReloadKeepsState(t *testing.T) {
 	c, _ := config.Parse("a.yaml", []byte("limits: [{name: per-ip, key: [ip], rate: 2/m}]"))
 	store := memory.New(memory.Options{})
-	p1, _ := Compile(context.Background(), c, NewShared(store, 1000))
+	p1, _ := Compile(c, NewShared(Options{Limits: store, RiskEntities: 1000}))
 	e := New(p1)
 	decide(t, e.Policy(), req(t, e.Policy(), t0, "203.0.113.1", "GET", "/"))
 	decide(t, e.Policy(), req(t, e.Policy(), t0, "203.0.113.1", "GET", "/"))
 	c2, _ := config.Parse("b.yaml", []byte("limits: [{name: per-ip, key: [ip], rate: 2/m}, {name: other, key: [ip], rate: 100/m}]"))
-	p2, _ := Compile(context.Background(), c2, e.Shared())
+	p2, _ := Compile(c2, e.Shared())
 	e.Swap(p2).Close()
 	if vd := decide(t, e.Policy(), req(t, e.Policy(), t0, "203.0.113.1", "GET", "/")); vd.Action != verdict.Throttle {
 		t.Fatalf("state lost across reload: %+v", vd)
@@ -324,7 +323,7 @@ func TestUnknownKeyRefusedWhenKnownRequired(t *testing.T) {
 	p := compile(t, planConfig+"\n")
 	c := *p.Config
 	c.Identity.APIKey.RequireKnown = true
-	p2, err := Compile(context.Background(), &c, NewShared(memory.New(memory.Options{}), 1000))
+	p2, err := Compile(&c, NewShared(Options{Limits: memory.New(memory.Options{}), RiskEntities: 1000}))
 	if err != nil {
 		t.Fatal(err)
 	}

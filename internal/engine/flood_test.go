@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"net/http/httptest"
@@ -14,6 +13,7 @@ import (
 	"github.com/abuseguard/abuseguard/internal/config"
 	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/store"
 	"github.com/abuseguard/abuseguard/internal/store/memory"
 	"github.com/abuseguard/abuseguard/internal/verdict"
 )
@@ -90,10 +90,10 @@ func flood(t *testing.T, yaml string, n int, checkpoints ...int) floodRun {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 
-	sizes := SizesFor(c) // as serve sizes its state
+	sizes := store.SizesFor(c) // as serve sizes its state
 	fr := floodRun{maxKeys: sizes.LimiterKeys}
 	fr.store = memory.New(memory.Options{MaxKeys: fr.maxKeys})
-	p, err := Compile(context.Background(), c, NewShared(fr.store, sizes.RiskEntities))
+	p, err := Compile(c, NewShared(Options{Limits: fr.store, RiskEntities: sizes.RiskEntities, DetectorEntities: sizes.DetectorEntities}))
 	if err != nil {
 		t.Fatal(err)
 	}

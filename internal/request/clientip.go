@@ -35,6 +35,11 @@ func ClientIP(peer string, h Header, trusted Proxies) (netip.Addr, error) {
 	if err != nil {
 		return netip.Addr{}, err
 	}
+	return clientIP(addr, h, trusted)
+}
+
+// clientIP is ClientIP for a parsed peer address.
+func clientIP(addr netip.Addr, h Header, trusted Proxies) (netip.Addr, error) {
 	if len(trusted) == 0 || !trusted.Trusts(addr) {
 		return addr, nil
 	}

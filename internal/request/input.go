@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/problem"
@@ -17,6 +18,10 @@ type Input struct {
 	// Peer is the address the request came from: "ip:port" or a bare IP of
 	// the connection's peer (or what a gateway reports as the source).
 	Peer string
+	// PeerAddr is the peer's address when the front has it parsed
+	// already (an access log's client); Peer is then ignored. With
+	// neither, the request has no client address.
+	PeerAddr netip.Addr
 	// Method, Host and Path are the request's; Path is decoded (as
 	// url.URL.Path), RawQuery is the query string without the "?".
 	Method, Host, Path, RawQuery string

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -34,7 +35,14 @@ func (p *Parser) Parse(in *Input, now time.Time, v *View) *problem.Problem {
 	if h == nil {
 		h = noHeader{}
 	}
-	ip, err := ClientIP(in.Peer, h, p.Proxies)
+	var ip netip.Addr
+	var err error
+	switch {
+	case in.PeerAddr.IsValid():
+		ip, err = clientIP(in.PeerAddr.Unmap(), h, p.Proxies)
+	case in.Peer != "":
+		ip, err = ClientIP(in.Peer, h, p.Proxies)
+	}
 	if err != nil {
 		return &problem.Problem{Status: http.StatusBadRequest, Reason: "bad_forwarding_header",
 			Detail: "the X-Forwarded-For or Forwarded header from a trusted proxy does not parse"}

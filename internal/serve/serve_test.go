@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/abuseguard/abuseguard/internal/clock"
 	"io"
 	"log/slog"
 	"net"
@@ -19,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/abuseguard/abuseguard/internal/clock"
 )
 
 // wait bounds every wait for the process under test: a server to start, a
@@ -529,7 +530,7 @@ func TestRunConfigErrors(t *testing.T) {
 	}, {
 		name: "listen address in use",
 		opts: Options{Upstream: "http://127.0.0.1:1", Listen: busy.Addr().String()},
-		want: []string{`^listen: `},
+		want: []string{`^proxy listen: `},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
