@@ -3,14 +3,13 @@ package engine
 import (
 	"time"
 
-	"github.com/abuseguard/abuseguard/internal/admin"
 	"github.com/abuseguard/abuseguard/internal/decision"
 	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // Explain returns what the engine knows about an entity: its risk score
 // now, the signals it remembers, and its active decisions with their
-// evidence. It implements admin.Explainer.
+// evidence (what the admin API's explain answers).
 func (e *Engine) Explain(ent verdict.Entity, now time.Time) decision.Explanation {
 	s := e.shared
 	x := decision.Explanation{Entity: ent.String(), Signals: []verdict.Evidence{}, Decisions: []decision.Decision{}}
@@ -23,5 +22,3 @@ func (e *Engine) Explain(ent verdict.Entity, now time.Time) decision.Explanation
 	}
 	return x
 }
-
-var _ admin.Explainer = (*Engine)(nil)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/abuseguard/abuseguard/internal/admin"
 	"github.com/abuseguard/abuseguard/internal/config"
 	"github.com/abuseguard/abuseguard/internal/engine"
 	"github.com/abuseguard/abuseguard/internal/front/proxy"
@@ -77,3 +78,5 @@ func listen(fronts []Front) ([]net.Listener, error) {
 	}
 	return lns, nil
 }
+
+var _ admin.Explainer = (*engine.Engine)(nil)
