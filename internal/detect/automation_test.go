@@ -16,6 +16,8 @@ type automationSink struct{ got []Signal }
 
 func (s *automationSink) Emit(sig Signal) { s.got = append(s.got, sig) }
 
+var _ Sink = (*automationSink)(nil)
+
 const (
 	automationChrome      = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
 	automationFullBrowser = request.ClaimsBrowser | request.AcceptLanguage | request.AcceptEncoding | request.Referer | request.FetchMetadata

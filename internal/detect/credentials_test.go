@@ -28,6 +28,8 @@ type credentialsSink struct{ got []Signal }
 
 func (s *credentialsSink) Emit(sig Signal) { s.got = append(s.got, sig) }
 
+var _ Sink = (*credentialsSink)(nil)
+
 // credentialsAttempt is one login or verify and its answer.
 type credentialsAttempt struct {
 	at      time.Duration

@@ -20,6 +20,8 @@ type enumerationSink struct{ got []Signal }
 
 func (s *enumerationSink) Emit(sig Signal) { s.got = append(s.got, sig) }
 
+var _ Sink = (*enumerationSink)(nil)
+
 // enumerationTry is one signup or reset naming subject, and its answer.
 type enumerationTry struct {
 	route   *request.Route

@@ -13,6 +13,8 @@ type honeypotSink struct{ got []Signal }
 
 func (s *honeypotSink) Emit(sig Signal) { s.got = append(s.got, sig) }
 
+var _ Sink = (*honeypotSink)(nil)
+
 func honeypotView(path string, rt *request.Route, keyID, subject string) *request.View {
 	return &request.View{
 		ID:       "req-honey",

@@ -15,6 +15,8 @@ type probingSink struct{ got []Signal }
 
 func (s *probingSink) Emit(sig Signal) { s.got = append(s.got, sig) }
 
+var _ Sink = (*probingSink)(nil)
+
 func probingView(d time.Duration, ip, path string, rt *request.Route) *request.View {
 	return &request.View{
 		ID:       fmt.Sprintf("req-%d", d),

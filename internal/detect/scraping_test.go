@@ -26,6 +26,8 @@ type scrapingSink struct{ got []Signal }
 
 func (s *scrapingSink) Emit(sig Signal) { s.got = append(s.got, sig) }
 
+var _ Sink = (*scrapingSink)(nil)
+
 // scrapingView builds a GET for path at scrapingT0+at from ip, matched to
 // route with param, or unrouted when route is nil.
 func scrapingView(at time.Duration, ip, path, query string, route *request.Route, param string) *request.View {

@@ -41,6 +41,8 @@ type sharingHit struct {
 
 func (s *sharingSink) Emit(sig Signal) { s.got = append(s.got, sharingHit{sig, s.at}) }
 
+var _ Sink = (*sharingSink)(nil)
+
 func (s *sharingSink) weight() float64 {
 	w := 0.0
 	for _, h := range s.got {

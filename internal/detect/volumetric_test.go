@@ -41,6 +41,8 @@ type volumetricSink struct{ got []Signal }
 
 func (s *volumetricSink) Emit(sig Signal) { s.got = append(s.got, sig) }
 
+var _ Sink = (*volumetricSink)(nil)
+
 // volumetricTraffic is requests built minute by minute, sent in time order.
 type volumetricTraffic []*request.View
 

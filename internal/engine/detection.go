@@ -43,6 +43,8 @@ type collector struct{ signals []detect.Signal }
 
 func (c *collector) Emit(s detect.Signal) { c.signals = append(c.signals, s) }
 
+var _ detect.Sink = (*collector)(nil)
+
 var collectors = sync.Pool{New: func() any { return &collector{signals: make([]detect.Signal, 0, 4)} }}
 
 // band returns the action the score's band calls for: Allow below the

@@ -124,7 +124,7 @@ func FingerprintOf(h Header, ua string) Fingerprint {
 	sum := uint64(fnvOffset)
 	for _, s := range [...]string{ua, accept[0], accept[1], accept[2]} {
 		sum = fnv1a(sum, s)
-		sum = (sum ^ 0) * fnvPrime // a separator, so "ab"+"c" differs from "a"+"bc"
+		sum *= fnvPrime // hashes a zero byte: a separator, so "ab"+"c" differs from "a"+"bc"
 	}
 	return Fingerprint(sum ^ names*0x9E3779B97F4A7C15)
 }
