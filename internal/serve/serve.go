@@ -76,10 +76,12 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer closeEvents()
+	metrics := telemetry.NewMetrics()
 	shared := engine.NewShared(engine.Options{
 		Limits: stores.Limits, Decisions: decisions, Events: telemetry.NewEvents(eventsOut),
 		RiskEntities: stores.Sizes.RiskEntities, DetectorEntities: stores.Sizes.DetectorEntities,
 		Getenv: os.Getenv, Context: ctx,
+		OnSignal: observeSignal(metrics), OnDecision: observeDecision(metrics),
 	})
 	defer shared.Close()
 	pol, err := engine.Compile(cfg, shared)
@@ -87,7 +89,6 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	eng := engine.New(pol)
-	metrics := telemetry.NewMetrics()
 	if mem := stores.Memory; mem != nil {
 		metrics.WatchState(func() telemetry.StateStats {
 			s := mem.Stats()
@@ -120,7 +121,12 @@ func Run(ctx context.Context, opts Options) error {
 	var draining atomic.Bool
 	api := admin.Handler(admin.Options{
 		Decisions: decisions, Explainer: eng, Token: os.Getenv(cfg.Admin.TokenEnv), Now: opts.Now,
-		OnChange: func(kind string, d decision.Decision) { eng.Policy().DecisionEvent(&d, kind) },
+		OnChange: func(kind string, d decision.Decision) {
+			eng.Policy().DecisionEvent(&d, kind)
+			if kind == "add" {
+				observeDecision(metrics)(d)
+			}
+		},
 	})
 	adminSrv := &http.Server{Handler: adminMux(metrics, &draining, api), ReadHeaderTimeout: 10 * time.Second}
 	fronts = append(fronts, Front{Name: "admin", Addr: cfg.AdminListen, Server: adminSrv})

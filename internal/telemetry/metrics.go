@@ -18,6 +18,8 @@ type Metrics struct {
 	UpstreamSeconds prometheus.Histogram
 	ConfigReloads   *prometheus.CounterVec // result: ok, failed
 	ConfigReloadOK  prometheus.Gauge       // 1 when the last reload succeeded
+
+	Ops *Ops // the operations metrics of docs/metrics.md
 }
 
 // NewMetrics registers abuseguard's metrics, with the Go runtime and
@@ -56,6 +58,7 @@ func NewMetrics() *Metrics {
 	}
 	reg.MustRegister(m.Requests, m.Refused, m.DecisionSeconds, m.UpstreamSeconds, m.ConfigReloads, m.ConfigReloadOK)
 	m.ConfigReloadOK.Set(1)
+	m.Ops = newOps(reg)
 	m.ConfigReloads.WithLabelValues("ok")
 	m.ConfigReloads.WithLabelValues("failed")
 	return m

@@ -150,6 +150,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
 	took := p.opts.Now().Sub(upstart)
 	p.opts.Metrics.UpstreamSeconds.Observe(took.Seconds())
+	p.observeUpstream(x, rec, took)
 	x.policy.Observe(&x.view, verdict.Outcome{Status: rec.status(), Latency: took, Bytes: rec.bytes,
 		UpstreamError: x.refused != nil && x.refused.Status >= 500})
 	p.finish(rec, x, vd, x.refused, start)
@@ -257,6 +258,7 @@ func (p *Proxy) finish(rec *recorder, x *exchange, vd *engine.Verdict, prob *pro
 		route = x.view.Route.Name
 	}
 	p.opts.Metrics.Requests.WithLabelValues(route, action, rule, mode).Inc()
+	p.observeVerdict(x, vd, action, mode)
 	p.log(rec, x, action, rule, mode, reason, start)
 	vd.Finish(p.opts.Now())
 }

@@ -1,0 +1,29 @@
+package serve
+
+import (
+	"github.com/abuseguard/abuseguard/internal/decision"
+	"github.com/abuseguard/abuseguard/internal/detect"
+	"github.com/abuseguard/abuseguard/internal/telemetry"
+)
+
+// observeSignal counts a detector signal the engine scored.
+func observeSignal(m *telemetry.Metrics) func(detect.Signal) {
+	return func(s detect.Signal) { m.Ops.Signals.WithLabelValues(s.Detector, s.Severity.String()).Inc() }
+}
+
+// observeDecision counts a decision with its time to detect and to block.
+func observeDecision(m *telemetry.Metrics) func(decision.Decision) {
+	return func(d decision.Decision) { m.Ops.ObserveDecision(decisionFacts(&d)) }
+}
+
+// decisionFacts returns what the decision metrics read of d; its first
+// signal is the earliest time in its evidence.
+func decisionFacts(d *decision.Decision) telemetry.DecisionFacts {
+	f := telemetry.DecisionFacts{Action: d.Action.String(), Reason: d.Reason, Mode: d.Mode.String(), Source: d.Source, Created: d.Created}
+	for _, e := range d.Evidence {
+		if !e.Time.IsZero() && (f.FirstSignal.IsZero() || e.Time.Before(f.FirstSignal)) {
+			f.FirstSignal = e.Time
+		}
+	}
+	return f
+}
