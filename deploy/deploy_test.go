@@ -271,3 +271,51 @@ func TestMetricsDoc(t *testing.T) {
 	}
 	checkPromQL(t, exprs)
 }
+
+// TestAlertsHaveRunbooks checks that every alert names a runbook that
+// exists, and that every alert a runbook names exists.
+func TestAlertsHaveRunbooks(t *testing.T) {
+	b, err := os.ReadFile("prometheus/alerts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g struct {
+		Groups []struct {
+			Rules []struct {
+				Alert       string            `yaml:"alert"`
+				Labels      map[string]string `yaml:"labels"`
+				Annotations map[string]string `yaml:"annotations"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(b, &g); err != nil {
+		t.Fatal(err)
+	}
+	alerts := map[string]bool{}
+	for _, gr := range g.Groups {
+		for _, r := range gr.Rules {
+			alerts[r.Alert] = true
+			if s := r.Labels["severity"]; s != "page" && s != "ticket" {
+				t.Errorf("alert %s: severity %q, want page or ticket", r.Alert, s)
+			}
+			rb := r.Annotations["runbook"]
+			if _, err := os.Stat(filepath.Join("..", rb)); rb == "" || err != nil {
+				t.Errorf("alert %s: runbook %q does not exist", r.Alert, rb)
+			}
+		}
+	}
+	books, _ := filepath.Glob("../docs/runbooks/*.md")
+	if len(books) < 12 {
+		t.Fatalf("docs/runbooks has %d pages, want one per attack", len(books))
+	}
+	// An alert name in a runbook is a backquoted CamelCase word.
+	named := regexp.MustCompile("`([A-Z][a-z]+(?:[A-Z][a-z]+)+)`")
+	for _, f := range books {
+		b, _ := os.ReadFile(f)
+		for _, m := range named.FindAllStringSubmatch(string(b), -1) {
+			if !alerts[m[1]] {
+				t.Errorf("%s names alert %s, which alerts.yaml does not define", f, m[1])
+			}
+		}
+	}
+}
