@@ -12,6 +12,7 @@ import (
 	"github.com/abuseguard/abuseguard/internal/config"
 	"github.com/abuseguard/abuseguard/internal/engine"
 	"github.com/abuseguard/abuseguard/internal/front/proxy"
+	"github.com/abuseguard/abuseguard/internal/rollout"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
 )
 
@@ -41,6 +42,7 @@ type frontEnv struct {
 	accessLog *telemetry.AccessLog
 	log       *slog.Logger
 	now       func() time.Time
+	tally     *rollout.Tally
 }
 
 // buildFronts returns the fronts cfg asks for, the inline proxy first.
@@ -49,7 +51,7 @@ func buildFronts(e *frontEnv) []Front {
 	cfg := e.cfg
 	inline := proxy.New(proxy.Options{
 		Engine: e.engine, Metrics: e.metrics, AccessLog: e.accessLog, Logger: e.log,
-		Transport: proxy.NewTransport(cfg.Server.UpstreamTimeout), Now: e.now,
+		Transport: proxy.NewTransport(cfg.Server.UpstreamTimeout), Now: e.now, Tally: e.tally,
 	})
 	return []Front{{Name: "proxy", Addr: cfg.Listen, Server: &http.Server{
 		Handler:           inline,

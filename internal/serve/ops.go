@@ -1,8 +1,11 @@
 package serve
 
 import (
+	"time"
+
 	"github.com/abuseguard/abuseguard/internal/decision"
 	"github.com/abuseguard/abuseguard/internal/detect"
+	"github.com/abuseguard/abuseguard/internal/rollout"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
 )
 
@@ -26,4 +29,18 @@ func decisionFacts(d *decision.Decision) telemetry.DecisionFacts {
 		}
 	}
 	return f
+}
+
+// feedback records an analyst's verdict on a decision: the precision
+// metrics, the confirmed entities rules are reported against, and an
+// audit event.
+func feedback(m *telemetry.Metrics, tally *rollout.Tally, events *telemetry.Events, now func() time.Time) func(string, decision.Decision) {
+	return func(verdict string, d decision.Decision) {
+		m.Ops.Feedback.WithLabelValues(verdict, d.Reason).Inc()
+		if verdict == telemetry.FeedbackConfirmed {
+			tally.Confirm(rollout.EntityHash(d.Scope.String(), d.Value))
+		}
+		events.Emit(&telemetry.Event{Time: now(), Kind: "feedback_" + verdict, Action: d.Action.String(), Reason: d.Reason,
+			Severity: "low", Rule: d.Source, Mode: d.Mode.String(), Scope: d.Scope.String(), Entity: d.Value, DecisionID: d.ID})
+	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/abuseguard/abuseguard/internal/config"
 	"github.com/abuseguard/abuseguard/internal/decision"
 	"github.com/abuseguard/abuseguard/internal/engine"
+	"github.com/abuseguard/abuseguard/internal/rollout"
 	"github.com/abuseguard/abuseguard/internal/store"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
 )
@@ -65,6 +66,12 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	overrides, err := rollout.OpenOverrides(rolloutPath(cfg))
+	if err != nil {
+		return err
+	}
+	ro := &rollouts{overrides: overrides, tally: rollout.NewTally(opts.Now), log: log, now: opts.Now}
+	ro.apply(cfg)
 	stores, err := store.Open(cfg, store.Options{Now: opts.Now})
 	if err != nil {
 		return err
@@ -84,11 +91,19 @@ func Run(ctx context.Context, opts Options) error {
 		OnSignal: observeSignal(metrics), OnDecision: observeDecision(metrics),
 	})
 	defer shared.Close()
+	ro.events = shared.Events
 	pol, err := engine.Compile(cfg, shared)
 	if err != nil {
 		return err
 	}
 	eng := engine.New(pol)
+	ro.engine = eng
+	var reloadMu sync.Mutex // a promote and a SIGHUP must not swap in each other's stale policy
+	ro.reload = func() error {
+		reloadMu.Lock()
+		defer reloadMu.Unlock()
+		return reloadPolicy(opts, eng, ro.apply)
+	}
 	if mem := stores.Memory; mem != nil {
 		metrics.WatchState(func() telemetry.StateStats {
 			s := mem.Stats()
@@ -116,7 +131,7 @@ func Run(ctx context.Context, opts Options) error {
 	if logOut != nil {
 		accessLog = telemetry.NewAccessLog(logOut)
 	}
-	env := &frontEnv{cfg: cfg, engine: eng, metrics: metrics, accessLog: accessLog, log: log, now: opts.Now}
+	env := &frontEnv{cfg: cfg, engine: eng, metrics: metrics, accessLog: accessLog, log: log, now: opts.Now, tally: ro.tally}
 	fronts := buildFronts(env)
 	var draining atomic.Bool
 	api := admin.Handler(admin.Options{
@@ -127,6 +142,8 @@ func Run(ctx context.Context, opts Options) error {
 				observeDecision(metrics)(d)
 			}
 		},
+		OnFeedback: feedback(metrics, ro.tally, shared.Events, opts.Now),
+		Rollout:    ro,
 	})
 	adminSrv := &http.Server{Handler: adminMux(metrics, &draining, api), ReadHeaderTimeout: 10 * time.Second}
 	fronts = append(fronts, Front{Name: "admin", Addr: cfg.AdminListen, Server: adminSrv})
@@ -150,7 +167,7 @@ func Run(ctx context.Context, opts Options) error {
 	// change right after Ready is not lost.
 	watch := watchReloads(opts.ConfigFile, log)
 	reload := func() {
-		err := reloadPolicy(opts, eng)
+		err := ro.reload()
 		if err != nil {
 			metrics.ConfigReloads.WithLabelValues("failed").Inc()
 			metrics.ConfigReloadOK.Set(0)
@@ -244,11 +261,12 @@ func load(opts Options) (*config.Config, error) {
 // reloadPolicy loads and compiles the config again and swaps it in; on any
 // error the current Policy stays. Listener addresses, server timeouts and
 // state.max_memory take effect only on restart.
-func reloadPolicy(opts Options, eng *engine.Engine) error {
+func reloadPolicy(opts Options, eng *engine.Engine, apply func(*config.Config)) error {
 	cfg, err := load(opts)
 	if err != nil {
 		return err
 	}
+	apply(cfg)
 	pol, err := engine.Compile(cfg, eng.Shared())
 	if err != nil {
 		return err

@@ -1,10 +1,13 @@
 package proxy
 
 import (
+	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/engine"
+	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/rollout"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
 )
 
@@ -27,6 +30,9 @@ func (p *Proxy) observeVerdict(x *exchange, vd *engine.Verdict, action, mode str
 			reason = cause // a detector's decision: its cause, not "blocked" or "throttled"
 		}
 		ops.Acted.WithLabelValues(action, reason, mode, identity).Inc()
+		if p.opts.Tally != nil && vd.Rule != "" {
+			p.opts.Tally.Record(vd.Rule, vd.Would, subject(&x.view.Identity, x.view.ClientIP))
+		}
 	}
 	if rl := &vd.RateLimit; rl.Name != "" {
 		if used, ok := telemetry.Usage(rl.Policy, rl.Remaining); ok {
@@ -48,4 +54,17 @@ func (p *Proxy) observeUpstream(x *exchange, rec *recorder, took time.Duration) 
 	ops := p.opts.Metrics.Ops
 	ops.Responses.WithLabelValues(route, code).Inc()
 	ops.CostSeconds.WithLabelValues(route).Add(took.Seconds())
+}
+
+// subject returns the rollout.EntityHash of the entity a request is
+// about: its API key, else its user, else its client IP.
+func subject(id *request.Identity, ip netip.Addr) uint64 {
+	switch {
+	case id.KeyID != "":
+		return rollout.EntityHash("key", id.KeyID)
+	case id.User != "":
+		return rollout.EntityHash("user", id.User)
+	}
+	var buf [64]byte
+	return rollout.NewHash().String("ip").Sep().Bytes(ip.AppendTo(buf[:0])).Sum()
 }

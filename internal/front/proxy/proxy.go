@@ -21,6 +21,7 @@ import (
 	"github.com/abuseguard/abuseguard/internal/engine"
 	"github.com/abuseguard/abuseguard/internal/problem"
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/rollout"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
 	"github.com/abuseguard/abuseguard/internal/verdict"
 )
@@ -33,6 +34,7 @@ type Options struct {
 	Logger    *slog.Logger         // default: slog.Default()
 	Transport http.RoundTripper    // default: NewTransport(30s)
 	Now       func() time.Time     // default: time.Now
+	Tally     *rollout.Tally       // default: none; counts what each rule acted or would have acted on
 }
 
 // Proxy decides and forwards requests. It is safe for concurrent use.
