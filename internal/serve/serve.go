@@ -145,7 +145,8 @@ func Run(ctx context.Context, opts Options) error {
 		OnFeedback: feedback(metrics, ro.tally, shared.Events, opts.Now),
 		Rollout:    ro,
 	})
-	adminSrv := &http.Server{Handler: adminMux(metrics, &draining, api), ReadHeaderTimeout: 10 * time.Second}
+	dashboard := admin.UI(admin.UIOptions{API: api, Token: os.Getenv(cfg.Admin.TokenEnv), Metrics: metrics.Registry, Now: opts.Now})
+	adminSrv := &http.Server{Handler: adminMux(metrics, &draining, api, dashboard), ReadHeaderTimeout: 10 * time.Second}
 	fronts = append(fronts, Front{Name: "admin", Addr: cfg.AdminListen, Server: adminSrv})
 	lns, err := listen(fronts)
 	if err != nil {
@@ -349,9 +350,10 @@ func every(ctx context.Context, interval time.Duration, f func()) {
 	}
 }
 
-func adminMux(m *telemetry.Metrics, draining *atomic.Bool, api http.Handler) *http.ServeMux {
+func adminMux(m *telemetry.Metrics, draining *atomic.Bool, api, dashboard http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", api)
+	mux.Handle("/ui/", dashboard)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "ok\n")

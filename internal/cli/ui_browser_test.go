@@ -1,0 +1,153 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/abuseguard/abuseguard/internal/testenv"
+)
+
+// TestDashboardInChromium drives the built-in dashboard in headless
+// Chromium: sign in with the admin token, see the decision a probe causes
+// appear, lift it as a false positive, and promote a shadow limit to
+// enforce; then checks each effect on the guard itself. Screenshots go to
+// a temporary directory (logged).
+func TestDashboardInChromium(t *testing.T) {
+	chromium := testenv.LookPath(t, "chromium")
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" {
+			io.WriteString(w, "home\n")
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer upstream.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "abuseguard.yaml")
+	conf := `decisions: {path: ""}
+access_log: off
+events: off
+limits:
+  - {name: tight, key: [ip], rate: 1/h, burst: 1, mode: shadow}
+`
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ABUSEGUARD_ADMIN_TOKEN", "browser-test-token")
+	g := startGuard(t, cfg, upstream.URL)
+	defer g.stop()
+
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromium), chromedp.UserDataDir(filepath.Join(dir, "chromium")),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.WindowSize(1280, 900))
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(alloc)
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	defer cancelTimeout()
+
+	shots := filepath.Join(os.TempDir(), fmt.Sprintf("abuseguard-ui-%d", time.Now().UnixNano()))
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", shots)
+	shot := func(name string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644)
+		})
+	}
+	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("body")))
+			t.Fatalf("%s: %v\npage:\n%.3000s", step, err, html)
+		}
+	}
+
+	// A wrong token stays on the login page; the right one signs in.
+	do("wrong token", chromedp.Navigate(g.admin+"/ui/"), chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), "not-it"), chromedp.Click(chromedp.ID("signin")),
+		chromedp.WaitVisible(chromedp.ID("failed")))
+	do("sign in", chromedp.SendKeys(chromedp.ID("token"), "browser-test-token"), chromedp.Click(chromedp.ID("signin")),
+		chromedp.WaitVisible(chromedp.ID("executive")), chromedp.WaitVisible(chromedp.CSS("#chart-traffic .uplot")), shot("1-executive"))
+
+	// A prober gets blocked; its decision shows up on the on-call view.
+	prober := clientFrom("127.0.0.2")
+	blocked := false
+	for i := 1; i <= 40 && !blocked; i++ {
+		status, _ := get(t, prober, fmt.Sprintf("%s/wp-%d.php.old", g.proxy, i))
+		blocked = status == 403
+	}
+	if !blocked {
+		t.Fatal("the prober was not blocked within 40 requests")
+	}
+	row := `#decisions tr[data-entity="ip:127.0.0.2"]`
+	do("decision appears", chromedp.Click(chromedp.CSS(`nav button[data-view="oncall"]`)),
+		chromedp.WaitVisible(chromedp.CSS(row)), shot("2-oncall-decision"))
+	attr, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(row), "data-id"))
+	if err != nil || attr.Value == "" {
+		t.Fatalf("decision id: %v", err)
+	}
+	id := attr.Value
+
+	// Lift it as a false positive.
+	do("lift", chromedp.Click(chromedp.CSS(row+" button.lift")), chromedp.WaitNotPresent(chromedp.CSS(row)), shot("3-lifted"))
+	if code, _, _ := run("decisions", "false-positive", id, "--admin", g.admin, "--token", "browser-test-token"); code != 1 {
+		t.Errorf("decision %s is still active after the dashboard lifted it", id)
+	}
+	_, metrics := get(t, http.DefaultClient, g.admin+"/metrics")
+	if !strings.Contains(metrics, `abuseguard_feedback_total{reason="probing",verdict="false_positive"} 1`) {
+		t.Errorf("the lift was not counted as a false positive:\n%s", grepLines(metrics, "feedback"))
+	}
+
+	// Promote the shadow limit to enforce.
+	tight := `#rules-table tr[data-name="tight"]`
+	do("rules", chromedp.Click(chromedp.CSS(`nav button[data-view="rules"]`)),
+		chromedp.WaitVisible(chromedp.CSS(tight+`[data-mode="shadow"]`)), shot("4-rules"))
+	do("promote", chromedp.Click(chromedp.CSS(tight+" button.promote-enforce")),
+		chromedp.WaitVisible(chromedp.CSS(tight+`[data-mode="enforce"]`)), shot("5-promoted"))
+	fresh := clientFrom("127.0.0.7")
+	if s1, _ := get(t, fresh, g.proxy+"/"); s1 != 200 {
+		t.Fatalf("first request of a fresh client: %d", s1)
+	}
+	if s2, _ := get(t, fresh, g.proxy+"/"); s2 != 429 {
+		t.Errorf("after the dashboard promoted tight to enforce, a second request got %d, want 429", s2)
+	}
+
+	// Without a session the API is closed; a forged change without the
+	// CSRF token is refused even with one.
+	resp, err := http.Get(g.admin + "/ui/api/v1/decisions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Errorf("/ui/api without a session: %d, want 401", resp.StatusCode)
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
