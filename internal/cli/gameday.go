@@ -97,7 +97,9 @@ guard in front of it (examples/shop.yaml: the default policy plus the shop's
 routes), each on a free loopback port, runs the standard mixed game day through
 the guard with a live progress line, then prints the result table and writes
 summary.json, report.md and report.html, with the guard's config, events and
-access log, into --out.`,
+access log, into --out. While it runs, the built-in dashboard shows the
+attacks being stopped: the demo prints its URL (http://127.0.0.1:9090/ui/
+when that port is free) and the admin token to sign in with.`,
 		Example: "  abuseguard demo\n  abuseguard demo --duration 30s --out /tmp/gd",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -108,6 +110,9 @@ access log, into --out.`,
 			opts.Progress = progressLine(stderr)
 			opts.Ready = func(guard, api string) {
 				fmt.Fprintf(stderr, "sample shop API on %s, guard on %s; game day of %s (seed %d)\n", api, guard, opts.Duration, opts.Seed)
+			}
+			opts.Dashboard = func(url, token string) {
+				fmt.Fprintf(stderr, "dashboard: %s  (sign in with the admin token %s)\n", url, token)
 			}
 			_, summary, err := gameday.Demo(ctx, opts)
 			if err != nil {
