@@ -140,7 +140,9 @@ func Demo(ctx context.Context, opts DemoOptions) (*Run, *Summary, error) {
 		guardDone <- serve.Run(guardCtx, serve.Options{
 			ConfigFile: configFile, Upstream: apiURL, Now: now,
 			Logger: slog.New(slog.NewJSONHandler(logFile, nil)),
-			Ready:  func(proxy, admin net.Addr) { ready <- [2]string{"http://" + proxy.String(), "http://" + admin.String()} },
+			Ready: func(proxy, admin net.Addr) {
+				ready <- [2]string{"http://" + proxy.String(), "http://" + admin.String()}
+			},
 		})
 	}()
 	var guardURL, adminURL string
