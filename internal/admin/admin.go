@@ -50,6 +50,8 @@ type Options struct {
 	OnFeedback func(verdict string, d decision.Decision)
 	// Rollout, when set, serves the rollout routes under /v1/rules.
 	Rollout Rollout
+	// Incidents, when set, serves the incident routes under /v1/incidents.
+	Incidents Incidents
 }
 
 // Limits and defaults of the API.
@@ -86,6 +88,7 @@ func Handler(opts Options) http.Handler {
 	mux.HandleFunc("GET /v1/explain/{entity...}", a.explain)
 	mux.Handle("/v1/explain/{entity...}", methods("GET"))
 	a.opsRoutes(mux)
+	a.incidentRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, &problem.Problem{Status: http.StatusNotFound, Reason: "not_found", Detail: "no admin API route " + r.URL.Path})
 	})

@@ -47,7 +47,7 @@ func Root() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(demoCmd(), serveCmd(), sampleAPICmd(), simulateCmd(), checkCmd(), replayCmd(), decisionsCmd(), rulesCmd(), versionCmd())
+	root.AddCommand(demoCmd(), serveCmd(), sampleAPICmd(), simulateCmd(), checkCmd(), replayCmd(), decisionsCmd(), rulesCmd(), incidentsCmd(), versionCmd())
 	return root
 }
 

@@ -50,14 +50,19 @@ admin token: pass --token or set ` + envAdminToken + `.`,
   abuseguard decisions remove d_3f9a1c0e5b7d2a64`,
 		Args: cobra.NoArgs,
 	}
-	pf := cmd.PersistentFlags()
-	pf.StringVar(&c.base, "admin", defaultAdminURL, "admin API base URL (env "+envAdminURL+")")
-	pf.StringVar(&c.token, "token", "", "admin API bearer token (env "+envAdminToken+")")
-	pf.BoolVar(&c.raw, "json", false, "print the API's JSON response as is")
+	c.flags(cmd)
 	cmd.AddCommand(c.listCmd(), c.addCmd(), c.removeCmd(), c.explainCmd(),
 		c.feedbackCmd("confirm", admin.VerdictConfirmed, "Confirm a decision as abuse (it stays in force; counts toward precision)"),
 		c.feedbackCmd("false-positive", admin.VerdictFalsePositive, "Mark a decision a false positive: lift it and count it (M3)"))
 	return cmd
+}
+
+// flags adds the admin API client's flags to cmd and its subcommands.
+func (c *adminClient) flags(cmd *cobra.Command) {
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&c.base, "admin", defaultAdminURL, "admin API base URL (env "+envAdminURL+")")
+	pf.StringVar(&c.token, "token", "", "admin API bearer token (env "+envAdminToken+")")
+	pf.BoolVar(&c.raw, "json", false, "print the API's JSON response as is")
 }
 
 // newAdminHTTP returns the HTTP client of the admin API commands.

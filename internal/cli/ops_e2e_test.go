@@ -164,3 +164,42 @@ func TestFeedbackThroughServe(t *testing.T) {
 		}
 	}
 }
+
+// TestIncidentsThroughServe blocks a prober through serve and finds its
+// incident with `abuseguard incidents list` and `show`.
+func TestIncidentsThroughServe(t *testing.T) {
+	upstream := httptest.NewServer(http.NotFoundHandler())
+	defer upstream.Close()
+	t.Setenv("ABUSEGUARD_ADMIN_TOKEN", "test-token")
+	cfg := filepath.Join(t.TempDir(), "abuseguard.yaml")
+	if err := os.WriteFile(cfg, []byte("decisions: {path: \"\"}\naccess_log: off\nevents: off\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := startGuard(t, cfg, upstream.URL)
+	defer g.stop()
+	t.Setenv(envAdminURL, g.admin)
+	code, out, _ := run("incidents", "list")
+	if code != 0 || out != "0 open, 0 resolved; mean TTD -, mean TTB -, MTTR -\n" {
+		t.Fatalf("incidents list before any decision: %d %q", code, out)
+	}
+	prober := clientFrom("127.0.0.8")
+	for i := 1; i <= 40; i++ {
+		if s, _ := get(t, prober, fmt.Sprintf("%s/.git-%d/config", g.proxy, i)); s == 403 {
+			break
+		}
+	}
+	code, out, errOut := run("incidents", "list")
+	m := regexp.MustCompile(`(?m)^(inc_[0-9a-f]+)\s+\S*probing\S*\s+open\s+1\s+\d+\s`).FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatalf("incidents list: %d %q %q", code, out, errOut)
+	}
+	code, out, _ = run("incidents", "show", m[1])
+	for _, want := range []string{m[1], "ip:127.0.0.8", "first_seen", "decision", "TTD "} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("incidents show lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _, errOut := run("incidents", "show", "inc_nope"); code != 1 || !strings.Contains(errOut, "404") {
+		t.Errorf("show of an unknown incident: %d %q", code, errOut)
+	}
+}

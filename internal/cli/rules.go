@@ -62,10 +62,7 @@ changes a rule's mode the file wins.`,
   abuseguard rules rollback login-stuffing`,
 		Args: cobra.NoArgs,
 	}
-	pf := cmd.PersistentFlags()
-	pf.StringVar(&c.base, "admin", defaultAdminURL, "admin API base URL (env "+envAdminURL+")")
-	pf.StringVar(&c.token, "token", "", "admin API bearer token (env "+envAdminToken+")")
-	pf.BoolVar(&c.raw, "json", false, "print the API's JSON response as is")
+	c.flags(cmd)
 	cmd.AddCommand(c.rulesListCmd(), c.promoteCmd(), c.rollbackCmd(), c.reportCmd())
 	return cmd
 }

@@ -100,6 +100,9 @@ limits:
 	row := `#decisions tr[data-entity="ip:127.0.0.2"]`
 	do("decision appears", chromedp.Click(chromedp.CSS(`nav button[data-view="oncall"]`)),
 		chromedp.WaitVisible(chromedp.CSS(row)), shot("2-oncall-decision"))
+	do("incident appears", chromedp.Click(chromedp.CSS(`nav button[data-view="incidents"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#incidents-table tr[data-id^="inc_"]`)), shot("2b-incidents"),
+		chromedp.Click(chromedp.CSS(`nav button[data-view="oncall"]`)), chromedp.WaitVisible(chromedp.CSS(row)))
 	attr, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(row), "data-id"))
 	if err != nil || attr.Value == "" {
 		t.Fatalf("decision id: %v", err)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/abuseguard/abuseguard/internal/decision"
 	"github.com/abuseguard/abuseguard/internal/detect"
+	"github.com/abuseguard/abuseguard/internal/incident"
 	"github.com/abuseguard/abuseguard/internal/rollout"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
 )
@@ -14,9 +15,13 @@ func observeSignal(m *telemetry.Metrics) func(detect.Signal) {
 	return func(s detect.Signal) { m.Ops.Signals.WithLabelValues(s.Detector, s.Severity.String()).Inc() }
 }
 
-// observeDecision counts a decision with its time to detect and to block.
-func observeDecision(m *telemetry.Metrics) func(decision.Decision) {
-	return func(d decision.Decision) { m.Ops.ObserveDecision(decisionFacts(&d)) }
+// observeDecision counts a decision with its time to detect and to block,
+// and files it into its incident.
+func observeDecision(m *telemetry.Metrics, incidents *incident.Tracker) func(decision.Decision) {
+	return func(d decision.Decision) {
+		m.Ops.ObserveDecision(decisionFacts(&d))
+		incidents.Add(d)
+	}
 }
 
 // decisionFacts returns what the decision metrics read of d; its first

@@ -26,6 +26,7 @@ import (
 	"github.com/abuseguard/abuseguard/internal/config"
 	"github.com/abuseguard/abuseguard/internal/decision"
 	"github.com/abuseguard/abuseguard/internal/engine"
+	"github.com/abuseguard/abuseguard/internal/incident"
 	"github.com/abuseguard/abuseguard/internal/rollout"
 	"github.com/abuseguard/abuseguard/internal/store"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
@@ -84,11 +85,12 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer closeEvents()
 	metrics := telemetry.NewMetrics()
+	incidents := incident.New(0)
 	shared := engine.NewShared(engine.Options{
 		Limits: stores.Limits, Decisions: decisions, Events: telemetry.NewEvents(eventsOut),
 		RiskEntities: stores.Sizes.RiskEntities, DetectorEntities: stores.Sizes.DetectorEntities,
 		Getenv: os.Getenv, Context: ctx,
-		OnSignal: observeSignal(metrics), OnDecision: observeDecision(metrics),
+		OnSignal: observeSignal(metrics), OnDecision: observeDecision(metrics, incidents),
 	})
 	defer shared.Close()
 	ro.events = shared.Events
@@ -139,11 +141,14 @@ func Run(ctx context.Context, opts Options) error {
 		OnChange: func(kind string, d decision.Decision) {
 			eng.Policy().DecisionEvent(&d, kind)
 			if kind == "add" {
-				observeDecision(metrics)(d)
+				observeDecision(metrics, incidents)(d)
+			} else {
+				incidents.Lifted(d, opts.Now())
 			}
 		},
 		OnFeedback: feedback(metrics, ro.tally, shared.Events, opts.Now),
 		Rollout:    ro,
+		Incidents:  incidents,
 	})
 	dashboard := admin.UI(admin.UIOptions{API: api, Token: os.Getenv(cfg.Admin.TokenEnv), Metrics: metrics.Registry, Now: opts.Now})
 	adminSrv := &http.Server{Handler: adminMux(metrics, &draining, api, dashboard), ReadHeaderTimeout: 10 * time.Second}
@@ -190,6 +195,7 @@ func Run(ctx context.Context, opts Options) error {
 			now := opts.Now()
 			stores.Sweep(now)
 			shared.Sweep(eng.Policy(), now)
+			incidents.Sweep(now)
 		})
 	}()
 	log.Info("abuseguard serving", "listen", proxyLn.Addr().String(), "admin", adminLn.Addr().String(),

@@ -41,6 +41,7 @@
       for (const o of document.querySelectorAll("nav button")) o.classList.toggle("active", o === b);
       for (const v of document.querySelectorAll(".view")) v.hidden = v.id !== b.dataset.view;
       if (b.dataset.view === "rules") refreshRules();
+      if (b.dataset.view === "incidents") refreshIncidents();
       resize();
     });
   }
@@ -186,8 +187,26 @@
     await refreshRules();
   }
 
+  const secs = (x) => (x === undefined || x === null) ? "-" : (x < 120 ? x.toFixed(1) + " s" : (x / 60).toFixed(1) + " min");
+  async function refreshIncidents() {
+    let list;
+    try { list = await call("GET", "/v1/incidents"); } catch (e) { $("incidents-summary").textContent = String(e.message); return; }
+    const s = list.summary;
+    $("incidents-summary").textContent = s.open + " open, " + s.resolved + " resolved; mean TTD " + secs(s.mttd_seconds) +
+      ", mean TTB " + secs(s.mttb_seconds) + ", MTTR " + secs(s.mttr_seconds);
+    $("incidents-table").tBodies[0].replaceChildren(...list.incidents.map((i) => {
+      const tr = row([i.id, (i.reasons || []).join(", "), i.resolved ? "resolved" : "open", i.entity_count, i.decisions,
+        new Date(i.first_seen).toLocaleTimeString(), secs(i.ttd_seconds), secs(i.ttb_seconds), secs(i.resolve_seconds)]);
+      tr.dataset.id = i.id;
+      return tr;
+    }));
+  }
+
   async function tick() {
-    try { await Promise.all([refreshSummary(), refreshDecisions()]); }
+    try {
+      await Promise.all([refreshSummary(), refreshDecisions()]);
+      if (!$("incidents").hidden) await refreshIncidents();
+    }
     catch (e) { showError(e); }
     setTimeout(tick, POLL_MS);
   }
