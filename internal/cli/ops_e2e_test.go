@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRolloutThroughServe promotes a shadow limit through `abuseguard
@@ -201,5 +203,72 @@ func TestIncidentsThroughServe(t *testing.T) {
 	}
 	if code, _, errOut := run("incidents", "show", "inc_nope"); code != 1 || !strings.Contains(errOut, "404") {
 		t.Errorf("show of an unknown incident: %d %q", code, errOut)
+	}
+}
+
+// TestEventsToSIEM runs serve with its events going to a syslog listener
+// on loopback, then to a webhook that is down: the decision's event
+// arrives as an RFC 5424 message, and with the SIEM down the guard keeps
+// serving and exports the SIEM queue's counters.
+func TestEventsToSIEM(t *testing.T) {
+	upstream := httptest.NewServer(http.NotFoundHandler())
+	defer upstream.Close()
+	t.Setenv("ABUSEGUARD_ADMIN_TOKEN", "test-token")
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close()
+
+	for _, tc := range []struct{ name, events string }{
+		{"syslog", "syslog+udp://" + pc.LocalAddr().String()},
+		{"webhook down", "http://" + deadAddr + "/events"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := filepath.Join(t.TempDir(), "abuseguard.yaml")
+			conf := fmt.Sprintf("decisions: {path: \"\"}\naccess_log: off\nevents: %q\n", tc.events)
+			if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			g := startGuard(t, cfg, upstream.URL)
+			prober := clientFrom("127.0.0.9")
+			blocked := false
+			for i := 1; i <= 40 && !blocked; i++ {
+				s, _ := get(t, prober, fmt.Sprintf("%s/.env-%d", g.proxy, i))
+				blocked = s == 403
+			}
+			if !blocked {
+				t.Fatal("the prober was not blocked")
+			}
+			_, metrics := get(t, http.DefaultClient, g.admin+"/metrics")
+			if !strings.Contains(metrics, "abuseguard_siem_dropped_total 0") || !strings.Contains(metrics, "abuseguard_siem_queued") {
+				t.Errorf("/metrics lacks the SIEM queue's counters:\n%s", grepLines(metrics, "siem"))
+			}
+			g.stop() // delivers what is queued
+			if tc.name != "syslog" {
+				return
+			}
+			buf := make([]byte, 64<<10)
+			for {
+				_ = pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+				n, _, err := pc.ReadFrom(buf)
+				if err != nil {
+					t.Fatalf("no decision event reached syslog: %v", err)
+				}
+				msg := string(buf[:n])
+				if !regexp.MustCompile(`^<109>1 \S+ \S+ abuseguard \d+ event - \{`).MatchString(msg) {
+					t.Fatalf("not an RFC 5424 message: %q", msg)
+				}
+				if strings.Contains(msg, `"action":"decision"`) && strings.Contains(msg, `"ip":"127.0.0.9"`) {
+					return
+				}
+			}
+		})
 	}
 }

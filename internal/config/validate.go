@@ -61,10 +61,10 @@ func (c *Config) validate() Errors {
 		v.fail("state.max_memory", "must be at least 1MiB")
 	}
 	if c.AccessLog == "" {
-		v.fail("access_log", "must be stdout, stderr, off or a file path")
+		v.fail("access_log", "must be stdout, stderr, off, a file path, syslog+udp|tcp|tls://HOST:PORT or a webhook URL")
 	}
 	if c.Events == "" {
-		v.fail("events", "must be stdout, stderr, off or a file path")
+		v.fail("events", "must be stdout, stderr, off, a file path, syslog+udp|tcp|tls://HOST:PORT or a webhook URL")
 	}
 	v.risk()
 	v.decisions()

@@ -30,6 +30,7 @@ import (
 	"github.com/abuseguard/abuseguard/internal/rollout"
 	"github.com/abuseguard/abuseguard/internal/store"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
+	"github.com/abuseguard/abuseguard/internal/telemetry/siem"
 )
 
 // Options configures Run. Flag values, when set, override the config file
@@ -85,6 +86,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer closeEvents()
 	metrics := telemetry.NewMetrics()
+	if q, ok := eventsOut.(*siem.Queue); ok {
+		watchSIEM(metrics, q)
+	}
 	incidents := incident.New(0)
 	shared := engine.NewShared(engine.Options{
 		Limits: stores.Limits, Decisions: decisions, Events: telemetry.NewEvents(eventsOut),
@@ -378,6 +382,12 @@ func adminMux(m *telemetry.Metrics, draining *atomic.Bool, api, dashboard http.H
 // stderr, off (a nil writer), or a file appended to. Lines are buffered
 // and flushed every 100ms and by the returned close.
 func sink(dest, setting string) (io.Writer, func(), error) {
+	if q, ok, err := siemSink(dest, setting); ok || err != nil {
+		if err != nil {
+			return nil, nil, err
+		}
+		return q, func() { q.Close() }, nil
+	}
 	var w io.Writer
 	closeFile := func() {}
 	switch dest {
