@@ -8,6 +8,10 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/abuseguard/abuseguard/internal/admin"
 	"github.com/abuseguard/abuseguard/internal/config"
 	"github.com/abuseguard/abuseguard/internal/engine"
@@ -43,16 +47,24 @@ type frontEnv struct {
 	log       *slog.Logger
 	now       func() time.Time
 	tally     *rollout.Tally
+	tracer    trace.TracerProvider // nil: tracing is off
 }
 
 // buildFronts returns the fronts cfg asks for, the inline proxy first.
 // Adding a front is a package under internal/front and an entry here.
 func buildFronts(e *frontEnv) []Front {
 	cfg := e.cfg
-	inline := proxy.New(proxy.Options{
+	var transport http.RoundTripper = proxy.NewTransport(cfg.Server.UpstreamTimeout)
+	if e.tracer != nil {
+		transport = otelhttp.NewTransport(transport, otelhttp.WithTracerProvider(e.tracer), otelhttp.WithPropagators(propagation.TraceContext{}))
+	}
+	var inline http.Handler = proxy.New(proxy.Options{
 		Engine: e.engine, Metrics: e.metrics, AccessLog: e.accessLog, Logger: e.log,
-		Transport: proxy.NewTransport(cfg.Server.UpstreamTimeout), Now: e.now, Tally: e.tally,
+		Transport: transport, Now: e.now, Tally: e.tally,
 	})
+	if e.tracer != nil {
+		inline = otelhttp.NewHandler(inline, "abuseguard", otelhttp.WithTracerProvider(e.tracer), otelhttp.WithPropagators(propagation.TraceContext{}))
+	}
 	return []Front{{Name: "proxy", Addr: cfg.Listen, Server: &http.Server{
 		Handler:           inline,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,

@@ -137,7 +137,13 @@ func Run(ctx context.Context, opts Options) error {
 	if logOut != nil {
 		accessLog = telemetry.NewAccessLog(logOut)
 	}
-	env := &frontEnv{cfg: cfg, engine: eng, metrics: metrics, accessLog: accessLog, log: log, now: opts.Now, tally: ro.tally}
+	tracer, stopTracing, err := telemetry.NewTracing(ctx, os.Getenv, "")
+	if err != nil {
+		pol.Close()
+		return err
+	}
+	defer stopTracing(context.Background())
+	env := &frontEnv{cfg: cfg, engine: eng, metrics: metrics, accessLog: accessLog, log: log, now: opts.Now, tally: ro.tally, tracer: tracer}
 	fronts := buildFronts(env)
 	var draining atomic.Bool
 	api := admin.Handler(admin.Options{

@@ -13,6 +13,7 @@ import (
 type Access struct {
 	Time      time.Time
 	RequestID string
+	TraceID   string // "" when not traced; then the line has no trace_id
 	ClientIP  netip.Addr
 	Method    string
 	Path      string
@@ -65,5 +66,8 @@ func (l *AccessLog) Log(a *Access) {
 		slog.String("mode", a.Mode),
 		slog.String("reason", a.Reason),
 	)
+	if a.TraceID != "" {
+		r.AddAttrs(slog.String("trace_id", a.TraceID))
+	}
 	_ = l.h.Handle(context.Background(), r)
 }

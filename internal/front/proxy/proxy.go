@@ -18,6 +18,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/abuseguard/abuseguard/internal/engine"
 	"github.com/abuseguard/abuseguard/internal/problem"
 	"github.com/abuseguard/abuseguard/internal/request"
@@ -96,6 +99,7 @@ type exchange struct {
 	view    request.View
 	trusted bool // the peer is a trusted proxy: keep its forwarding headers
 	refused *problem.Problem
+	span    trace.Span // the request's span (otelhttp's, when tracing is on)
 }
 
 type exchangeKey struct{}
@@ -120,6 +124,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		request.HTTPInput(r, &x.input)
 		prob = x.policy.Parser.Parse(&x.input, start, &x.view)
 		x.input = request.Input{} // holds r: drop it before the exchange is pooled
+	}
+	x.span = trace.SpanFromContext(r.Context())
+	if sc := x.span.SpanContext(); sc.IsValid() {
+		x.view.TraceID = sc.TraceID().String()
 	}
 	if prob != nil {
 		if !x.view.ClientIP.IsValid() {
@@ -266,15 +274,20 @@ func (p *Proxy) finish(rec *recorder, x *exchange, vd *engine.Verdict, prob *pro
 }
 
 func (p *Proxy) log(rec *recorder, x *exchange, action, rule, mode, reason string, start time.Time) {
-	if p.opts.AccessLog == nil {
-		return
-	}
 	route := ""
 	if x.view.Route != nil {
 		route = x.view.Route.Name
 	}
+	if x.span != nil && x.span.IsRecording() {
+		x.span.SetAttributes(attribute.String("abuseguard.action", action), attribute.String("abuseguard.rule", rule),
+			attribute.String("abuseguard.mode", mode), attribute.String("abuseguard.reason", reason),
+			attribute.String("abuseguard.route", route), attribute.String("abuseguard.request_id", x.view.ID))
+	}
+	if p.opts.AccessLog == nil {
+		return
+	}
 	p.opts.AccessLog.Log(&telemetry.Access{
-		Time: start, RequestID: x.view.ID, ClientIP: x.view.ClientIP, Method: x.view.Method, Path: x.view.Path,
+		Time: start, RequestID: x.view.ID, TraceID: x.view.TraceID, ClientIP: x.view.ClientIP, Method: x.view.Method, Path: x.view.Path,
 		Route: route, KeyID: x.view.Identity.KeyID, User: x.view.Identity.User,
 		Status: rec.status(), Latency: p.opts.Now().Sub(start), Bytes: rec.bytes,
 		Action: action, Rule: rule, Mode: mode, Reason: reason,
