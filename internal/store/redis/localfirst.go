@@ -2,7 +2,9 @@ package redis
 
 import (
 	"context"
+	"hash/crc32"
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,16 +17,19 @@ import (
 // localFirst decides rates and quotas on this node and syncs them every
 // interval T. For each key it sees, a node keeps a mirror (the cluster's
 // state at the last sync plus what this node admitted since) and a budget:
-// its share of what the cluster had left at the last sync, room / N, for
-// N live nodes. A check is admitted when the mirror allows it (the limit's
-// own arithmetic) and its cost fits the budget. Every T the node pushes
-// the counts it admitted (Redis adds them unconditionally, so nothing
-// admitted is ever lost), gets the cluster's state back, and takes a new
-// share.
+// its share of the R requests the cluster had left at the last sync. Shares
+// are whole requests: R / N each for N live nodes, and the R mod N left
+// over go to nodes by a rank that rotates every interval and differs per
+// key, so a limit whose allowance is smaller than the node count still
+// flows. A check is admitted when the mirror allows it (the limit's own
+// arithmetic) and its cost fits the budget. Every T the node pushes the
+// counts it admitted (Redis adds them unconditionally, so nothing admitted
+// is ever lost), gets the cluster's state back, and takes a new share.
 //
-// A key the node has not synced within 2T (new, or idle) gets a share of
-// a full allowance, rounded up to one request, until its next sync. In
-// flight limits are per node: each takes its share of the slots.
+// A key the node has not synced within 2T (new, or idle) gets a budget of
+// one request until its next sync: a burst on a new key is admitted over
+// the first interval, not at once. In-flight limits are per node: each
+// node takes its share of the slots.
 //
 // Worst case: besides what one node would admit (burst + rate × window),
 // the cluster admits at most nodes × (rate × T + 1) more: each node's
@@ -34,6 +39,7 @@ type localFirst struct {
 	s        *Store
 	id       string
 	nodes    atomic.Int64
+	rank     atomic.Int64 // this node's index among the live ones, by id
 	seed     maphash.Seed
 	shards   [64]lfShard
 	perShard int
@@ -141,14 +147,28 @@ func (lf *localFirst) check(now int64, op *limit.Op, shares bool) limit.Result {
 	return r
 }
 
-// fullShare is a node's share of a full allowance, at least one request.
+// fullShare is the budget of a key not synced lately: one request.
 func (lf *localFirst) fullShare(op *limit.Op) int64 {
-	n := lf.nodes.Load()
 	if op.Kind == limit.OpRate {
-		unit := int64(op.Rate.Interval) * max(1, op.Cost)
-		return max(unit, int64(op.Rate.Interval)*op.Rate.Burst/n)
+		return int64(op.Rate.Interval) * max(1, op.Cost)
 	}
-	return max(max(1, op.Cost), op.Quota/n)
+	return max(1, op.Cost)
+}
+
+// share is this node's whole-request share of room requests for key at
+// now: room / nodes, plus one of the room mod nodes left over when its
+// rank for this key and interval falls among them.
+func (lf *localFirst) share(key string, room, nodes, now int64) int64 {
+	if room <= 0 {
+		return 0
+	}
+	s := room / nodes
+	round := now / int64(lf.s.opts.SyncInterval)
+	rank := (lf.rank.Load() + int64(uint64(crc32.ChecksumIEEE([]byte(key)))%uint64(nodes)) + round) % nodes
+	if rank < room%nodes {
+		s++
+	}
+	return s
 }
 
 // evictOne drops a key that holds no unpushed count; the caller holds mu.
@@ -207,12 +227,14 @@ func (lf *localFirst) heartbeat(ctx context.Context) error {
 		c.B().Zadd().Key(key).ScoreMember().ScoreMember(float64(nowMS), lf.id).Build(),
 		c.B().Zremrangebyscore().Key(key).Min("-inf").Max(itoa(nowMS-ttl)).Build(),
 		c.B().Pexpire().Key(key).Milliseconds(ttl).Build(),
-		c.B().Zcard().Key(key).Build())
-	n, err := r[3].AsInt64()
+		c.B().Zrange().Key(key).Min("0").Max("-1").Build())
+	ids, err := r[3].AsStrSlice()
 	if err != nil {
 		return err
 	}
-	lf.nodes.Store(max(1, n))
+	slices.Sort(ids)
+	lf.nodes.Store(int64(max(1, len(ids))))
+	lf.rank.Store(int64(max(0, slices.Index(ids, lf.id))))
 	return nil
 }
 
@@ -338,12 +360,12 @@ func (lf *localFirst) apply(e *lfKey, global limit.State, now, nodes int64) {
 	if e.op.Kind == limit.OpRate {
 		interval := int64(e.op.Rate.Interval)
 		tat := max(global.Expires, now)
-		room := max(0, now+interval*e.op.Rate.Burst-tat)
+		room := max(0, now+interval*e.op.Rate.Burst-tat) / max(1, interval)
 		e.st = limit.State{Expires: tat + interval*e.pending}
-		e.budget = max(0, room/nodes-interval*e.pending)
+		e.budget = max(0, interval*(lf.share(e.key, room, nodes, now)-e.pending))
 	} else {
 		e.st = limit.State{Expires: global.Expires, N: global.N + e.pending}
-		e.budget = max(0, (e.op.Quota-global.N)/nodes-e.pending)
+		e.budget = max(0, lf.share(e.key, e.op.Quota-global.N, nodes, now)-e.pending)
 	}
 	e.sending, e.synced, e.fresh = 0, now, false
 }

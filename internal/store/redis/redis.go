@@ -75,6 +75,8 @@ type Options struct {
 	Now func() time.Time
 	// ProbeInterval is how often an unavailable Redis is probed (default 100ms).
 	ProbeInterval time.Duration
+
+	manualSync bool // tests on a virtual clock call Sync themselves
 }
 
 // Store is a limit.Store and limit.Batcher on Redis. Close releases it.
@@ -198,8 +200,10 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 			client.Close()
 			return nil, fmt.Errorf("redis %s: %w", strings.Join(opts.Addrs, ","), err)
 		}
-		s.wg.Add(1)
-		go s.lf.run()
+		if !opts.manualSync {
+			s.wg.Add(1)
+			go s.lf.run()
+		}
 	}
 	return s, nil
 }
