@@ -27,7 +27,6 @@ import (
 	"github.com/abuseguard/abuseguard/internal/decision"
 	"github.com/abuseguard/abuseguard/internal/engine"
 	"github.com/abuseguard/abuseguard/internal/front/proxy"
-	"github.com/abuseguard/abuseguard/internal/store/memory"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
 )
 
@@ -63,7 +62,11 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	sizes := engine.SizesFor(cfg)
-	store := memory.New(memory.Options{MaxKeys: sizes.LimiterKeys})
+	state, err := openLimitState(ctx, cfg, sizes, log)
+	if err != nil {
+		return err
+	}
+	defer state.close()
 	decisions, err := decision.Open(decision.Options{
 		Path: cfg.Decisions.Path, Ladder: cfg.Decisions.Ladder, MaxTTL: cfg.Decisions.MaxTTL,
 		OffenseMemory: cfg.Decisions.OffenseMemory, MaxDecisions: cfg.Decisions.MaxDecisions, Now: opts.Now,
@@ -77,7 +80,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer closeEvents()
-	shared := engine.NewShared(store, sizes.RiskEntities)
+	shared := engine.NewShared(state.store, sizes.RiskEntities)
 	shared.Decisions, shared.Events = decisions, telemetry.NewEvents(eventsOut)
 	pol, err := engine.Compile(ctx, cfg, shared)
 	if err != nil {
@@ -85,10 +88,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	eng := engine.New(pol)
 	metrics := telemetry.NewMetrics()
-	metrics.WatchState(func() telemetry.StateStats {
-		s := store.Stats()
-		return telemetry.StateStats{Keys: s.Keys, MaxKeys: s.MaxKeys, Evictions: s.Evictions, Expirations: s.Expirations}
-	})
+	state.watch(metrics)
 	metrics.WatchDecisions(func() telemetry.DecisionStats {
 		s := decisions.Stats()
 		return telemetry.DecisionStats{Active: s.Active, Dropped: s.Dropped, PersistErrors: s.PersistErrors, EventErrors: shared.Events.Errors()}
@@ -171,7 +171,7 @@ func Run(ctx context.Context, opts Options) error {
 		defer wg.Done()
 		every(bg, 10*time.Second, func() {
 			now := opts.Now()
-			store.Sweep(now.UnixNano())
+			state.local.Sweep(now.UnixNano())
 			shared.Sweep(eng.Policy(), now)
 		})
 	}()
