@@ -86,8 +86,8 @@ func TestStrictThreeNodes(t *testing.T) {
 }
 
 // TestLocalFirstThreeNodes: the same load in local-first mode stays within
-// the documented bound, nodes × (rate × interval + 1) over the strict
-// count, and does not starve the limit either.
+// the documented bound, rate × 2 × interval + nodes over the strict count,
+// and does not starve the limit either.
 func TestLocalFirstThreeNodes(t *testing.T) {
 	srv := redistest.Start(t)
 	nodes := threeNodes(t, srv.Addr, LocalFirst)
@@ -102,13 +102,40 @@ func TestLocalFirstThreeNodes(t *testing.T) {
 	interval := 100 * time.Millisecond
 	got := runRoundRobin(t, nodes, t0, time.Minute, 10*time.Millisecond, interval, shared100)
 	rate := 100.0 / 60 // per second
-	bound := 102 + int(3*(rate*interval.Seconds()+1))
+	bound := 102 + int(rate*2*interval.Seconds()) + 3
 	t.Logf("local-first admitted %d over a minute; strict admits 102, bound %d", got, bound)
 	if got > bound {
 		t.Fatalf("local-first admitted %d, over the bound %d", got, bound)
 	}
 	if got < 90 {
 		t.Fatalf("local-first admitted only %d of a 100/min limit", got)
+	}
+}
+
+// TestLocalFirstDecidesLocally: under a limit's rate (4000 requests a
+// minute against 6000/min, burst 600) checks are decided from the leases,
+// with few round trips; and every request is admitted. (A key over its
+// limit is decided by claims, as in strict mode: TestLocalFirstThreeNodes.)
+func TestLocalFirstDecidesLocally(t *testing.T) {
+	srv := redistest.Start(t)
+	nodes := threeNodes(t, srv.Addr, LocalFirst)
+	for _, n := range nodes {
+		_ = n.Sync(time.Unix(0, t0))
+	}
+	op := limit.Op{Kind: limit.OpRate, Key: []byte("per-key\x00k1"), Rate: limit.PerPeriod(6000, time.Minute, 600), Cost: 1, Stop: true}
+	interval := 100 * time.Millisecond
+	got := runRoundRobin(t, nodes, t0, time.Minute, 15*time.Millisecond, interval, op)
+	calls := uint64(0)
+	for _, n := range nodes {
+		calls += n.Stats().Calls
+	}
+	requests := int(time.Minute / (15 * time.Millisecond))
+	t.Logf("admitted %d of %d; %d claims in Redis (%.3f per request)", got, requests, calls, float64(calls)/float64(requests))
+	if got != requests {
+		t.Fatalf("admitted %d of %d requests under the limit", got, requests)
+	}
+	if float64(calls) > 0.1*float64(requests) {
+		t.Fatalf("%d claims for %d requests: local-first is not deciding locally", calls, requests)
 	}
 }
 

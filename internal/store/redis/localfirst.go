@@ -5,6 +5,7 @@ import (
 	"hash/crc32"
 	"hash/maphash"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,27 +15,31 @@ import (
 	"github.com/abuseguard/abuseguard/internal/limit"
 )
 
-// localFirst decides rates and quotas on this node and syncs them every
-// interval T. For each key it sees, a node keeps a mirror (the cluster's
-// state at the last sync plus what this node admitted since) and a budget:
-// its share of the R requests the cluster had left at the last sync. Shares
-// are whole requests: R / N each for N live nodes, and the R mod N left
-// over go to nodes by a rank that rotates every interval and differs per
-// key, so a limit whose allowance is smaller than the node count still
-// flows. A check is admitted when the mirror allows it (the limit's own
-// arithmetic) and its cost fits the budget. Every T the node pushes the
-// counts it admitted (Redis adds them unconditionally, so nothing admitted
-// is ever lost), gets the cluster's state back, and takes a new share.
+// localFirst decides rates and quotas on this node from leases it takes
+// from Redis every sync interval T.
 //
-// A key the node has not synced within 2T (new, or idle) gets a budget of
-// one request until its next sync: a burst on a new key is admitted over
-// the first interval, not at once. In-flight limits are per node: each
-// node takes its share of the slots.
+// At each sync a node, for every key it used or holds a lease on, gives
+// back what it did not spend of its lease, adds what it admitted outside
+// one, and reserves its share of what is left: R / N whole requests for R
+// left and N live nodes, one more for R mod N of the nodes by a rank that
+// rotates every interval and differs per key, and never more than twice
+// what it used in the last interval. The reservation is written into the
+// key's state in Redis, so what one node holds no other node can spend.
 //
-// Worst case: besides what one node would admit (burst + rate × window),
-// the cluster admits at most nodes × (rate × T + 1) more: each node's
-// share can be stale by one interval of the others' admissions, and is
-// rounded up to one request for a key it has not synced.
+// A check is then decided locally when the node's lease covers it, or
+// when the node's copy of the cluster's state (as of the last sync) already
+// refuses it. Otherwise (the lease is spent, or it is a key this node has
+// not synced) it is a claim: a strict check in Redis, within Timeout. The
+// one exception is a key the node has never synced: its first request is
+// admitted locally and counted at the next sync.
+//
+// Worst case, while Redis answers: a lease is spent up to 2T after it was
+// reserved, and each node may admit one request of a new key unreserved,
+// so over any window the cluster admits at most rate × 2T + nodes more
+// than strict mode would. While Redis is unavailable (on_error open) each
+// node enforces the whole limit on its own, and pushes what it admitted
+// when Redis is back. In-flight limits are per node: each node takes its
+// share of the slots.
 type localFirst struct {
 	s        *Store
 	id       string
@@ -50,18 +55,19 @@ type lfShard struct {
 	m  map[string]*lfKey
 }
 
-// lfKey is one key's local view.
+// lfKey is one key's local view. Units are nanoseconds of TAT for a rate
+// and requests for a quota.
 type lfKey struct {
-	key     string
-	op      limit.Op    // the check's parameters (Key unset)
-	st      limit.State // mirror: the cluster's state at the last sync plus local admissions
-	pending int64       // cost admitted and not yet pushed
-	sending int64       // cost in the push under way
-	budget  int64       // what this node may still spend before the next sync: ns of TAT (rate) or count (quota)
-	synced  int64       // when the last sync came back; 0: never
-	fresh   bool        // budget is a share of a full allowance, not of a sync
-	used    int64       // the last check's instant
-	dirty   bool        // checked since the last push
+	key       string
+	op        limit.Op    // the check's parameters (Key unset)
+	st        limit.State // the cluster's state as of the last sync or claim
+	lease     int64       // reserved for this node and not yet spent
+	unleased  int64       // admitted without a lease (new key, outage), not yet pushed
+	inFlight  int64       // unleased being pushed
+	used      int64       // spent since the last sync, for the next share
+	synced    int64       // when the last sync came back; 0: never
+	firstUsed bool        // the never-synced key's one local request is spent
+	last      int64       // the last check's instant
 }
 
 func newLocalFirst(s *Store) *localFirst {
@@ -73,8 +79,8 @@ func newLocalFirst(s *Store) *localFirst {
 	return lf
 }
 
-func (lf *localFirst) shard(key []byte) *lfShard {
-	return &lf.shards[maphash.Bytes(lf.seed, key)&63]
+func (lf *localFirst) shard(key string) *lfShard {
+	return &lf.shards[maphash.String(lf.seed, key)&63]
 }
 
 func (lf *localFirst) size() int {
@@ -88,11 +94,10 @@ func (lf *localFirst) size() int {
 	return n
 }
 
-// batch decides ops locally, in order, with the stopping rule of Batch.
+// batch decides ops in order, with the stopping rule of Batch.
 func (lf *localFirst) batch(now int64, ops []limit.Op, res []limit.Result) int {
-	shares := lf.s.available.Load()
 	for i := range ops {
-		res[i] = lf.check(now, &ops[i], shares)
+		res[i] = lf.check(now, &ops[i])
 		if !res[i].Allowed && ops[i].Stop {
 			return i + 1
 		}
@@ -100,81 +105,114 @@ func (lf *localFirst) batch(now int64, ops []limit.Op, res []limit.Result) int {
 	return len(ops)
 }
 
-// check decides one op. Without shares (Redis unavailable) only the
-// mirror decides: each node enforces the whole limit on its own, and the
-// counts are pushed when Redis is back.
-func (lf *localFirst) check(now int64, op *limit.Op, shares bool) limit.Result {
-	if op.Kind == limit.OpAcquire {
-		n := lf.nodes.Load()
-		return lf.s.local.Acquire(op.Key, now, max(1, (op.Slots+n-1)/n), op.Lease)
-	}
-	sh := lf.shard(op.Key)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	e := sh.m[string(op.Key)]
-	if e == nil {
-		if len(sh.m) >= lf.perShard && !sh.evictOne() {
-			// Every key holds unpushed counts: decide without tracking.
-			_, r := limit.Step(limit.State{}, now, op)
-			return r
-		}
-		e = &lfKey{key: string(op.Key)}
-		sh.m[e.key] = e
-	}
-	if e.op.Kind == limit.OpQuota && op.Kind == limit.OpQuota && e.op.PeriodEnd != op.PeriodEnd {
-		e.pending = 0 // counts of an ended period no longer matter
-	}
-	e.op = *op
-	e.op.Key = nil
-	e.used, e.dirty = now, true
-	if !e.fresh && (e.synced == 0 || now-e.synced > 2*int64(lf.s.opts.SyncInterval)) {
-		e.budget, e.fresh = lf.fullShare(op), true
-	}
-	next, r := limit.Step(e.st, now, op)
-	if !r.Allowed {
-		return r
-	}
-	spend := op.Cost
-	if op.Kind == limit.OpRate {
-		spend = next.Expires - max(e.st.Expires, now)
-	}
-	if shares && spend > e.budget {
-		return limit.Result{Limit: r.Limit, RetryAfter: lf.s.opts.SyncInterval, Reset: r.Reset}
-	}
-	e.st = next
-	e.budget -= spend
-	e.pending += op.Cost
-	return r
-}
-
-// fullShare is the budget of a key not synced lately: one request.
-func (lf *localFirst) fullShare(op *limit.Op) int64 {
+// unit is what one request of op costs in lease units.
+func unit(op *limit.Op) int64 {
 	if op.Kind == limit.OpRate {
 		return int64(op.Rate.Interval) * max(1, op.Cost)
 	}
 	return max(1, op.Cost)
 }
 
-// share is this node's whole-request share of room requests for key at
-// now: room / nodes, plus one of the room mod nodes left over when its
-// rank for this key and interval falls among them.
-func (lf *localFirst) share(key string, room, nodes, now int64) int64 {
-	if room <= 0 {
-		return 0
+// check decides one op: from the lease, from the cluster's state, or by a
+// claim in Redis.
+func (lf *localFirst) check(now int64, op *limit.Op) limit.Result {
+	if op.Kind == limit.OpAcquire {
+		n := lf.nodes.Load()
+		return lf.s.local.Acquire(op.Key, now, max(1, (op.Slots+n-1)/n), op.Lease)
 	}
-	s := room / nodes
-	round := now / int64(lf.s.opts.SyncInterval)
-	rank := (lf.rank.Load() + int64(uint64(crc32.ChecksumIEEE([]byte(key)))%uint64(nodes)) + round) % nodes
-	if rank < room%nodes {
-		s++
+	sh := lf.shard(unsafeString(op.Key))
+	sh.mu.Lock()
+	e := sh.m[string(op.Key)]
+	if e == nil {
+		if len(sh.m) >= lf.perShard && !sh.evictOne() {
+			sh.mu.Unlock()
+			return lf.claim(now, op, nil) // no room to track it: Redis decides
+		}
+		e = &lfKey{key: string(op.Key)}
+		sh.m[e.key] = e
 	}
-	return s
+	if e.op.Kind == limit.OpQuota && op.Kind == limit.OpQuota && e.op.PeriodEnd != op.PeriodEnd {
+		// A new period: the old lease and counts no longer mean anything.
+		e.lease, e.unleased, e.st = 0, 0, limit.State{}
+	}
+	e.op = *op
+	e.op.Key = nil
+	e.last = now
+	cost := unit(op)
+	next, r := limit.Step(e.st, now, op)
+	switch {
+	case !lf.s.available.Load():
+		// on_error open: the node alone enforces the whole limit.
+		if r.Allowed {
+			e.st, e.unleased, e.used = next, e.unleased+op.Cost, e.used+cost
+		}
+		sh.mu.Unlock()
+		return r
+	case e.synced != 0 && now-e.synced <= 2*int64(lf.s.opts.SyncInterval) && e.lease >= cost:
+		e.lease -= cost
+		e.used += cost
+		r = limit.Result{Allowed: true, Limit: r.Limit, Remaining: e.lease / cost, Reset: time.Duration(max(0, e.st.Expires-now))}
+		sh.mu.Unlock()
+		return r
+	case e.synced != 0 && now-e.synced <= 2*int64(lf.s.opts.SyncInterval) && !r.Allowed:
+		sh.mu.Unlock() // the cluster's state, as of the last sync, already refuses it
+		return r
+	case e.synced == 0 && !e.firstUsed && r.Allowed:
+		e.firstUsed = true
+		e.st, e.unleased, e.used = next, e.unleased+op.Cost, e.used+cost
+		sh.mu.Unlock()
+		return r
+	}
+	e.used += cost // demand, whether the claim succeeds or not
+	sh.mu.Unlock()
+	return lf.claim(now, op, e)
 }
 
-// evictOne drops a key that holds no unpushed count; the caller holds mu.
+// claim asks Redis to decide op (a strict check) and takes the answer as
+// the key's state.
+func (lf *localFirst) claim(now int64, op *limit.Op, e *lfKey) limit.Result {
+	s := lf.s
+	b := s.bufs.Get().(*buffer)
+	defer s.bufs.Put(b)
+	b.reset()
+	b.args = append(b.args, itoa(now), ttlSlack)
+	b.addKey(s.opts.Prefix, op.Key)
+	b.args = appendOpArgs(b.args, op)
+	keys, args := b.strings()
+	s.stats.calls.Add(1)
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+	reply, err := s.client.Do(ctx, s.client.B().Evalsha().Sha1(s.script).Numkeys(1).Key(keys...).Arg(args...).Build()).AsStrSlice()
+	cancel()
+	if err != nil || len(reply) != 1 {
+		if err == nil {
+			err = errShortReply
+		}
+		s.stats.errors.Add(1)
+		s.markUnavailable(err)
+		var res [1]limit.Result
+		s.unavailable(now, []limit.Op{*op}, res[:])
+		return res[0]
+	}
+	old, _ := parseState(reply[0])
+	next, r := limit.Step(old, now, op)
+	if e != nil {
+		sh := lf.shard(e.key)
+		sh.mu.Lock()
+		if r.Allowed {
+			e.st = next
+		} else {
+			e.st = old
+		}
+		sh.mu.Unlock()
+	}
+	return r
+}
+
+// evictOne drops a key that holds no lease and no unpushed count; the
+// caller holds mu.
 func (sh *lfShard) evictOne() bool {
 	for k, e := range sh.m {
-		if e.pending == 0 && e.sending == 0 {
+		if e.lease == 0 && e.unleased == 0 && e.inFlight == 0 {
 			delete(sh.m, k)
 			return true
 		}
@@ -182,7 +220,8 @@ func (sh *lfShard) evictOne() bool {
 	return false
 }
 
-// run syncs every interval until the store closes, then pushes once more.
+// run syncs every interval until the store closes, then gives its leases
+// back.
 func (lf *localFirst) run() {
 	defer lf.s.wg.Done()
 	t := time.NewTicker(lf.s.opts.SyncInterval)
@@ -202,7 +241,7 @@ func (lf *localFirst) run() {
 	}
 }
 
-// Sync pushes this node's counts and takes new shares now; the store does
+// Sync pushes this node's counts and takes new leases now; the store does
 // it every sync interval on its own (tests on a virtual clock call it).
 func (s *Store) Sync(now time.Time) error {
 	if s.lf == nil {
@@ -241,7 +280,16 @@ func (lf *localFirst) heartbeat(ctx context.Context) error {
 // syncBatchKeys bounds one sync script call.
 const syncBatchKeys = 256
 
-// sync pushes every key checked since the last push and takes new shares.
+// pushed is one key of a sync under way, with what it sends.
+type pushed struct {
+	e      *lfKey
+	delta  int64 // unleased admissions less the unused lease, in lease units
+	want   int64 // requests
+	refund int64
+}
+
+// sync gives back unused leases, pushes unleased counts, and takes new
+// leases for every key used since the last sync.
 func (lf *localFirst) sync(now int64) error {
 	s := lf.s
 	ctx, cancel := context.WithTimeout(context.Background(), lf.syncTimeout())
@@ -251,18 +299,27 @@ func (lf *localFirst) sync(now int64) error {
 		s.markUnavailable(err)
 		return err
 	}
-	var batch []*lfKey
+	var batch []pushed
 	idle := now - max(int64(time.Minute), 4*int64(s.opts.SyncInterval))
 	for i := range lf.shards {
 		sh := &lf.shards[i]
 		sh.mu.Lock()
 		for k, e := range sh.m {
-			if e.dirty || e.pending > 0 {
-				e.sending, e.pending, e.dirty = e.pending, 0, false
-				batch = append(batch, e)
-			} else if e.used < idle && e.sending == 0 {
-				delete(sh.m, k)
+			if e.used == 0 && e.lease == 0 && e.unleased == 0 {
+				if e.last < idle && e.inFlight == 0 {
+					delete(sh.m, k)
+				}
+				continue
 			}
+			u := unit(&e.op)
+			p := pushed{e: e, refund: e.lease, want: 2 * e.used / max(1, u)}
+			if e.op.Kind == limit.OpRate {
+				p.delta = e.unleased*int64(e.op.Rate.Interval) - e.lease
+			} else {
+				p.delta = e.unleased - e.lease
+			}
+			e.inFlight, e.unleased, e.lease, e.used = e.unleased, 0, 0, 0
+			batch = append(batch, p)
 		}
 		sh.mu.Unlock()
 	}
@@ -279,11 +336,13 @@ func (lf *localFirst) sync(now int64) error {
 	}
 	if err != nil {
 		s.stats.syncErrors.Add(1)
-		for _, e := range batch {
-			sh := lf.shard([]byte(e.key))
+		for _, p := range batch {
+			sh := lf.shard(p.e.key)
 			sh.mu.Lock()
-			e.pending += e.sending
-			e.sending, e.dirty = 0, true
+			if p.e.inFlight != 0 {
+				p.e.unleased += p.e.inFlight // pushed again next time
+				p.e.inFlight = 0
+			}
 			sh.mu.Unlock()
 		}
 		s.markUnavailable(err)
@@ -291,36 +350,40 @@ func (lf *localFirst) sync(now int64) error {
 	return err
 }
 
-// push sends one group of keys' counts (on a cluster, one script call per
-// hash tag, sent together) and applies the replies.
-func (lf *localFirst) push(ctx context.Context, now int64, keys []*lfKey, cluster bool) error {
+// push sends one group of keys (on a cluster, one script call per hash
+// tag, sent together) and takes the leases the replies grant.
+func (lf *localFirst) push(ctx context.Context, now int64, keys []pushed, cluster bool) error {
 	s := lf.s
-	var groups [][]*lfKey
+	var groups [][]pushed
 	if cluster {
 		byTag := map[uint32]int{}
-		for _, e := range keys {
-			tag := tagOf([]byte(e.key))
+		for _, p := range keys {
+			tag := tagOf([]byte(p.e.key))
 			g, ok := byTag[tag]
 			if !ok {
 				g = len(groups)
 				byTag[tag] = g
 				groups = append(groups, nil)
 			}
-			groups[g] = append(groups[g], e)
+			groups[g] = append(groups[g], p)
 		}
 	} else {
-		groups = [][]*lfKey{keys}
+		groups = [][]pushed{keys}
 	}
+	nodes, rank := lf.nodes.Load(), lf.rank.Load()
+	round := now / int64(s.opts.SyncInterval)
 	cmds := make(rueidis.Commands, 0, len(groups))
 	for _, g := range groups {
 		b := &buffer{}
 		b.args = append(b.args, itoa(now), ttlSlack)
-		for _, e := range g {
-			b.addKey(s.opts.Prefix, []byte(e.key))
-			if e.op.Kind == limit.OpRate {
-				b.args = append(b.args, kindSyncRate, itoa(int64(e.op.Rate.Interval)), itoa(e.op.Rate.Burst), itoa(e.sending), "0")
+		for _, p := range g {
+			b.addKey(s.opts.Prefix, []byte(p.e.key))
+			slot := (rank + int64(crc32.ChecksumIEEE([]byte(p.e.key))%uint32(nodes)) + round) % nodes
+			share := strconv.FormatInt(max(1, p.want), 10) + "," + itoa(nodes) + "," + itoa(slot)
+			if p.e.op.Kind == limit.OpRate {
+				b.args = append(b.args, kindSyncRate, itoa(int64(p.e.op.Rate.Interval)), itoa(p.e.op.Rate.Burst), itoa(p.delta), share)
 			} else {
-				b.args = append(b.args, kindSyncQ, itoa(e.op.PeriodEnd), "0", itoa(e.sending), "0")
+				b.args = append(b.args, kindSyncQ, itoa(p.e.op.PeriodEnd), itoa(p.e.op.Quota), itoa(p.delta), share)
 			}
 		}
 		k, a := b.strings()
@@ -334,38 +397,21 @@ func (lf *localFirst) push(ctx context.Context, now int64, keys []*lfKey, cluste
 		if err != nil {
 			return err
 		}
+		if len(v) != len(groups[i]) {
+			return errShortReply
+		}
 		values[i] = v
 	}
-	n := lf.nodes.Load()
 	for gi, g := range groups {
-		for i, e := range g {
-			var v string
-			if i < len(values[gi]) {
-				v = values[gi][i]
-			}
-			global, _ := parseState(v)
-			sh := lf.shard([]byte(e.key))
+		for i, p := range g {
+			st, share, _ := parseSync(values[gi][i])
+			sh := lf.shard(p.e.key)
 			sh.mu.Lock()
-			lf.apply(e, global, now, n)
+			e := p.e
+			e.st, e.lease = st, share*unit(&e.op)
+			e.inFlight, e.synced = 0, now
 			sh.mu.Unlock()
 		}
 	}
 	return nil
-}
-
-// apply takes the cluster's state of e after the push: the mirror is it
-// plus what this node admitted since the push left, the budget this
-// node's share of what is left, less that. The caller holds e's shard.
-func (lf *localFirst) apply(e *lfKey, global limit.State, now, nodes int64) {
-	if e.op.Kind == limit.OpRate {
-		interval := int64(e.op.Rate.Interval)
-		tat := max(global.Expires, now)
-		room := max(0, now+interval*e.op.Rate.Burst-tat) / max(1, interval)
-		e.st = limit.State{Expires: tat + interval*e.pending}
-		e.budget = max(0, interval*(lf.share(e.key, room, nodes, now)-e.pending))
-	} else {
-		e.st = limit.State{Expires: global.Expires, N: global.N + e.pending}
-		e.budget = max(0, lf.share(e.key, e.op.Quota-global.N, nodes, now)-e.pending)
-	}
-	e.sending, e.synced, e.fresh = 0, now, false
 }

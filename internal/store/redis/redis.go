@@ -550,6 +550,12 @@ func appendTag(dst []byte, tag uint32) []byte {
 	return append(dst, '}')
 }
 
+// errShortReply is a script reply with fewer entries than keys sent.
+var errShortReply = errors.New("redis: short script reply")
+
+// unsafeString views b as a string for a lookup that does not keep it.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
 // newNodeID returns a random id for this process's heartbeat.
 func newNodeID() string {
 	var b [8]byte

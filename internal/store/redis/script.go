@@ -2,6 +2,7 @@ package redis
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/abuseguard/abuseguard/internal/limit"
 )
@@ -17,8 +18,10 @@ import (
 //
 // ARGV[1] is now, ARGV[2] the TTL slack in milliseconds; then five
 // arguments per key: kind, a, b, c, stop. The reply has one entry per
-// applied op: the key's value before a check ("" when absent), or its
-// value after a sync. A refused check whose stop is "1" ends the batch.
+// applied op: the key's value before a check ("" when absent), or, after
+// a sync, its value and the share reserved ("EXPIRES N SHARE"). A refused
+// check whose stop is "1" ends the batch; a sync's stop argument is
+// "WANT,NODES,SLOT" (see localFirst).
 const batchScript = `
 local B = 1000000000
 local function parse(s)
@@ -84,19 +87,42 @@ for i = 1, #KEYS do
       redis.call('SET', k, string.sub(v, 1, string.find(v, ' ', 1, true)) .. string.format('%d', n - 1), 'KEEPTTL')
     end
     out[i] = ''
-  elseif kind == 'R' then
-    local interval, delta = tonumber(a), tonumber(c)
-    local tat = 0
-    if e and e > 0 then tat = e end
-    tat = tat + interval * delta
-    if tat > 0 then put(k, tat, 0); out[i] = abs(nh, nl, tat) .. ' 0' else out[i] = '' end
-  elseif kind == 'Q' then
-    local eh, el = parse(a)
-    local pend = rel(eh, el, nh, nl)
-    if not e or e <= 0 then e, n = pend, 0 end
-    n = n + tonumber(c)
-    put(k, e, n)
-    out[i] = abs(nh, nl, e) .. ' ' .. string.format('%d', n)
+  elseif kind == 'R' or kind == 'Q' then
+    -- a sync: add c (what the node admitted unreserved, less its unused
+    -- lease), then reserve the node's share of what is left.
+    local want, nodes, slot = string.match(stop, '(%d+),(%d+),(%d+)')
+    want, nodes, slot = tonumber(want), tonumber(nodes), tonumber(slot)
+    local room, used
+    if kind == 'R' then
+      local interval, burst = tonumber(a), tonumber(b)
+      local tat = 0
+      if e and e > 0 then tat = e end
+      tat = tat + tonumber(c)
+      if tat < 0 then tat = 0 end
+      room = math.floor((interval * burst - tat) / interval)
+      if room < 0 then room = 0 end
+      local share = math.floor(room / nodes)
+      if slot < room % nodes then share = share + 1 end
+      if share > want then share = want end
+      tat = tat + share * interval
+      if tat > 0 then put(k, tat, 0) else redis.call('DEL', k) end
+      out[i] = abs(nh, nl, tat) .. ' 0 ' .. string.format('%d', share)
+    else
+      local eh, el = parse(a)
+      local pend = rel(eh, el, nh, nl)
+      local quota = tonumber(b)
+      if not e or e <= 0 then e, n = pend, 0 end
+      n = n + tonumber(c)
+      if n < 0 then n = 0 end
+      room = quota - n
+      if room < 0 then room = 0 end
+      local share = math.floor(room / nodes)
+      if slot < room % nodes then share = share + 1 end
+      if share > want then share = want end
+      n = n + share
+      put(k, e, n)
+      out[i] = abs(nh, nl, e) .. ' ' .. string.format('%d', n) .. ' ' .. string.format('%d', share)
+    end
   end
   if not ok and stop == '1' then return out end
 end
@@ -131,6 +157,18 @@ func appendOpArgs(args []string, op *limit.Op) []string {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// parseSync reads a sync's reply: the key's state after the sync and the
+// share (requests) reserved for this node.
+func parseSync(v string) (limit.State, int64, bool) {
+	i := strings.LastIndexByte(v, ' ')
+	if i < 0 {
+		return limit.State{}, 0, false
+	}
+	share, err := strconv.ParseInt(v[i+1:], 10, 64)
+	st, ok := parseState(v[:i])
+	return st, share, ok && err == nil
+}
 
 // parseState reads a key's value as the script writes it; "" is the
 // zero State (an absent key).
