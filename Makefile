@@ -1,16 +1,29 @@
 GO ?= go
+GOFMT ?= $(shell $(GO) env GOROOT)/bin/gofmt
+# STATICCHECK is run with go run at a pinned version, so CI installs nothing.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test bench fuzz check-examples
+.PHONY: build test lint bench fuzz check-examples
 
 build:
 	$(GO) build -o bin/abuseguard ./cmd/abuseguard
 
-# test is what CI runs: vet, every test, then the race detector over the
-# packages with shared state (the flood test is skipped there with -short).
-test:
+# test is what CI runs: lint, vet, every test, then the race detector over
+# the packages with shared state (the flood test is skipped there with -short).
+test: lint
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race -short ./internal/engine/... ./internal/limit/... ./internal/store/... ./internal/detect/... ./internal/decision/... ./internal/policy/... ./internal/replay/... ./internal/front/... ./internal/serve/... ./internal/gameday/...
+
+# lint fails on unformatted files (listing them), on a go.mod or go.sum that
+# go mod tidy would change (printing the diff), on any staticcheck finding,
+# and on a fuzz target that the fuzz recipe below does not run.
+lint:
+	@unformatted=$$($(GOFMT) -l .); if [ -n "$$unformatted" ]; then \
+		echo "gofmt -l: these files need gofmt -w:"; echo "$$unformatted"; exit 1; fi
+	$(GO) mod tidy -diff
+	$(GO) run $(STATICCHECK) ./...
+	.ci/check-fuzz-targets
 
 # bench reproduces docs/benchmarks.md.
 bench:
@@ -23,7 +36,8 @@ bench:
 	$(GO) test -run '^$$' -bench 'ReplayCombined|Feed|ParseCombined' -benchmem -count 3 ./internal/replay
 	$(GO) run ./tools/proxybench -duration 4s -rounds 5
 
-# fuzz runs every fuzz target for FUZZTIME each.
+# fuzz runs every fuzz target for FUZZTIME each; .ci/check-fuzz-targets
+# (in lint) fails when a func FuzzX in the repository is missing here.
 FUZZTIME ?= 20s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/config
@@ -36,6 +50,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCombined$$' -fuzztime $(FUZZTIME) ./internal/replay
 	$(GO) test -run '^$$' -fuzz '^FuzzParseEnvoy$$' -fuzztime $(FUZZTIME) ./internal/replay
 	$(GO) test -run '^$$' -fuzz '^FuzzParseJSON$$' -fuzztime $(FUZZTIME) ./internal/replay
+	$(GO) test -run '^$$' -fuzz '^FuzzGraphQL$$' -fuzztime $(FUZZTIME) ./internal/sample
 
 check-examples: build
 	./bin/abuseguard check examples/*.yaml

@@ -17,29 +17,21 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/decision"
-	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/problem"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
-// Explainer tells what is known about an entity: its risk score, the
+// Explainer tells what is known about an entity (GET /v1/explain/{entity}): its risk score, the
 // signals that fed it, and its decisions.
 type Explainer interface {
-	Explain(e detect.Entity, now time.Time) Explanation
-}
-
-// Explanation is what GET /v1/explain/{entity} returns.
-type Explanation struct {
-	Entity    string              `json:"entity"` // "ip:203.0.113.7"
-	Score     float64             `json:"score"`
-	Signals   []decision.Evidence `json:"recent_signals"`
-	Decisions []decision.Decision `json:"decisions"`
+	Explain(e verdict.Entity, now time.Time) decision.Explanation
 }
 
 // Options configures Handler.
 type Options struct {
 	// Decisions is the decision store the API reads and changes. Required
 	// when Token is set.
-	Decisions *decision.Store
+	Decisions decision.Store
 	// Explainer, when set, answers explain requests; when nil they return
 	// the entity's decisions only. When its Explanation has nil Decisions,
 	// the store's are filled in.
@@ -150,19 +142,20 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) {
 			invalid(w, "scope: needed with value")
 			return
 		}
-		e, err := decision.ParseEntity(scopeName + ":" + value)
+		e, err := verdict.ParseEntity(scopeName + ":" + value)
 		if err != nil {
 			invalid(w, err.Error())
 			return
 		}
-		ds = a.opts.Decisions.ForEntity(e.Scope.String(), e.Value, now)
+		ds = a.opts.Decisions.ForEntity(e.Scope, e.Value, now)
 	case scopeName != "":
-		if _, ok := detect.ParseScope(scopeName); !ok {
-			invalid(w, fmt.Sprintf("scope: %q is not one of ip, prefix, key, user, fingerprint", scopeName))
+		sc, ok := verdict.ParseScope(scopeName)
+		if !ok {
+			invalid(w, fmt.Sprintf("scope: %q is not one of %s", scopeName, verdict.ScopeNames))
 			return
 		}
 		for _, d := range a.opts.Decisions.List(now) {
-			if d.Scope == scopeName {
+			if d.Scope == sc {
 				ds = append(ds, d)
 			}
 		}
@@ -230,15 +223,23 @@ func (a *api) add(w http.ResponseWriter, r *http.Request) {
 		invalid(w, "action: missing; one of throttle, challenge, block")
 		return
 	}
+	var d decision.Decision
+	for _, err := range []error{d.Scope.UnmarshalText([]byte(req.Scope)), d.Action.UnmarshalText([]byte(req.Action)),
+		d.Mode.UnmarshalText([]byte(req.Mode))} {
+		if err != nil {
+			invalid(w, err.Error())
+			return
+		}
+	}
 	now := a.opts.Now()
 	from, _, _ := net.SplitHostPort(r.RemoteAddr)
 	d, added, err := a.opts.Decisions.Add(decision.Decision{
-		Scope: req.Scope, Value: req.Value, Action: req.Action, Reason: req.Reason, Mode: req.Mode,
+		Scope: d.Scope, Value: req.Value, Action: d.Action, Reason: req.Reason, Mode: d.Mode,
 		Source: decision.SourceManual, Expires: now.Add(ttl),
-		Evidence: []decision.Evidence{{Time: now, Detector: "manual", Summary: "added through the admin API from " + from}},
+		Evidence: []verdict.Evidence{{Time: now, Detector: "manual", Summary: "added through the admin API from " + from}},
 	})
 	switch {
-	case errors.Is(err, decision.ErrInvalid):
+	case errors.Is(err, verdict.ErrInvalid):
 		invalid(w, err.Error())
 		return
 	case err != nil && !errors.Is(err, decision.ErrPersist):
@@ -291,25 +292,25 @@ func (a *api) remove(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) explain(w http.ResponseWriter, r *http.Request) {
-	e, err := decision.ParseEntity(r.PathValue("entity"))
+	e, err := verdict.ParseEntity(r.PathValue("entity"))
 	if err != nil {
 		invalid(w, err.Error())
 		return
 	}
 	now := a.opts.Now()
-	var x Explanation
+	var x decision.Explanation
 	if a.opts.Explainer != nil {
 		x = a.opts.Explainer.Explain(e, now)
 	}
 	x.Entity = e.String()
 	if x.Decisions == nil {
-		x.Decisions = a.opts.Decisions.ForEntity(e.Scope.String(), e.Value, now)
+		x.Decisions = a.opts.Decisions.ForEntity(e.Scope, e.Value, now)
 	}
 	if x.Decisions == nil {
 		x.Decisions = []decision.Decision{}
 	}
 	if x.Signals == nil {
-		x.Signals = []decision.Evidence{}
+		x.Signals = []verdict.Evidence{}
 	}
 	writeJSON(w, http.StatusOK, x)
 }

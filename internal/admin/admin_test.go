@@ -2,7 +2,6 @@ package admin
 
 import (
 	"encoding/json"
-	"github.com/abuseguard/abuseguard/internal/clock"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/abuseguard/abuseguard/internal/clock"
+	"github.com/abuseguard/abuseguard/internal/verdict"
+
 	"github.com/abuseguard/abuseguard/internal/decision"
-	"github.com/abuseguard/abuseguard/internal/detect"
 )
 
 const token = "s3cret-admin-token"
@@ -22,7 +23,7 @@ var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 
 type fixture struct {
 	srv     *httptest.Server
-	store   *decision.Store
+	store   decision.Store
 	clock   *clock.Fake
 	mu      sync.Mutex
 	changes []string
@@ -121,11 +122,11 @@ func TestDecisionRoundTrip(t *testing.T) {
 	if status != http.StatusCreated {
 		t.Fatalf("POST: %d %s", status, raw)
 	}
-	if added.ID == "" || added.Source != decision.SourceManual || added.Reason != "credential stuffing" || added.Mode != decision.ModeEnforce ||
+	if added.ID == "" || added.Source != decision.SourceManual || added.Reason != "credential stuffing" || added.Mode != verdict.Enforce ||
 		!added.Expires.Equal(t0.Add(30*time.Minute)) || len(added.Evidence) != 1 || !strings.Contains(added.Evidence[0].Summary, "127.0.0.1") {
 		t.Fatalf("added %+v", added)
 	}
-	if d := f.store.Active(detect.ScopeIP, []byte("203.0.113.7"), t0.UnixNano()); d == nil || d.ID != added.ID {
+	if d := f.store.Active(verdict.ScopeIP, []byte("203.0.113.7"), t0.UnixNano()); d == nil || d.ID != added.ID {
 		t.Fatalf("not in force: %v", d)
 	}
 
@@ -137,7 +138,7 @@ func TestDecisionRoundTrip(t *testing.T) {
 	f.clock.Advance(time.Second)
 	var other decision.Decision
 	f.do(t, "POST", "/v1/decisions", `{"scope":"prefix","value":"198.51.100.9/24","action":"throttle","mode":"shadow"}`, &other)
-	if other.Value != "198.51.100.0/24" || other.Mode != decision.ModeShadow || !other.Expires.Equal(f.clock.Now().Add(DefaultTTL)) {
+	if other.Value != "198.51.100.0/24" || other.Mode != verdict.Shadow || !other.Expires.Equal(f.clock.Now().Add(DefaultTTL)) {
 		t.Fatalf("prefix decision %+v", other)
 	}
 
@@ -173,7 +174,7 @@ func TestDecisionRoundTrip(t *testing.T) {
 	if status, _ := f.do(t, "DELETE", "/v1/decisions/"+added.ID, "", &removed); status != http.StatusOK || removed.ID != added.ID {
 		t.Fatalf("delete: %d %+v", status, removed)
 	}
-	if d := f.store.Active(detect.ScopeIP, []byte("203.0.113.7"), f.clock.Now().UnixNano()); d != nil {
+	if d := f.store.Active(verdict.ScopeIP, []byte("203.0.113.7"), f.clock.Now().UnixNano()); d != nil {
 		t.Fatal("still in force after DELETE")
 	}
 	for _, method := range []string{"GET", "DELETE"} {
@@ -243,11 +244,11 @@ func TestValidation(t *testing.T) {
 	}
 }
 
-type fakeExplainer struct{ got []detect.Entity }
+type fakeExplainer struct{ got []verdict.Entity }
 
-func (x *fakeExplainer) Explain(e detect.Entity, now time.Time) Explanation {
+func (x *fakeExplainer) Explain(e verdict.Entity, now time.Time) decision.Explanation {
 	x.got = append(x.got, e)
-	return Explanation{Score: 42.5, Signals: []decision.Evidence{{
+	return decision.Explanation{Score: 42.5, Signals: []verdict.Evidence{{
 		Time: now, Detector: "probing", Summary: "23 distinct 404 paths in 5m0s", Count: 23, Threshold: 20, Window: "5m0s", Weight: 40, RequestID: "req-9",
 	}}}
 }
@@ -258,7 +259,7 @@ func TestExplain(t *testing.T) {
 	var d decision.Decision
 	f.do(t, "POST", "/v1/decisions", `{"scope":"prefix","value":"203.0.113.0/24","action":"block"}`, &d)
 
-	var x Explanation
+	var x decision.Explanation
 	status, raw := f.do(t, "GET", "/v1/explain/"+url.PathEscape("prefix:203.0.113.0/24"), "", &x)
 	if status != http.StatusOK || x.Entity != "prefix:203.0.113.0/24" || x.Score != 42.5 || len(x.Signals) != 1 || x.Signals[0].RequestID != "req-9" ||
 		len(x.Decisions) != 1 || x.Decisions[0].ID != d.ID {
@@ -280,7 +281,7 @@ func TestExplain(t *testing.T) {
 
 func TestExplainWithoutExplainer(t *testing.T) {
 	f := newFixture(t, nil)
-	var x Explanation
+	var x decision.Explanation
 	status, raw := f.do(t, "GET", "/v1/explain/ip:203.0.113.7", "", &x)
 	if status != http.StatusOK || x.Entity != "ip:203.0.113.7" || x.Score != 0 {
 		t.Fatalf("%d %s", status, raw)

@@ -13,7 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/abuseguard/abuseguard/internal/config"
+	"github.com/abuseguard/abuseguard/internal/engine"
 	"github.com/abuseguard/abuseguard/internal/serve"
+	"github.com/abuseguard/abuseguard/internal/store/memory"
 )
 
 // Execute runs the command line args and returns the process exit code.
@@ -92,7 +94,7 @@ func checkCmd() *cobra.Command {
 			}
 			failed := false
 			for _, file := range args {
-				if _, err := config.Load(file); err != nil {
+				if err := check(file); err != nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), err)
 					failed = true
 					continue
@@ -126,4 +128,22 @@ func Version() string {
 		return info.Main.Version
 	}
 	return "dev"
+}
+
+// check loads the config file and provisions it in a dry run, as serve
+// would compile it (rules, identity, detectors, limits), without starting
+// anything or fetching JWKS.
+func check(file string) error {
+	cfg, err := config.Load(file)
+	if err != nil {
+		return err
+	}
+	shared := engine.NewShared(engine.Options{Limits: memory.New(memory.Options{MaxKeys: 1}), DryRun: true, Getenv: os.Getenv})
+	defer shared.Close()
+	p, err := engine.Compile(cfg, shared)
+	if err != nil {
+		return err
+	}
+	p.Close()
+	return nil
 }

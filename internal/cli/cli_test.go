@@ -1,9 +1,10 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
-	"net"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -71,37 +72,54 @@ func TestServeNeedsAnUpstream(t *testing.T) {
 	}
 }
 
-// TestSampleAPIServes runs `abuseguard sample-api` and asks it for health.
+// TestSampleAPIServes runs `abuseguard sample-api` on a free port and asks
+// it for health once the command has said where it listens.
 func TestSampleAPIServes(t *testing.T) {
 	cmd := sampleAPICmd()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	pr, pw := io.Pipe()
+	cmd.SetOut(pw)
+	cmd.SetErr(pw)
+	lines := make(chan string, 16)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default: // nobody is waiting any more; keep draining
+			}
+		}
+	}()
+	cmd.SetArgs([]string{"--listen", "127.0.0.1:0"})
+	done := make(chan error, 1)
+	go func() {
+		err := cmd.ExecuteContext(ctx)
+		pw.Close()
+		done <- err
+	}()
+
+	var url string
+	for url == "" {
+		select {
+		case line := <-lines:
+			if rest, ok := strings.CutPrefix(line, "sample-api listening on "); ok {
+				url, _, _ = strings.Cut(rest, " ")
+			}
+		case err := <-done:
+			t.Fatalf("sample-api returned %v before it listened", err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("sample-api did not say where it listens")
+		}
+	}
+	resp, err := http.Get(url + "/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd.SetArgs([]string{"--listen", addr})
-	done := make(chan error, 1)
-	go func() { done <- cmd.ExecuteContext(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				t.Fatalf("healthz %d", resp.StatusCode)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sample-api did not serve: %v\n%s", err, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("healthz %d", resp.StatusCode)
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/abuseguard/abuseguard/internal/admin"
 	"github.com/abuseguard/abuseguard/internal/decision"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // Environment variables the decisions commands read when their flags are
@@ -249,10 +250,10 @@ strong, that one is kept and shown; remove it first to weaken it.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&req.Action, "action", decision.ActionBlock, "throttle, challenge or block")
+	f.StringVar(&req.Action, "action", "block", "throttle, challenge or block")
 	f.StringVar(&req.TTL, "ttl", "1h", "how long it lasts, e.g. 30m, 12h, 720h (at most 8760h)")
 	f.StringVar(&req.Reason, "reason", "manual", "why, shown in list and explain")
-	f.StringVar(&req.Mode, "mode", decision.ModeEnforce, "enforce, or shadow to only record what it would do")
+	f.StringVar(&req.Mode, "mode", "enforce", "enforce, or shadow to only record what it would do")
 	return cmd
 }
 
@@ -288,7 +289,7 @@ func (c *adminClient) explainCmd() *cobra.Command {
 			if err := c.resolve(cmd); err != nil {
 				return err
 			}
-			var x admin.Explanation
+			var x decision.Explanation
 			_, printed, err := c.fetch(cmd, "GET", "/v1/explain/"+url.PathEscape(args[0]), nil, &x)
 			if err != nil || printed {
 				return err
@@ -299,7 +300,7 @@ func (c *adminClient) explainCmd() *cobra.Command {
 	}
 }
 
-func printExplanation(w io.Writer, x admin.Explanation, now time.Time) {
+func printExplanation(w io.Writer, x decision.Explanation, now time.Time) {
 	fmt.Fprintf(w, "%s\n  score: %.1f\n", x.Entity, x.Score)
 	if len(x.Decisions) == 0 {
 		fmt.Fprintln(w, "  decisions: none active")
@@ -335,7 +336,7 @@ func printExplanation(w io.Writer, x admin.Explanation, now time.Time) {
 
 // evidenceLine renders one piece of evidence on one line:
 // "12:00:00Z probing: 23 distinct 404 paths (count 23, threshold 20, window 5m0s, weight 40, request req-1)".
-func evidenceLine(e decision.Evidence) string {
+func evidenceLine(e verdict.Evidence) string {
 	var b strings.Builder
 	if !e.Time.IsZero() {
 		b.WriteString(e.Time.Format(time.RFC3339) + " ")
@@ -365,10 +366,10 @@ func evidenceLine(e decision.Evidence) string {
 
 // action is d's action, marked when d is a shadow decision.
 func action(d decision.Decision) string {
-	if d.Mode == decision.ModeShadow {
-		return d.Action + " (shadow)"
+	if d.Mode == verdict.Shadow {
+		return d.Action.String() + " (shadow)"
 	}
-	return d.Action
+	return d.Action.String()
 }
 
 func expiresIn(t, now time.Time) string {

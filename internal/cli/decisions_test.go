@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/abuseguard/abuseguard/internal/clock"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -13,11 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/abuseguard/abuseguard/internal/clock"
+	"github.com/abuseguard/abuseguard/internal/verdict"
+
 	"github.com/spf13/cobra"
 
 	"github.com/abuseguard/abuseguard/internal/admin"
 	"github.com/abuseguard/abuseguard/internal/decision"
-	"github.com/abuseguard/abuseguard/internal/detect"
 )
 
 const testToken = "cli-test-token"
@@ -26,15 +27,15 @@ var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 
 type signals struct{}
 
-func (signals) Explain(e detect.Entity, now time.Time) admin.Explanation {
-	return admin.Explanation{Score: 71.5, Signals: []decision.Evidence{{
+func (signals) Explain(e verdict.Entity, now time.Time) decision.Explanation {
+	return decision.Explanation{Score: 71.5, Signals: []verdict.Evidence{{
 		Time: now, Detector: "credential_stuffing", Summary: "40 failed logins for 31 usernames in 10m0s",
 		Count: 31, Threshold: 20, Window: "10m0s", Weight: 35, RequestID: "req-77",
 	}}}
 }
 
 // adminServer runs the admin API with a real decision.Store on loopback.
-func adminServer(t *testing.T) (*httptest.Server, *decision.Store, *clock.Fake) {
+func adminServer(t *testing.T) (*httptest.Server, decision.Store, *clock.Fake) {
 	t.Helper()
 	c := clock.NewFake(t0)
 	store, err := decision.Open(decision.Options{Now: c.Now})
@@ -91,8 +92,8 @@ func TestDecisionsCommands(t *testing.T) {
 	// An automatic decision with evidence, as the engine would add it.
 	c.Advance(time.Minute)
 	auto, _, err := store.Add(decision.Decision{
-		Scope: "key", Value: "k_0123", Action: decision.ActionThrottle, Reason: "probing", Source: "detector:probing", Mode: decision.ModeShadow, Score: 64,
-		Evidence: []decision.Evidence{{Time: c.Now(), Detector: "probing", Summary: "23 distinct 404 paths in 5m0s", Count: 23, Threshold: 20, Window: "5m0s", Weight: 40, RequestID: "req-1"}},
+		Scope: verdict.ScopeKey, Value: "k_0123", Action: verdict.Throttle, Reason: "probing", Source: "detector:probing", Mode: verdict.Shadow, Score: 64,
+		Evidence: []verdict.Evidence{{Time: c.Now(), Detector: "probing", Summary: "23 distinct 404 paths in 5m0s", Count: 23, Threshold: 20, Window: "5m0s", Weight: 40, RequestID: "req-1"}},
 	})
 	if err != nil {
 		t.Fatal(err)

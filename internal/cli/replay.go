@@ -108,7 +108,7 @@ func writeSummary(w io.Writer, st replay.Stats, r *replay.Replayer) {
 	actions := map[string]int{}
 	sources := map[string]int{}
 	for _, d := range r.Decisions {
-		actions[d.Action]++
+		actions[d.Action.String()]++
 		sources[d.Source]++
 	}
 	fmt.Fprintf(w, "decisions: %d%s\n", len(r.Decisions), counts(actions, " (", ")"))
@@ -200,7 +200,7 @@ func runCompare(ctx context.Context, cmd *cobra.Command, opts replay.Options, ol
 // multisets.
 func diffDecisions(a, b []decision.Decision) (added, removed []decision.Decision) {
 	key := func(d decision.Decision) string {
-		return d.Scope + "\x00" + d.Value + "\x00" + d.Action + "\x00" + d.Source
+		return d.Entity().String() + "\x00" + d.Action.String() + "\x00" + d.Source
 	}
 	inA := map[string]int{}
 	for _, d := range a {

@@ -16,7 +16,9 @@ import (
 	_ "time/tzdata" // quota time zones work on machines without a zone database
 
 	"github.com/abuseguard/abuseguard/internal/detect"
+	"github.com/abuseguard/abuseguard/internal/limit"
 	"github.com/abuseguard/abuseguard/internal/policy"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 //go:embed default.yaml
@@ -51,6 +53,22 @@ type Config struct {
 	File string `yaml:"-"`
 	// Positions says where each setting was written.
 	Positions Positions `yaml:"-"`
+
+	rules *policy.Rules // Rules compiled by Parse
+}
+
+// CompiledRules returns the CEL rules, compiled and type-checked once when
+// the config was parsed (or now, for a Config that was not parsed).
+func (c *Config) CompiledRules() (*policy.Rules, error) {
+	if c.rules != nil {
+		return c.rules, nil
+	}
+	rules, errs := policy.Compile(c.Rules)
+	if len(errs) > 0 {
+		return nil, c.ErrorAt(fmt.Sprintf("rules[%d]", errs[0].Rule), errs[0])
+	}
+	c.rules = rules
+	return rules, nil
 }
 
 // Server holds the proxy's timeouts and size caps.
@@ -132,12 +150,12 @@ var RouteKinds = []string{"login", "verify", "signup", "reset", "static", "decoy
 
 // Limit is one keyed limit: a rate, a calendar quota or an in-flight cap.
 type Limit struct {
-	Name          string   `yaml:"name"`
-	Key           []string `yaml:"key"`
-	Routes        []string `yaml:"routes"`
-	AppliesTo     string   `yaml:"applies_to"` // all, anonymous or identified
-	Mode          string   `yaml:"mode"`
-	CanaryPercent float64  `yaml:"canary_percent"`
+	Name          string       `yaml:"name"`
+	Key           []string     `yaml:"key"`
+	Routes        []string     `yaml:"routes"`
+	AppliesTo     string       `yaml:"applies_to"` // all, anonymous or identified
+	Mode          verdict.Mode `yaml:"mode"`       // enforce, shadow or canary
+	CanaryPercent float64      `yaml:"canary_percent"`
 	Amount        `yaml:",inline"`
 	PerPlan       map[string]Amount `yaml:"per_plan"`
 }
@@ -153,9 +171,9 @@ type Amount struct {
 
 // Quota is a calendar quota: Limit requests per day or month in a time zone.
 type Quota struct {
-	Limit    int64  `yaml:"limit"`
-	Period   string `yaml:"period"`
-	Timezone string `yaml:"timezone"`
+	Limit    int64        `yaml:"limit"`
+	Period   limit.Period `yaml:"period"` // day or month
+	Timezone string       `yaml:"timezone"`
 }
 
 // Risk turns detector signals into a decaying score per entity and the
@@ -169,9 +187,9 @@ type Risk struct {
 	ThrottleBurst int64         `yaml:"throttle_burst"`
 	// PersistenceWeight is the risk points each request refused by a
 	// throttle or challenge decision adds to its entity.
-	PersistenceWeight float64 `yaml:"persistence_weight"`
-	Mode              string  `yaml:"mode"`
-	MaxEntities       int     `yaml:"max_entities"`
+	PersistenceWeight float64      `yaml:"persistence_weight"`
+	Mode              verdict.Mode `yaml:"mode"` // enforce or shadow
+	MaxEntities       int          `yaml:"max_entities"`
 }
 
 // Decisions configures the decision store.

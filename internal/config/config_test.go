@@ -7,17 +7,28 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
-// TestBadConfigs loads each testdata/*.bad.yaml and compares the errors with
-// the file's own "# error: " lines, in order.
-func TestBadConfigs(t *testing.T) {
-	files, _ := filepath.Glob("testdata/*.bad.yaml")
+// TestFixtures loads each testdata/*.good.yaml and *.bad.yaml and compares
+// the errors with the file's own "# error: " lines, in order: a good file
+// has none and loads without error, a bad file lists every error it gets.
+// Every bad file has a good one beside it, setting right what it gets wrong.
+func TestFixtures(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.yaml")
 	if len(files) == 0 {
-		t.Fatal("no testdata/*.bad.yaml")
+		t.Fatal("no testdata/*.yaml")
 	}
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
+			stem, bad := strings.CutSuffix(file, ".bad.yaml")
+			if !bad && !strings.HasSuffix(file, ".good.yaml") {
+				t.Fatal("fixture name does not end in .good.yaml or .bad.yaml")
+			}
+			if _, err := os.Stat(stem + ".good.yaml"); bad && err != nil {
+				t.Errorf("no good fixture beside it: %v", err)
+			}
 			data, err := os.ReadFile(file)
 			if err != nil {
 				t.Fatal(err)
@@ -28,11 +39,14 @@ func TestBadConfigs(t *testing.T) {
 					want = append(want, msg)
 				}
 			}
-			_, err = Parse(file, data)
-			if err == nil {
-				t.Fatal("loaded without error")
+			if bad == (len(want) == 0) {
+				t.Fatalf("%d \"# error: \" lines: a bad fixture lists its errors, a good one has none", len(want))
 			}
-			got := strings.Split(err.Error(), "\n")
+			_, err = Parse(file, data)
+			var got []string
+			if err != nil {
+				got = strings.Split(err.Error(), "\n")
+			}
 			if strings.Join(got, "\n") != strings.Join(want, "\n") {
 				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
@@ -69,7 +83,7 @@ func TestQuickstart(t *testing.T) {
 	}
 	l := c.Limits[0]
 	if strings.Join(l.Key, ",") != "ip" || *l.Rate != (Rate{Count: 5, Period: time.Minute}) || l.BurstOrDefault() != 5 ||
-		(l.Mode != "" && l.Mode != "enforce") || len(l.Routes) != 0 {
+		l.Mode != verdict.Enforce || len(l.Routes) != 0 {
 		t.Errorf("quickstart limit = %+v", l)
 	}
 	if len(c.Network.TrustedProxies) != 0 {
@@ -127,7 +141,8 @@ func TestRateAndSize(t *testing.T) {
 }
 
 func FuzzLoad(f *testing.F) {
-	for _, name := range []string{"../../examples/quickstart.yaml", "../../examples/partner-api.yaml", "testdata/limits.bad.yaml"} {
+	fixtures, _ := filepath.Glob("testdata/*.yaml")
+	for _, name := range append([]string{"../../examples/quickstart.yaml", "../../examples/partner-api.yaml"}, fixtures...) {
 		if data, err := os.ReadFile(name); err == nil {
 			f.Add(data)
 		}

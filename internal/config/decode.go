@@ -281,6 +281,12 @@ func (d *nodeDecoder) set(n *yaml.Node, v reflect.Value, path string) {
 		d.duration(n, v, path)
 		return
 	}
+	if v.CanAddr() {
+		if fs, ok := v.Addr().Interface().(FieldSet); ok {
+			d.fieldSet(n, fs, v.Type(), path)
+			return
+		}
+	}
 	switch v.Kind() {
 	case reflect.Pointer:
 		if v.IsNil() {
@@ -349,6 +355,40 @@ func (d *nodeDecoder) structure(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		d.value(val, v.FieldByIndex(i), join(path, name))
+	})
+}
+
+// FieldSet is a value that decodes like a struct whose fields are known
+// only at run time: the detectors' settings, one field per registered
+// detector.
+type FieldSet interface {
+	// Field returns a pointer to decode the field's value onto, and false
+	// for an unknown name.
+	Field(name string) (any, bool)
+	// FieldNames returns the known names, for suggestions.
+	FieldNames() []string
+}
+
+// fieldSet decodes mapping n onto fs field by field.
+func (d *nodeDecoder) fieldSet(n *yaml.Node, fs FieldSet, t reflect.Type, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.mismatch(n, t, path)
+		return
+	}
+	names := fs.FieldNames()
+	d.entries(n, path, func(key, val *yaml.Node, name string) {
+		ptr, ok := fs.Field(name)
+		if !ok {
+			msg := fmt.Sprintf("unknown field %s", quoted(name))
+			if s, close := closest(name, names); close {
+				msg += fmt.Sprintf(" (did you mean %s?)", quoted(s))
+			} else {
+				msg += " (want one of " + strings.Join(names, ", ") + ")"
+			}
+			d.at(key, path, msg)
+			return
+		}
+		d.value(val, reflect.ValueOf(ptr).Elem(), join(path, name))
 	})
 }
 

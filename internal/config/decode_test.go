@@ -22,7 +22,8 @@ type testConfig struct {
 
 	Untagged string // no yaml tag: not decodable
 	Skipped  string `yaml:"-"`
-	hidden   string `yaml:"hidden"` //nolint:unused // unexported: not decodable
+	//lint:ignore U1000 the decoder must not see an unexported field, so nothing reads it
+	hidden string `yaml:"hidden"`
 }
 
 type testServer struct {

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/abuseguard/abuseguard/internal/limit"
 	"github.com/abuseguard/abuseguard/internal/policy"
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // Dimensions a limit can be keyed on, besides header:NAME.
@@ -69,10 +69,8 @@ func (c *Config) validate() Errors {
 	}
 	v.risk()
 	v.decisions()
-	for name, mode := range c.Detectors.Modes() {
-		if mode != "" && mode != "on" && mode != "shadow" && mode != "off" {
-			v.fail("detectors."+name+".mode", "%q: want on, shadow or off", mode)
-		}
+	for _, e := range c.Detectors.Validate() {
+		v.fail("detectors."+e.Path, "%s", e.Msg)
 	}
 	for i, s := range c.Allowlist.CIDRs {
 		if _, err := parseProxy(s); err != nil {
@@ -171,8 +169,8 @@ func (v *validator) risk() {
 	if r.ThrottleBurst < 1 {
 		v.fail("risk.throttle_burst", "must be at least 1")
 	}
-	if r.Mode != "enforce" && r.Mode != "shadow" {
-		v.fail("risk.mode", "%q: want enforce or shadow", r.Mode)
+	if m := verdict.ModesOf(verdict.Enforce, verdict.Shadow); !m.Has(r.Mode) {
+		v.fail("risk.mode", "%q: want %s", r.Mode, m)
 	}
 	if r.MaxEntities < 0 {
 		v.fail("risk.max_entities", "must not be negative (0: a share of state.max_memory)")
@@ -316,11 +314,11 @@ func (v *validator) limit(i int, routes map[string]bool) {
 		v.fail(path+".applies_to", "%q: want all, anonymous or identified", l.AppliesTo)
 	}
 	switch l.Mode {
-	case "enforce", "shadow", "":
+	case verdict.Enforce, verdict.Shadow:
 		if l.CanaryPercent != 0 {
 			v.fail(path+".canary_percent", "only applies with mode: canary")
 		}
-	case "canary":
+	case verdict.Canary:
 		if l.CanaryPercent == 0 {
 			v.fail(path+".mode", "canary needs canary_percent (above 0, at most 100)")
 		} else if l.CanaryPercent < 0 || l.CanaryPercent > 100 {
@@ -357,8 +355,8 @@ func (v *validator) amount(path string, a Amount, plan string) string {
 		if q.Limit < 1 {
 			v.fail(path+".quota.limit", "must be at least 1")
 		}
-		if _, err := limit.ParsePeriod(q.Period); err != nil {
-			v.fail(path+".quota.period", "%v", err)
+		if q.Period == 0 {
+			v.fail(path+".quota.period", "missing: day or month")
 		}
 		if _, err := time.LoadLocation(q.Timezone); err != nil {
 			v.fail(path+".quota.timezone", "unknown time zone %q", q.Timezone)
@@ -412,7 +410,10 @@ func (q Quota) Location() *time.Location {
 // validateRules compiles the CEL rules and places each error: an error
 // inside a rule's `when` expression at its line and column in the file.
 func (c *Config) validateRules(data []byte) Errors {
-	_, cerrs := policy.Compile(c.Rules)
+	rules, cerrs := policy.Compile(c.Rules)
+	if len(cerrs) == 0 {
+		c.rules = rules
+	}
 	var errs Errors
 	lines := strings.Split(string(data), "\n")
 	for _, ce := range cerrs {

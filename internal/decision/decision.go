@@ -5,28 +5,18 @@
 package decision
 
 import (
-	"errors"
 	"fmt"
 	"math"
-	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/detect"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
-// Actions a decision applies, mildest first.
-const (
-	ActionThrottle  = "throttle"
-	ActionChallenge = "challenge"
-	ActionBlock     = "block"
-)
-
-// Modes. A shadow decision is recorded and reported, never enforced.
-const (
-	ModeEnforce = "enforce"
-	ModeShadow  = "shadow"
-)
+// Modes are the modes a decision takes: a shadow decision is recorded and
+// reported, never enforced.
+var Modes = verdict.ModesOf(verdict.Enforce, verdict.Shadow)
 
 // SourceManual is the Source of decisions made by an operator.
 const SourceManual = "manual"
@@ -36,45 +26,70 @@ const (
 	// MaxEvidence is how many Evidence entries a decision keeps; the first
 	// ones given are kept.
 	MaxEvidence = 16
-	// MaxValueLen is the longest entity value accepted, in bytes.
-	MaxValueLen = 256
 	// MaxTextLen is the longest Reason, Source or Evidence summary kept,
 	// in bytes; longer ones are cut.
 	MaxTextLen = 256
 )
 
+// Store holds the active decisions on entities. Local is the store of one
+// process; a distributed store shares decisions between processes. Every
+// method is safe for concurrent use.
+type Store interface {
+	// Add records d and returns the decision now in force for its entity
+	// and whether d was added; see Local.Add for the contract.
+	Add(d Decision) (Decision, bool, error)
+	// Remove lifts the decision with id and reports whether it was active.
+	Remove(id string) (bool, error)
+	// Active returns the decision in force for an entity at now (Unix
+	// nanoseconds), or nil. It is on every request's path: it must not
+	// allocate or wait on the network. The result must not be modified.
+	Active(scope verdict.Scope, value []byte, now int64) *Decision
+	// Len returns the number of decisions held; 0 means Active is never
+	// needed.
+	Len() int
+	// Get returns the active decision with id.
+	Get(id string) (Decision, bool)
+	// List returns the decisions active at now, oldest first.
+	List(now time.Time) []Decision
+	// ForEntity returns the decisions active at now for an entity.
+	ForEntity(scope verdict.Scope, value string, now time.Time) []Decision
+	// Sweep drops what expired by now and returns how many decisions.
+	Sweep(now time.Time) int
+	// Stats returns the store's counters.
+	Stats() Stats
+	// Close releases the store; it must not be used afterwards.
+	Close() error
+}
+
+// Explanation is what is known about an entity: its risk score now, the
+// signals that fed it, and its active decisions with their evidence.
+type Explanation struct {
+	Entity    string             `json:"entity"` // "ip:203.0.113.7"
+	Score     float64            `json:"score"`
+	Signals   []verdict.Evidence `json:"recent_signals"`
+	Decisions []Decision         `json:"decisions"`
+}
+
 // Decision is an active verdict on one entity until it expires. A Decision
 // held by a Store is never modified; a change replaces it.
 type Decision struct {
-	ID       string     `json:"id"`
-	Scope    string     `json:"scope"`  // ip, prefix, key, user, fingerprint (detect.Scope names)
-	Value    string     `json:"value"`  // canonical: an IP as netip prints it, a prefix masked
-	Action   string     `json:"action"` // throttle, challenge, block
-	Reason   string     `json:"reason"` // stable code: probing, honeypot, risk_score, manual, or a rule's reason
-	Source   string     `json:"source"` // "detector:probing", "rule:NAME", "score", "manual"
-	Mode     string     `json:"mode"`   // enforce or shadow
-	Score    float64    `json:"score"`
-	Offense  int        `json:"offense"` // 1 for the entity's first decision within the offense memory, 2 for the next ...
-	Evidence []Evidence `json:"evidence"`
-	Created  time.Time  `json:"created"`
-	Expires  time.Time  `json:"expires"`
-}
-
-// Evidence is one signal that led to a decision.
-type Evidence struct {
-	Time      time.Time `json:"time"`
-	Detector  string    `json:"detector"`
-	Summary   string    `json:"summary"`
-	Count     float64   `json:"count"`
-	Threshold float64   `json:"threshold"`
-	Window    string    `json:"window"` // Go duration string, "" when the signal has no window
-	Weight    float64   `json:"weight"`
-	RequestID string    `json:"request_id"`
+	ID       string             `json:"id"`
+	Scope    verdict.Scope      `json:"scope"`
+	Value    string             `json:"value"`  // canonical: an IP as netip prints it, a prefix masked
+	Action   verdict.Action     `json:"action"` // throttle, challenge or block
+	Reason   string             `json:"reason"` // stable code: probing, honeypot, risk_score, manual, or a rule's reason
+	Source   string             `json:"source"` // "detector:probing", "rule:NAME", "score", "manual"
+	Mode     verdict.Mode       `json:"mode"`   // enforce or shadow
+	Score    float64            `json:"score"`
+	Offense  int                `json:"offense"` // 1 for the entity's first decision within the offense memory, 2 for the next ...
+	Evidence []verdict.Evidence `json:"evidence"`
+	Created  time.Time          `json:"created"`
+	Expires  time.Time          `json:"expires"`
 }
 
 // EvidenceFrom returns the evidence of a detector's signal observed at t.
-func EvidenceFrom(s detect.Signal, t time.Time) Evidence {
-	e := Evidence{
+func EvidenceFrom(s detect.Signal, t time.Time) verdict.Evidence {
+	e := verdict.Evidence{
 		Time:      t.UTC(),
 		Detector:  s.Detector,
 		Summary:   s.Evidence.Summary,
@@ -89,15 +104,11 @@ func EvidenceFrom(s detect.Signal, t time.Time) Evidence {
 	return e
 }
 
-// Entity returns the entity d is about. Its Scope is 0 when d.Scope is not
-// a scope name.
-func (d *Decision) Entity() detect.Entity {
-	sc, _ := detect.ParseScope(d.Scope)
-	return detect.Entity{Scope: sc, Value: d.Value}
-}
+// Entity returns the entity d is about.
+func (d *Decision) Entity() verdict.Entity { return verdict.Entity{Scope: d.Scope, Value: d.Value} }
 
 // Enforced reports whether d acts on requests (it is not a shadow decision).
-func (d *Decision) Enforced() bool { return d.Mode != ModeShadow }
+func (d *Decision) Enforced() bool { return d.Mode != verdict.Shadow }
 
 // Stronger reports whether d outranks o for the same entity: an enforced
 // decision outranks a shadow one whatever their actions (so a shadow
@@ -107,117 +118,26 @@ func (d *Decision) Stronger(o *Decision) bool {
 	if d.Enforced() != o.Enforced() {
 		return d.Enforced()
 	}
-	return ActionRank(d.Action) > ActionRank(o.Action)
-}
-
-// ActionRank orders actions: 1 throttle, 2 challenge, 3 block, 0 for
-// anything else.
-func ActionRank(action string) int {
-	switch action {
-	case ActionThrottle:
-		return 1
-	case ActionChallenge:
-		return 2
-	case ActionBlock:
-		return 3
-	}
-	return 0
-}
-
-// ErrInvalid is wrapped by every error about a malformed decision or entity.
-var ErrInvalid = errors.New("invalid")
-
-// FieldError is a malformed decision field.
-type FieldError struct {
-	Field string // json name of the field: scope, value, action, mode, expires
-	Msg   string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
-
-// Unwrap returns ErrInvalid.
-func (e *FieldError) Unwrap() error { return ErrInvalid }
-
-// ParseEntity parses "scope:value" (ip:203.0.113.7, prefix:203.0.113.0/24,
-// key:k_0123, ip:2001:db8::1) into a canonical Entity; see NormalizeValue.
-func ParseEntity(s string) (detect.Entity, error) {
-	name, value, ok := strings.Cut(s, ":")
-	if !ok {
-		return detect.Entity{}, &FieldError{"entity", fmt.Sprintf("%q is not SCOPE:VALUE, e.g. ip:203.0.113.7", s)}
-	}
-	sc, err := parseScope(name)
-	if err != nil {
-		return detect.Entity{}, err
-	}
-	v, err := NormalizeValue(sc, value)
-	if err != nil {
-		return detect.Entity{}, err
-	}
-	return detect.Entity{Scope: sc, Value: v}, nil
-}
-
-func parseScope(name string) (detect.Scope, error) {
-	sc, ok := detect.ParseScope(name)
-	if !ok {
-		return 0, &FieldError{"scope", fmt.Sprintf("%q is not one of ip, prefix, key, user, fingerprint", name)}
-	}
-	return sc, nil
-}
-
-// NormalizeValue checks an entity value for its scope and returns its
-// canonical form, the one the engine looks up: an IP address as
-// netip.Addr.String prints it (IPv4-mapped IPv6 unmapped), a prefix in
-// CIDR form with its host bits cleared. Other scopes take any 1 to
-// MaxValueLen bytes without control characters, unchanged.
-func NormalizeValue(sc detect.Scope, v string) (string, error) {
-	switch {
-	case v == "":
-		return "", &FieldError{"value", "is empty"}
-	case len(v) > MaxValueLen:
-		return "", &FieldError{"value", fmt.Sprintf("is longer than %d bytes", MaxValueLen)}
-	}
-	switch sc {
-	case detect.ScopeIP:
-		a, err := netip.ParseAddr(v)
-		if err != nil || a.Zone() != "" {
-			return "", &FieldError{"value", fmt.Sprintf("%q is not an IP address", v)}
-		}
-		return a.Unmap().String(), nil
-	case detect.ScopePrefix:
-		p, err := netip.ParsePrefix(v)
-		if err != nil {
-			return "", &FieldError{"value", fmt.Sprintf("%q is not a CIDR prefix, e.g. 203.0.113.0/24", v)}
-		}
-		return p.Masked().String(), nil
-	}
-	for i := 0; i < len(v); i++ {
-		if v[i] < 0x20 || v[i] == 0x7f {
-			return "", &FieldError{"value", "contains a control character"}
-		}
-	}
-	return v, nil
+	return d.Action > o.Action
 }
 
 // normalize checks d's scope, value, action and mode, fills the defaults
 // (mode enforce), cuts over-long text and evidence, and zeroes numbers
 // that are not finite.
-func normalize(d *Decision) (detect.Scope, error) {
-	sc, err := parseScope(d.Scope)
-	if err != nil {
+func normalize(d *Decision) (verdict.Scope, error) {
+	sc := d.Scope
+	if sc.String() == "invalid" {
+		return 0, &verdict.FieldError{Field: "scope", Msg: fmt.Sprintf("%d is not one of %s", sc, verdict.ScopeNames)}
+	}
+	var err error
+	if d.Value, err = verdict.NormalizeValue(sc, d.Value); err != nil {
 		return 0, err
 	}
-	if d.Value, err = NormalizeValue(sc, d.Value); err != nil {
-		return 0, err
+	if d.Action <= verdict.Allow || d.Action > verdict.Block {
+		return 0, &verdict.FieldError{Field: "action", Msg: fmt.Sprintf("%q is not one of throttle, challenge, block", d.Action)}
 	}
-	if ActionRank(d.Action) == 0 {
-		return 0, &FieldError{"action", fmt.Sprintf("%q is not one of throttle, challenge, block", d.Action)}
-	}
-	switch d.Mode {
-	case "":
-		d.Mode = ModeEnforce
-	case ModeEnforce, ModeShadow:
-	default:
-		return 0, &FieldError{"mode", fmt.Sprintf("%q is not enforce or shadow", d.Mode)}
+	if !Modes.Has(d.Mode) {
+		return 0, &verdict.FieldError{Field: "mode", Msg: fmt.Sprintf("%q is not %s", d.Mode, Modes)}
 	}
 	d.Reason = cut(d.Reason)
 	d.Source = cut(d.Source)
@@ -225,7 +145,7 @@ func normalize(d *Decision) (detect.Scope, error) {
 	if len(d.Evidence) > MaxEvidence {
 		d.Evidence = d.Evidence[:MaxEvidence]
 	}
-	ev := make([]Evidence, len(d.Evidence))
+	ev := make([]verdict.Evidence, len(d.Evidence))
 	for i, e := range d.Evidence {
 		e.Summary = cut(e.Summary)
 		e.Detector = cut(e.Detector)

@@ -14,10 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/abuseguard/abuseguard/internal/verdict"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
-
-	"github.com/abuseguard/abuseguard/internal/detect"
 )
 
 // Defaults for Options.
@@ -120,7 +119,7 @@ type Stats struct {
 
 const (
 	shardCount        = 32 // a power of two
-	scopeLimit        = int(detect.ScopeFingerprint) + 1
+	scopeLimit        = int(verdict.ScopeSession) + 1
 	maxOffenseHistory = 32 // offense times kept per entity; Offense tops out at this + 1
 	offenderSample    = 8  // histories compared to choose one to forget
 	schemaVersion     = "1"
@@ -133,11 +132,12 @@ var (
 	keyVersion      = []byte("version")
 )
 
-// Store holds active decisions, at most one per entity, and each entity's
-// recent offenses. It is safe for concurrent use. Active, the per-request
+// Local is the Store of one process: it holds active decisions, at most one
+// per entity, and each entity's recent offenses, in memory and (with a
+// Path) in a bbolt file. It is safe for concurrent use. Active, the per-request
 // lookup, takes only a read lock on one of 32 shards and allocates nothing;
-// writers serialize on a store lock, never held during file I/O.
-type Store struct {
+// writers serialize on one lock, never held during file I/O.
+type Local struct {
 	opts   Options
 	db     *bolt.DB // nil when in memory only
 	seed   maphash.Seed
@@ -163,7 +163,7 @@ type Store struct {
 type entry struct {
 	d     *Decision
 	exp   int64 // d.Expires in Unix nanoseconds
-	scope detect.Scope
+	scope verdict.Scope
 	idx   int
 }
 
@@ -177,16 +177,16 @@ type shard struct {
 // nanoseconds.
 type offender struct{ times []int64 }
 
-// Open returns a Store. With a Path it opens or creates the bbolt file,
+// Open returns a Local store. With a Path it opens or creates the bbolt file,
 // waiting at most LockTimeout for another process that holds it, loads the
 // unexpired decisions and offense histories, and deletes the expired ones.
 // A file that is not a decision store, or cannot be created, is an error
 // naming the path.
-func Open(opts Options) (*Store, error) {
+func Open(opts Options) (*Local, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
-	s := &Store{
+	s := &Local{
 		opts:         opts,
 		seed:         maphash.MakeSeed(),
 		byID:         map[string]*entry{},
@@ -221,7 +221,7 @@ func Open(opts Options) (*Store, error) {
 
 // load reads the file into s, deleting what is expired, undecodable, or
 // beyond the bounds.
-func (s *Store) load(tx *bolt.Tx) error {
+func (s *Local) load(tx *bolt.Tx) error {
 	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 	if err != nil {
 		return err
@@ -322,7 +322,7 @@ func (s *Store) load(tx *bolt.Tx) error {
 }
 
 // Close closes the file. The Store must not be used afterwards.
-func (s *Store) Close() error {
+func (s *Local) Close() error {
 	if s.db == nil {
 		return nil
 	}
@@ -346,14 +346,14 @@ func (s *Store) Close() error {
 //
 // The change is written to the file before Add returns. If that fails,
 // the error wraps ErrPersist and d stays in force in memory anyway.
-func (s *Store) Add(d Decision) (Decision, bool, error) {
+func (s *Local) Add(d Decision) (Decision, bool, error) {
 	now := s.opts.Now().UTC()
 	sc, err := normalize(&d)
 	if err != nil {
 		return Decision{}, false, err
 	}
 	if !d.Expires.IsZero() && !d.Expires.After(now) {
-		return Decision{}, false, &FieldError{"expires", fmt.Sprintf("%s is not after now (%s)", d.Expires.Format(time.RFC3339), now.Format(time.RFC3339))}
+		return Decision{}, false, &verdict.FieldError{Field: "expires", Msg: fmt.Sprintf("%s is not after now (%s)", d.Expires.Format(time.RFC3339), now.Format(time.RFC3339))}
 	}
 	ns := now.UnixNano()
 	okey := offenderKey(sc, d.Value)
@@ -412,7 +412,7 @@ func (s *Store) Add(d Decision) (Decision, bool, error) {
 }
 
 // expiry returns when d, made at now, expires.
-func (s *Store) expiry(d *Decision, now time.Time) time.Time {
+func (s *Local) expiry(d *Decision, now time.Time) time.Time {
 	limit := s.opts.MaxTTL
 	if d.Source == SourceManual {
 		limit = s.opts.MaxManualTTL
@@ -431,7 +431,7 @@ func (s *Store) expiry(d *Decision, now time.Time) time.Time {
 // The entity's offense history is kept. The removal is written to the file
 // before Remove returns; if that fails the error wraps ErrPersist and the
 // decision stays removed in memory.
-func (s *Store) Remove(id string) (bool, error) {
+func (s *Local) Remove(id string) (bool, error) {
 	now := s.opts.Now().UnixNano()
 	s.mu.Lock()
 	e := s.byID[id]
@@ -448,7 +448,7 @@ func (s *Store) Remove(id string) (bool, error) {
 // nanoseconds), or nil when there is none or it has expired: a decision is
 // active while now < Expires. The result may be a shadow decision (see
 // Enforced) and must not be modified. Active allocates nothing.
-func (s *Store) Active(scope detect.Scope, value []byte, now int64) *Decision {
+func (s *Local) Active(scope verdict.Scope, value []byte, now int64) *Decision {
 	if s.n.Load() == 0 || scope == 0 || int(scope) >= scopeLimit {
 		return nil
 	}
@@ -464,11 +464,11 @@ func (s *Store) Active(scope detect.Scope, value []byte, now int64) *Decision {
 
 // Len returns the number of decisions held, including expired ones not yet
 // swept. It is one atomic load: when it is 0, Active is never needed.
-func (s *Store) Len() int { return int(s.n.Load()) }
+func (s *Local) Len() int { return int(s.n.Load()) }
 
 // List returns the decisions active at now, oldest first (by Created, then
 // ID).
-func (s *Store) List(now time.Time) []Decision {
+func (s *Local) List(now time.Time) []Decision {
 	ns := now.UnixNano()
 	s.mu.RLock()
 	out := make([]Decision, 0, len(s.byID))
@@ -494,7 +494,7 @@ func (s *Store) List(now time.Time) []Decision {
 }
 
 // Get returns the active decision with id.
-func (s *Store) Get(id string) (Decision, bool) {
+func (s *Local) Get(id string) (Decision, bool) {
 	now := s.opts.Now().UnixNano()
 	s.mu.RLock()
 	e := s.byID[id]
@@ -505,15 +505,10 @@ func (s *Store) Get(id string) (Decision, bool) {
 	return e.d.clone(), true
 }
 
-// ForEntity returns the decisions active at now for the entity scope:value
-// (a scope name and a value, made canonical as by NormalizeValue): none or
-// one. A malformed entity has none.
-func (s *Store) ForEntity(scope, value string, now time.Time) []Decision {
-	sc, ok := detect.ParseScope(scope)
-	if !ok {
-		return nil
-	}
-	v, err := NormalizeValue(sc, value)
+// ForEntity returns the decisions active at now for the entity sc:value
+// (made canonical as by verdict.NormalizeValue): none or one. A malformed entity has none.
+func (s *Local) ForEntity(sc verdict.Scope, value string, now time.Time) []Decision {
+	v, err := verdict.NormalizeValue(sc, value)
 	if err != nil {
 		return nil
 	}
@@ -526,7 +521,7 @@ func (s *Store) ForEntity(scope, value string, now time.Time) []Decision {
 // Sweep drops the decisions expired at now and the offense histories older
 // than OffenseMemory, in memory and in the file, and returns the number of
 // decisions dropped. A failed write is counted in Stats.PersistErrors.
-func (s *Store) Sweep(now time.Time) int {
+func (s *Local) Sweep(now time.Time) int {
 	ns := now.UnixNano()
 	cutoff := ns - int64(s.opts.OffenseMemory)
 	var ids, okeys []string
@@ -550,7 +545,7 @@ func (s *Store) Sweep(now time.Time) int {
 }
 
 // Stats returns the Store's counters.
-func (s *Store) Stats() Stats {
+func (s *Local) Stats() Stats {
 	s.mu.RLock()
 	offenders := len(s.offenders)
 	s.mu.RUnlock()
@@ -569,7 +564,7 @@ func (s *Store) Stats() Stats {
 // deleted. Writing state rather than operations makes concurrent writers
 // safe in any order: bbolt serializes the transactions, and the last one
 // writes what memory holds then.
-func (s *Store) persist(ids, okeys []string) error {
+func (s *Local) persist(ids, okeys []string) error {
 	if s.db == nil {
 		return nil
 	}
@@ -625,16 +620,16 @@ func (s *Store) persist(ids, okeys []string) error {
 	return nil
 }
 
-func (s *Store) shardFor(value string) *shard {
+func (s *Local) shardFor(value string) *shard {
 	return &s.shards[maphash.String(s.seed, value)&(shardCount-1)]
 }
 
 // lookupLocked returns the entry held for the entity, expired or not.
-func (s *Store) lookupLocked(sc detect.Scope, value string) *entry {
+func (s *Local) lookupLocked(sc verdict.Scope, value string) *entry {
 	return s.shardFor(value).m[sc][value]
 }
 
-func (s *Store) insertLocked(e *entry) {
+func (s *Local) insertLocked(e *entry) {
 	s.byID[e.d.ID] = e
 	heap.Push(&s.heap, e)
 	sh := s.shardFor(e.d.Value)
@@ -644,7 +639,7 @@ func (s *Store) insertLocked(e *entry) {
 	s.n.Add(1)
 }
 
-func (s *Store) removeLocked(e *entry) {
+func (s *Local) removeLocked(e *entry) {
 	delete(s.byID, e.d.ID)
 	heap.Remove(&s.heap, e.idx)
 	sh := s.shardFor(e.d.Value)
@@ -657,7 +652,7 @@ func (s *Store) removeLocked(e *entry) {
 }
 
 // newIDLocked returns an unused random ID such as "d_3f9a1c0e5b7d2a64".
-func (s *Store) newIDLocked() string {
+func (s *Local) newIDLocked() string {
 	for {
 		var b [8]byte
 		rand.Read(b[:])
@@ -671,7 +666,7 @@ func (s *Store) newIDLocked() string {
 // offendLocked records an offense of the entity okey at now and returns
 // its offense number, and the key of an offense history it forgot to make
 // room, if any.
-func (s *Store) offendLocked(okey string, now int64) (int, string) {
+func (s *Local) offendLocked(okey string, now int64) (int, string) {
 	var forgotten string
 	o := s.offenders[okey]
 	if o == nil {
@@ -692,7 +687,7 @@ func (s *Store) offendLocked(okey string, now int64) (int, string) {
 
 // forgetLocked forgets one offense history: of a few sampled, the one
 // whose last offense is oldest. It returns its key.
-func (s *Store) forgetLocked() string {
+func (s *Local) forgetLocked() string {
 	var victim string
 	var oldest int64
 	n := 0
@@ -725,7 +720,7 @@ func (o *offender) last() int64 {
 	return o.times[len(o.times)-1]
 }
 
-func offenderKey(sc detect.Scope, value string) string {
+func offenderKey(sc verdict.Scope, value string) string {
 	return sc.String() + ":" + value
 }
 
@@ -760,3 +755,5 @@ func (h *expiryHeap) Pop() any {
 	e.idx = -1
 	return e
 }
+
+var _ Store = (*Local)(nil)

@@ -3,7 +3,6 @@ package decision
 import (
 	"errors"
 	"fmt"
-	"github.com/abuseguard/abuseguard/internal/clock"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,14 +11,15 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/abuseguard/abuseguard/internal/clock"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 
-	"github.com/abuseguard/abuseguard/internal/detect"
+	bolt "go.etcd.io/bbolt"
 )
 
 var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 
-func open(t testing.TB, opts Options) *Store {
+func open(t testing.TB, opts Options) *Local {
 	t.Helper()
 	s, err := Open(opts)
 	if err != nil {
@@ -29,7 +29,7 @@ func open(t testing.TB, opts Options) *Store {
 	return s
 }
 
-func add(t testing.TB, s *Store, d Decision) Decision {
+func add(t testing.TB, s *Local, d Decision) Decision {
 	t.Helper()
 	got, added, err := s.Add(d)
 	if err != nil {
@@ -43,8 +43,8 @@ func add(t testing.TB, s *Store, d Decision) Decision {
 
 func probing(ip string, at time.Time) Decision {
 	return Decision{
-		Scope: "ip", Value: ip, Action: ActionBlock, Reason: "probing", Source: "detector:probing", Score: 80,
-		Evidence: []Evidence{{
+		Scope: verdict.ScopeIP, Value: ip, Action: verdict.Block, Reason: "probing", Source: "detector:probing", Score: 80,
+		Evidence: []verdict.Evidence{{
 			Time: at, Detector: "probing", Summary: "23 distinct 404 paths in 5m0s",
 			Count: 23, Threshold: 20, Window: "5m0s", Weight: 40, RequestID: "req-1",
 		}},
@@ -54,11 +54,11 @@ func probing(ip string, at time.Time) Decision {
 func TestActiveUntilExpires(t *testing.T) {
 	c := clock.NewFake(t0)
 	s := open(t, Options{Now: c.Now})
-	if s.Active(detect.ScopeIP, []byte("203.0.113.7"), c.Now().UnixNano()) != nil {
+	if s.Active(verdict.ScopeIP, []byte("203.0.113.7"), c.Now().UnixNano()) != nil {
 		t.Fatal("empty store has an active decision")
 	}
 	d := add(t, s, probing("203.0.113.7", c.Now()))
-	if d.ID == "" || !d.Created.Equal(t0) || d.Offense != 1 || d.Mode != ModeEnforce {
+	if d.ID == "" || !d.Created.Equal(t0) || d.Offense != 1 || d.Mode != verdict.Enforce {
 		t.Fatalf("added %+v", d)
 	}
 	if want := t0.Add(5 * time.Minute); !d.Expires.Equal(want) {
@@ -66,27 +66,27 @@ func TestActiveUntilExpires(t *testing.T) {
 	}
 	ip := []byte("203.0.113.7")
 	exp := d.Expires.UnixNano()
-	if got := s.Active(detect.ScopeIP, ip, exp-1); got == nil || got.ID != d.ID {
+	if got := s.Active(verdict.ScopeIP, ip, exp-1); got == nil || got.ID != d.ID {
 		t.Fatalf("Active just before expiry = %v", got)
 	}
-	if got := s.Active(detect.ScopeIP, ip, exp); got != nil {
+	if got := s.Active(verdict.ScopeIP, ip, exp); got != nil {
 		t.Fatalf("Active at Expires = %v, want nil", got)
 	}
 	for _, miss := range []struct {
-		sc detect.Scope
+		sc verdict.Scope
 		v  string
-	}{{detect.ScopeKey, "203.0.113.7"}, {detect.ScopeIP, "203.0.113.8"}, {0, "203.0.113.7"}, {200, "203.0.113.7"}} {
+	}{{verdict.ScopeKey, "203.0.113.7"}, {verdict.ScopeIP, "203.0.113.8"}, {0, "203.0.113.7"}, {200, "203.0.113.7"}} {
 		if s.Active(miss.sc, []byte(miss.v), t0.UnixNano()) != nil {
 			t.Errorf("Active(%d, %s) found a decision", miss.sc, miss.v)
 		}
 	}
-	if allocs := testing.AllocsPerRun(1000, func() { s.Active(detect.ScopeIP, ip, t0.UnixNano()) }); allocs != 0 {
+	if allocs := testing.AllocsPerRun(1000, func() { s.Active(verdict.ScopeIP, ip, t0.UnixNano()) }); allocs != 0 {
 		t.Errorf("Active allocates %.1f times per call", allocs)
 	}
 	if got, ok := s.Get(d.ID); !ok || !reflect.DeepEqual(got, d) {
 		t.Errorf("Get = %+v, %v; want %+v", got, ok, d)
 	}
-	if got := s.ForEntity("ip", "203.0.113.7", c.Now()); len(got) != 1 || got[0].ID != d.ID {
+	if got := s.ForEntity(verdict.ScopeIP, "203.0.113.7", c.Now()); len(got) != 1 || got[0].ID != d.ID {
 		t.Errorf("ForEntity = %+v", got)
 	}
 	c.Advance(5 * time.Minute)
@@ -144,11 +144,11 @@ func TestLadderCappedByMaxTTL(t *testing.T) {
 		t.Fatalf("TTL %s, want the 12h cap", d.Expires.Sub(d.Created))
 	}
 	// Explicit expiries: automatic ones capped by MaxTTL, manual ones by MaxManualTTL.
-	auto := Decision{Scope: "key", Value: "k_1", Action: ActionThrottle, Source: "rule:x", Expires: c.Now().Add(100 * time.Hour)}
+	auto := Decision{Scope: verdict.ScopeKey, Value: "k_1", Action: verdict.Throttle, Source: "rule:x", Expires: c.Now().Add(100 * time.Hour)}
 	if d := add(t, s, auto); d.Expires.Sub(d.Created) != 12*time.Hour {
 		t.Errorf("automatic explicit TTL %s, want 12h", d.Expires.Sub(d.Created))
 	}
-	manual := Decision{Scope: "key", Value: "k_2", Action: ActionBlock, Source: SourceManual, Expires: c.Now().Add(400 * 24 * time.Hour)}
+	manual := Decision{Scope: verdict.ScopeKey, Value: "k_2", Action: verdict.Block, Source: SourceManual, Expires: c.Now().Add(400 * 24 * time.Hour)}
 	if d := add(t, s, manual); d.Expires.Sub(d.Created) != DefaultMaxManualTTL {
 		t.Errorf("manual TTL %s, want %s", d.Expires.Sub(d.Created), DefaultMaxManualTTL)
 	}
@@ -161,16 +161,16 @@ func TestLadderCappedByMaxTTL(t *testing.T) {
 func TestStrongerReplaces(t *testing.T) {
 	c := clock.NewFake(t0)
 	s := open(t, Options{Now: c.Now})
-	throttle := Decision{Scope: "ip", Value: "203.0.113.7", Action: ActionThrottle, Reason: "risk_score", Source: "score",
+	throttle := Decision{Scope: verdict.ScopeIP, Value: "203.0.113.7", Action: verdict.Throttle, Reason: "risk_score", Source: "score",
 		Expires:  c.Now().Add(2 * time.Hour),
-		Evidence: []Evidence{{Detector: "scraping", Summary: "first"}}}
+		Evidence: []verdict.Evidence{{Detector: "scraping", Summary: "first"}}}
 	first := add(t, s, throttle)
 
 	block := probing("203.0.113.7", c.Now())                      // the same incident escalating: offense 1 -> 5m, shorter than the throttle's 2h
 	block.Evidence = append(block.Evidence, throttle.Evidence[0]) // evidence both hold is kept once
 	c.Advance(time.Minute)
 	second := add(t, s, block)
-	if second.ID == first.ID || second.Action != ActionBlock || second.Offense != 1 {
+	if second.ID == first.ID || second.Action != verdict.Block || second.Offense != 1 {
 		t.Fatalf("replacement %+v, want a new block that stays offense 1", second)
 	}
 	if !second.Expires.Equal(first.Expires) {
@@ -185,9 +185,9 @@ func TestStrongerReplaces(t *testing.T) {
 
 	for _, weaker := range []Decision{
 		throttle,
-		{Scope: "ip", Value: "203.0.113.7", Action: ActionChallenge},
-		{Scope: "ip", Value: "203.0.113.7", Action: ActionBlock},                   // equal
-		{Scope: "ip", Value: "203.0.113.7", Action: ActionBlock, Mode: ModeShadow}, // shadow never replaces enforce
+		{Scope: verdict.ScopeIP, Value: "203.0.113.7", Action: verdict.Challenge},
+		{Scope: verdict.ScopeIP, Value: "203.0.113.7", Action: verdict.Block},                       // equal
+		{Scope: verdict.ScopeIP, Value: "203.0.113.7", Action: verdict.Block, Mode: verdict.Shadow}, // shadow never replaces enforce
 	} {
 		got, added, err := s.Add(weaker)
 		if err != nil || added || got.ID != second.ID {
@@ -196,11 +196,11 @@ func TestStrongerReplaces(t *testing.T) {
 	}
 
 	// Enforcement outranks a shadow decision of any action.
-	shadow := add(t, s, Decision{Scope: "key", Value: "k_1", Action: ActionBlock, Mode: ModeShadow})
-	if d := s.Active(detect.ScopeKey, []byte("k_1"), c.Now().UnixNano()); d == nil || d.Enforced() {
+	shadow := add(t, s, Decision{Scope: verdict.ScopeKey, Value: "k_1", Action: verdict.Block, Mode: verdict.Shadow})
+	if d := s.Active(verdict.ScopeKey, []byte("k_1"), c.Now().UnixNano()); d == nil || d.Enforced() {
 		t.Fatalf("Active shadow = %+v", d)
 	}
-	enforced := add(t, s, Decision{Scope: "key", Value: "k_1", Action: ActionThrottle})
+	enforced := add(t, s, Decision{Scope: verdict.ScopeKey, Value: "k_1", Action: verdict.Throttle})
 	if enforced.ID == shadow.ID || !enforced.Enforced() {
 		t.Errorf("enforced throttle did not replace a shadow block: %+v", enforced)
 	}
@@ -217,7 +217,7 @@ func TestRestartKeepsDecisionsAndOffenses(t *testing.T) {
 	c.Advance(5 * time.Minute)
 	long = add(t, s, probing("2001:db8::1", c.Now())) // offense 2: 1h
 	short := add(t, s, probing("203.0.113.9", c.Now()))
-	removed := add(t, s, Decision{Scope: "user", Value: "alice", Action: ActionBlock, Source: SourceManual, Expires: c.Now().Add(time.Hour)})
+	removed := add(t, s, Decision{Scope: verdict.ScopeUser, Value: "alice", Action: verdict.Block, Source: SourceManual, Expires: c.Now().Add(time.Hour)})
 	if ok, err := s.Remove(removed.ID); !ok || err != nil {
 		t.Fatalf("Remove = %v, %v", ok, err)
 	}
@@ -231,7 +231,7 @@ func TestRestartKeepsDecisionsAndOffenses(t *testing.T) {
 	if !ok || !reflect.DeepEqual(got, long) {
 		t.Fatalf("after reopen Get(long) = %+v, %v\nwant %+v", got, ok, long)
 	}
-	if d := s.Active(detect.ScopeIP, []byte("2001:db8::1"), c.Now().UnixNano()); d == nil || d.ID != long.ID {
+	if d := s.Active(verdict.ScopeIP, []byte("2001:db8::1"), c.Now().UnixNano()); d == nil || d.ID != long.ID {
 		t.Fatalf("after reopen Active = %v", d)
 	}
 	if _, ok := s.Get(short.ID); ok {
@@ -261,7 +261,7 @@ func TestMaxDecisions(t *testing.T) {
 	ttls := []time.Duration{3 * time.Hour, time.Hour, 2 * time.Hour, 4 * time.Hour}
 	var ds []Decision
 	for i, ttl := range ttls {
-		ds = append(ds, add(t, s, Decision{Scope: "key", Value: fmt.Sprint("k_", i), Action: ActionBlock, Source: SourceManual, Expires: c.Now().Add(ttl)}))
+		ds = append(ds, add(t, s, Decision{Scope: verdict.ScopeKey, Value: fmt.Sprint("k_", i), Action: verdict.Block, Source: SourceManual, Expires: c.Now().Add(ttl)}))
 	}
 	if s.Len() != 3 || s.Stats().Dropped != 1 {
 		t.Fatalf("Len %d, Dropped %d; want 3, 1", s.Len(), s.Stats().Dropped)
@@ -354,7 +354,7 @@ func TestPersistFailsOpen(t *testing.T) {
 	if !errors.Is(err, ErrPersist) || !added {
 		t.Fatalf("Add on a closed file = %v, %v; want ErrPersist, added", added, err)
 	}
-	if s.Active(detect.ScopeIP, []byte("203.0.113.7"), c.Now().UnixNano()) == nil {
+	if s.Active(verdict.ScopeIP, []byte("203.0.113.7"), c.Now().UnixNano()) == nil {
 		t.Fatal("decision not in force after a persistence error")
 	}
 	if ok, err := s.Remove(d.ID); !ok || !errors.Is(err, ErrPersist) {
@@ -372,22 +372,22 @@ func TestAddRejects(t *testing.T) {
 		name, field string
 		d           Decision
 	}{
-		{"no scope", "scope", Decision{Value: "x", Action: ActionBlock}},
-		{"bad scope", "scope", Decision{Scope: "planet", Value: "x", Action: ActionBlock}},
-		{"empty value", "value", Decision{Scope: "key", Action: ActionBlock}},
-		{"bad ip", "value", Decision{Scope: "ip", Value: "203.0.113", Action: ActionBlock}},
-		{"ip with zone", "value", Decision{Scope: "ip", Value: "fe80::1%eth0", Action: ActionBlock}},
-		{"prefix without bits", "value", Decision{Scope: "prefix", Value: "203.0.113.0", Action: ActionBlock}},
-		{"control char", "value", Decision{Scope: "user", Value: "a\nb", Action: ActionBlock}},
-		{"long value", "value", Decision{Scope: "user", Value: strings.Repeat("a", MaxValueLen+1), Action: ActionBlock}},
-		{"bad action", "action", Decision{Scope: "key", Value: "k", Action: "ban"}},
-		{"bad mode", "mode", Decision{Scope: "key", Value: "k", Action: ActionBlock, Mode: "canary"}},
-		{"past expiry", "expires", Decision{Scope: "key", Value: "k", Action: ActionBlock, Expires: t0}},
+		{"no scope", "scope", Decision{Value: "x", Action: verdict.Block}},
+		{"bad scope", "scope", Decision{Scope: verdict.Scope(99), Value: "x", Action: verdict.Block}},
+		{"empty value", "value", Decision{Scope: verdict.ScopeKey, Action: verdict.Block}},
+		{"bad ip", "value", Decision{Scope: verdict.ScopeIP, Value: "203.0.113", Action: verdict.Block}},
+		{"ip with zone", "value", Decision{Scope: verdict.ScopeIP, Value: "fe80::1%eth0", Action: verdict.Block}},
+		{"prefix without bits", "value", Decision{Scope: verdict.ScopePrefix, Value: "203.0.113.0", Action: verdict.Block}},
+		{"control char", "value", Decision{Scope: verdict.ScopeUser, Value: "a\nb", Action: verdict.Block}},
+		{"long value", "value", Decision{Scope: verdict.ScopeUser, Value: strings.Repeat("a", verdict.MaxValueLen+1), Action: verdict.Block}},
+		{"bad action", "action", Decision{Scope: verdict.ScopeKey, Value: "k", Action: verdict.Allow}},
+		{"bad mode", "mode", Decision{Scope: verdict.ScopeKey, Value: "k", Action: verdict.Block, Mode: verdict.Canary}},
+		{"past expiry", "expires", Decision{Scope: verdict.ScopeKey, Value: "k", Action: verdict.Block, Expires: t0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := s.Add(tc.d)
-			var fe *FieldError
-			if !errors.Is(err, ErrInvalid) || !errors.As(err, &fe) || fe.Field != tc.field {
+			var fe *verdict.FieldError
+			if !errors.Is(err, verdict.ErrInvalid) || !errors.As(err, &fe) || fe.Field != tc.field {
 				t.Fatalf("error %v; want an invalid %s", err, tc.field)
 			}
 		})
@@ -409,14 +409,14 @@ func TestNormalizeValue(t *testing.T) {
 		{"key:k_0123", "key:k_0123"},
 		{"fingerprint:t13d1516h2_8daaf6152771", "fingerprint:t13d1516h2_8daaf6152771"},
 	} {
-		e, err := ParseEntity(tc.entity)
+		e, err := verdict.ParseEntity(tc.entity)
 		if err != nil || e.String() != tc.want {
-			t.Errorf("ParseEntity(%q) = %s, %v; want %s", tc.entity, e, err, tc.want)
+			t.Errorf("verdict.ParseEntity(%q) = %s, %v; want %s", tc.entity, e, err, tc.want)
 		}
 	}
 	for _, bad := range []string{"203.0.113.7", "planet:x", "ip:", "prefix:1.2.3.4"} {
-		if _, err := ParseEntity(bad); !errors.Is(err, ErrInvalid) {
-			t.Errorf("ParseEntity(%q) = %v, want ErrInvalid", bad, err)
+		if _, err := verdict.ParseEntity(bad); !errors.Is(err, verdict.ErrInvalid) {
+			t.Errorf("verdict.ParseEntity(%q) = %v, want verdict.ErrInvalid", bad, err)
 		}
 	}
 }
@@ -424,11 +424,11 @@ func TestNormalizeValue(t *testing.T) {
 func TestAddNormalizesAndCopies(t *testing.T) {
 	c := clock.NewFake(t0)
 	s := open(t, Options{Now: c.Now})
-	ev := []Evidence{{Detector: "probing"}}
-	d := add(t, s, Decision{Scope: "ip", Value: "::ffff:203.0.113.7", Action: ActionBlock, Evidence: ev})
+	ev := []verdict.Evidence{{Detector: "probing"}}
+	d := add(t, s, Decision{Scope: verdict.ScopeIP, Value: "::ffff:203.0.113.7", Action: verdict.Block, Evidence: ev})
 	ev[0].Detector = "changed by the caller"
 	d.Evidence[0].Detector = "changed by the caller too"
-	got := s.Active(detect.ScopeIP, []byte("203.0.113.7"), c.Now().UnixNano())
+	got := s.Active(verdict.ScopeIP, []byte("203.0.113.7"), c.Now().UnixNano())
 	if got == nil || got.Value != "203.0.113.7" || got.Evidence[0].Detector != "probing" {
 		t.Fatalf("Active = %+v", got)
 	}
@@ -439,7 +439,7 @@ func TestSweep(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "d.db")
 	s := open(t, Options{Path: path, Now: c.Now, OffenseMemory: time.Hour})
 	add(t, s, probing("203.0.113.7", c.Now()))
-	add(t, s, Decision{Scope: "key", Value: "k", Action: ActionBlock, Expires: c.Now().Add(time.Hour)})
+	add(t, s, Decision{Scope: verdict.ScopeKey, Value: "k", Action: verdict.Block, Expires: c.Now().Add(time.Hour)})
 	c.Advance(5 * time.Minute)
 	if n := s.Sweep(c.Now()); n != 1 || s.Len() != 1 || s.Stats().Offenders != 2 {
 		t.Fatalf("Sweep = %d, stats %+v", n, s.Stats())
@@ -459,7 +459,7 @@ func TestOffendersBounded(t *testing.T) {
 	c := clock.NewFake(t0)
 	s := open(t, Options{Now: c.Now, MaxDecisions: 2})
 	for i := range 10 {
-		add(t, s, Decision{Scope: "key", Value: fmt.Sprint("k_", i), Action: ActionBlock})
+		add(t, s, Decision{Scope: verdict.ScopeKey, Value: fmt.Sprint("k_", i), Action: verdict.Block})
 		c.Advance(time.Second)
 	}
 	if st := s.Stats(); st.Offenders != 4 || st.OffendersDropped != 6 || st.Active != 2 || st.Dropped != 8 {
@@ -474,7 +474,7 @@ func TestConcurrentUse(t *testing.T) {
 	for w := range 4 {
 		wg.Go(func() {
 			for i := range 100 {
-				d, _, err := s.Add(Decision{Scope: "ip", Value: fmt.Sprintf("203.0.113.%d", (w*100+i)%64), Action: []string{ActionThrottle, ActionBlock}[i%2]})
+				d, _, err := s.Add(Decision{Scope: verdict.ScopeIP, Value: fmt.Sprintf("203.0.113.%d", (w*100+i)%64), Action: []verdict.Action{verdict.Throttle, verdict.Block}[i%2]})
 				if err != nil {
 					t.Error(err)
 					return
@@ -490,7 +490,7 @@ func TestConcurrentUse(t *testing.T) {
 		})
 		wg.Go(func() {
 			for i := range 2000 {
-				if d := s.Active(detect.ScopeIP, fmt.Appendf(nil, "203.0.113.%d", i%64), c.Now().UnixNano()); d != nil && d.Value == "" {
+				if d := s.Active(verdict.ScopeIP, fmt.Appendf(nil, "203.0.113.%d", i%64), c.Now().UnixNano()); d != nil && d.Value == "" {
 					t.Error("empty decision")
 					return
 				}
@@ -515,8 +515,8 @@ func BenchmarkActive(b *testing.B) {
 		m map[string]*Decision
 	}{m: map[string]*Decision{}}
 	for i := range 10_000 {
-		d, _, _ := s.Add(Decision{Scope: "ip", Value: fmt.Sprintf("10.0.%d.%d", i/256, i%256), Action: ActionBlock})
-		global.m[string(byte(detect.ScopeIP))+d.Value] = &d
+		d, _, _ := s.Add(Decision{Scope: verdict.ScopeIP, Value: fmt.Sprintf("10.0.%d.%d", i/256, i%256), Action: verdict.Block})
+		global.m[string(byte(verdict.ScopeIP))+d.Value] = &d
 	}
 	hit, miss := []byte("10.0.3.7"), []byte("192.0.2.1")
 	now := t0.UnixNano()
@@ -524,7 +524,7 @@ func BenchmarkActive(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if s.Active(detect.ScopeIP, hit, now) == nil {
+				if s.Active(verdict.ScopeIP, hit, now) == nil {
 					b.Fatal("miss")
 				}
 			}
@@ -534,7 +534,7 @@ func BenchmarkActive(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				s.Active(detect.ScopeIP, miss, now)
+				s.Active(verdict.ScopeIP, miss, now)
 			}
 		})
 	})
@@ -543,7 +543,7 @@ func BenchmarkActive(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			var buf [64]byte
 			for pb.Next() {
-				k := append(append(buf[:0], byte(detect.ScopeIP)), hit...)
+				k := append(append(buf[:0], byte(verdict.ScopeIP)), hit...)
 				global.RLock()
 				d := global.m[string(k)]
 				global.RUnlock()

@@ -7,7 +7,15 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
+
+func init() {
+	Register(Registration{Name: "automation", Order: 30, Settings: func() Settings { return &AutomationConfig{} },
+		New: func(s Settings, env Env) Detector {
+			return NewAutomation(*s.(*AutomationConfig), env.Hasher)
+		}})
+}
 
 // AutomationConfig configures the automation detector. Zero fields get the
 // defaults named on each field. Weight is the weight of the cadence signal
@@ -350,7 +358,7 @@ func uaMatch(ua string, subs []string) string {
 }
 
 // Response does nothing: automation is judged on requests alone.
-func (d *Automation) Response(*request.View, Outcome, Sink) {}
+func (d *Automation) Response(*request.View, verdict.Outcome, Sink) {}
 
 // Sweep drops state idle at now.
 func (d *Automation) Sweep(now int64) {

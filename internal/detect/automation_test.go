@@ -9,11 +9,14 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 type automationSink struct{ got []Signal }
 
 func (s *automationSink) Emit(sig Signal) { s.got = append(s.got, sig) }
+
+var _ Sink = (*automationSink)(nil)
 
 const (
 	automationChrome      = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
@@ -39,7 +42,7 @@ func automationRun(d *Automation, times []time.Duration, mk func(time.Duration) 
 	for i, t := range times {
 		n := len(sink.got)
 		d.Request(mk(t), sink)
-		d.Response(mk(t), Outcome{Status: 200}, sink)
+		d.Response(mk(t), verdict.Outcome{Status: 200}, sink)
 		for range sink.got[n:] {
 			when = append(when, i+1)
 		}
@@ -91,7 +94,7 @@ func TestAutomationMetronome(t *testing.T) {
 		t.Fatalf("signals at requests %v, want one per 5m window over 20m (4)", when)
 	}
 	for i, sig := range sink.got {
-		if sig.Detector != "automation" || sig.Entity != (Entity{ScopeIP, "198.51.100.50"}) || sig.Weight != 25 || sig.Severity != Medium {
+		if sig.Detector != "automation" || sig.Entity != (verdict.Entity{Scope: verdict.ScopeIP, Value: "198.51.100.50"}) || sig.Weight != 25 || sig.Severity != Medium {
 			t.Errorf("signal %d: %+v", i, sig)
 		}
 		if ev := sig.Evidence; ev.Count >= 0.1 || ev.Threshold != 0.1 || ev.Window != 5*time.Minute || ev.RequestID == "" {
@@ -174,7 +177,7 @@ func TestAutomationPartnerBatchIsATrap(t *testing.T) {
 		v.Identity.KeyID = "k_partner"
 		return v
 	}, sink)
-	if len(sink.got) != 1 || sink.got[0].Entity != (Entity{ScopeKey, "k_partner"}) {
+	if len(sink.got) != 1 || sink.got[0].Entity != (verdict.Entity{Scope: verdict.ScopeKey, Value: "k_partner"}) {
 		t.Fatalf("signals %+v, want one against the partner key", sink.got)
 	}
 }
@@ -219,7 +222,7 @@ func TestAutomationUserAgents(t *testing.T) {
 				t.Fatalf("%d signals, want %d: %+v", len(sink.got), len(tc.want), sink.got)
 			}
 			for i, sig := range sink.got {
-				if sig.Weight != tc.want[i].weight || sig.Severity != tc.want[i].sev || sig.Entity != (Entity{ScopeIP, "203.0.113.80"}) {
+				if sig.Weight != tc.want[i].weight || sig.Severity != tc.want[i].sev || sig.Entity != (verdict.Entity{Scope: verdict.ScopeIP, Value: "203.0.113.80"}) {
 					t.Errorf("signal %d: %+v, want %+v", i, sig, tc.want[i])
 				}
 				if sig.Evidence.Window != 5*time.Minute || sig.Evidence.Summary == "" {
@@ -271,7 +274,7 @@ func TestAutomationQuietPathAllocs(t *testing.T) {
 		// are within its window and quiet.
 		if n := testing.AllocsPerRun(100, func() {
 			d.Request(v, sink)
-			d.Response(v, Outcome{Status: 200}, sink)
+			d.Response(v, verdict.Outcome{Status: 200}, sink)
 		}); n > tableUpdateAllocs() {
 			t.Fatalf("%q: %v allocs, the table's own %v", v.UserAgent, n, tableUpdateAllocs())
 		}
@@ -331,7 +334,7 @@ func TestAutomationRotatingUserAgent(t *testing.T) {
 			t.Fatalf("signals at requests %v, want one at the 10th (once per window)", when)
 		}
 		sig := sink.got[0]
-		if sig.Weight != 20 || sig.Severity != Medium || sig.Entity != (Entity{ScopeIP, "203.0.113.90"}) || sig.Evidence.Threshold != 10 {
+		if sig.Weight != 20 || sig.Severity != Medium || sig.Entity != (verdict.Entity{Scope: verdict.ScopeIP, Value: "203.0.113.90"}) || sig.Evidence.Threshold != 10 {
 			t.Fatalf("signal %+v", sig)
 		}
 	})

@@ -4,14 +4,15 @@ import (
 	"net/netip"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // Common holds the settings every detector has. Detector configs embed it
 // inline, so they read `mode`, `weight` and `max_entities` at their top level.
 type Common struct {
-	// Mode is on (the default), shadow (signals become events but add no
-	// risk) or off.
-	Mode string `yaml:"mode"`
+	// Mode is enforce (the default; "on" is the same), shadow (signals
+	// become events but add no risk) or off.
+	Mode verdict.Mode `yaml:"mode"`
 	// Weight is the risk points one signal adds (default per detector).
 	Weight float64 `yaml:"weight"`
 	// MaxEntities bounds the entities the detector tracks (default: its
@@ -20,11 +21,8 @@ type Common struct {
 	MaxEntities int `yaml:"max_entities"`
 }
 
-// Defaults returns c with zero fields set to mode on, weight w and 100000 entities.
+// Defaults returns c with zero fields set to weight w and 100000 entities.
 func (c Common) Defaults(w float64) Common {
-	if c.Mode == "" {
-		c.Mode = "on"
-	}
 	if c.Weight == 0 {
 		c.Weight = w
 	}
@@ -33,6 +31,9 @@ func (c Common) Defaults(w float64) Common {
 	}
 	return c
 }
+
+// Modes are the modes a detector takes.
+var Modes = verdict.ModesOf(verdict.Enforce, verdict.Shadow, verdict.Off)
 
 // Stateful is a detector whose state can be swept and measured.
 type Stateful interface {
@@ -74,12 +75,12 @@ func orDefault[T comparable](v, d T) T {
 func subjectTableKey(h Hasher, v *request.View) uint64 {
 	switch {
 	case v.Identity.KeyID != "":
-		return h.String(byte(ScopeKey), v.Identity.KeyID)
+		return h.String(byte(verdict.ScopeKey), v.Identity.KeyID)
 	case v.Identity.User != "":
-		return h.String(byte(ScopeUser), v.Identity.User)
+		return h.String(byte(verdict.ScopeUser), v.Identity.User)
 	}
 	ip := v.ClientIP.As16()
-	return h.Bytes(byte(ScopeIP), ip[:])
+	return h.Bytes(byte(verdict.ScopeIP), ip[:])
 }
 
 // addrKey hashes an address in namespace ns without allocating.

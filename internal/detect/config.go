@@ -1,83 +1,227 @@
 package detect
 
-import "reflect"
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
 
-// Config configures every detector; a config file sets it under
-// `detectors:`. Each detector's zero fields get its defaults.
-type Config struct {
-	Probing     ProbingConfig     `yaml:"probing"`
-	Honeypot    HoneypotConfig    `yaml:"honeypot"`
-	Automation  AutomationConfig  `yaml:"automation"`
-	Scraping    ScrapingConfig    `yaml:"scraping"`
-	Credentials CredentialsConfig `yaml:"credentials"`
-	Enumeration EnumerationConfig `yaml:"enumeration"`
-	Sharing     SharingConfig     `yaml:"sharing"`
-	Volumetric  VolumetricConfig  `yaml:"volumetric"`
-	GraphQL     GraphQLConfig     `yaml:"graphql"`
+	"github.com/abuseguard/abuseguard/internal/verdict"
+)
+
+// Registration is one detector's entry in the registry. A detector
+// registers itself from its own file (in an init function), so adding a
+// detector is that file, its test and its docs.
+type Registration struct {
+	// Name is the detector's stable name: its key under `detectors:` in a
+	// config, and the Detector's Name.
+	Name string
+	// Order places the detector in the pipeline: detectors see each
+	// request in ascending Order.
+	Order int
+	// Settings returns the detector's settings with every field zero (a
+	// pointer to a struct that embeds Common inline); zero fields take the
+	// detector's defaults when it is built.
+	Settings func() Settings
+	// New builds the detector from its settings (a value Settings
+	// returned, decoded from a config).
+	New func(s Settings, env Env) Detector
 }
 
-// Modes returns each detector's mode by name ("" is on).
-func (c Config) Modes() map[string]string {
-	return map[string]string{
-		"probing": c.Probing.Mode, "honeypot": c.Honeypot.Mode, "automation": c.Automation.Mode,
-		"scraping": c.Scraping.Mode, "credentials": c.Credentials.Mode, "enumeration": c.Enumeration.Mode,
-		"sharing": c.Sharing.Mode, "volumetric": c.Volumetric.Mode, "graphql": c.GraphQL.Mode,
+// Settings are one detector's settings: a pointer to a struct embedding
+// Common.
+type Settings interface{ base() *Common }
+
+func (c *Common) base() *Common { return c }
+
+// Env is what a detector is built with besides its settings.
+type Env struct {
+	Hasher Hasher
+	// Pseudonym hashes identifiers as the request parser does (honeytokens).
+	Pseudonym func(prefix, s string) string
+	// RoutesConfigured says whether the route table lists the API's
+	// endpoints (and unknown routes are refused).
+	RoutesConfigured bool
+}
+
+var registry []Registration
+
+// Register adds a detector to the registry. It is called from init
+// functions; a second registration of a name is a programming error and
+// panics at start.
+func Register(r Registration) {
+	for _, o := range registry {
+		if o.Name == r.Name {
+			panic("detect: detector " + r.Name + " registered twice")
+		}
+	}
+	registry = append(registry, r)
+	slices.SortStableFunc(registry, func(a, b Registration) int { return a.Order - b.Order })
+}
+
+// Registered returns every registered detector, in pipeline order.
+func Registered() []Registration { return slices.Clone(registry) }
+
+// Config holds every registered detector's settings by name; a config
+// file sets them under `detectors:`, each with its `mode` (enforce,
+// shadow or off; "on" is enforce). The zero Config holds every detector's
+// defaults.
+type Config struct {
+	settings map[string]Settings
+}
+
+// Field returns a pointer to the settings of the detector name, for a
+// config decoder to decode onto, and false for an unknown name.
+func (c *Config) Field(name string) (any, bool) {
+	c.init()
+	s, ok := c.settings[name]
+	return s, ok
+}
+
+// FieldNames returns the registered detectors' names.
+func (c *Config) FieldNames() []string {
+	names := make([]string, len(registry))
+	for i, r := range registry {
+		names[i] = r.Name
+	}
+	return names
+}
+
+func (c *Config) init() {
+	if c.settings != nil {
+		return
+	}
+	c.settings = make(map[string]Settings, len(registry))
+	for _, r := range registry {
+		c.settings[r.Name] = r.Settings()
+	}
+}
+
+// settingsOf returns the settings of r in c.
+func (c *Config) settingsOf(name string) Settings {
+	c.init()
+	return c.settings[name]
+}
+
+// Modes returns each detector's mode by name.
+func (c *Config) Modes() map[string]verdict.Mode {
+	out := map[string]verdict.Mode{}
+	for _, r := range registry {
+		out[r.Name] = c.settingsOf(r.Name).base().Mode
+	}
+	return out
+}
+
+// FieldError is a detector setting that is out of range.
+type FieldError struct {
+	Path string // detector name and field: "sharing.window"
+	Msg  string
+}
+
+func (e FieldError) Error() string { return e.Path + ": " + e.Msg }
+
+// Validate checks every detector's settings: its mode is one of Modes, no
+// count, threshold, weight or window is negative (zero means the default),
+// and weights are at most 100.
+func (c *Config) Validate() []FieldError {
+	var errs []FieldError
+	for _, r := range registry {
+		s := c.settingsOf(r.Name)
+		if m := s.base().Mode; !Modes.Has(m) {
+			errs = append(errs, FieldError{r.Name + ".mode", fmt.Sprintf("%q: want %s", m, Modes)})
+		}
+		checkFields(reflect.ValueOf(s).Elem(), r.Name, &errs)
+	}
+	return errs
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+func checkFields(v reflect.Value, path string, errs *[]FieldError) {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		fv := v.Field(i)
+		if f.Anonymous && fv.Kind() == reflect.Struct {
+			checkFields(fv, path, errs)
+			continue
+		}
+		if name == "-" || name == "" {
+			continue
+		}
+		p := path + "." + name
+		switch {
+		case fv.Type() == durationType:
+			if fv.Int() < 0 {
+				*errs = append(*errs, FieldError{p, "must not be negative (0: the default)"})
+			}
+		case fv.CanInt():
+			if fv.Int() < 0 {
+				*errs = append(*errs, FieldError{p, "must not be negative (0: the default)"})
+			}
+		case fv.CanFloat():
+			x := fv.Float()
+			switch {
+			case x < 0 || x != x:
+				*errs = append(*errs, FieldError{p, "must not be negative (0: the default)"})
+			case strings.HasSuffix(name, "weight") && x > 100:
+				*errs = append(*errs, FieldError{p, "risk points are at most 100"})
+			}
+		}
 	}
 }
 
 // Factory builds detectors and keeps them across reloads: a detector whose
-// configuration did not change keeps its state. It is not safe for
-// concurrent use; policies are compiled one at a time.
+// settings did not change keeps its state. It is not safe for concurrent
+// use; policies are compiled one at a time.
 type Factory struct {
 	h     Hasher
 	built map[string]built
 }
 
 type built struct {
-	cfg any
-	d   Detector
+	settings any // a copy of the settings the detector was built from
+	d        Detector
 }
 
 // NewFactory returns a Factory hashing with h.
 func NewFactory(h Hasher) *Factory { return &Factory{h: h, built: map[string]built{}} }
 
-// Build returns the detectors of c that are not off, in a fixed order.
-// routesConfigured says whether the route table lists the API's endpoints;
-// pseudonym hashes honeytoken identifiers as the request parser does;
-// entities is the max_entities of each detector whose config sets none.
-func (f *Factory) Build(c Config, routesConfigured bool, pseudonym func(prefix, s string) string, entities int) []Detector {
-	c.Probing.RoutesConfigured = routesConfigured
-	for _, cm := range []*Common{&c.Probing.Common, &c.Honeypot.Common, &c.Automation.Common, &c.Scraping.Common,
-		&c.Credentials.Common, &c.Enumeration.Common, &c.Sharing.Common, &c.Volumetric.Common, &c.GraphQL.Common} {
+// Build returns the detectors of c that are not off, in pipeline order.
+// entities is the max_entities of each detector whose settings set none.
+func (f *Factory) Build(c *Config, env Env, entities int) []Detector {
+	env.Hasher = f.h
+	var ds []Detector
+	for _, r := range registry {
+		s := copySettings(c.settingsOf(r.Name))
+		cm := s.base()
+		if cm.Mode == verdict.Off {
+			continue
+		}
 		if cm.MaxEntities == 0 {
 			cm.MaxEntities = entities
 		}
-	}
-	var ds []Detector
-	add := func(name, mode string, cfg any, make func() Detector) {
-		if mode == "off" {
-			return
-		}
-		if b, ok := f.built[name]; ok && reflect.DeepEqual(b.cfg, cfg) {
+		key := reflect.ValueOf(s).Elem().Interface()
+		if b, ok := f.built[r.Name]; ok && reflect.DeepEqual(b.settings, key) {
 			ds = append(ds, b.d)
-			return
+			continue
 		}
-		d := make()
-		f.built[name] = built{cfg: cfg, d: d}
+		d := r.New(s, env)
+		f.built[r.Name] = built{settings: key, d: d}
 		ds = append(ds, d)
 	}
-	add("honeypot", c.Honeypot.Mode, c.Honeypot, func() Detector {
-		hc := c.Honeypot
-		hc.Pseudonym = pseudonym
-		return NewHoneypot(hc, f.h)
-	})
-	add("probing", c.Probing.Mode, c.Probing, func() Detector { return NewProbing(c.Probing, f.h) })
-	add("automation", c.Automation.Mode, c.Automation, func() Detector { return NewAutomation(c.Automation, f.h) })
-	add("scraping", c.Scraping.Mode, c.Scraping, func() Detector { return NewScraping(c.Scraping, f.h) })
-	add("credentials", c.Credentials.Mode, c.Credentials, func() Detector { return NewCredentials(c.Credentials, f.h) })
-	add("enumeration", c.Enumeration.Mode, c.Enumeration, func() Detector { return NewEnumeration(c.Enumeration, f.h) })
-	add("sharing", c.Sharing.Mode, c.Sharing, func() Detector { return NewSharing(c.Sharing, f.h) })
-	add("volumetric", c.Volumetric.Mode, c.Volumetric, func() Detector { return NewVolumetric(c.Volumetric, f.h) })
-	add("graphql", c.GraphQL.Mode, c.GraphQL, func() Detector { return NewGraphQL(c.GraphQL) })
 	return ds
+}
+
+// copySettings returns a copy of s, so that building never changes a
+// config.
+func copySettings(s Settings) Settings {
+	v := reflect.New(reflect.TypeOf(s).Elem())
+	v.Elem().Set(reflect.ValueOf(s).Elem())
+	return v.Interface().(Settings)
 }

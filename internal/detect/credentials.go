@@ -9,7 +9,15 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
+
+func init() {
+	Register(Registration{Name: "credentials", Order: 50, Settings: func() Settings { return &CredentialsConfig{} },
+		New: func(s Settings, env Env) Detector {
+			return NewCredentials(*s.(*CredentialsConfig), env.Hasher)
+		}})
+}
 
 // CredentialsConfig configures the credentials detector. Zero fields get the
 // defaults named on each field; a negative threshold turns its check off.
@@ -192,7 +200,7 @@ func (d *Credentials) Request(*request.View, Sink) {}
 
 // Response counts a login or verify attempt and its outcome, and signals
 // each threshold multiple a measure crosses.
-func (d *Credentials) Response(v *request.View, o Outcome, s Sink) {
+func (d *Credentials) Response(v *request.View, o verdict.Outcome, s Sink) {
 	kind := credOther
 	if v.Route != nil {
 		switch v.Route.Kind {
@@ -222,8 +230,8 @@ func (d *Credentials) Response(v *request.View, o Outcome, s Sink) {
 		d.emitEntity(s, v, Subject(v), kind, r)
 	}
 	if v.Identity.KeyID != "" || v.Identity.User != "" {
-		if r := d.entity(addrKey(d.h, byte(ScopeIP), v.ClientIP), now, failed, tried); r.fail+r.distinct > 0 {
-			d.emitEntity(s, v, Entity{ScopeIP, v.ClientIP.String()}, kind, r)
+		if r := d.entity(addrKey(d.h, byte(verdict.ScopeIP), v.ClientIP), now, failed, tried); r.fail+r.distinct > 0 {
+			d.emitEntity(s, v, verdict.Entity{Scope: verdict.ScopeIP, Value: v.ClientIP.String()}, kind, r)
 		}
 	}
 
@@ -237,16 +245,16 @@ func (d *Credentials) Response(v *request.View, o Outcome, s Sink) {
 	if v.Fingerprint != 0 {
 		var b [8]byte
 		binary.LittleEndian.PutUint64(b[:], uint64(v.Fingerprint))
-		fp := d.h.Bytes(byte(ScopeFingerprint), b[:])
+		fp := d.h.Bytes(byte(verdict.ScopeFingerprint), b[:])
 		if d.shared(fp, now, failed) {
-			d.sharedFire(s, v, fp, now, Entity{ScopeFingerprint, v.Fingerprint.String()}, "fingerprint")
+			d.sharedFire(s, v, fp, now, verdict.Entity{Scope: verdict.ScopeFingerprint, Value: v.Fingerprint.String()}, "fingerprint")
 		}
 	}
 	if v.ClientIP.IsValid() {
 		p := request.Prefix(v.ClientIP, 24, 64)
-		pk := addrKey(d.h, byte(ScopePrefix), p.Addr())
+		pk := addrKey(d.h, byte(verdict.ScopePrefix), p.Addr())
 		if d.shared(pk, now, failed) {
-			d.sharedFire(s, v, pk, now, Entity{ScopePrefix, p.String()}, "prefix")
+			d.sharedFire(s, v, pk, now, verdict.Entity{Scope: verdict.ScopePrefix, Value: p.String()}, "prefix")
 		}
 	}
 }
@@ -255,7 +263,7 @@ func (d *Credentials) Response(v *request.View, o Outcome, s Sink) {
 // against its subject, and a later response of a subject already counted,
 // and signals each multiple of AuthThreshold its 401s cross while they
 // are at least MinFailureRatio of its responses.
-func (d *Credentials) authFailure(v *request.View, o Outcome, s Sink) {
+func (d *Credentials) authFailure(v *request.View, o verdict.Outcome, s Sink) {
 	cfg, w := &d.cfg, d.cfg.Window
 	if cfg.AuthThreshold <= 0 {
 		return
@@ -323,7 +331,7 @@ func (d *Credentials) account(s Sink, v *request.View, now int64) {
 		n = st.accountSteps.Cross(f, cfg.AccountThreshold)
 	})
 	if n > 0 {
-		d.emit(s, v, Entity{ScopeUser, v.Subject}, cfg.AccountWeight, Medium, f, cfg.AccountThreshold,
+		d.emit(s, v, verdict.Entity{Scope: verdict.ScopeUser, Value: v.Subject}, cfg.AccountWeight, Medium, f, cfg.AccountThreshold,
 			fmt.Sprintf("%.0f failed logins on one account in %v", f, w))
 	}
 }
@@ -352,7 +360,7 @@ func (d *Credentials) entity(key uint64, now int64, failed bool, tried uint64) c
 	return r
 }
 
-func (d *Credentials) emitEntity(s Sink, v *request.View, e Entity, kind int, r credFired) {
+func (d *Credentials) emitEntity(s Sink, v *request.View, e verdict.Entity, kind int, r credFired) {
 	what := v.Route.Kind
 	if r.fail > 0 {
 		d.emit(s, v, e, d.cfg.Weight, Medium, r.failures, d.cfg.Threshold,
@@ -391,7 +399,7 @@ func (d *Credentials) shared(key uint64, now int64, failed bool) bool {
 }
 
 // sharedFire confirms a global spike, records the step and signals.
-func (d *Credentials) sharedFire(s Sink, v *request.View, key uint64, now int64, e Entity, what string) {
+func (d *Credentials) sharedFire(s Sink, v *request.View, key uint64, now int64, e verdict.Entity, what string) {
 	spike, ga, gf := d.global.spiking(now, &d.cfg)
 	if !spike {
 		return
@@ -411,7 +419,7 @@ func (d *Credentials) sharedFire(s Sink, v *request.View, key uint64, now int64,
 	}
 }
 
-func (d *Credentials) emit(s Sink, v *request.View, e Entity, weight float64, sev Severity, count, threshold float64, summary string) {
+func (d *Credentials) emit(s Sink, v *request.View, e verdict.Entity, weight float64, sev Severity, count, threshold float64, summary string) {
 	s.Emit(Signal{Detector: d.Name(), Entity: e, Weight: weight, Severity: sev, Evidence: Evidence{
 		Summary: summary, Count: count, Threshold: threshold, Window: d.cfg.Window, RequestID: v.ID,
 	}})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 var (
@@ -26,6 +27,8 @@ const (
 type credentialsSink struct{ got []Signal }
 
 func (s *credentialsSink) Emit(sig Signal) { s.got = append(s.got, sig) }
+
+var _ Sink = (*credentialsSink)(nil)
 
 // credentialsAttempt is one login or verify and its answer.
 type credentialsAttempt struct {
@@ -64,7 +67,7 @@ func credentialsRun(d *Credentials, attempts []credentialsAttempt) ([]Signal, []
 	for i, a := range attempts {
 		v := credentialsView(a)
 		d.Request(v, s)
-		d.Response(v, Outcome{Status: a.status}, s)
+		d.Response(v, verdict.Outcome{Status: a.status}, s)
 		for len(at) < len(s.got) {
 			at = append(at, i+1)
 		}
@@ -79,7 +82,7 @@ func credentialsIP(i int) netip.Addr {
 func TestCredentialsAttacks(t *testing.T) {
 	attacker := netip.MustParseAddr("203.0.113.50")
 	type want struct {
-		entity    Entity
+		entity    verdict.Entity
 		weight    float64
 		severity  Severity
 		threshold float64
@@ -100,8 +103,8 @@ func TestCredentialsAttacks(t *testing.T) {
 				return as
 			},
 			want: []want{
-				{Entity{ScopeIP, "203.0.113.50"}, 40, Medium, 10, 10, 10},
-				{Entity{ScopeUser, "s_victim"}, 30, Medium, 20, 20, 20},
+				{verdict.Entity{Scope: verdict.ScopeIP, Value: "203.0.113.50"}, 40, Medium, 10, 10, 10},
+				{verdict.Entity{Scope: verdict.ScopeUser, Value: "s_victim"}, 30, Medium, 20, 20, 20},
 			},
 		},
 		{
@@ -112,7 +115,7 @@ func TestCredentialsAttacks(t *testing.T) {
 				}
 				return as
 			},
-			want: []want{{Entity{ScopeIP, "203.0.113.50"}, 45, High, 5, 5, 7}},
+			want: []want{{verdict.Entity{Scope: verdict.ScopeIP, Value: "203.0.113.50"}, 45, High, 5, 5, 7}},
 		},
 		{
 			name: "promo code guessing by an API key: the key and its IP",
@@ -124,10 +127,10 @@ func TestCredentialsAttacks(t *testing.T) {
 				return as
 			},
 			want: []want{
-				{Entity{ScopeKey, "k_app"}, 45, High, 5, 5, 7},
-				{Entity{ScopeIP, "203.0.113.50"}, 45, High, 5, 5, 7},
-				{Entity{ScopeKey, "k_app"}, 40, Medium, 10, 10, 10},
-				{Entity{ScopeIP, "203.0.113.50"}, 40, Medium, 10, 10, 10},
+				{verdict.Entity{Scope: verdict.ScopeKey, Value: "k_app"}, 45, High, 5, 5, 7},
+				{verdict.Entity{Scope: verdict.ScopeIP, Value: "203.0.113.50"}, 45, High, 5, 5, 7},
+				{verdict.Entity{Scope: verdict.ScopeKey, Value: "k_app"}, 40, Medium, 10, 10, 10},
+				{verdict.Entity{Scope: verdict.ScopeIP, Value: "203.0.113.50"}, 40, Medium, 10, 10, 10},
 			},
 		},
 		{
@@ -138,7 +141,7 @@ func TestCredentialsAttacks(t *testing.T) {
 				}
 				return as
 			},
-			want: []want{{Entity{ScopeUser, "s_victim"}, 30, Medium, 20, 20, 20}},
+			want: []want{{verdict.Entity{Scope: verdict.ScopeUser, Value: "s_victim"}, 30, Medium, 20, 20, 20}},
 		},
 		{
 			name: "2000 IPs once each with one tool, amid ordinary logins",
@@ -159,7 +162,7 @@ func TestCredentialsAttacks(t *testing.T) {
 				return as
 			},
 			// the spike needs 200 logins; the tool has 140 failures by then
-			want: []want{{Entity{ScopeFingerprint, credentialsTool.String()}, 50, High, 30, 200, 215}},
+			want: []want{{verdict.Entity{Scope: verdict.ScopeFingerprint, Value: credentialsTool.String()}, 50, High, 30, 200, 215}},
 		},
 		{
 			name: "a botnet in a few /24s, each bot its own fingerprint",
@@ -172,10 +175,10 @@ func TestCredentialsAttacks(t *testing.T) {
 				return as
 			},
 			want: []want{
-				{Entity{ScopePrefix, "198.18.0.0/24"}, 50, High, 30, 200, 215},
-				{Entity{ScopePrefix, "198.18.1.0/24"}, 50, High, 30, 200, 215},
-				{Entity{ScopePrefix, "198.18.2.0/24"}, 50, High, 30, 200, 215},
-				{Entity{ScopePrefix, "198.18.3.0/24"}, 50, High, 30, 200, 215},
+				{verdict.Entity{Scope: verdict.ScopePrefix, Value: "198.18.0.0/24"}, 50, High, 30, 200, 215},
+				{verdict.Entity{Scope: verdict.ScopePrefix, Value: "198.18.1.0/24"}, 50, High, 30, 200, 215},
+				{verdict.Entity{Scope: verdict.ScopePrefix, Value: "198.18.2.0/24"}, 50, High, 30, 200, 215},
+				{verdict.Entity{Scope: verdict.ScopePrefix, Value: "198.18.3.0/24"}, 50, High, 30, 200, 215},
 			},
 		},
 	}
@@ -289,9 +292,9 @@ func TestCredentialsIgnoresOtherRoutes(t *testing.T) {
 			for i := range 50 {
 				v := credentialsView(credentialsAttempt{at: time.Duration(i) * time.Second, ip: credentialsIP(1), subject: "s_x" + strconv.Itoa(i), status: tc.status})
 				v.Route = other
-				d.Response(v, Outcome{Status: tc.status}, s)
+				d.Response(v, verdict.Outcome{Status: tc.status}, s)
 				v.Route = nil
-				d.Response(v, Outcome{Status: tc.status}, s)
+				d.Response(v, verdict.Outcome{Status: tc.status}, s)
 			}
 			if len(s.got) != 0 || d.Stats().Entries != 0 {
 				t.Fatalf("non-credential routes: %d signals, %d entries; want none", len(s.got), d.Stats().Entries)
@@ -334,7 +337,7 @@ func TestCredentialsQuietPathAllocs(t *testing.T) {
 		i++
 		fail.ClientIP = credentialsIP(i % 16)
 		fail.Subject = subjects[i%16]
-		d.Response(fail, Outcome{Status: 401}, s)
+		d.Response(fail, verdict.Outcome{Status: 401}, s)
 	}
 	for range 16 {
 		failing()
@@ -345,7 +348,7 @@ func TestCredentialsQuietPathAllocs(t *testing.T) {
 		f       func()
 	}{
 		// entity, IP, fingerprint, prefix
-		{"successful login with an identity", 4, func() { d.Request(ok, s); d.Response(ok, Outcome{Status: 200}, s) }},
+		{"successful login with an identity", 4, func() { d.Request(ok, s); d.Response(ok, verdict.Outcome{Status: 200}, s) }},
 		// entity, account, fingerprint, prefix; the tool's fingerprint passes
 		// the shared threshold without a spike, so the global check runs too
 		{"failures from 16 IPs", 4, failing},
@@ -370,7 +373,7 @@ func credentialsAnywhere(d *Credentials, s *credentialsSink, from time.Duration,
 		at := from + time.Duration(i)*gap
 		v := &request.View{ID: "a" + strconv.Itoa(int(at/time.Millisecond)), Time: credentialsT0.Add(at), ClientIP: ip, Method: "GET", Path: path}
 		d.Request(v, s)
-		d.Response(v, Outcome{Status: status}, s)
+		d.Response(v, verdict.Outcome{Status: status}, s)
 	}
 }
 
@@ -387,7 +390,7 @@ func TestCredentialsAuthFailuresAnywhere(t *testing.T) {
 			t.Fatalf("%d signals for 31 failures, want 6: %+v", len(s.got), s.got)
 		}
 		for i, sig := range s.got {
-			if sig.Entity != (Entity{ScopeIP, guesser.String()}) || sig.Weight != 15 || sig.Detector != "credentials" ||
+			if sig.Entity != (verdict.Entity{Scope: verdict.ScopeIP, Value: guesser.String()}) || sig.Weight != 15 || sig.Detector != "credentials" ||
 				sig.Evidence.Threshold != 5 || sig.Evidence.Count != float64(5*(i+1)) {
 				t.Errorf("signal %d: %+v", i, sig)
 			}
@@ -402,9 +405,9 @@ func TestCredentialsAuthFailuresAnywhere(t *testing.T) {
 		for i := range 5 {
 			v := &request.View{ID: "k", Time: credentialsT0.Add(time.Duration(i) * time.Second), ClientIP: guesser, Method: "GET", Path: "/v1/orders"}
 			v.Identity.KeyID = "k_revoked"
-			d.Response(v, Outcome{Status: 401}, s)
+			d.Response(v, verdict.Outcome{Status: 401}, s)
 		}
-		if len(s.got) != 1 || s.got[0].Entity != (Entity{ScopeKey, "k_revoked"}) {
+		if len(s.got) != 1 || s.got[0].Entity != (verdict.Entity{Scope: verdict.ScopeKey, Value: "k_revoked"}) {
 			t.Fatalf("signals %+v, want one on the key", s.got)
 		}
 	})
@@ -484,13 +487,13 @@ func TestCredentialsAuthQuietPathAllocs(t *testing.T) {
 	d := NewCredentials(CredentialsConfig{}, NewHasher())
 	s := &credentialsSink{}
 	v := &request.View{Time: credentialsT0, ClientIP: netip.MustParseAddr("192.0.2.1"), Method: "GET", Path: "/v1/items"}
-	if n := testing.AllocsPerRun(100, func() { d.Response(v, Outcome{Status: 200}, s) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { d.Response(v, verdict.Outcome{Status: 200}, s) }); n != 0 {
 		t.Fatalf("a success outside login routes: %v allocs", n)
 	}
 	// Below its threshold (signals allocate their evidence).
 	d = NewCredentials(CredentialsConfig{AuthThreshold: 1000}, NewHasher())
 	f := &request.View{Time: credentialsT0, ClientIP: netip.MustParseAddr("192.0.2.2"), Method: "GET", Path: "/v1/items"}
-	if n := testing.AllocsPerRun(100, func() { d.Response(f, Outcome{Status: 401}, s) }); n > tableUpdateAllocs() {
+	if n := testing.AllocsPerRun(100, func() { d.Response(f, verdict.Outcome{Status: 401}, s) }); n > tableUpdateAllocs() {
 		t.Fatalf("a 401: %v allocs, the table's own %v", n, tableUpdateAllocs())
 	}
 }
@@ -502,21 +505,21 @@ func BenchmarkCredentialsResponse(b *testing.B) {
 	b.Run("success, never failed", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			d.Response(v, Outcome{Status: 200}, s)
+			d.Response(v, verdict.Outcome{Status: 200}, s)
 		}
 	})
 	f := &request.View{Time: credentialsT0, ClientIP: netip.MustParseAddr("192.0.2.2"), Method: "GET", Path: "/v1/items"}
-	d.Response(f, Outcome{Status: 401}, s)
+	d.Response(f, verdict.Outcome{Status: 401}, s)
 	b.Run("success, never failed, while another client fails", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			d.Response(v, Outcome{Status: 200}, s)
+			d.Response(v, verdict.Outcome{Status: 200}, s)
 		}
 	})
 	b.Run("success after a 401", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			d.Response(f, Outcome{Status: 200}, s)
+			d.Response(f, verdict.Outcome{Status: 200}, s)
 		}
 	})
 }
@@ -546,13 +549,13 @@ func TestCredentialsSurgeOnABusySite(t *testing.T) {
 	slices.SortStableFunc(attempts, func(a, b credentialsAttempt) int { return cmp.Compare(a.at, b.at) })
 
 	got, at := credentialsRun(NewCredentials(CredentialsConfig{}, NewHasher()), attempts)
-	tool := Entity{ScopeFingerprint, credentialsTool.String()}
+	tool := verdict.Entity{Scope: verdict.ScopeFingerprint, Value: credentialsTool.String()}
 	if len(got) == 0 || got[0].Entity != tool || got[0].Weight != 50 {
 		t.Fatalf("signals %+v, want the tool's fingerprint first", got)
 	}
 	for _, sig := range got {
 		// The attack's own /24s are fair game; nothing else is.
-		if sig.Entity != tool && !(sig.Entity.Scope == ScopePrefix && strings.HasPrefix(sig.Entity.Value, "100.64.")) {
+		if sig.Entity != tool && !(sig.Entity.Scope == verdict.ScopePrefix && strings.HasPrefix(sig.Entity.Value, "100.64.")) {
 			t.Errorf("an ordinary client was signalled: %+v", sig)
 		}
 	}

@@ -9,74 +9,25 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
-
-// Scope is the kind of entity a signal or decision is about.
-type Scope uint8
-
-// Scopes. Identity scopes (Key, User) are preferred over network scopes
-// when a request carries an identity, so one abuser behind a shared NAT
-// does not lock out the others.
-const (
-	ScopeIP Scope = iota + 1
-	ScopePrefix
-	ScopeKey
-	ScopeUser
-	ScopeFingerprint
-)
-
-var scopeNames = [...]string{ScopeIP: "ip", ScopePrefix: "prefix", ScopeKey: "key", ScopeUser: "user", ScopeFingerprint: "fingerprint"}
-
-func (s Scope) String() string {
-	if int(s) < len(scopeNames) && scopeNames[s] != "" {
-		return scopeNames[s]
-	}
-	return "invalid"
-}
-
-// ParseScope parses a scope name.
-func ParseScope(s string) (Scope, bool) {
-	for i, n := range scopeNames {
-		if n != "" && n == s {
-			return Scope(i), true
-		}
-	}
-	return 0, false
-}
-
-// Entity is who a signal or decision is about: a scope and its value (an
-// IP, a prefix in CIDR form, a key id, a user, a fingerprint id).
-type Entity struct {
-	Scope Scope
-	Value string
-}
-
-func (e Entity) String() string { return e.Scope.String() + ":" + e.Value }
 
 // Subject returns the entity a request's behaviour is attributed to: its
 // API key, else its user, else its client IP.
-func Subject(v *request.View) Entity {
+func Subject(v *request.View) verdict.Entity {
 	switch {
 	case v.Identity.KeyID != "":
-		return Entity{ScopeKey, v.Identity.KeyID}
+		return verdict.Entity{Scope: verdict.ScopeKey, Value: v.Identity.KeyID}
 	case v.Identity.User != "":
-		return Entity{ScopeUser, v.Identity.User}
+		return verdict.Entity{Scope: verdict.ScopeUser, Value: v.Identity.User}
 	}
-	return Entity{ScopeIP, v.ClientIP.String()}
-}
-
-// Outcome is what happened to a forwarded request.
-type Outcome struct {
-	Status        int
-	Latency       time.Duration
-	Bytes         int64
-	UpstreamError bool // the upstream could not be reached or timed out
+	return verdict.Entity{Scope: verdict.ScopeIP, Value: v.ClientIP.String()}
 }
 
 // Signal is one detector's finding about one entity.
 type Signal struct {
 	Detector string
-	Entity   Entity
+	Entity   verdict.Entity
 	// Weight is how many risk points (0-100) the finding adds to the
 	// entity's score. 100 means act at once (a honeypot touch).
 	Weight   float64
@@ -127,5 +78,5 @@ type Detector interface {
 	// Request sees a request before the decision.
 	Request(v *request.View, s Sink)
 	// Response sees a forwarded request's outcome after the response.
-	Response(v *request.View, o Outcome, s Sink)
+	Response(v *request.View, o verdict.Outcome, s Sink)
 }

@@ -5,7 +5,15 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
+
+func init() {
+	Register(Registration{Name: "enumeration", Order: 60, Settings: func() Settings { return &EnumerationConfig{} },
+		New: func(s Settings, env Env) Detector {
+			return NewEnumeration(*s.(*EnumerationConfig), env.Hasher)
+		}})
+}
 
 // EnumerationConfig configures the enumeration detector. Zero fields get the
 // defaults named on each field; a negative threshold turns the check off.
@@ -75,7 +83,7 @@ func (d *Enumeration) Request(*request.View, Sink) {}
 // Response counts a signup or reset attempt that names an identifier, and
 // signals each multiple of DistinctThreshold crossed while the revealing
 // share is at least MinRatio.
-func (d *Enumeration) Response(v *request.View, o Outcome, s Sink) {
+func (d *Enumeration) Response(v *request.View, o verdict.Outcome, s Sink) {
 	if v.Route == nil || v.Subject == "" || (v.Route.Kind != "signup" && v.Route.Kind != "reset") {
 		return
 	}

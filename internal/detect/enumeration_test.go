@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 var (
@@ -18,6 +19,8 @@ var (
 type enumerationSink struct{ got []Signal }
 
 func (s *enumerationSink) Emit(sig Signal) { s.got = append(s.got, sig) }
+
+var _ Sink = (*enumerationSink)(nil)
 
 // enumerationTry is one signup or reset naming subject, and its answer.
 type enumerationTry struct {
@@ -42,7 +45,7 @@ func enumerationRun(d *Enumeration, ip string, tries []enumerationTry) ([]Signal
 	for i, t := range tries {
 		v := enumerationView(i, ip, t)
 		d.Request(v, s)
-		d.Response(v, Outcome{Status: t.status}, s)
+		d.Response(v, verdict.Outcome{Status: t.status}, s)
 		if first == 0 && len(s.got) > 0 {
 			first = i + 1
 		}
@@ -86,7 +89,7 @@ func TestEnumerationAttacks(t *testing.T) {
 				t.Fatalf("got %d signals, want 1: %+v", len(got), got)
 			}
 			sig, ev := got[0], got[0].Evidence
-			if sig.Detector != "enumeration" || sig.Entity != (Entity{ScopeIP, "203.0.113.70"}) || sig.Weight != 45 || sig.Severity != Medium {
+			if sig.Detector != "enumeration" || sig.Entity != (verdict.Entity{Scope: verdict.ScopeIP, Value: "203.0.113.70"}) || sig.Weight != 45 || sig.Severity != Medium {
 				t.Errorf("signal %+v, want enumeration on ip:203.0.113.70, weight 45, medium", sig)
 			}
 			if ev.Threshold != 10 || ev.Count < 10 || ev.Window != 10*time.Minute || ev.RequestID == "" {
@@ -141,7 +144,7 @@ func TestEnumerationBounded(t *testing.T) {
 	for i := range 5000 {
 		v := enumerationView(i, "10.0.0.1", enumerationTry{enumerationReset, "s_x", 404})
 		v.ClientIP = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-		d.Response(v, Outcome{Status: 404}, s)
+		d.Response(v, verdict.Outcome{Status: 404}, s)
 	}
 	if st := d.Stats(); st.Entries > st.MaxEntries || st.Evictions == 0 || len(s.got) != 0 {
 		t.Fatalf("stats = %+v, %d signals; want at most MaxEntries entries, some evictions, no signals", st, len(s.got))
@@ -159,7 +162,7 @@ func TestEnumerationQuietPathAllocs(t *testing.T) {
 	v := enumerationView(1, "198.51.100.41", enumerationTry{enumerationReset, "s_me", 404})
 	n := testing.AllocsPerRun(200, func() {
 		d.Request(v, s)
-		d.Response(v, Outcome{Status: 404}, s)
+		d.Response(v, verdict.Outcome{Status: 404}, s)
 	})
 	if want := enumerationUpdateAllocs(); n != want || len(s.got) != 0 {
 		t.Fatalf("quiet path: %v allocs, %d signals; want %v (one table update), 0", n, len(s.got), want)

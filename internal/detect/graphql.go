@@ -4,7 +4,15 @@ import (
 	"fmt"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
+
+func init() {
+	Register(Registration{Name: "graphql", Order: 90, Settings: func() Settings { return &GraphQLConfig{} },
+		New: func(s Settings, env Env) Detector {
+			return NewGraphQL(*s.(*GraphQLConfig))
+		}})
+}
 
 // GraphQLConfig configures the graphql detector. Zero fields get the
 // defaults named on each field; a negative limit turns its check off.
@@ -84,6 +92,6 @@ func (d *GraphQL) Request(v *request.View, s Sink) {
 }
 
 // Response does nothing: the document is judged before it runs.
-func (d *GraphQL) Response(*request.View, Outcome, Sink) {}
+func (d *GraphQL) Response(*request.View, verdict.Outcome, Sink) {}
 
 var _ Detector = (*GraphQL)(nil)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 func TestGraphQLDetector(t *testing.T) {
@@ -43,7 +44,7 @@ func TestGraphQLDetector(t *testing.T) {
 				t.Fatalf("%d signals, want 1: %+v", len(s.got), s.got)
 			}
 			sig := s.got[0]
-			if sig.Detector != "graphql" || sig.Weight != 40 || sig.Severity != Medium || sig.Entity != (Entity{ScopeIP, "203.0.113.40"}) ||
+			if sig.Detector != "graphql" || sig.Weight != 40 || sig.Severity != Medium || sig.Entity != (verdict.Entity{Scope: verdict.ScopeIP, Value: "203.0.113.40"}) ||
 				sig.Evidence.Summary != tc.summary || sig.Evidence.RequestID != "r1" || sig.Evidence.Count <= sig.Evidence.Threshold {
 				t.Errorf("signal %+v, want %q on ip:203.0.113.40 at 40 points", sig, tc.summary)
 			}

@@ -4,7 +4,17 @@ import (
 	"strconv"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
+
+func init() {
+	Register(Registration{Name: "honeypot", Order: 10, Settings: func() Settings { return &HoneypotConfig{} },
+		New: func(s Settings, env Env) Detector {
+			hc := *s.(*HoneypotConfig)
+			hc.Pseudonym = env.Pseudonym
+			return NewHoneypot(hc, env.Hasher)
+		}})
+}
 
 // HoneypotConfig configures the honeypot detector. Zero fields get the
 // defaults named on each field.
@@ -91,7 +101,7 @@ func (d *Honeypot) Request(v *request.View, s Sink) {
 	sig := Signal{Detector: d.Name(), Weight: d.cfg.Weight, Severity: High, Evidence: Evidence{
 		Summary: summary, Count: 1, Threshold: 1, RequestID: v.ID,
 	}}
-	ip := Entity{ScopeIP, v.ClientIP.String()}
+	ip := verdict.Entity{Scope: verdict.ScopeIP, Value: v.ClientIP.String()}
 	sig.Entity = ip
 	s.Emit(sig)
 	if e := Subject(v); e != ip {
@@ -101,7 +111,7 @@ func (d *Honeypot) Request(v *request.View, s Sink) {
 }
 
 // Response does nothing: a touch is judged on the request alone.
-func (d *Honeypot) Response(*request.View, Outcome, Sink) {}
+func (d *Honeypot) Response(*request.View, verdict.Outcome, Sink) {}
 
 // Sweep does nothing: Honeypot keeps no per-entity state.
 func (d *Honeypot) Sweep(int64) {}

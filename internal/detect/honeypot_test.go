@@ -6,11 +6,14 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 type honeypotSink struct{ got []Signal }
 
 func (s *honeypotSink) Emit(sig Signal) { s.got = append(s.got, sig) }
+
+var _ Sink = (*honeypotSink)(nil)
 
 func honeypotView(path string, rt *request.Route, keyID, subject string) *request.View {
 	return &request.View{
@@ -39,22 +42,22 @@ func honeypotConfig() HoneypotConfig {
 func TestHoneypotTouches(t *testing.T) {
 	decoy := &request.Route{Name: "old-admin", Template: "GET /admin/export", Kind: "decoy"}
 	login := &request.Route{Name: "login", Template: "POST /login", Kind: "login", Field: "username"}
-	ip := Entity{ScopeIP, "203.0.113.66"}
+	ip := verdict.Entity{Scope: verdict.ScopeIP, Value: "203.0.113.66"}
 	for _, tc := range []struct {
 		name string
 		v    *request.View
-		want []Entity
+		want []verdict.Entity
 	}{
-		{"decoy route, anonymous", honeypotView("/admin/export", decoy, "", ""), []Entity{ip}},
-		{"decoy route with a key", honeypotView("/admin/export", decoy, "k_live1", ""), []Entity{ip, {ScopeKey, "k_live1"}}},
-		{"honeytoken key on an ordinary route", honeypotView("/v1/items", nil, "canary-key", ""), []Entity{ip, {ScopeKey, "canary-key"}}},
-		{"login for a honeytoken account", honeypotView("/login", login, "", honeypotPseudonym("s_", "admin-backup@example.com")), []Entity{ip}},
+		{"decoy route, anonymous", honeypotView("/admin/export", decoy, "", ""), []verdict.Entity{ip}},
+		{"decoy route with a key", honeypotView("/admin/export", decoy, "k_live1", ""), []verdict.Entity{ip, {Scope: verdict.ScopeKey, Value: "k_live1"}}},
+		{"honeytoken key on an ordinary route", honeypotView("/v1/items", nil, "canary-key", ""), []verdict.Entity{ip, {Scope: verdict.ScopeKey, Value: "canary-key"}}},
+		{"login for a honeytoken account", honeypotView("/login", login, "", honeypotPseudonym("s_", "admin-backup@example.com")), []verdict.Entity{ip}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := NewHoneypot(honeypotConfig(), NewHasher())
 			sink := &honeypotSink{}
 			d.Request(tc.v, sink)
-			d.Response(tc.v, Outcome{Status: 200}, sink)
+			d.Response(tc.v, verdict.Outcome{Status: 200}, sink)
 			if len(sink.got) != len(tc.want) {
 				t.Fatalf("%d signals, want %d: %+v", len(sink.got), len(tc.want), sink.got)
 			}
@@ -90,7 +93,7 @@ func TestHoneypotBenignTwins(t *testing.T) {
 			sink := &honeypotSink{}
 			for range 100 {
 				d.Request(tc.v, sink)
-				d.Response(tc.v, Outcome{Status: 200}, sink)
+				d.Response(tc.v, verdict.Outcome{Status: 200}, sink)
 			}
 			if len(sink.got) != 0 {
 				t.Fatalf("benign traffic signalled: %+v", sink.got)
@@ -116,7 +119,7 @@ func TestHoneypotQuietPathAllocs(t *testing.T) {
 	v := honeypotView("/v1/items/7", items, "k_live1", "s_someone")
 	if n := testing.AllocsPerRun(100, func() {
 		d.Request(v, sink)
-		d.Response(v, Outcome{Status: 200}, sink)
+		d.Response(v, verdict.Outcome{Status: 200}, sink)
 	}); n != 0 {
 		t.Fatalf("%v allocs", n)
 	}

@@ -7,7 +7,17 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
+
+func init() {
+	Register(Registration{Name: "probing", Order: 20, Settings: func() Settings { return &ProbingConfig{} },
+		New: func(s Settings, env Env) Detector {
+			pc := *s.(*ProbingConfig)
+			pc.RoutesConfigured = env.RoutesConfigured
+			return NewProbing(pc, env.Hasher)
+		}})
+}
 
 // ProbingConfig configures the probing detector. Zero fields get the
 // defaults named on each field.
@@ -290,7 +300,7 @@ func (d *Probing) Request(v *request.View, s Sink) {
 }
 
 // Response counts a path answered 404, 403 or 400 as a miss.
-func (d *Probing) Response(v *request.View, o Outcome, s Sink) {
+func (d *Probing) Response(v *request.View, o verdict.Outcome, s Sink) {
 	if o.Status != 404 && o.Status != 403 && o.Status != 400 {
 		return
 	}

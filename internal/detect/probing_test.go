@@ -8,11 +8,14 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 type probingSink struct{ got []Signal }
 
 func (s *probingSink) Emit(sig Signal) { s.got = append(s.got, sig) }
+
+var _ Sink = (*probingSink)(nil)
 
 func probingView(d time.Duration, ip, path string, rt *request.Route) *request.View {
 	return &request.View{
@@ -29,7 +32,7 @@ func probingView(d time.Duration, ip, path string, rt *request.Route) *request.V
 func probingStep(d *Probing, v *request.View, status int, s Sink) {
 	d.Request(v, s)
 	if status != 0 {
-		d.Response(v, Outcome{Status: status}, s)
+		d.Response(v, verdict.Outcome{Status: status}, s)
 	}
 }
 
@@ -60,7 +63,7 @@ func TestProbingMissesEscalate(t *testing.T) {
 		t.Errorf("second signal (80 points) at probe %d, want 20..28", when[1])
 	}
 	for i, sig := range sink.got {
-		want := Entity{ScopeIP, "203.0.113.7"}
+		want := verdict.Entity{Scope: verdict.ScopeIP, Value: "203.0.113.7"}
 		if sig.Detector != "probing" || sig.Entity != want || sig.Weight != 40 {
 			t.Errorf("signal %d: %s %v weight %v", i, sig.Detector, sig.Entity, sig.Weight)
 		}
@@ -236,7 +239,7 @@ func TestProbingSensitiveSignals(t *testing.T) {
 				t.Fatalf("%d signals, want %d: %+v", len(sink.got), tc.want, sink.got)
 			}
 			for _, sig := range sink.got {
-				if sig.Entity != (Entity{ScopeKey, "k_scanner"}) || sig.Weight != 45 || sig.Severity != High || sig.Evidence.Threshold != 1 {
+				if sig.Entity != (verdict.Entity{Scope: verdict.ScopeKey, Value: "k_scanner"}) || sig.Weight != 45 || sig.Severity != High || sig.Evidence.Threshold != 1 {
 					t.Errorf("signal %+v", sig)
 				}
 			}
@@ -313,7 +316,7 @@ func TestProbingInjectionSignals(t *testing.T) {
 				t.Fatalf("%d signals, want %d: %+v", len(sink.got), tc.want, sink.got)
 			}
 			for _, sig := range sink.got {
-				if sig.Entity != (Entity{ScopeIP, "203.0.113.21"}) || sig.Weight != 30 || sig.Severity != Medium ||
+				if sig.Entity != (verdict.Entity{Scope: verdict.ScopeIP, Value: "203.0.113.21"}) || sig.Weight != 30 || sig.Severity != Medium ||
 					!strings.HasPrefix(sig.Evidence.Summary, "injection probe in query") {
 					t.Errorf("signal %+v", sig)
 				}
@@ -340,7 +343,7 @@ func TestProbingStateBounded(t *testing.T) {
 	for i := range 100_000 {
 		v.ClientIP = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 		v.Time = time.Unix(0, at(time.Duration(i)*time.Millisecond))
-		d.Response(v, Outcome{Status: 404}, sink)
+		d.Response(v, verdict.Outcome{Status: 404}, sink)
 	}
 	s := d.Stats()
 	if s.Entries > s.MaxEntries || s.MaxEntries != 640 || s.Evictions == 0 {
@@ -368,9 +371,9 @@ func TestProbingQuietPathAllocs(t *testing.T) {
 		{"request on a route", func() { d.Request(matched, sink) }},
 		{"request without a route table", func() { dn.Request(unrouted, sink) }},
 		{"request with an ordinary query", func() { dn.Request(queried, sink) }},
-		{"response 200", func() { d.Response(matched, Outcome{Status: 200}, sink) }},
-		{"response 404 below threshold", func() { d.Response(matched, Outcome{Status: 404}, sink) }},
-		{"response 404 on an unrouted path", func() { dn.Response(unrouted, Outcome{Status: 404}, sink) }},
+		{"response 200", func() { d.Response(matched, verdict.Outcome{Status: 200}, sink) }},
+		{"response 404 below threshold", func() { d.Response(matched, verdict.Outcome{Status: 404}, sink) }},
+		{"response 404 on an unrouted path", func() { dn.Response(unrouted, verdict.Outcome{Status: 404}, sink) }},
 		{"request unmatched below threshold", func() { d.Request(unrouted, sink) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -465,7 +468,7 @@ func TestProbingProtocol(t *testing.T) {
 			}
 			for _, sig := range sink.got {
 				want := orDefault(tc.cfg.ProtocolWeight, 30)
-				if sig.Weight != want || sig.Severity != Medium || sig.Entity != (Entity{ScopeIP, "198.51.100.61"}) {
+				if sig.Weight != want || sig.Severity != Medium || sig.Entity != (verdict.Entity{Scope: verdict.ScopeIP, Value: "198.51.100.61"}) {
 					t.Errorf("signal %+v, want weight %v", sig, want)
 				}
 			}

@@ -7,7 +7,15 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
+
+func init() {
+	Register(Registration{Name: "scraping", Order: 40, Settings: func() Settings { return &ScrapingConfig{} },
+		New: func(s Settings, env Env) Detector {
+			return NewScraping(*s.(*ScrapingConfig), env.Hasher)
+		}})
+}
 
 // ScrapingConfig configures the scraping detector. Zero fields get the
 // defaults named on each field; a negative threshold turns its check off.
@@ -213,7 +221,7 @@ func (d *Scraping) Request(v *request.View, s Sink) {
 	}
 }
 
-func (d *Scraping) emit(s Sink, v *request.View, e Entity, weight float64, sev Severity, count, threshold float64, summary string) {
+func (d *Scraping) emit(s Sink, v *request.View, e verdict.Entity, weight float64, sev Severity, count, threshold float64, summary string) {
 	s.Emit(Signal{Detector: d.Name(), Entity: e, Weight: weight, Severity: sev, Evidence: Evidence{
 		Summary: summary, Count: count, Threshold: threshold, Window: d.cfg.Window, RequestID: v.ID,
 	}})
@@ -221,7 +229,7 @@ func (d *Scraping) emit(s Sink, v *request.View, e Entity, weight float64, sev S
 
 // Response notes that the deployment serves static assets, which arms the
 // static-share check.
-func (d *Scraping) Response(v *request.View, o Outcome, _ Sink) {
+func (d *Scraping) Response(v *request.View, o verdict.Outcome, _ Sink) {
 	if o.Status >= 200 && o.Status < 400 && !o.UpstreamError && !d.assets.Load() && scrapingStatic(v) {
 		d.assets.Store(true)
 	}

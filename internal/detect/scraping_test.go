@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // scrapingT0 is aligned to a 10-minute boundary, so counts inside one
@@ -24,6 +25,8 @@ var (
 type scrapingSink struct{ got []Signal }
 
 func (s *scrapingSink) Emit(sig Signal) { s.got = append(s.got, sig) }
+
+var _ Sink = (*scrapingSink)(nil)
 
 // scrapingView builds a GET for path at scrapingT0+at from ip, matched to
 // route with param, or unrouted when route is nil.
@@ -44,7 +47,7 @@ func scrapingProductView(at time.Duration, ip string, id int) *request.View {
 func scrapingArm(d *Scraping) {
 	v := scrapingView(0, "192.0.2.250", "/assets/app.css", "", scrapingAsset, "app.css")
 	d.Request(v, &scrapingSink{})
-	d.Response(v, Outcome{Status: 200}, &scrapingSink{})
+	d.Response(v, verdict.Outcome{Status: 200}, &scrapingSink{})
 }
 
 // scrapingOf returns the signals whose summary contains what.
@@ -60,7 +63,7 @@ func scrapingOf(got []Signal, what string) []Signal {
 
 func TestScrapingAttacks(t *testing.T) {
 	const ip = "203.0.113.7"
-	ipEntity := Entity{ScopeIP, ip}
+	ipEntity := verdict.Entity{Scope: verdict.ScopeIP, Value: ip}
 	tests := []struct {
 		name      string
 		what      string // summary fragment of the expected signal
@@ -101,7 +104,7 @@ func TestScrapingAttacks(t *testing.T) {
 					v = scrapingView(at/10, ip, "/category/"+strconv.Itoa(i%7), "", nil, "")
 				}
 				d.Request(v, s)
-				d.Response(v, Outcome{Status: 200}, s)
+				d.Response(v, verdict.Outcome{Status: 200}, s)
 				if len(scrapingOf(s.got, tc.what)) > 0 {
 					first = i
 				}
@@ -167,7 +170,7 @@ func TestScrapingStaticShareInert(t *testing.T) {
 			for i := 1; i <= 300; i++ {
 				v := tc.view(i)
 				d.Request(v, s)
-				d.Response(v, Outcome{Status: 200}, s)
+				d.Response(v, verdict.Outcome{Status: 200}, s)
 			}
 			if len(s.got) != 0 {
 				t.Fatalf("got %d signals, want none: %+v", len(s.got), s.got)
@@ -192,12 +195,12 @@ func TestScrapingBenign(t *testing.T) {
 				at += 10 * time.Second
 				v := scrapingProductView(at, "198.51.100.20", id)
 				d.Request(v, s)
-				d.Response(v, Outcome{Status: 200}, s)
+				d.Response(v, verdict.Outcome{Status: 200}, s)
 				for _, f := range [...]string{"app.css", "app.js", "logo.svg", "p.jpg"} {
 					at += 50 * time.Millisecond
 					a := scrapingView(at, "198.51.100.20", "/assets/"+f, "", scrapingAsset, f)
 					d.Request(a, s)
-					d.Response(a, Outcome{Status: 200}, s)
+					d.Response(a, verdict.Outcome{Status: 200}, s)
 				}
 			}
 		}},
@@ -208,7 +211,7 @@ func TestScrapingBenign(t *testing.T) {
 				v := scrapingView(time.Duration(i)*2*time.Second, "192.0.2.44", "/api/orders/"+id, "", scrapingOrder, id)
 				v.Identity.KeyID = "k_partner"
 				d.Request(v, s)
-				d.Response(v, Outcome{Status: 200}, s)
+				d.Response(v, verdict.Outcome{Status: 200}, s)
 			}
 			for page := 1; page <= 4; page++ { // and lists them, 50 a page
 				v := scrapingView(time.Duration(400+page)*time.Second, "192.0.2.44", "/api/orders", "limit=50&page="+strconv.Itoa(page), nil, "")
@@ -231,7 +234,7 @@ func TestScrapingBenign(t *testing.T) {
 				f := "chunk" + strconv.Itoa(i) + ".js"
 				v := scrapingView(time.Duration(i)*10*time.Millisecond, "198.51.100.22", "/static/"+f, "", nil, "")
 				d.Request(v, s)
-				d.Response(v, Outcome{Status: 200}, s)
+				d.Response(v, verdict.Outcome{Status: 200}, s)
 			}
 		}},
 	}
@@ -282,9 +285,9 @@ func TestScrapingQuietPathAllocs(t *testing.T) {
 	a := scrapingView(time.Second, "198.51.100.30", "/assets/app.css", "", scrapingAsset, "app.css")
 	n := testing.AllocsPerRun(200, func() {
 		d.Request(v, s)
-		d.Response(v, Outcome{Status: 200}, s)
+		d.Response(v, verdict.Outcome{Status: 200}, s)
 		d.Request(a, s)
-		d.Response(a, Outcome{Status: 200}, s)
+		d.Response(a, verdict.Outcome{Status: 200}, s)
 	})
 	if want := 2 * scrapingUpdateAllocs(); n != want || len(s.got) != 0 {
 		t.Fatalf("quiet path: %v allocs, %d signals; want %v (two table updates), 0", n, len(s.got), want)

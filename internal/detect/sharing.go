@@ -5,7 +5,15 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
+
+func init() {
+	Register(Registration{Name: "sharing", Order: 70, Settings: func() Settings { return &SharingConfig{} },
+		New: func(s Settings, env Env) Detector {
+			return NewSharing(*s.(*SharingConfig), env.Hasher)
+		}})
+}
 
 // SharingConfig configures the sharing detector. Zero fields get the
 // defaults named on each field; a negative threshold turns its check off.
@@ -230,9 +238,9 @@ func (d *Sharing) Request(v *request.View, s Sink) {
 	}
 	if churnF.n > 0 {
 		if churnByUser {
-			d.emit(s, v, Entity{ScopeUser, v.Identity.User}, churnF, d.cfg.KeysPerUserWeight, Low, d.cfg.KeysPerUser, d.cfg.ChurnWindow, "%.0f distinct API keys sent by %s in %s")
+			d.emit(s, v, verdict.Entity{Scope: verdict.ScopeUser, Value: v.Identity.User}, churnF, d.cfg.KeysPerUserWeight, Low, d.cfg.KeysPerUser, d.cfg.ChurnWindow, "%.0f distinct API keys sent by %s in %s")
 		} else {
-			d.emit(s, v, Entity{ScopeIP, v.ClientIP.String()}, churnF, d.cfg.KeysPerIPWeight, Medium, d.cfg.KeysPerIP, d.cfg.ChurnWindow, "%.0f distinct API keys sent from %s in %s")
+			d.emit(s, v, verdict.Entity{Scope: verdict.ScopeIP, Value: v.ClientIP.String()}, churnF, d.cfg.KeysPerIPWeight, Medium, d.cfg.KeysPerIP, d.cfg.ChurnWindow, "%.0f distinct API keys sent from %s in %s")
 		}
 	}
 }
@@ -247,16 +255,16 @@ func (d *Sharing) identity(v *request.View) (string, byte) {
 	return v.Identity.KeyID, nsSharingKey
 }
 
-func (d *Sharing) identityEntity(v *request.View) Entity {
+func (d *Sharing) identityEntity(v *request.View) verdict.Entity {
 	if v.Identity.User != "" {
-		return Entity{ScopeUser, v.Identity.User}
+		return verdict.Entity{Scope: verdict.ScopeUser, Value: v.Identity.User}
 	}
-	return Entity{ScopeKey, v.Identity.KeyID}
+	return verdict.Entity{Scope: verdict.ScopeKey, Value: v.Identity.KeyID}
 }
 
 // emit sends one signal per step f newly crossed; the evidence threshold
 // is the step's multiple of threshold.
-func (d *Sharing) emit(s Sink, v *request.View, e Entity, f sharingFired, weight float64, sev Severity, threshold float64, w time.Duration, format string) {
+func (d *Sharing) emit(s Sink, v *request.View, e verdict.Entity, f sharingFired, weight float64, sev Severity, threshold float64, w time.Duration, format string) {
 	for step := f.steps - f.n + 1; step <= f.steps; step++ {
 		s.Emit(Signal{Detector: d.Name(), Entity: e, Weight: weight, Severity: sev, Evidence: Evidence{
 			Summary:   fmt.Sprintf(format, f.count, e, w),
@@ -269,7 +277,7 @@ func (d *Sharing) emit(s Sink, v *request.View, e Entity, f sharingFired, weight
 }
 
 // Response does nothing: sharing is seen on requests.
-func (d *Sharing) Response(*request.View, Outcome, Sink) {}
+func (d *Sharing) Response(*request.View, verdict.Outcome, Sink) {}
 
 // Sweep drops identities and churn entities idle at now.
 func (d *Sharing) Sweep(now int64) {

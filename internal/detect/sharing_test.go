@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 var sharingT0 = time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
@@ -40,6 +41,8 @@ type sharingHit struct {
 
 func (s *sharingSink) Emit(sig Signal) { s.got = append(s.got, sharingHit{sig, s.at}) }
 
+var _ Sink = (*sharingSink)(nil)
+
 func (s *sharingSink) weight() float64 {
 	w := 0.0
 	for _, h := range s.got {
@@ -64,7 +67,7 @@ func TestSharingAttacks(t *testing.T) {
 	tests := []struct {
 		name       string
 		views      func() []*request.View
-		entity     Entity
+		entity     verdict.Entity
 		weight     float64
 		severity   Severity
 		threshold  float64
@@ -80,7 +83,7 @@ func TestSharingAttacks(t *testing.T) {
 				}
 				return vs
 			},
-			entity: Entity{ScopeKey, "k_leak"}, weight: 45, severity: High, threshold: 20, window: time.Hour,
+			entity: verdict.Entity{Scope: verdict.ScopeKey, Value: "k_leak"}, weight: 45, severity: High, threshold: 20, window: time.Hour,
 			firstBy: [2]int{20, 27},
 		},
 		{
@@ -91,7 +94,7 @@ func TestSharingAttacks(t *testing.T) {
 				}
 				return vs
 			},
-			entity: Entity{ScopeKey, "k_ips"}, weight: 30, severity: Medium, threshold: 50, window: time.Hour,
+			entity: verdict.Entity{Scope: verdict.ScopeKey, Value: "k_ips"}, weight: 30, severity: Medium, threshold: 50, window: time.Hour,
 			firstBy: [2]int{46, 62}, notWeights: []float64{45},
 		},
 		{
@@ -102,7 +105,7 @@ func TestSharingAttacks(t *testing.T) {
 				}
 				return vs
 			},
-			entity: Entity{ScopeKey, "k_fp"}, weight: 25, severity: Low, threshold: 10, window: time.Hour,
+			entity: verdict.Entity{Scope: verdict.ScopeKey, Value: "k_fp"}, weight: 25, severity: Low, threshold: 10, window: time.Hour,
 			firstBy: [2]int{10, 15},
 		},
 		{
@@ -113,7 +116,7 @@ func TestSharingAttacks(t *testing.T) {
 				}
 				return vs
 			},
-			entity: Entity{ScopeUser, "mallory"}, weight: 45, severity: High, threshold: 20, window: time.Hour,
+			entity: verdict.Entity{Scope: verdict.ScopeUser, Value: "mallory"}, weight: 45, severity: High, threshold: 20, window: time.Hour,
 			firstBy: [2]int{20, 27},
 		},
 		{
@@ -124,7 +127,7 @@ func TestSharingAttacks(t *testing.T) {
 				}
 				return vs
 			},
-			entity: Entity{ScopeIP, "203.0.113.9"}, weight: 35, severity: Medium, threshold: 10, window: 24 * time.Hour,
+			entity: verdict.Entity{Scope: verdict.ScopeIP, Value: "203.0.113.9"}, weight: 35, severity: Medium, threshold: 10, window: 24 * time.Hour,
 			firstBy: [2]int{10, 15},
 		},
 		{
@@ -135,7 +138,7 @@ func TestSharingAttacks(t *testing.T) {
 				}
 				return vs
 			},
-			entity: Entity{ScopeUser, "bob"}, weight: 25, severity: Low, threshold: 10, window: 24 * time.Hour,
+			entity: verdict.Entity{Scope: verdict.ScopeUser, Value: "bob"}, weight: 25, severity: Low, threshold: 10, window: 24 * time.Hour,
 			firstBy: [2]int{10, 15}, notWeights: []float64{35},
 		},
 	}

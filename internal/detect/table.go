@@ -3,10 +3,11 @@ package detect
 import (
 	"hash/maphash"
 
-	"github.com/abuseguard/abuseguard/internal/rollout"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/abuseguard/abuseguard/internal/rollout"
 )
 
 // Table holds per-entity state of type T, bounded to a number of entries.

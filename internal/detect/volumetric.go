@@ -9,7 +9,15 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
+
+func init() {
+	Register(Registration{Name: "volumetric", Order: 80, Settings: func() Settings { return &VolumetricConfig{} },
+		New: func(s Settings, env Env) Detector {
+			return NewVolumetric(*s.(*VolumetricConfig), env.Hasher)
+		}})
+}
 
 // VolumetricConfig configures the volumetric detector. Zero fields get
 // the defaults named on each field. The embedded Common weight is the
@@ -357,7 +365,7 @@ func (d *Volumetric) emit(s Sink, v *request.View, f *volumetricFound) {
 }
 
 // Response does nothing: volume is counted on requests.
-func (d *Volumetric) Response(*request.View, Outcome, Sink) {}
+func (d *Volumetric) Response(*request.View, verdict.Outcome, Sink) {}
 
 // Sweep drops entities, entity-route pairs and bursts idle at now.
 func (d *Volumetric) Sweep(now int64) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 var volumetricT0 = time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
@@ -39,6 +40,8 @@ func volumetricView(id string, at time.Duration, ip, key string, r *request.Rout
 type volumetricSink struct{ got []Signal }
 
 func (s *volumetricSink) Emit(sig Signal) { s.got = append(s.got, sig) }
+
+var _ Sink = (*volumetricSink)(nil)
 
 // volumetricTraffic is requests built minute by minute, sent in time order.
 type volumetricTraffic []*request.View
@@ -86,7 +89,7 @@ func TestVolumetricAttacks(t *testing.T) {
 	tests := []struct {
 		name      string
 		traffic   func(*volumetricTraffic)
-		entity    Entity
+		entity    verdict.Entity
 		weight    float64
 		severity  Severity
 		threshold float64
@@ -98,7 +101,7 @@ func TestVolumetricAttacks(t *testing.T) {
 			traffic: func(t *volumetricTraffic) {
 				t.minute(0, 3500, "203.0.113.66", "", volumetricSearch, "f")
 			},
-			entity: Entity{ScopeIP, "203.0.113.66"}, weight: 40, severity: High, threshold: 3000,
+			entity: verdict.Entity{Scope: verdict.ScopeIP, Value: "203.0.113.66"}, weight: 40, severity: High, threshold: 3000,
 			requestID: "f3000", signals: 1,
 		},
 		{
@@ -111,7 +114,7 @@ func TestVolumetricAttacks(t *testing.T) {
 			},
 			// 20 a minute with no variance: the limit is the min_rate floor
 			// of 120; 400 crosses it at 1x, 2x and 3x.
-			entity: Entity{ScopeKey, "k_app"}, weight: 30, severity: Medium, threshold: 120,
+			entity: verdict.Entity{Scope: verdict.ScopeKey, Value: "k_app"}, weight: 30, severity: Medium, threshold: 120,
 			requestID: "spike120", signals: 3,
 		},
 		{
@@ -123,7 +126,7 @@ func TestVolumetricAttacks(t *testing.T) {
 			// 40 clients at 3 a minute: median 3, MAD 0, scale 1 request;
 			// the threshold is the min_rate floor of 120. One signal: the
 			// entity is warming up.
-			entity: Entity{ScopeIP, "203.0.113.77"}, weight: 25, severity: Medium, threshold: 120,
+			entity: verdict.Entity{Scope: verdict.ScopeIP, Value: "203.0.113.77"}, weight: 25, severity: Medium, threshold: 120,
 			requestID: "p120", signals: 1,
 		},
 	}
@@ -280,13 +283,13 @@ func TestVolumetricLaunchDay(t *testing.T) {
 			for _, sig := range s.got {
 				// A client this heavy is a population outlier while its
 				// own baseline forms, once per route; nothing else may signal.
-				if sig.Entity != (Entity{ScopeKey, "k_big"}) || sig.Weight != 25 {
+				if sig.Entity != (verdict.Entity{Scope: verdict.ScopeKey, Value: "k_big"}) || sig.Weight != 25 {
 					t.Errorf("signal before the launch: %+v", sig)
 				}
 			}
 			s = &volumetricSink{}
 			run(30, 60+tc.ramp, s)
-			per := map[Entity]float64{}
+			per := map[verdict.Entity]float64{}
 			for _, sig := range s.got {
 				per[sig.Entity] += sig.Weight
 				if sig.Weight != 30 {
@@ -484,7 +487,7 @@ func TestVolumetricBurst(t *testing.T) {
 		if len(got) != 2 {
 			t.Fatalf("%d burst signals, want 2 (at 30 and 60 new queries): %+v", len(got), s.got)
 		}
-		if got[0].Weight != 25 || got[0].Severity != Medium || got[0].Entity != (Entity{ScopeIP, "203.0.113.120"}) ||
+		if got[0].Weight != 25 || got[0].Severity != Medium || got[0].Entity != (verdict.Entity{Scope: verdict.ScopeIP, Value: "203.0.113.120"}) ||
 			got[0].Evidence.Threshold != 30 || got[1].Evidence.Threshold != 60 {
 			t.Errorf("signals %+v", got)
 		}

@@ -3,10 +3,10 @@ package engine
 import (
 	"net/http"
 
-	"github.com/abuseguard/abuseguard/internal/decision"
 	"github.com/abuseguard/abuseguard/internal/limit"
 	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/rollout"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // Decide returns the Verdict for v, in this order: an allowlisted client
@@ -28,8 +28,8 @@ func (p *Policy) Decide(v *request.View) *Verdict {
 		// A blocked client is refused without further work; any other
 		// client's request is seen by the detectors first, so abuse under
 		// a throttle or challenge can still escalate.
-		if d == nil || d.Action != decision.ActionBlock || d.Mode != decision.ModeEnforce {
-			if made := p.inspect(v, c); made != nil && (d == nil || decision.ActionRank(made.Action) > decision.ActionRank(d.Action)) {
+		if d == nil || d.Action != verdict.Block || d.Mode != verdict.Enforce {
+			if made := p.inspect(v, c); made != nil && (d == nil || made.Action > d.Action) {
 				d = made
 			}
 		}
@@ -38,7 +38,7 @@ func (p *Policy) Decide(v *request.View) *Verdict {
 		}
 	}
 	if v.Route == nil && p.blockUnknown {
-		vd.Action, vd.Status, vd.Reason = Block, http.StatusNotFound, "unknown_route"
+		vd.Action, vd.Status, vd.Reason = verdict.Block, http.StatusNotFound, "unknown_route"
 		return vd
 	}
 	p.checkLimits(vd, v)
@@ -78,7 +78,7 @@ func (p *Policy) checkLimits(vd *Verdict, v *request.View) {
 			b.keys = b.keys[:start]
 			continue
 		}
-		op := limit.Op{Cost: 1, Stop: r.effectiveMode(key[start:]) != Shadow}
+		op := limit.Op{Cost: 1, Stop: r.effectiveMode(key[start:]) != verdict.Shadow}
 		switch r.kind {
 		case rateRule:
 			op.Kind, op.Rate = limit.OpRate, a.rate
@@ -120,10 +120,10 @@ func (p *Policy) checkLimits(vd *Verdict, v *request.View) {
 			continue
 		}
 		if res.Unavailable {
-			vd.Action, vd.Status, vd.Reason = Block, http.StatusServiceUnavailable, "store_unavailable"
-			vd.Rule, vd.Mode, vd.Would, vd.RetryAfter = r.name, Enforce, false, res.RetryAfter
+			vd.Action, vd.Status, vd.Reason = verdict.Block, http.StatusServiceUnavailable, "store_unavailable"
+			vd.Rule, vd.Mode, vd.Would, vd.RetryAfter = r.name, verdict.Enforce, false, res.RetryAfter
 			vd.Detail = "the shared limit state is unavailable; retry later"
-			vd.hasRateLimit = false
+			vd.RateLimit = verdict.RateLimit{}
 			vd.releaseSlots(now)
 			return
 		}
@@ -134,9 +134,9 @@ func (p *Policy) checkLimits(vd *Verdict, v *request.View) {
 			p.limitEvent(v, r, res)
 			continue
 		}
-		vd.Action, vd.Status, vd.Reason = Throttle, http.StatusTooManyRequests, reasons[r.kind]
+		vd.Action, vd.Status, vd.Reason = verdict.Throttle, http.StatusTooManyRequests, reasons[r.kind]
 		vd.Rule, vd.Mode, vd.Would, vd.RetryAfter = r.name, r.mode, false, res.RetryAfter
-		vd.hasRateLimit = false
+		vd.RateLimit = verdict.RateLimit{}
 		vd.consider(r.name, a.policy, res)
 		vd.releaseSlots(now)
 		if r.kind == rateRule {
@@ -168,14 +168,14 @@ var reasons = [...]string{rateRule: "rate_limited", quotaRule: "quota_exceeded",
 
 // effectiveMode returns how r acts for key: a canary limit enforces for
 // the keys its rollout.Canary includes and shadows the rest.
-func (r *limitRule) effectiveMode(key []byte) Mode {
-	if r.mode != Canary {
+func (r *limitRule) effectiveMode(key []byte) verdict.Mode {
+	if r.mode != verdict.Canary {
 		return r.mode
 	}
 	if r.canary.Includes(rollout.NewHash().Bytes(key).Sum()) {
-		return Canary
+		return verdict.Canary
 	}
-	return Shadow
+	return verdict.Shadow
 }
 
 // appendKey appends the state key of limit r for v to dst: the limit name,

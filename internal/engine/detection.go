@@ -8,6 +8,7 @@ import (
 	"github.com/abuseguard/abuseguard/internal/decision"
 	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // risk is what the engine remembers about one entity: its decaying score
@@ -16,21 +17,21 @@ import (
 // every update); it is allocated only when a signal fires.
 type risk struct {
 	score  detect.Score
-	recent [evidenceKept]*decision.Evidence
+	recent [evidenceKept]*verdict.Evidence
 	n      uint32
 }
 
 const evidenceKept = 6
 
-func (r *risk) push(e *decision.Evidence) {
+func (r *risk) push(e *verdict.Evidence) {
 	r.recent[r.n%evidenceKept] = e
 	r.n++
 }
 
 // evidence returns the remembered signals, oldest first.
-func (r *risk) evidence() []decision.Evidence {
+func (r *risk) evidence() []verdict.Evidence {
 	n := min(r.n, evidenceKept)
-	out := make([]decision.Evidence, 0, n)
+	out := make([]verdict.Evidence, 0, n)
 	for i := r.n - n; i < r.n; i++ {
 		out = append(out, *r.recent[i%evidenceKept])
 	}
@@ -42,20 +43,23 @@ type collector struct{ signals []detect.Signal }
 
 func (c *collector) Emit(s detect.Signal) { c.signals = append(c.signals, s) }
 
+var _ detect.Sink = (*collector)(nil)
+
 var collectors = sync.Pool{New: func() any { return &collector{signals: make([]detect.Signal, 0, 4)} }}
 
-// band returns the action the score's band calls for, or "".
-func (p *Policy) band(score float64) string {
+// band returns the action the score's band calls for: Allow below the
+// throttle band.
+func (p *Policy) band(score float64) verdict.Action {
 	r := &p.Config.Risk
 	switch {
 	case score >= r.BlockAt:
-		return "block"
+		return verdict.Block
 	case score >= r.ChallengeAt:
-		return "challenge"
+		return verdict.Challenge
 	case score >= r.ThrottleAt:
-		return "throttle"
+		return verdict.Throttle
 	}
-	return ""
+	return verdict.Allow
 }
 
 // inspect runs the detectors' request hooks, collecting their signals in
@@ -75,7 +79,7 @@ func (p *Policy) inspect(v *request.View, c *collector) *decision.Decision {
 // allowlisted client's). Decisions it makes apply from the next request
 // on. Fronts call it after the upstream answered and before
 // Verdict.Finish.
-func (p *Policy) Observe(v *request.View, o detect.Outcome) {
+func (p *Policy) Observe(v *request.View, o verdict.Outcome) {
 	if len(p.detectors) == 0 || p.allowlisted(v) {
 		return
 	}
@@ -109,31 +113,31 @@ func (p *Policy) apply(v *request.View, signals []detect.Signal) *decision.Decis
 		if shadow {
 			continue
 		}
-		ev := decision.Evidence{
+		ev := verdict.Evidence{
 			Time: v.Time, Detector: s.Detector, Summary: s.Evidence.Summary, Count: s.Evidence.Count,
 			Threshold: s.Evidence.Threshold, Window: s.Evidence.Window.String(), Weight: s.Weight, RequestID: s.Evidence.RequestID,
 		}
 		var score float64
-		var evidence []decision.Evidence
-		action := ""
+		var evidence []verdict.Evidence
+		action := verdict.Allow
 		p.shared.risk.Update(p.shared.hasher.String(byte(s.Entity.Scope), s.Entity.Value), now, func(r *risk) {
 			score = r.score.Add(now, half, s.Weight)
 			if s.Detector != persistence { // a consequence, not a cause: it must not crowd the causes out
 				r.push(&ev)
 			}
-			if action = p.band(score); action != "" {
+			if action = p.band(score); action != verdict.Allow {
 				evidence = r.evidence()
 			}
 		})
-		if action == "" || p.shared.Decisions == nil {
+		if action == verdict.Allow || p.shared.Decisions == nil {
 			continue
 		}
-		if cur := p.shared.Decisions.Active(s.Entity.Scope, []byte(s.Entity.Value), now); cur != nil && decision.ActionRank(cur.Action) >= decision.ActionRank(action) {
+		if cur := p.shared.Decisions.Active(s.Entity.Scope, []byte(s.Entity.Value), now); cur != nil && cur.Action >= action {
 			continue
 		}
 		cause := mainCause(evidence)
 		d, added, err := p.shared.Decisions.Add(decision.Decision{
-			Scope: s.Entity.Scope.String(), Value: s.Entity.Value, Action: action, Reason: cause,
+			Scope: s.Entity.Scope, Value: s.Entity.Value, Action: action, Reason: cause,
 			Source: "detector:" + cause, Mode: p.Config.Risk.Mode, Score: score, Evidence: evidence,
 		})
 		if err != nil {
@@ -143,7 +147,7 @@ func (p *Policy) apply(v *request.View, signals []detect.Signal) *decision.Decis
 			continue
 		}
 		p.recorded(v, &d, s)
-		if d.Mode == "enforce" && p.concerns(v, s.Entity) && (made == nil || decision.ActionRank(d.Action) > decision.ActionRank(made.Action)) {
+		if d.Mode == verdict.Enforce && p.concerns(v, s.Entity) && (made == nil || d.Action > made.Action) {
 			made = &d
 		}
 	}
@@ -152,7 +156,7 @@ func (p *Policy) apply(v *request.View, signals []detect.Signal) *decision.Decis
 
 // mainCause returns the detector that added the most risk in evidence: the
 // reason a decision gives, rather than whichever signal tipped the score.
-func mainCause(evidence []decision.Evidence) string {
+func mainCause(evidence []verdict.Evidence) string {
 	best, bestWeight := "", -1.0
 	for i, e := range evidence {
 		w := 0.0
@@ -171,11 +175,11 @@ func mainCause(evidence []decision.Evidence) string {
 // concerns reports whether a decision on e applies to requests like v:
 // identity scopes always, network scopes only to requests without a
 // verified identity.
-func (p *Policy) concerns(v *request.View, e detect.Entity) bool {
+func (p *Policy) concerns(v *request.View, e verdict.Entity) bool {
 	switch e.Scope {
-	case detect.ScopeKey:
+	case verdict.ScopeKey:
 		return v.Identity.KeyID == e.Value
-	case detect.ScopeUser:
+	case verdict.ScopeUser:
 		return v.Identity.User == e.Value
 	}
 	return !v.Identity.Verified
@@ -193,12 +197,12 @@ func (p *Policy) activeDecision(v *request.View, buf []byte) (*decision.Decision
 	}
 	now := v.Time.UnixNano()
 	if id := v.Identity.KeyID; id != "" {
-		if d := ds.Active(detect.ScopeKey, append(buf[:0], id...), now); d != nil {
+		if d := ds.Active(verdict.ScopeKey, append(buf[:0], id...), now); d != nil {
 			return d, buf
 		}
 	}
 	if u := v.Identity.User; u != "" {
-		if d := ds.Active(detect.ScopeUser, append(buf[:0], u...), now); d != nil {
+		if d := ds.Active(verdict.ScopeUser, append(buf[:0], u...), now); d != nil {
 			return d, buf
 		}
 	}
@@ -206,42 +210,42 @@ func (p *Policy) activeDecision(v *request.View, buf []byte) (*decision.Decision
 		return nil, buf
 	}
 	buf = v.ClientIP.AppendTo(buf[:0])
-	if d := ds.Active(detect.ScopeIP, buf, now); d != nil {
+	if d := ds.Active(verdict.ScopeIP, buf, now); d != nil {
 		return d, buf
 	}
 	buf = request.Prefix(v.ClientIP, p.v4, p.v6).AppendTo(buf[:0])
-	if d := ds.Active(detect.ScopePrefix, buf, now); d != nil {
+	if d := ds.Active(verdict.ScopePrefix, buf, now); d != nil {
 		return d, buf
 	}
 	buf = v.Fingerprint.AppendTo(buf[:0])
-	return ds.Active(detect.ScopeFingerprint, buf, now), buf
+	return ds.Active(verdict.ScopeFingerprint, buf, now), buf
 }
 
 // enforce turns an active decision into the verdict; it reports false when
 // the decision lets the request through (a soft throttle with room left,
 // or a shadow decision, recorded as Would).
 func (p *Policy) enforce(vd *Verdict, v *request.View, d *decision.Decision) bool {
-	if d.Mode != "enforce" {
+	if d.Mode != verdict.Enforce {
 		if vd.Rule == "" {
-			vd.Rule, vd.Mode, vd.Reason, vd.Would = d.Source, Shadow, d.Reason, true
+			vd.Rule, vd.Mode, vd.Reason, vd.Would = d.Source, verdict.Shadow, d.Reason, true
 		}
 		return false
 	}
-	vd.Rule, vd.Mode, vd.DecisionID = d.Source, Enforce, d.ID
+	vd.Rule, vd.Mode, vd.DecisionID = d.Source, verdict.Enforce, d.ID
 	until := time.Duration(d.Expires.UnixNano() - v.Time.UnixNano())
 	switch d.Action {
-	case "block":
-		vd.Action, vd.Status, vd.Reason = Block, http.StatusForbidden, "blocked"
+	case verdict.Block:
+		vd.Action, vd.Status, vd.Reason = verdict.Block, http.StatusForbidden, "blocked"
 		vd.Detail = "blocked for " + d.Reason + " until " + d.Expires.UTC().Format(time.RFC3339)
 		vd.RetryAfter = until
-	case "challenge":
-		vd.Action, vd.Status, vd.Reason = Challenge, http.StatusTooManyRequests, "challenge_required"
+	case verdict.Challenge:
+		vd.Action, vd.Status, vd.Reason = verdict.Challenge, http.StatusTooManyRequests, "challenge_required"
 		vd.Detail = "a challenge is required (" + d.Reason + ")"
 		vd.RetryAfter = until
 		p.persisted(v, d)
 	default: // throttle: a tighter rate for the entity while the decision lasts
 		key := append(vd.key[:0], "\x00throttle\x00"...)
-		key = append(key, d.Scope...)
+		key = append(key, d.Scope.String()...)
 		key = append(key, 0)
 		key = append(key, d.Value...)
 		vd.key = key[:0]
@@ -250,7 +254,7 @@ func (p *Policy) enforce(vd *Verdict, v *request.View, d *decision.Decision) boo
 			vd.Rule, vd.DecisionID = "", ""
 			return false
 		}
-		vd.Action, vd.Status, vd.Reason = Throttle, http.StatusTooManyRequests, "throttled"
+		vd.Action, vd.Status, vd.Reason = verdict.Throttle, http.StatusTooManyRequests, "throttled"
 		vd.Detail = "throttled for " + d.Reason
 		vd.RetryAfter = res.RetryAfter
 		p.persisted(v, d)
@@ -271,10 +275,9 @@ func (p *Policy) persisted(v *request.View, d *decision.Decision) {
 	if w <= 0 {
 		return
 	}
-	sc, _ := detect.ParseScope(d.Scope)
 	p.apply(v, []detect.Signal{{
-		Detector: persistence, Entity: detect.Entity{Scope: sc, Value: d.Value}, Weight: w, Severity: detect.Medium,
-		Evidence: detect.Evidence{Summary: "request sent while under a " + d.Action + " for " + d.Reason, Count: 1, Threshold: 1, RequestID: v.ID},
+		Detector: persistence, Entity: d.Entity(), Weight: w, Severity: detect.Medium,
+		Evidence: detect.Evidence{Summary: "request sent while under a " + d.Action.String() + " for " + d.Reason, Count: 1, Threshold: 1, RequestID: v.ID},
 	}})
 }
 

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"fmt"
 	"net/http/httptest"
@@ -13,17 +12,17 @@ import (
 
 	"github.com/abuseguard/abuseguard/internal/config"
 	"github.com/abuseguard/abuseguard/internal/decision"
-	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/store/memory"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // world is a Policy with a decision store on a fake clock.
 type world struct {
 	t   testing.TB
 	p   *Policy
-	ds  *decision.Store
+	ds  decision.Store
 	now time.Time
 	n   int
 }
@@ -40,9 +39,9 @@ func newWorld(t testing.TB, yaml string) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ds.Close() })
-	shared := NewShared(memory.New(memory.Options{}), 10000)
+	shared := NewShared(Options{Limits: memory.New(memory.Options{}), RiskEntities: 10000})
 	shared.Decisions = ds
-	p, err := Compile(context.Background(), c, shared)
+	p, err := Compile(c, shared)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +52,7 @@ func newWorld(t testing.TB, yaml string) *world {
 
 // do sends one request and, when it is allowed, reports the upstream's
 // status to the detectors. It returns the verdict's action, status and reason.
-func (w *world) do(ip, method, target string, upstream int, headers ...string) (Action, int, string) {
+func (w *world) do(ip, method, target string, upstream int, headers ...string) (verdict.Action, int, string) {
 	w.t.Helper()
 	r := httptest.NewRequest(method, target, nil)
 	r.RemoteAddr = ip + ":40000"
@@ -62,13 +61,13 @@ func (w *world) do(ip, method, target string, upstream int, headers ...string) (
 		r.Header.Set(k, v)
 	}
 	v := &request.View{ID: fmt.Sprintf("r%d", w.now.UnixNano())}
-	if prob := w.p.Parser.Parse(r, w.now, v); prob != nil {
+	if prob := w.p.Parser.ParseHTTP(r, w.now, v); prob != nil {
 		w.t.Fatalf("parse: %v", prob)
 	}
 	vd := w.p.Decide(v)
 	action, status, reason := vd.Action, vd.Status, vd.Reason
-	if action == Allow {
-		w.p.Observe(v, detect.Outcome{Status: upstream, Latency: time.Millisecond})
+	if action == verdict.Allow {
+		w.p.Observe(v, verdict.Outcome{Status: upstream, Latency: time.Millisecond})
 		status = upstream
 	}
 	vd.Finish(w.now)
@@ -89,28 +88,28 @@ func TestProbingIsBlockedBeforeFortiethPath(t *testing.T) {
 			break
 		}
 		// A benign client at the same time is untouched.
-		if a, _, _ := w.do("198.51.100.7", "GET", "/", 200, "User-Agent: Mozilla/5.0"); a != Allow {
+		if a, _, _ := w.do("198.51.100.7", "GET", "/", 200, "User-Agent: Mozilla/5.0"); a != verdict.Allow {
 			t.Fatalf("benign client refused at probe %d", i)
 		}
 	}
 	if blockedAt == 0 || blockedAt >= 40 {
 		t.Fatalf("prober blocked at request %d, want before the 40th", blockedAt)
 	}
-	ds := w.ds.ForEntity("ip", "203.0.113.66", w.now)
-	if len(ds) != 1 || ds[0].Action != "block" || ds[0].Source != "detector:probing" || len(ds[0].Evidence) == 0 {
+	ds := w.ds.ForEntity(verdict.ScopeIP, "203.0.113.66", w.now)
+	if len(ds) != 1 || ds[0].Action != verdict.Block || ds[0].Source != "detector:probing" || len(ds[0].Evidence) == 0 {
 		t.Fatalf("decisions = %+v", ds)
 	}
-	if a, _, _ := w.do("198.51.100.7", "GET", "/", 200); a != Allow {
+	if a, _, _ := w.do("198.51.100.7", "GET", "/", 200); a != verdict.Allow {
 		t.Fatal("benign client refused after the block")
 	}
 	// The block expires with its TTL (the ladder's first step), and once
 	// the score has decayed the client is served again.
 	w.now = ds[0].Expires
-	if got := w.ds.ForEntity("ip", "203.0.113.66", w.now); len(got) != 0 {
+	if got := w.ds.ForEntity(verdict.ScopeIP, "203.0.113.66", w.now); len(got) != 0 {
 		t.Fatalf("decision still active at its expiry: %+v", got)
 	}
 	w.now = w.now.Add(time.Hour)
-	if a, _, _ := w.do("203.0.113.66", "GET", "/", 200); a != Allow {
+	if a, _, _ := w.do("203.0.113.66", "GET", "/", 200); a != verdict.Allow {
 		t.Fatal("refused an hour after the block expired")
 	}
 }
@@ -126,7 +125,7 @@ func TestIdentityScopingSparesTheOffice(t *testing.T) {
 	}
 	// Office users with known keys behind the same IP are judged by their own identity.
 	for i := range 20 {
-		if a, _, _ := w.do("192.0.2.10", "GET", "/", 200, fmt.Sprintf("X-API-Key: office-user-%d", i)); a != Allow {
+		if a, _, _ := w.do("192.0.2.10", "GET", "/", 200, fmt.Sprintf("X-API-Key: office-user-%d", i)); a != verdict.Allow {
 			t.Fatalf("office user %d refused because of the NAT's decision", i)
 		}
 	}
@@ -135,13 +134,13 @@ func TestIdentityScopingSparesTheOffice(t *testing.T) {
 		t.Fatalf("blocked address with a made-up key got %d, want 403", status)
 	}
 	// A decision on one key does not touch the others.
-	if _, _, err := w.ds.Add(decision.Decision{Scope: "key", Value: w.keyID("bad-key"), Action: "block", Reason: "manual", Source: "manual"}); err != nil {
+	if _, _, err := w.ds.Add(decision.Decision{Scope: verdict.ScopeKey, Value: w.keyID("bad-key"), Action: verdict.Block, Reason: "manual", Source: "manual"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, status, _ := w.do("192.0.2.11", "GET", "/", 200, "X-API-Key: bad-key"); status != 403 {
 		t.Fatalf("blocked key got %d", status)
 	}
-	if a, _, _ := w.do("192.0.2.11", "GET", "/", 200, "X-API-Key: good-key"); a != Allow {
+	if a, _, _ := w.do("192.0.2.11", "GET", "/", 200, "X-API-Key: good-key"); a != verdict.Allow {
 		t.Fatal("another key from the same IP refused")
 	}
 }
@@ -164,7 +163,7 @@ func (w *world) keyID(key string) string { return w.p.Parser.Identifier.Pseudony
 func TestAllowlistWins(t *testing.T) {
 	w := newWorld(t, "allowlist: {cidrs: [203.0.113.0/24]}")
 	for i := range 60 {
-		if a, _, _ := w.do("203.0.113.5", "GET", fmt.Sprintf("/.env%d", i), 404, "User-Agent: sqlmap/1.7"); a != Allow {
+		if a, _, _ := w.do("203.0.113.5", "GET", fmt.Sprintf("/.env%d", i), 404, "User-Agent: sqlmap/1.7"); a != verdict.Allow {
 			t.Fatalf("allowlisted client refused at request %d", i)
 		}
 	}
@@ -183,7 +182,7 @@ routes:
 	if _, status, _ := w.do("203.0.113.9", "GET", "/", 200); status != 403 {
 		t.Fatalf("after touching a decoy: %d, want 403", status)
 	}
-	ds := w.ds.ForEntity("ip", "203.0.113.9", w.now)
+	ds := w.ds.ForEntity(verdict.ScopeIP, "203.0.113.9", w.now)
 	if len(ds) != 1 || ds[0].Reason != "honeypot" {
 		t.Fatalf("decisions %+v", ds)
 	}
@@ -195,7 +194,7 @@ func TestIgnoringRetryAfterEscalates(t *testing.T) {
 	for range 15 {
 		w.do("198.51.100.20", "GET", "/", 200, "User-Agent: Mozilla/5.0")
 	}
-	if n := len(w.ds.ForEntity("ip", "198.51.100.20", w.now)); n != 0 {
+	if n := len(w.ds.ForEntity(verdict.ScopeIP, "198.51.100.20", w.now)); n != 0 {
 		t.Fatalf("%d decisions on a client that overshot by 5", n)
 	}
 	// One that keeps sending through its 429s climbs to a block.
@@ -209,8 +208,8 @@ func TestIgnoringRetryAfterEscalates(t *testing.T) {
 			break
 		}
 	}
-	ds := w.ds.ForEntity("ip", "203.0.113.20", w.now)
-	if reason != "blocked" || len(ds) != 1 || ds[0].Reason != "rate_limited" || ds[0].Action != "block" {
+	ds := w.ds.ForEntity(verdict.ScopeIP, "203.0.113.20", w.now)
+	if reason != "blocked" || len(ds) != 1 || ds[0].Reason != "rate_limited" || ds[0].Action != verdict.Block {
 		t.Fatalf("reason %q, decisions %+v: want a block for rate_limited", reason, ds)
 	}
 	if got := ds[0].Evidence[0].Summary; !strings.Contains(got, "rate limited by per-ip") {
@@ -251,13 +250,13 @@ rules:
 	}
 	// A shadow rule records what it would do and lets the request through.
 	vd := w.p.Decide(w.view("203.0.113.21", "/export"))
-	if vd.Action != Allow || !vd.Would || vd.Rule != "rule:new-idea" {
+	if vd.Action != verdict.Allow || !vd.Would || vd.Rule != "rule:new-idea" {
 		t.Fatalf("shadow rule verdict %+v", vd)
 	}
 	vd.Finish(w.now)
 	// An allow rule lifts a limit's refusal for the internal plan.
 	for i := range 5 {
-		if a, _, _ := w.do("203.0.113.30", "GET", "/", 200, "X-API-Key: demo-gold-key"); a != Allow {
+		if a, _, _ := w.do("203.0.113.30", "GET", "/", 200, "X-API-Key: demo-gold-key"); a != verdict.Allow {
 			t.Fatalf("internal tool refused at request %d", i)
 		}
 	}
@@ -274,7 +273,7 @@ func (w *world) view(ip, target string) *request.View {
 	r := httptest.NewRequest("GET", target, nil)
 	r.RemoteAddr = ip + ":1"
 	v := &request.View{}
-	w.p.Parser.Parse(r, w.now, v)
+	w.p.Parser.ParseHTTP(r, w.now, v)
 	return v
 }
 
@@ -325,11 +324,11 @@ routes:
 	for i := range b.N {
 		v.Reset()
 		now := t0.Add(time.Duration(i) * 50 * time.Millisecond)
-		if prob := w.p.Parser.Parse(r, now, v); prob != nil {
+		if prob := w.p.Parser.ParseHTTP(r, now, v); prob != nil {
 			b.Fatal(prob)
 		}
 		vd := w.p.Decide(v)
-		w.p.Observe(v, detect.Outcome{Status: 200, Latency: time.Millisecond})
+		w.p.Observe(v, verdict.Outcome{Status: 200, Latency: time.Millisecond})
 		vd.Finish(now)
 	}
 }
@@ -364,9 +363,9 @@ detectors:
 			for j := range 3 {
 				v.Reset()
 				r.URL.Path = fmt.Sprintf("/items/%d", j)
-				w.p.Parser.Parse(r, w.now, v)
+				w.p.Parser.ParseHTTP(r, w.now, v)
 				vd := w.p.Decide(v)
-				w.p.Observe(v, detect.Outcome{Status: 200})
+				w.p.Observe(v, verdict.Outcome{Status: 200})
 				vd.Finish(w.now)
 				w.now = w.now.Add(time.Millisecond)
 			}

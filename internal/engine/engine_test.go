@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/rollout"
 	"github.com/abuseguard/abuseguard/internal/store/memory"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
@@ -22,7 +22,7 @@ func compile(t testing.TB, yaml string) *Policy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := Compile(context.Background(), c, NewShared(memory.New(memory.Options{}), 1000))
+	p, err := Compile(c, NewShared(Options{Limits: memory.New(memory.Options{}), RiskEntities: 1000}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func req(t testing.TB, p *Policy, at time.Time, ip, method, target string, h ...
 		r.Header.Set(k, v)
 	}
 	v := &request.View{}
-	if prob := p.Parser.Parse(r, at, v); prob != nil {
+	if prob := p.Parser.ParseHTTP(r, at, v); prob != nil {
 		t.Fatalf("parse: %v", prob)
 	}
 	return v
@@ -62,28 +62,28 @@ limits:
 `)
 	for i := range 5 {
 		vd := decide(t, p, req(t, p, t0, "203.0.113.1", "GET", "/x"))
-		if vd.Action != Allow {
+		if vd.Action != verdict.Allow {
 			t.Fatalf("request %d: %+v", i+1, vd)
 		}
-		if got, _ := vd.RateLimit(nil); string(got) != fmt.Sprintf(`"per-ip";r=%d;t=%d`, 4-i, 12*(i+1)) {
+		if got, _ := vd.AppendRateLimit(nil); string(got) != fmt.Sprintf(`"per-ip";r=%d;t=%d`, 4-i, 12*(i+1)) {
 			t.Errorf("request %d RateLimit = %s", i+1, got)
 		}
-		if vd.RateLimitPolicy() != `"per-ip";q=5;w=60` {
-			t.Errorf("RateLimit-Policy = %s", vd.RateLimitPolicy())
+		if vd.RateLimit.Policy != `"per-ip";q=5;w=60` {
+			t.Errorf("RateLimit-Policy = %s", vd.RateLimit.Policy)
 		}
 	}
 	vd := decide(t, p, req(t, p, t0, "203.0.113.1", "GET", "/x"))
-	if vd.Action != Throttle || vd.Status != 429 || vd.Reason != "rate_limited" || vd.Rule != "per-ip" ||
-		vd.Mode != Enforce || vd.RetryAfter != 12*time.Second {
+	if vd.Action != verdict.Throttle || vd.Status != 429 || vd.Reason != "rate_limited" || vd.Rule != "per-ip" ||
+		vd.Mode != verdict.Enforce || vd.RetryAfter != 12*time.Second {
 		t.Fatalf("6th request: %+v", vd)
 	}
-	if got, _ := vd.RateLimit(nil); string(got) != `"per-ip";r=0;t=60` {
+	if got, _ := vd.AppendRateLimit(nil); string(got) != `"per-ip";r=0;t=60` {
 		t.Errorf("throttled RateLimit = %s", got)
 	}
-	if vd := decide(t, p, req(t, p, t0, "203.0.113.2", "GET", "/x")); vd.Action != Allow {
+	if vd := decide(t, p, req(t, p, t0, "203.0.113.2", "GET", "/x")); vd.Action != verdict.Allow {
 		t.Fatalf("another IP throttled: %+v", vd)
 	}
-	if vd := decide(t, p, req(t, p, t0.Add(12*time.Second), "203.0.113.1", "GET", "/x")); vd.Action != Allow {
+	if vd := decide(t, p, req(t, p, t0.Add(12*time.Second), "203.0.113.1", "GET", "/x")); vd.Action != verdict.Allow {
 		t.Fatalf("not allowed after 12s: %+v", vd)
 	}
 }
@@ -96,7 +96,7 @@ limits:
 	decide(t, p, req(t, p, t0, "203.0.113.1", "GET", "/"))
 	for range 5 {
 		vd := decide(t, p, req(t, p, t0, "203.0.113.1", "GET", "/"))
-		if vd.Action != Allow || !vd.Would || vd.Rule != "new-limit" || vd.Mode != Shadow || vd.Reason != "rate_limited" {
+		if vd.Action != verdict.Allow || !vd.Would || vd.Rule != "new-limit" || vd.Mode != verdict.Shadow || vd.Reason != "rate_limited" {
 			t.Fatalf("shadow verdict: %+v", vd)
 		}
 	}
@@ -116,9 +116,9 @@ limits:
 		if first.Action != second.Action {
 			t.Fatalf("%s flipped between %v and %v", ip, first.Action, second.Action)
 		}
-		if first.Action == Throttle {
+		if first.Action == verdict.Throttle {
 			enforced++
-			if first.Mode != Canary {
+			if first.Mode != verdict.Canary {
 				t.Fatalf("enforced with mode %v", first.Mode)
 			}
 		} else if !first.Would {
@@ -134,11 +134,11 @@ limits:
 // only in their last characters, where a plain FNV hash is badly skewed.
 func TestCanaryShareIsUniform(t *testing.T) {
 	for _, pct := range []float64{10, 30} {
-		r := limitRule{mode: Canary, canary: rollout.NewCanary(pct)}
+		r := limitRule{mode: verdict.Canary, canary: rollout.NewCanary(pct)}
 		for _, pattern := range []string{"mylimit\x00user%d", "key-%d"} {
 			n := 0
 			for i := range 10000 {
-				if r.effectiveMode(fmt.Appendf(nil, pattern, i)) == Canary {
+				if r.effectiveMode(fmt.Appendf(nil, pattern, i)) == verdict.Canary {
 					n++
 				}
 			}
@@ -171,7 +171,7 @@ func TestPerPlanLimits(t *testing.T) {
 	count := func(key string) int {
 		n := 0
 		for range 20 {
-			if decide(t, p, req(t, p, t0, "203.0.113.9", "GET", "/", "X-API-Key: "+key)).Action == Allow {
+			if decide(t, p, req(t, p, t0, "203.0.113.9", "GET", "/", "X-API-Key: "+key)).Action == verdict.Allow {
 				n++
 			}
 		}
@@ -196,7 +196,7 @@ func TestQuotaResetsAtLocalMidnight(t *testing.T) {
 	evening := time.Date(2026, 11, 28, 23, 59, 0, 0, berlin)
 	gold := "X-API-Key: demo-gold-key"
 	for i := range 3 {
-		if vd := decide(t, p, req(t, p, evening, "203.0.113.9", "GET", "/", gold)); vd.Action != Allow {
+		if vd := decide(t, p, req(t, p, evening, "203.0.113.9", "GET", "/", gold)); vd.Action != verdict.Allow {
 			t.Fatalf("request %d: %+v", i, vd)
 		}
 	}
@@ -204,7 +204,7 @@ func TestQuotaResetsAtLocalMidnight(t *testing.T) {
 	if vd.Reason != "quota_exceeded" || vd.RetryAfter != time.Minute {
 		t.Fatalf("over quota: %+v", vd)
 	}
-	if vd := decide(t, p, req(t, p, evening.Add(time.Minute), "203.0.113.9", "GET", "/", gold)); vd.Action != Allow {
+	if vd := decide(t, p, req(t, p, evening.Add(time.Minute), "203.0.113.9", "GET", "/", gold)); vd.Action != verdict.Allow {
 		t.Fatalf("after local midnight: %+v", vd)
 	}
 }
@@ -218,13 +218,13 @@ limits:
 	a := p.Decide(req(t, p, t0, "203.0.113.9", "GET", "/", key))
 	b := p.Decide(req(t, p, t0, "203.0.113.9", "GET", "/", key))
 	c := p.Decide(req(t, p, t0, "203.0.113.9", "GET", "/", key))
-	if a.Action != Allow || b.Action != Allow || c.Action != Throttle || c.Reason != "concurrency_limited" {
+	if a.Action != verdict.Allow || b.Action != verdict.Allow || c.Action != verdict.Throttle || c.Reason != "concurrency_limited" {
 		t.Fatalf("verdicts %v %v %v", a.Action, b.Action, c.Action)
 	}
 	c.Finish(t0)
 	a.Finish(t0)
 	d := p.Decide(req(t, p, t0, "203.0.113.9", "GET", "/", key))
-	if d.Action != Allow {
+	if d.Action != verdict.Allow {
 		t.Fatalf("slot not released: %+v", d)
 	}
 	d.Finish(t0)
@@ -242,11 +242,11 @@ limits:
   - {name: per-user, key: [user], rate: 1/m}
   - {name: per-tenant-header, key: ["header:X-Tenant", route], rate: 1/m}
 `)
-	if vd := decide(t, p, req(t, p, t0, "203.0.113.1", "GET", "/nowhere")); vd.Action != Block || vd.Status != 404 || vd.Reason != "unknown_route" {
+	if vd := decide(t, p, req(t, p, t0, "203.0.113.1", "GET", "/nowhere")); vd.Action != verdict.Block || vd.Status != 404 || vd.Reason != "unknown_route" {
 		t.Fatalf("unknown route: %+v", vd)
 	}
 	for range 3 { // login-per-ip applies only to login; per-user needs a user
-		if vd := decide(t, p, req(t, p, t0, "203.0.113.1", "GET", "/items/1")); vd.Action != Allow {
+		if vd := decide(t, p, req(t, p, t0, "203.0.113.1", "GET", "/items/1")); vd.Action != verdict.Allow {
 			t.Fatalf("item: %+v", vd)
 		}
 	}
@@ -258,7 +258,7 @@ limits:
 	if vd := decide(t, p, req(t, p, t0, "203.0.113.8", "GET", "/items/2", "X-Tenant: a")); vd.Rule != "per-tenant-header" {
 		t.Fatalf("same tenant header, same route: %+v", vd)
 	}
-	if vd := decide(t, p, req(t, p, t0, "203.0.113.8", "GET", "/items/2", "X-Tenant: b")); vd.Action != Allow {
+	if vd := decide(t, p, req(t, p, t0, "203.0.113.8", "GET", "/items/2", "X-Tenant: b")); vd.Action != verdict.Allow {
 		t.Fatalf("other tenant: %+v", vd)
 	}
 }
@@ -271,7 +271,7 @@ limits:
 `)
 	// 50 identified users behind one NAT are not limited together by the IP.
 	for i := range 50 {
-		if vd := decide(t, p, req(t, p, t0, "192.0.2.1", "GET", "/", fmt.Sprintf("X-API-Key: user-%d", i))); vd.Action != Allow {
+		if vd := decide(t, p, req(t, p, t0, "192.0.2.1", "GET", "/", fmt.Sprintf("X-API-Key: user-%d", i))); vd.Action != verdict.Allow {
 			t.Fatalf("identified user %d throttled by the shared IP: %+v", i, vd)
 		}
 	}
@@ -293,13 +293,13 @@ limits:
   - {name: narrow, key: [ip_prefix], rate: 10/m, burst: 3}
 `)
 	vd := decide(t, p, req(t, p, t0, "203.0.113.1", "GET", "/"))
-	if got, _ := vd.RateLimit(nil); !strings.HasPrefix(string(got), `"narrow";r=2;`) {
+	if got, _ := vd.AppendRateLimit(nil); !strings.HasPrefix(string(got), `"narrow";r=2;`) {
 		t.Fatalf("RateLimit = %s", got)
 	}
 	// ip_prefix groups the /24.
 	decide(t, p, req(t, p, t0, "203.0.113.2", "GET", "/"))
 	decide(t, p, req(t, p, t0, "203.0.113.3", "GET", "/"))
-	if vd := decide(t, p, req(t, p, t0, "203.0.113.4", "GET", "/")); vd.Rule != "narrow" || vd.Action != Throttle {
+	if vd := decide(t, p, req(t, p, t0, "203.0.113.4", "GET", "/")); vd.Rule != "narrow" || vd.Action != verdict.Throttle {
 		t.Fatalf("4th in the /24: %+v", vd)
 	}
 }
@@ -307,14 +307,14 @@ limits:
 func TestReloadKeepsState(t *testing.T) {
 	c, _ := config.Parse("a.yaml", []byte("limits: [{name: per-ip, key: [ip], rate: 2/m}]"))
 	store := memory.New(memory.Options{})
-	p1, _ := Compile(context.Background(), c, NewShared(store, 1000))
+	p1, _ := Compile(c, NewShared(Options{Limits: store, RiskEntities: 1000}))
 	e := New(p1)
 	decide(t, e.Policy(), req(t, e.Policy(), t0, "203.0.113.1", "GET", "/"))
 	decide(t, e.Policy(), req(t, e.Policy(), t0, "203.0.113.1", "GET", "/"))
 	c2, _ := config.Parse("b.yaml", []byte("limits: [{name: per-ip, key: [ip], rate: 2/m}, {name: other, key: [ip], rate: 100/m}]"))
-	p2, _ := Compile(context.Background(), c2, e.Shared())
+	p2, _ := Compile(c2, e.Shared())
 	e.Swap(p2).Close()
-	if vd := decide(t, e.Policy(), req(t, e.Policy(), t0, "203.0.113.1", "GET", "/")); vd.Action != Throttle {
+	if vd := decide(t, e.Policy(), req(t, e.Policy(), t0, "203.0.113.1", "GET", "/")); vd.Action != verdict.Throttle {
 		t.Fatalf("state lost across reload: %+v", vd)
 	}
 }
@@ -323,13 +323,13 @@ func TestUnknownKeyRefusedWhenKnownRequired(t *testing.T) {
 	p := compile(t, planConfig+"\n")
 	c := *p.Config
 	c.Identity.APIKey.RequireKnown = true
-	p2, err := Compile(context.Background(), &c, NewShared(memory.New(memory.Options{}), 1000))
+	p2, err := Compile(&c, NewShared(Options{Limits: memory.New(memory.Options{}), RiskEntities: 1000}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Header.Set("X-API-Key", "nope")
-	if prob := p2.Parser.Parse(r, t0, &request.View{}); prob == nil || prob.Status != 401 || prob.Reason != "unknown_api_key" {
+	if prob := p2.Parser.ParseHTTP(r, t0, &request.View{}); prob == nil || prob.Status != 401 || prob.Reason != "unknown_api_key" {
 		t.Fatalf("unknown key: %v", prob)
 	}
 }
@@ -366,11 +366,11 @@ limits:
 	for i := range b.N {
 		v.Reset()
 		now := t0.Add(time.Duration(i))
-		if prob := p.Parser.Parse(r, now, v); prob != nil {
+		if prob := p.Parser.ParseHTTP(r, now, v); prob != nil {
 			b.Fatal(prob)
 		}
 		vd := p.Decide(v)
-		if vd.Action != Allow {
+		if vd.Action != verdict.Allow {
 			b.Fatalf("%+v", vd)
 		}
 		vd.Finish(now)

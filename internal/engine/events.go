@@ -52,8 +52,8 @@ func (p *Policy) decisionEvent(v *request.View, d *decision.Decision, kind strin
 		return
 	}
 	e := &telemetry.Event{
-		Time: d.Created, Kind: kind, Action: d.Action, Reason: d.Reason, Severity: "high", Rule: d.Source, Mode: d.Mode,
-		Scope: d.Scope, Entity: d.Value, TTL: d.Expires.Sub(d.Created), Score: d.Score, DecisionID: d.ID,
+		Time: d.Created, Kind: kind, Action: d.Action.String(), Reason: d.Reason, Severity: "high", Rule: d.Source, Mode: d.Mode.String(),
+		Scope: d.Scope.String(), Entity: d.Value, TTL: d.Expires.Sub(d.Created), Score: d.Score, DecisionID: d.ID,
 	}
 	if v != nil {
 		e.ClientIP, e.KeyID, e.User, e.Route, e.Method, e.Path, e.RequestID =

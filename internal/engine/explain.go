@@ -3,25 +3,22 @@ package engine
 import (
 	"time"
 
-	"github.com/abuseguard/abuseguard/internal/admin"
 	"github.com/abuseguard/abuseguard/internal/decision"
-	"github.com/abuseguard/abuseguard/internal/detect"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // Explain returns what the engine knows about an entity: its risk score
 // now, the signals it remembers, and its active decisions with their
-// evidence. It implements admin.Explainer.
-func (e *Engine) Explain(ent detect.Entity, now time.Time) admin.Explanation {
+// evidence (what the admin API's explain answers).
+func (e *Engine) Explain(ent verdict.Entity, now time.Time) decision.Explanation {
 	s := e.shared
-	x := admin.Explanation{Entity: ent.String(), Signals: []decision.Evidence{}, Decisions: []decision.Decision{}}
+	x := decision.Explanation{Entity: ent.String(), Signals: []verdict.Evidence{}, Decisions: []decision.Decision{}}
 	if r, ok := s.risk.Get(s.hasher.String(byte(ent.Scope), ent.Value)); ok {
 		x.Score = r.score.Value(now.UnixNano(), e.Policy().Config.Risk.HalfLife)
 		x.Signals = r.evidence()
 	}
 	if s.Decisions != nil {
-		x.Decisions = s.Decisions.ForEntity(ent.Scope.String(), ent.Value, now)
+		x.Decisions = s.Decisions.ForEntity(ent.Scope, ent.Value, now)
 	}
 	return x
 }
-
-var _ admin.Explainer = (*Engine)(nil)

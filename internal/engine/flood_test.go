@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"net/http/httptest"
@@ -14,7 +13,9 @@ import (
 	"github.com/abuseguard/abuseguard/internal/config"
 	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/store"
 	"github.com/abuseguard/abuseguard/internal/store/memory"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // floodOverhead is the heap a flood may add on top of state.max_memory: the
@@ -70,7 +71,7 @@ type floodRun struct {
 	floodDenied   int
 	simulated     time.Duration
 	elapsed       time.Duration
-	lastLegitDeny Action // the legitimate client's verdict for one more request after the flood
+	lastLegitDeny verdict.Action // the legitimate client's verdict for one more request after the flood
 }
 
 // flood compiles yaml, then sends n requests, each from a distinct client
@@ -89,10 +90,10 @@ func flood(t *testing.T, yaml string, n int, checkpoints ...int) floodRun {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 
-	sizes := SizesFor(c) // as serve sizes its state
+	sizes := store.SizesFor(c) // as serve sizes its state
 	fr := floodRun{maxKeys: sizes.LimiterKeys}
 	fr.store = memory.New(memory.Options{MaxKeys: fr.maxKeys})
-	p, err := Compile(context.Background(), c, NewShared(fr.store, sizes.RiskEntities))
+	p, err := Compile(c, NewShared(Options{Limits: fr.store, RiskEntities: sizes.RiskEntities, DetectorEntities: sizes.DetectorEntities}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,10 +104,10 @@ func flood(t *testing.T, yaml string, n int, checkpoints ...int) floodRun {
 	// heap measures the engine's state, not a garbage pile of requests.
 	r := httptest.NewRequest("GET", "/v1/items", nil)
 	var v request.View
-	send := func(remote string, now time.Time) Action {
+	send := func(remote string, now time.Time) verdict.Action {
 		r.RemoteAddr = remote
 		v.Reset()
-		if prob := p.Parser.Parse(r, now, &v); prob != nil {
+		if prob := p.Parser.ParseHTTP(r, now, &v); prob != nil {
 			t.Fatalf("parse %s: %v", remote, prob)
 		}
 		vd := p.Decide(&v)
@@ -132,12 +133,12 @@ func flood(t *testing.T, yaml string, n int, checkpoints ...int) floodRun {
 		} else {
 			ip = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 		}
-		if send(netip.AddrPortFrom(ip, 40000).String(), now) != Allow {
+		if send(netip.AddrPortFrom(ip, 40000).String(), now) != verdict.Allow {
 			fr.floodDenied++
 		}
 		if i%legitEach == legitEach-1 {
 			fr.legitSent++
-			if send(legitAddr, now) == Allow {
+			if send(legitAddr, now) == verdict.Allow {
 				fr.legitAllowed++
 			}
 			st := fr.store.Stats()
@@ -180,7 +181,7 @@ func (fr floodRun) checkLimiter(t *testing.T) {
 	}
 	// After the flood the legitimate client's burst is used up: one more
 	// request at the same instant is refused.
-	if fr.lastLegitDeny == Allow {
+	if fr.lastLegitDeny == verdict.Allow {
 		t.Errorf("legitimate client after the flood: allowed, want refused")
 	}
 	// The legitimate client may get its burst plus one request per

@@ -6,28 +6,23 @@
 package engine
 
 import (
-	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"maps"
 	"net/textproto"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/config"
-	"github.com/abuseguard/abuseguard/internal/decision"
 	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/limit"
 	"github.com/abuseguard/abuseguard/internal/policy"
 	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/rollout"
-	"github.com/abuseguard/abuseguard/internal/telemetry"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // Policy is a compiled configuration: everything a decision needs besides
@@ -51,61 +46,6 @@ type Policy struct {
 	allowNets       request.Proxies
 	allowKeys       map[string]bool
 	allowUsers      map[string]bool
-}
-
-// Shared is the state every Policy of one engine shares, so that a reload
-// keeps it: limiter state, decisions, risk scores, detector state, events.
-type Shared struct {
-	Limits    limit.Store
-	Decisions *decision.Store   // nil: no decisions are recorded or enforced
-	Events    *telemetry.Events // nil: no events are written
-	// OnDecision and OnSignal, when set, see every decision the engine
-	// records and every signal it scores (offline replay counts them).
-	OnDecision func(decision.Decision)
-	OnSignal   func(detect.Signal)
-
-	risk          *detect.Table[risk]
-	hasher        detect.Hasher
-	detectors     *detect.Factory
-	persistErrors atomic.Uint64
-	ruleErrors    atomic.Uint64
-}
-
-// NewShared returns the shared state over limits, with no decision store
-// and no event sink; set Decisions and Events before compiling. Detectors
-// hash with a random seed; NewReplayShared is the repeatable twin.
-func NewShared(limits limit.Store, maxEntities int) *Shared {
-	return newShared(limits, maxEntities, detect.NewHasher())
-}
-
-// NewReplayShared is NewShared for offline replay: detectors hash with a
-// fixed seed, so a replay is repeatable and compared configs see the same
-// hashes. Never serve with it: its hashes are predictable.
-func NewReplayShared(limits limit.Store, maxEntities int) *Shared {
-	return newShared(limits, maxEntities, detect.NewFixedHasher())
-}
-
-func newShared(limits limit.Store, maxEntities int, h detect.Hasher) *Shared {
-	return &Shared{
-		Limits:    limits,
-		risk:      detect.NewTable[risk](max(1, maxEntities), 24*time.Hour),
-		hasher:    h,
-		detectors: detect.NewFactory(h),
-	}
-}
-
-// Sweep drops idle detector, risk and limiter state and expired decisions.
-func (s *Shared) Sweep(p *Policy, now time.Time) {
-	n := now.UnixNano()
-	s.risk.Sweep(n)
-	for _, d := range p.detectors {
-		if st, ok := d.(detect.Stateful); ok {
-			st.Sweep(n)
-		}
-	}
-	if s.Decisions != nil {
-		s.Decisions.Sweep(now)
-	}
 }
 
 type ruleKind uint8
@@ -148,7 +88,7 @@ type limitRule struct {
 	routes []bool // by route index; nil applies to every request
 	// who is 0 for every request, anonymousOnly or identifiedOnly.
 	who     audience
-	mode    Mode
+	mode    verdict.Mode
 	canary  rollout.Canary // the keys a canary-mode limit enforces for
 	base    *amount
 	perPlan map[string]*amount
@@ -176,11 +116,14 @@ type amount struct {
 // Finish never came (a crash in a front): it is then reclaimed.
 const lease = 10 * time.Minute
 
-// Compile builds a Policy from a validated config over shared state,
-// which every Policy of one engine shares; ctx bounds background work such
-// as JWKS refresh, which Close also stops. Compiling is not safe for
-// concurrent use with another Compile over the same shared state.
-func Compile(ctx context.Context, c *config.Config, shared *Shared) (*Policy, error) {
+// Compile builds a Policy from a loaded config over shared state, which
+// every Policy of one engine shares and which outlives reloads (limiter
+// state, decisions, risk scores, detectors whose settings did not change,
+// the HMAC secret of key ids, JWT verifiers). It provisions each part in
+// order (upstream, routes, identity, rules, detectors, limits) and returns
+// the first error, at the setting's file:line:col. Compiling is not safe
+// for concurrent use with another Compile over the same shared state.
+func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 	p := &Policy{
 		Config:          c,
 		store:           shared.Limits,
@@ -213,21 +156,22 @@ func Compile(ctx context.Context, c *config.Config, shared *Shared) (*Policy, er
 		return nil, c.ErrorAt("routes", err)
 	}
 	p.Parser.Router = router
-	ident, err := p.identifier(ctx, c)
+	ident, err := p.identifier(c)
 	if err != nil {
 		p.Close()
 		return nil, err
 	}
 	p.Parser.Identifier = ident
-	cel, errs := policy.Compile(c.Rules)
-	if len(errs) > 0 {
+	cel, err := c.CompiledRules()
+	if err != nil {
 		p.Close()
-		return nil, c.ErrorAt(fmt.Sprintf("rules[%d]", errs[0].Rule), errs[0])
+		return nil, err
 	}
 	p.cel = cel
-	p.detectors = shared.detectors.Build(c.Detectors, len(c.Routes) > 0 && p.blockUnknown, ident.Pseudonym, SizesFor(c).DetectorEntities)
+	p.detectors = shared.detectors.Build(&c.Detectors, detect.Env{Pseudonym: ident.Pseudonym,
+		RoutesConfigured: len(c.Routes) > 0 && p.blockUnknown}, shared.detectorEntities)
 	for name, mode := range c.Detectors.Modes() {
-		if mode == "shadow" {
+		if mode == verdict.Shadow {
 			p.shadowDetectors[name] = true
 		}
 	}
@@ -243,14 +187,14 @@ func Compile(ctx context.Context, c *config.Config, shared *Shared) (*Policy, er
 	return p, nil
 }
 
-func (p *Policy) identifier(ctx context.Context, c *config.Config) (*request.Identifier, error) {
+func (p *Policy) identifier(c *config.Config) (*request.Identifier, error) {
 	id := c.Identity
 	opts := request.IdentifierOptions{
 		KeyHeader:    id.APIKey.Header,
 		KeyQuery:     id.APIKey.Query,
 		RequireKnown: id.APIKey.RequireKnown,
 		Keys:         map[[32]byte]request.KeyInfo{},
-		Secret:       secret(id.SecretEnv),
+		Secret:       p.shared.secret(id.SecretEnv),
 	}
 	for _, k := range id.APIKey.Keys {
 		var sum [32]byte
@@ -264,18 +208,18 @@ func (p *Policy) identifier(ctx context.Context, c *config.Config) (*request.Ide
 			UserClaim: j.Claims.User, TenantClaim: j.Claims.Tenant, PlanClaim: j.Claims.Plan, ScopesClaim: j.Claims.Scopes,
 		}
 		if j.SecretEnv != "" {
-			jo.HMACSecret = []byte(os.Getenv(j.SecretEnv))
-			if len(jo.HMACSecret) == 0 {
+			jo.HMACSecret = []byte(p.shared.getenv(j.SecretEnv))
+			if len(jo.HMACSecret) == 0 && !p.shared.dryRun {
 				return nil, c.ErrorAt("identity.jwt.secret_env", fmt.Errorf("the environment variable %s is not set", j.SecretEnv))
 			}
+			if len(jo.HMACSecret) == 0 {
+				jo.HMACSecret = []byte("dry-run")
+			}
 		}
-		jctx, cancel := context.WithCancel(ctx)
-		v, err := request.NewJWTVerifier(jctx, jo)
+		v, err := p.shared.jwtVerifier(jo)
 		if err != nil {
-			cancel()
 			return nil, c.ErrorAt("identity.jwt", err)
 		}
-		p.closers = append(p.closers, func() { v.Close(); cancel() })
 		opts.JWT = v
 	}
 	return request.NewIdentifier(opts), nil
@@ -291,20 +235,8 @@ func setOf(ss []string) map[string]bool {
 	return m
 }
 
-// secret returns the HMAC key from the environment variable env, or a
-// random one when it is unset.
-func secret(env string) []byte {
-	if s := os.Getenv(env); env != "" && s != "" {
-		return []byte(s)
-	}
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return b
-}
-
 func compileLimit(l config.Limit, routeIndex map[string]int, headers map[string]int, headerNames *[]string) limitRule {
-	mode, _ := ParseMode(l.Mode)
-	r := limitRule{name: l.Name, mode: mode, canary: rollout.NewCanary(l.CanaryPercent)}
+	r := limitRule{name: l.Name, mode: l.Mode, canary: rollout.NewCanary(l.CanaryPercent)}
 	switch l.AppliesTo {
 	case "anonymous":
 		r.who = anonymousOnly
@@ -363,7 +295,7 @@ func compileAmount(name string, a config.Amount) *amount {
 		window := time.Duration(burst) * r.Interval
 		return &amount{rate: r, policy: fmt.Sprintf("%s;q=%d;w=%d", q, burst, max(1, int64(window/time.Second)))}
 	case a.Quota != nil:
-		period, _ := limit.ParsePeriod(a.Quota.Period)
+		period := a.Quota.Period
 		return &amount{quota: a.Quota.Limit, cal: limit.Calendar{Period: period, Location: a.Quota.Location()},
 			policy: fmt.Sprintf("%s;q=%d;w=%d", q, a.Quota.Limit, period.Seconds())}
 	default:
@@ -371,8 +303,8 @@ func compileAmount(name string, a config.Amount) *amount {
 	}
 }
 
-// Close stops the Policy's background work (JWKS refresh). Decisions
-// already under way finish normally.
+// Close releases what the Policy holds that the shared state does not.
+// Decisions already under way finish normally.
 func (p *Policy) Close() {
 	for _, c := range p.closers {
 		c()

@@ -8,6 +8,7 @@ import (
 	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/policy"
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // applyRules evaluates the CEL rules for v after the limits. The first
@@ -30,31 +31,29 @@ func (p *Policy) applyRules(vd *Verdict, v *request.View, signals []detect.Signa
 	r := m.Rule
 	name := "rule:" + r.Name
 	if !m.Enforced {
-		if vd.Action == Allow && vd.Rule == "" {
-			vd.Rule, vd.Mode, vd.Reason, vd.Would = name, Shadow, r.Reason, true
+		if vd.Action == verdict.Allow && vd.Rule == "" {
+			vd.Rule, vd.Mode, vd.Reason, vd.Would = name, verdict.Shadow, r.Reason, true
 		}
 		p.ruleEvent(v, r, "would_act")
 		return
 	}
-	mode := Enforce
-	if r.Mode == "canary" {
-		mode = Canary
-	}
-	if r.Action == "allow" {
-		if vd.Action == Throttle && vd.DecisionID == "" {
-			*vd = Verdict{policy: vd.policy, slots: vd.slots, ends: vd.ends, key: vd.key, Rule: name, Mode: mode, Reason: r.Reason}
+	mode, _ := verdict.ParseMode(r.Mode)
+	action, _ := verdict.ParseAction(r.Action)
+	if action == verdict.Allow {
+		if vd.Action == verdict.Throttle && vd.DecisionID == "" {
+			vd.Verdict = verdict.Verdict{Rule: name, Mode: mode, Reason: r.Reason}
 		}
 		return
 	}
-	if decision.ActionRank(r.Action) <= decision.ActionRank(vd.Action.String()) {
+	if action <= vd.Action {
 		return
 	}
 	if r.TTL > 0 && p.shared.Decisions != nil {
 		scope, value := p.ruleEntity(v, r.Scope)
 		d, added, err := p.shared.Decisions.Add(decision.Decision{
-			Scope: scope.String(), Value: value, Action: r.Action, Reason: r.Reason, Source: name, Mode: decision.ModeEnforce,
+			Scope: scope, Value: value, Action: action, Reason: r.Reason, Source: name, Mode: verdict.Enforce,
 			Score: in.Score, Expires: v.Time.Add(r.TTL),
-			Evidence: []decision.Evidence{{Time: v.Time, Detector: name, Summary: "rule " + r.Name + " matched: " + r.When, RequestID: v.ID}},
+			Evidence: []verdict.Evidence{{Time: v.Time, Detector: name, Summary: "rule " + r.Name + " matched: " + r.When, RequestID: v.ID}},
 		})
 		if err != nil {
 			p.shared.persistErrors.Add(1)
@@ -66,13 +65,13 @@ func (p *Policy) applyRules(vd *Verdict, v *request.View, signals []detect.Signa
 	}
 	vd.releaseSlots(v.Time.UnixNano())
 	vd.Rule, vd.Mode, vd.Would, vd.RetryAfter = name, mode, false, r.TTL
-	switch r.Action {
-	case decision.ActionBlock:
-		vd.Action, vd.Status, vd.Reason = Block, http.StatusForbidden, r.Reason
-	case decision.ActionChallenge:
-		vd.Action, vd.Status, vd.Reason, vd.Detail = Challenge, http.StatusTooManyRequests, "challenge_required", "a challenge is required ("+r.Reason+")"
+	switch action {
+	case verdict.Block:
+		vd.Action, vd.Status, vd.Reason = verdict.Block, http.StatusForbidden, r.Reason
+	case verdict.Challenge:
+		vd.Action, vd.Status, vd.Reason, vd.Detail = verdict.Challenge, http.StatusTooManyRequests, "challenge_required", "a challenge is required ("+r.Reason+")"
 	default:
-		vd.Action, vd.Status, vd.Reason = Throttle, http.StatusTooManyRequests, r.Reason
+		vd.Action, vd.Status, vd.Reason = verdict.Throttle, http.StatusTooManyRequests, r.Reason
 		if vd.RetryAfter == 0 {
 			vd.RetryAfter = time.Minute
 		}
@@ -81,19 +80,19 @@ func (p *Policy) applyRules(vd *Verdict, v *request.View, signals []detect.Signa
 
 // ruleEntity returns the entity a rule's decision is about: its scope's
 // value for v, or the request's subject when the scope is 0 or v lacks it.
-func (p *Policy) ruleEntity(v *request.View, scope detect.Scope) (detect.Scope, string) {
+func (p *Policy) ruleEntity(v *request.View, scope verdict.Scope) (verdict.Scope, string) {
 	switch scope {
-	case detect.ScopeIP:
+	case verdict.ScopeIP:
 		return scope, v.ClientIP.String()
-	case detect.ScopePrefix:
+	case verdict.ScopePrefix:
 		return scope, request.Prefix(v.ClientIP, p.v4, p.v6).String()
-	case detect.ScopeFingerprint:
+	case verdict.ScopeFingerprint:
 		return scope, v.Fingerprint.String()
-	case detect.ScopeKey:
+	case verdict.ScopeKey:
 		if v.Identity.KeyID != "" {
 			return scope, v.Identity.KeyID
 		}
-	case detect.ScopeUser:
+	case verdict.ScopeUser:
 		if v.Identity.User != "" {
 			return scope, v.Identity.User
 		}
@@ -107,13 +106,13 @@ func (p *Policy) subjectScore(v *request.View, vd *Verdict) float64 {
 	var key uint64
 	switch {
 	case v.Identity.KeyID != "":
-		key = p.shared.hasher.String(byte(detect.ScopeKey), v.Identity.KeyID)
+		key = p.shared.hasher.String(byte(verdict.ScopeKey), v.Identity.KeyID)
 	case v.Identity.User != "":
-		key = p.shared.hasher.String(byte(detect.ScopeUser), v.Identity.User)
+		key = p.shared.hasher.String(byte(verdict.ScopeUser), v.Identity.User)
 	default:
 		buf := v.ClientIP.AppendTo(vd.key[:0])
 		vd.key = buf[:0]
-		key = p.shared.hasher.Bytes(byte(detect.ScopeIP), buf)
+		key = p.shared.hasher.Bytes(byte(verdict.ScopeIP), buf)
 	}
 	r, ok := p.shared.risk.Get(key)
 	if !ok {

@@ -25,6 +25,15 @@ func ParsePeriod(s string) (Period, error) {
 	return 0, fmt.Errorf("unknown quota period %q (want day or month)", s)
 }
 
+// UnmarshalText parses a period name, as ParsePeriod.
+func (p *Period) UnmarshalText(b []byte) error {
+	x, err := ParsePeriod(string(b))
+	if err == nil {
+		*p = x
+	}
+	return err
+}
+
 func (p Period) String() string {
 	switch p {
 	case Day:

@@ -28,6 +28,7 @@ import (
 	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/rollout"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // CostLimit is the most one evaluation of a rule may cost, in CEL cost
@@ -102,7 +103,7 @@ type Rule struct {
 	Name          string
 	When          string        // the expression as written
 	Action        string        // allow, throttle, challenge or block
-	Scope         detect.Scope  // the entity a decision is about; 0 is the request's subject
+	Scope         verdict.Scope // the entity a decision is about; 0 is the request's subject
 	TTL           time.Duration // 0: this request only
 	Reason        string
 	Mode          string  // enforce, shadow or canary
@@ -206,7 +207,7 @@ func Compile(cfgs []RuleConfig) (*Rules, []*CompileError) {
 			fail(i, "action", "unknown action %q (want allow, throttle, challenge or block)", c.Action)
 		}
 		if c.Scope != "" {
-			s, ok := detect.ParseScope(c.Scope)
+			s, ok := verdict.ParseScope(c.Scope)
 			if !ok {
 				fail(i, "scope", "unknown scope %q (want ip, prefix, key, user, fingerprint, or none for the request's subject)", c.Scope)
 			}
@@ -623,7 +624,7 @@ func (r *Rule) enforcedFor(v *request.View) bool {
 // hashEntity folds the value of v's entity in scope into h without
 // allocating. The text hashed is detect.Entity.Value's (an unknown IP
 // hashes as ""); a prefix is the client's /24 or /64.
-func hashEntity(h rollout.Hash, scope detect.Scope, v *request.View) rollout.Hash {
+func hashEntity(h rollout.Hash, scope verdict.Scope, v *request.View) rollout.Hash {
 	var buf [64]byte
 	switch scope {
 	case 0:
@@ -634,13 +635,13 @@ func hashEntity(h rollout.Hash, scope detect.Scope, v *request.View) rollout.Has
 			return h.String(v.Identity.User)
 		}
 		return h.Bytes(appendAddr(buf[:0], v.ClientIP))
-	case detect.ScopeKey:
+	case verdict.ScopeKey:
 		return h.String(v.Identity.KeyID)
-	case detect.ScopeUser:
+	case verdict.ScopeUser:
 		return h.String(v.Identity.User)
-	case detect.ScopeFingerprint:
+	case verdict.ScopeFingerprint:
 		return h.Bytes(appendFingerprint(buf[:0], v.Fingerprint))
-	case detect.ScopePrefix:
+	case verdict.ScopePrefix:
 		bits := canaryPrefix6
 		if v.ClientIP.Is4() {
 			bits = canaryPrefix4

@@ -13,6 +13,7 @@ import (
 
 	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // testView is a request with every field a rule can read set.
@@ -194,7 +195,7 @@ func TestRuleFields(t *testing.T) {
 		t.Fatalf("Len = %d", r.Len())
 	}
 	a, b := r.Rule(0), r.Rule(1)
-	if a.Index != 0 || a.Action != "challenge" || a.Scope != detect.ScopePrefix || a.TTL != time.Minute || a.Reason != "bad_bot" || a.Mode != "enforce" || a.When != "score > 10.0" {
+	if a.Index != 0 || a.Action != "challenge" || a.Scope != verdict.ScopePrefix || a.TTL != time.Minute || a.Reason != "bad_bot" || a.Mode != "enforce" || a.When != "score > 10.0" {
 		t.Errorf("rule a = %+v", a)
 	}
 	if b.Index != 1 || b.Scope != 0 || b.Reason != "rule" || b.Mode != "shadow" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -15,8 +16,9 @@ import (
 	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/engine"
 	"github.com/abuseguard/abuseguard/internal/request"
-	"github.com/abuseguard/abuseguard/internal/store/memory"
+	"github.com/abuseguard/abuseguard/internal/store"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // maxOffenders bounds the entities a Replayer counts refusals for.
@@ -28,7 +30,11 @@ const maxOffenders = 100_000
 // for concurrent use.
 type Replayer struct {
 	policy *engine.Policy
+	shared *engine.Shared
+	stores *store.Set
 	clock  *clock.Fake
+	input  request.Input
+	header logHeader
 	events *telemetry.Events
 	view   request.View
 	seq    int
@@ -57,21 +63,18 @@ type Offender struct {
 func NewReplayer(ctx context.Context, cfg *config.Config, events io.Writer) (*Replayer, error) {
 	r := &Replayer{clock: clock.NewFake(time.Unix(0, 0)), Refused: map[string]int{}, Signals: map[string]int{},
 		Flagged: map[string][]string{}, offenders: map[string]*Offender{}}
-	ds, err := decision.Open(decision.Options{
-		Ladder: cfg.Decisions.Ladder, MaxTTL: cfg.Decisions.MaxTTL, OffenseMemory: cfg.Decisions.OffenseMemory,
-		MaxDecisions: cfg.Decisions.MaxDecisions, Now: r.clock.Now,
-	})
+	stores, err := store.Open(cfg, store.Options{Now: r.clock.Now, Ephemeral: true, Local: true})
 	if err != nil {
 		return nil, err
 	}
-	sizes := engine.SizesFor(cfg)
-	shared := engine.NewReplayShared(memory.New(memory.Options{MaxKeys: sizes.LimiterKeys}), sizes.RiskEntities)
-	shared.Decisions = ds
 	if events != nil {
 		r.events = telemetry.NewEvents(events)
-		shared.Events = r.events
 	}
-	shared.OnSignal = func(s detect.Signal) {
+	opts := engine.Options{
+		Limits: stores.Limits, Decisions: stores.Decisions, Events: r.events, Repeatable: true, Getenv: os.Getenv,
+		RiskEntities: stores.Sizes.RiskEntities, DetectorEntities: stores.Sizes.DetectorEntities,
+	}
+	opts.OnSignal = func(s detect.Signal) {
 		r.Signals[s.Detector]++
 		e := s.Entity.String()
 		if ds, ok := r.Flagged[e]; ok || len(r.Flagged) < maxOffenders {
@@ -80,22 +83,26 @@ func NewReplayer(ctx context.Context, cfg *config.Config, events io.Writer) (*Re
 			}
 		}
 	}
-	shared.OnDecision = func(d decision.Decision) {
+	opts.OnDecision = func(d decision.Decision) {
 		r.Decisions = append(r.Decisions, d)
-		if o := r.offender(d.Scope + ":" + d.Value); o != nil && len(o.Decisions) < 8 {
-			o.Decisions = append(o.Decisions, d.Action+" "+d.Reason)
+		if o := r.offender(d.Entity().String()); o != nil && len(o.Decisions) < 8 {
+			o.Decisions = append(o.Decisions, d.Action.String()+" "+d.Reason)
 		}
 	}
-	if r.policy, err = engine.Compile(ctx, cfg, shared); err != nil {
-		ds.Close()
+	r.shared, r.stores = engine.NewShared(opts), stores
+	if r.policy, err = engine.Compile(cfg, r.shared); err != nil {
+		r.shared.Close()
+		stores.Close()
 		return nil, err
 	}
 	return r, nil
 }
 
-// Close releases the policy and its decision store.
+// Close releases the policy and its state.
 func (r *Replayer) Close() {
 	r.policy.Close()
+	r.shared.Close()
+	r.stores.Close()
 }
 
 // Feed decides on e as serve would have when it arrived, and, when the
@@ -111,24 +118,21 @@ func (r *Replayer) Feed(e *Entry) {
 	v.Reset()
 	r.seq++
 	v.ID = "L" + strconv.Itoa(r.seq)
-	v.Time, v.ClientIP, v.Method, v.Host, v.Path, v.Query = t, e.ClientIP, e.Method, e.Host, e.Path, e.Query
 	p := r.policy
-	if p.Parser.Router != nil {
-		v.Route, v.Param = p.Parser.Router.Match(e.Method, e.Path)
+	// The log line is the front: its client address is already resolved
+	// (no forwarding headers), its headers are the few a log records.
+	r.header = logHeader{userAgent: e.UserAgent, referer: e.Referer}
+	r.input = request.Input{PeerAddr: e.ClientIP, Method: e.Method, Host: e.Host, Path: e.Path, RawQuery: e.Query, Header: &r.header}
+	if e.Absolute {
+		r.input.Target = "http://" + e.Host + e.Path
 	}
-	v.UserAgent = e.UserAgent
+	if prob := p.Parser.Parse(&r.input, t, v); prob != nil {
+		r.Refused[prob.Reason]++
+		return
+	}
 	// Logs do not record the headers that tell browsers from tools; assume
 	// a browser's, so the missing headers are not held against anyone.
-	v.Hints = request.AcceptLanguage | request.AcceptEncoding
-	if len(e.UserAgent) >= 8 && e.UserAgent[:8] == "Mozilla/" {
-		v.Hints |= request.ClaimsBrowser
-	}
-	if e.Referer != "" {
-		v.Hints |= request.Referer
-	}
-	if e.Absolute {
-		v.Hints |= request.AbsoluteTarget
-	}
+	v.Hints |= request.AcceptLanguage | request.AcceptEncoding
 	v.Fingerprint = request.FingerprintOf(nil, e.UserAgent)
 	switch {
 	case e.KeyID != "":
@@ -146,8 +150,8 @@ func (r *Replayer) Feed(e *Entry) {
 		v.Identity.User = e.User
 	}
 	vd := p.Decide(v)
-	if vd.Action == engine.Allow {
-		p.Observe(v, detect.Outcome{Status: e.Status, Latency: e.Latency, Bytes: e.Bytes})
+	if vd.Action == verdict.Allow {
+		p.Observe(v, verdict.Outcome{Status: e.Status, Latency: e.Latency, Bytes: e.Bytes})
 	} else {
 		r.Refused[vd.Rule]++
 		if o := r.offender(detect.Subject(v).String()); o != nil {
@@ -263,3 +267,34 @@ func Run(ctx context.Context, opts Options, paths []string, replayers ...*Replay
 	}
 	return st, nil
 }
+
+// logHeader is the request headers an access log records.
+type logHeader struct{ userAgent, referer string }
+
+func (h *logHeader) Get(name string) string {
+	switch name {
+	case "User-Agent":
+		return h.userAgent
+	case "Referer":
+		return h.referer
+	}
+	return ""
+}
+
+func (h *logHeader) Values(name string) []string {
+	if v := h.Get(name); v != "" {
+		return []string{v}
+	}
+	return nil
+}
+
+func (h *logHeader) Names(f func(string)) {
+	if h.userAgent != "" {
+		f("User-Agent")
+	}
+	if h.referer != "" {
+		f("Referer")
+	}
+}
+
+var _ request.Header = (*logHeader)(nil)

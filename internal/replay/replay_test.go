@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/config"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
@@ -53,7 +54,7 @@ func TestReplayFindsTheProber(t *testing.T) {
 		t.Fatal("no decision")
 	}
 	last := r.Decisions[len(r.Decisions)-1]
-	if last.Value != "203.0.113.9" || last.Action != "block" || last.Source != "detector:probing" {
+	if last.Value != "203.0.113.9" || last.Action != verdict.Block || last.Source != "detector:probing" {
 		t.Fatalf("decisions %+v", r.Decisions)
 	}
 	for _, d := range r.Decisions {
@@ -109,7 +110,7 @@ func TestReplayIsDeterministic(t *testing.T) {
 		}
 		var out []string
 		for _, d := range r.Decisions {
-			out = append(out, d.Scope+":"+d.Value+" "+d.Action+" "+d.Source+" "+d.Created.Format(time.RFC3339Nano))
+			out = append(out, d.Entity().String()+" "+d.Action.String()+" "+d.Source+" "+d.Created.Format(time.RFC3339Nano))
 		}
 		return out
 	}
@@ -199,7 +200,7 @@ func TestReplayAuthFailuresAreTheAddresss(t *testing.T) {
 	}
 	var onIP bool
 	for _, d := range r.Decisions {
-		onIP = onIP || d.Scope == "ip" && d.Value == "203.0.113.40"
+		onIP = onIP || d.Scope == verdict.ScopeIP && d.Value == "203.0.113.40"
 	}
 	if !onIP {
 		t.Fatalf("decisions %+v, want one on the guesser's address", r.Decisions)

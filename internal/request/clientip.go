@@ -2,7 +2,6 @@ package request
 
 import (
 	"errors"
-	"net/http"
 	"net/netip"
 	"strings"
 )
@@ -31,18 +30,23 @@ func (p Proxies) Trusts(a netip.Addr) bool {
 // when all are trusted. Entries left of that address are never parsed, so a
 // client cannot forge them. It returns ErrBadForwarding when an entry it must
 // read is malformed, and an error when peer itself does not parse.
-func ClientIP(peer string, h http.Header, trusted Proxies) (netip.Addr, error) {
+func ClientIP(peer string, h Header, trusted Proxies) (netip.Addr, error) {
 	addr, err := parseHost(peer)
 	if err != nil {
 		return netip.Addr{}, err
 	}
+	return clientIP(addr, h, trusted)
+}
+
+// clientIP is ClientIP for a parsed peer address.
+func clientIP(addr netip.Addr, h Header, trusted Proxies) (netip.Addr, error) {
 	if len(trusted) == 0 || !trusted.Trusts(addr) {
 		return addr, nil
 	}
-	if vs := h["Forwarded"]; len(vs) > 0 {
+	if vs := h.Values("Forwarded"); len(vs) > 0 {
 		return walkHops(addr, vs, trusted, forwardedFor)
 	}
-	if vs := h["X-Forwarded-For"]; len(vs) > 0 {
+	if vs := h.Values("X-Forwarded-For"); len(vs) > 0 {
 		return walkHops(addr, vs, trusted, parseHost)
 	}
 	return addr, nil

@@ -58,7 +58,7 @@ func TestClientIP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ClientIP(tt.peer, http.Header(tt.headers), tt.trusted)
+			got, err := ClientIP(tt.peer, HTTPHeader(tt.headers), tt.trusted)
 			if tt.err != nil {
 				if !errors.Is(err, tt.err) {
 					t.Fatalf("err = %v, want %v", err, tt.err)
@@ -84,7 +84,7 @@ func TestPrefix(t *testing.T) {
 func TestClientIPAllocs(t *testing.T) {
 	h := http.Header{"X-Forwarded-For": {"6.6.6.6, 198.51.100.7, 10.0.0.2"}}
 	trusted := Proxies{netip.MustParsePrefix("10.0.0.0/8")}
-	if n := testing.AllocsPerRun(100, func() { _, _ = ClientIP("10.0.0.1:4000", h, trusted) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { _, _ = ClientIP("10.0.0.1:4000", HTTPHeader(h), trusted) }); n != 0 {
 		t.Errorf("ClientIP allocates %v times", n)
 	}
 }
@@ -99,7 +99,7 @@ func FuzzClientIP(f *testing.F) {
 			t.Skip()
 		}
 		for _, h := range []http.Header{{"X-Forwarded-For": {xff}}, {"Forwarded": {fwd}}} {
-			a, err := ClientIP(peer, h, trusted)
+			a, err := ClientIP(peer, HTTPHeader(h), trusted)
 			if err == nil && !a.IsValid() {
 				t.Fatalf("no error and no address for peer %q headers %v", peer, h)
 			}

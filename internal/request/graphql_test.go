@@ -88,7 +88,7 @@ func TestParseMeasuresGraphQLRoutes(t *testing.T) {
 				r.Header.Set("Content-Type", tc.contentType)
 			}
 			var v View
-			if prob := p.Parse(r, time.Unix(0, 0), &v); prob != nil {
+			if prob := p.ParseHTTP(r, time.Unix(0, 0), &v); prob != nil {
 				t.Fatal(prob)
 			}
 			if v.GraphQL.Depth != tc.depth || v.GraphQL.Parsed != (tc.depth > 0) {

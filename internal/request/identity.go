@@ -56,7 +56,7 @@ type macState struct {
 // Identify fills out from the request's API key and bearer token. It returns
 // a 401 problem for an unknown key (when known keys are required) or a
 // bearer token that does not verify.
-func (id *Identifier) Identify(h http.Header, rawQuery string, out *Identity) *problem.Problem {
+func (id *Identifier) Identify(h Header, rawQuery string, out *Identity) *problem.Problem {
 	if key := id.apiKey(h, rawQuery); key != "" {
 		if prob := id.IdentifyKey(key, out); prob != nil {
 			return prob
@@ -65,7 +65,7 @@ func (id *Identifier) Identify(h http.Header, rawQuery string, out *Identity) *p
 	if id.opts.JWT == nil {
 		return nil
 	}
-	auth := header(h, "Authorization")
+	auth := h.Get("Authorization")
 	if len(auth) < 7 || !strings.EqualFold(auth[:7], "bearer ") {
 		return nil
 	}
@@ -105,10 +105,10 @@ func (id *Identifier) IdentifyKey(key string, out *Identity) *problem.Problem {
 	return nil
 }
 
-func (id *Identifier) apiKey(h http.Header, rawQuery string) string {
+func (id *Identifier) apiKey(h Header, rawQuery string) string {
 	if id.opts.KeyHeader != "" {
-		if vs := h[id.opts.KeyHeader]; len(vs) > 0 && vs[0] != "" {
-			return vs[0]
+		if k := h.Get(id.opts.KeyHeader); k != "" {
+			return k
 		}
 	}
 	if id.opts.KeyQuery != "" && rawQuery != "" {

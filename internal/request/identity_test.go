@@ -13,10 +13,10 @@ func TestIdentifyKeys(t *testing.T) {
 		Keys: map[[32]byte]KeyInfo{sha256Of("known"): {ID: "acme", Plan: "gold", Tenant: "acme-inc"}},
 	})
 	var a, b, c, known Identity
-	id.Identify(http.Header{"X-Api-Key": {"secret-1"}}, "", &a)
-	id.Identify(http.Header{}, "x=1&api_key=secret-1", &b)
-	id.Identify(http.Header{"X-Api-Key": {"secret-2"}}, "", &c)
-	id.Identify(http.Header{"X-Api-Key": {"known"}}, "", &known)
+	id.Identify(HTTPHeader{"X-Api-Key": {"secret-1"}}, "", &a)
+	id.Identify(HTTPHeader{}, "x=1&api_key=secret-1", &b)
+	id.Identify(HTTPHeader{"X-Api-Key": {"secret-2"}}, "", &c)
+	id.Identify(HTTPHeader{"X-Api-Key": {"known"}}, "", &known)
 	if !strings.HasPrefix(a.KeyID, "k_") || len(a.KeyID) != 18 || strings.Contains(a.KeyID, "secret") {
 		t.Fatalf("key id %q", a.KeyID)
 	}
@@ -27,7 +27,7 @@ func TestIdentifyKeys(t *testing.T) {
 		t.Fatalf("known key: %+v", known)
 	}
 	h := http.Header{"X-Api-Key": {"secret-1"}}
-	if n := testing.AllocsPerRun(100, func() { var i Identity; id.Identify(h, "", &i) }); n > 1 {
+	if n := testing.AllocsPerRun(100, func() { var i Identity; id.Identify(HTTPHeader(h), "", &i) }); n > 1 {
 		t.Fatalf("Identify allocates %v times, want at most the id string", n)
 	}
 }

@@ -51,9 +51,9 @@ const (
 )
 
 var (
-	jwtErrTooLong    = fmt.Errorf("token longer than %d bytes", jwtMaxTokenBytes)
-	jwtErrUnknownKey = errors.New("no key to verify the token")
-	jwtErrBadKID     = errors.New(`header "kid" is not a string`)
+	errJWTTooLong    = fmt.Errorf("token longer than %d bytes", jwtMaxTokenBytes)
+	errJWTUnknownKey = errors.New("no key to verify the token")
+	errJWTBadKID     = errors.New(`header "kid" is not a string`)
 )
 
 // jwtFamily is the kind of key an algorithm verifies with.
@@ -214,7 +214,7 @@ func (v *JWTVerifier) Close() { v.cancel() }
 // claims. Every error is a *TokenError.
 func (v *JWTVerifier) Verify(token string) (Claims, error) {
 	if len(token) > jwtMaxTokenBytes {
-		return Claims{}, &TokenError{Reason: jwtReasonMalformed, Err: jwtErrTooLong}
+		return Claims{}, &TokenError{Reason: jwtReasonMalformed, Err: errJWTTooLong}
 	}
 	claims := jwt.MapClaims{}
 	parsed, err := v.parser.ParseWithClaims(token, claims, v.keyFor)
@@ -228,9 +228,9 @@ func (v *JWTVerifier) Verify(token string) (Claims, error) {
 // fail at once the first match in this order wins.
 func (v *JWTVerifier) reason(token *jwt.Token, err error) string {
 	switch {
-	case errors.Is(err, jwtErrUnknownKey):
+	case errors.Is(err, errJWTUnknownKey):
 		return jwtReasonUnknownKey
-	case errors.Is(err, jwt.ErrTokenMalformed), errors.Is(err, jwtErrBadKID):
+	case errors.Is(err, jwt.ErrTokenMalformed), errors.Is(err, errJWTBadKID):
 		return jwtReasonMalformed
 	}
 	if token == nil {
@@ -280,7 +280,7 @@ func (v *JWTVerifier) keyFor(t *jwt.Token) (any, error) {
 	if len(keys) > 0 {
 		return jwt.VerificationKeySet{Keys: keys}, nil
 	}
-	err = fmt.Errorf("%w: alg %s, kid %q", jwtErrUnknownKey, alg, kid)
+	err = fmt.Errorf("%w: alg %s, kid %q", errJWTUnknownKey, alg, kid)
 	if lookupErr != nil {
 		err = fmt.Errorf("%w: %w", err, lookupErr)
 	}
@@ -357,7 +357,7 @@ func jwtTokenKID(t *jwt.Token) (string, error) {
 	}
 	kid, ok := raw.(string)
 	if !ok {
-		return "", jwtErrBadKID
+		return "", errJWTBadKID
 	}
 	return kid, nil
 }

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"maps"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -27,6 +28,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/MicahParks/jwkset"
@@ -655,10 +657,33 @@ type jwtJWKSServer struct {
 	failing atomic.Bool
 }
 
+// jwtNewBubbleJWKSServer is jwtNewJWKSServer for a synctest bubble: the
+// same net/http server and client, talking over net.Pipe instead of a
+// loopback socket, whose blocked reads would keep the bubble's clock from
+// advancing. Verifiers reach it through s.Client(), which jwtRemoteOptions
+// sets. Call it inside the bubble.
+func jwtNewBubbleJWKSServer(tb testing.TB, body []byte) *jwtJWKSServer {
+	s := &jwtJWKSServer{}
+	s.serve(body)
+	l := &jwtPipeListener{conns: make(chan net.Conn), closed: make(chan struct{})}
+	s.Server = &httptest.Server{Listener: l, Config: &http.Server{Handler: s.handler()}}
+	s.Start()
+	s.Client().Transport.(*http.Transport).DialContext = l.dial
+	tb.Cleanup(s.Close)
+	return s
+}
+
 func jwtNewJWKSServer(tb testing.TB, body []byte) *jwtJWKSServer {
 	s := &jwtJWKSServer{}
 	s.serve(body)
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Server = httptest.NewServer(s.handler())
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// handler serves the current body, or 503 while failing, counting fetches.
+func (s *jwtJWKSServer) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fetches.Add(1)
 		if s.failing.Load() {
 			http.Error(w, "down", http.StatusServiceUnavailable)
@@ -666,12 +691,55 @@ func jwtNewJWKSServer(tb testing.TB, body []byte) *jwtJWKSServer {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(*s.body.Load())
-	}))
-	tb.Cleanup(s.Close)
-	return s
+	})
 }
 
 func (s *jwtJWKSServer) serve(body []byte) { s.body.Store(&body) }
+
+// jwtPipeListener is a net.Listener whose connections are net.Pipe ends
+// handed over by dial; everything it blocks on is a channel, so a
+// synctest bubble sees a server waiting on it as durably blocked.
+type jwtPipeListener struct {
+	conns     chan net.Conn
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+func (l *jwtPipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *jwtPipeListener) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *jwtPipeListener) Addr() net.Addr { return jwtPipeAddr{} }
+
+// dial is an http.Transport DialContext that connects to l whatever the
+// address.
+func (l *jwtPipeListener) dial(ctx context.Context, _, _ string) (net.Conn, error) {
+	server, client := net.Pipe()
+	select {
+	case l.conns <- server:
+		return client, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// jwtPipeAddr is a jwtPipeListener's address; it becomes the server's URL host.
+type jwtPipeAddr struct{}
+
+func (jwtPipeAddr) Network() string { return "pipe" }
+func (jwtPipeAddr) String() string  { return "jwks.test" }
 
 func (s *jwtJWKSServer) wantFetches(tb testing.TB, want int64) {
 	tb.Helper()
@@ -680,16 +748,12 @@ func (s *jwtJWKSServer) wantFetches(tb testing.TB, want int64) {
 	}
 }
 
-// jwtWaitFetches waits until the server has been fetched at least n times.
-func (s *jwtJWKSServer) waitFetches(tb testing.TB, n int64) {
-	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for s.fetches.Load() < n {
-		if time.Now().After(deadline) {
-			tb.Fatalf("JWKS fetched %d times, waited for %d", s.fetches.Load(), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+// jwtSleepIdle lets a synctest bubble's clock run for d, then waits until
+// every goroutine in the bubble is idle again, so the fetches due by then
+// have completed.
+func jwtSleepIdle(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
 }
 
 func jwtRemoteOptions(url string) JWTOptions {
@@ -749,44 +813,60 @@ func TestJWTJWKSUnknownKIDRateLimited(t *testing.T) {
 }
 
 func TestJWTJWKSRefetchAllowedAgainAfterInterval(t *testing.T) {
-	k := jwtKeys(t)
-	srv := jwtNewJWKSServer(t, jwtJWKS(t, jwtTestJWK{kid: "a", key: &k.rsa.PublicKey}))
-	opts := jwtRemoteOptions(srv.URL)
-	opts.JWKSMinRefetch = 100 * time.Millisecond
-	v := jwtNewVerifier(t, opts)
+	synctest.Test(t, func(t *testing.T) {
+		k := jwtKeys(t)
+		srv := jwtNewBubbleJWKSServer(t, jwtJWKS(t, jwtTestJWK{kid: "a", key: &k.rsa.PublicKey}))
+		opts := jwtRemoteOptions(srv.URL)
+		opts.HTTPClient = srv.Client()
+		opts.JWKSMinRefetch = time.Minute
+		v := jwtNewVerifier(t, opts)
+		tok := jwtSignAlg(t, "ES256", map[string]any{"kid": "e"}, jwtClaims(nil))
 
-	_, err := v.Verify(jwtSignAlg(t, "ES256", map[string]any{"kid": "e"}, jwtClaims(nil)))
-	jwtCheckReason(t, err, jwtReasonUnknownKey)
-	srv.wantFetches(t, 2)
+		_, err := v.Verify(tok)
+		jwtCheckReason(t, err, jwtReasonUnknownKey)
+		srv.wantFetches(t, 2)
 
-	srv.serve(jwtJWKS(t, jwtTestJWK{kid: "e", key: &k.p256.PublicKey}))
-	time.Sleep(150 * time.Millisecond)
-	_, err = v.Verify(jwtSignAlg(t, "ES256", map[string]any{"kid": "e"}, jwtClaims(nil)))
-	jwtCheckReason(t, err, "")
-	srv.wantFetches(t, 3)
+		srv.serve(jwtJWKS(t, jwtTestJWK{kid: "e", key: &k.p256.PublicKey}))
+		time.Sleep(59 * time.Second)
+		_, err = v.Verify(tok)
+		jwtCheckReason(t, err, jwtReasonUnknownKey) // not yet: one re-fetch per minute
+		srv.wantFetches(t, 2)
+
+		time.Sleep(time.Second)
+		_, err = v.Verify(tok)
+		jwtCheckReason(t, err, "")
+		srv.wantFetches(t, 3)
+	})
 }
 
 func TestJWTJWKSRefreshKeepsLastGoodKeys(t *testing.T) {
-	k := jwtKeys(t)
-	srv := jwtNewJWKSServer(t, jwtJWKS(t, jwtTestJWK{kid: "a", key: &k.rsa.PublicKey}))
-	opts := jwtRemoteOptions(srv.URL)
-	opts.JWKSRefresh = 10 * time.Millisecond
-	v := jwtNewVerifier(t, opts)
-	tok := jwtSign(t, jwt.SigningMethodRS256, k.rsa, map[string]any{"kid": "a"}, jwtClaims(nil))
+	synctest.Test(t, func(t *testing.T) {
+		k := jwtKeys(t)
+		srv := jwtNewBubbleJWKSServer(t, jwtJWKS(t, jwtTestJWK{kid: "a", key: &k.rsa.PublicKey}))
+		opts := jwtRemoteOptions(srv.URL)
+		opts.HTTPClient = srv.Client()
+		const refresh = time.Minute
+		opts.JWKSRefresh = refresh
+		v := jwtNewVerifier(t, opts)
+		tok := jwtSign(t, jwt.SigningMethodRS256, k.rsa, map[string]any{"kid": "a"}, jwtClaims(nil))
 
-	srv.waitFetches(t, 3) // periodic refresh runs
-	srv.failing.Store(true)
-	n := srv.fetches.Load()
-	srv.waitFetches(t, n+3) // and keeps running through failures
-	_, err := v.Verify(tok)
-	jwtCheckReason(t, err, "")
+		// Sleeping to the middle of an interval keeps each check clear of a tick.
+		jwtSleepIdle(3*refresh + refresh/2)
+		srv.wantFetches(t, 1+3) // the start, then a periodic refresh per interval
 
-	srv.serve([]byte(`{"keys":[{"kty":"RSA","kid":"broken"}]}`))
-	srv.failing.Store(false)
-	n = srv.fetches.Load()
-	srv.waitFetches(t, n+3) // an unparsable set is a failure too
-	_, err = v.Verify(tok)
-	jwtCheckReason(t, err, "")
+		srv.failing.Store(true)
+		jwtSleepIdle(3 * refresh)
+		srv.wantFetches(t, 4+3) // refresh keeps running through failures
+		_, err := v.Verify(tok)
+		jwtCheckReason(t, err, "")
+
+		srv.serve([]byte(`{"keys":[{"kty":"RSA","kid":"broken"}]}`))
+		srv.failing.Store(false)
+		jwtSleepIdle(3 * refresh)
+		srv.wantFetches(t, 7+3) // an unparsable set is a failure too
+		_, err = v.Verify(tok)
+		jwtCheckReason(t, err, "")
+	})
 }
 
 func TestJWTJWKSStartFailure(t *testing.T) {
@@ -862,28 +942,32 @@ func TestJWTJWKSStopsRefreshing(t *testing.T) {
 	}
 	for name, stop := range stops {
 		t.Run(name, func(t *testing.T) {
-			srv := jwtNewJWKSServer(t, body)
-			opts := jwtRemoteOptions(srv.URL)
-			opts.JWKSRefresh = 10 * time.Millisecond
-			ctx, cancel := context.WithCancel(t.Context())
-			defer cancel()
-			v, err := NewJWTVerifier(ctx, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer v.Close()
-			srv.waitFetches(t, 3)
-			stop(v, cancel)
-			time.Sleep(50 * time.Millisecond)
-			n := srv.fetches.Load()
-			time.Sleep(100 * time.Millisecond)
-			srv.wantFetches(t, n)
+			synctest.Test(t, func(t *testing.T) {
+				srv := jwtNewBubbleJWKSServer(t, body)
+				opts := jwtRemoteOptions(srv.URL)
+				opts.HTTPClient = srv.Client()
+				const refresh = time.Minute
+				opts.JWKSRefresh = refresh
+				ctx, cancel := context.WithCancel(t.Context())
+				defer cancel()
+				v, err := NewJWTVerifier(ctx, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer v.Close()
+				jwtSleepIdle(2*refresh + refresh/2)
+				srv.wantFetches(t, 1+2)
 
-			_, err = v.Verify(jwtSign(t, jwt.SigningMethodRS256, k.rsa, map[string]any{"kid": "a"}, jwtClaims(nil)))
-			jwtCheckReason(t, err, "") // keys already loaded still verify
-			_, err = v.Verify(jwtSign(t, jwt.SigningMethodRS256, k.rsa, map[string]any{"kid": "new"}, jwtClaims(nil)))
-			jwtCheckReason(t, err, jwtReasonUnknownKey)
-			srv.wantFetches(t, n)
+				stop(v, cancel)
+				jwtSleepIdle(10 * refresh)
+				srv.wantFetches(t, 3)
+
+				_, err = v.Verify(jwtSign(t, jwt.SigningMethodRS256, k.rsa, map[string]any{"kid": "a"}, jwtClaims(nil)))
+				jwtCheckReason(t, err, "") // keys already loaded still verify
+				_, err = v.Verify(jwtSign(t, jwt.SigningMethodRS256, k.rsa, map[string]any{"kid": "new"}, jwtClaims(nil)))
+				jwtCheckReason(t, err, jwtReasonUnknownKey)
+				srv.wantFetches(t, 3)
+			})
 		})
 	}
 }

@@ -1,12 +1,11 @@
 package request
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -26,87 +25,106 @@ type Parser struct {
 	HeaderNames []string // canonical names of the headers limits are keyed on; values land in View.Headers by index
 }
 
-// Parse fills v from r, which arrived at now. It returns a problem when the
-// request must be refused before any decision: a malformed forwarding
+// Parse fills v from in, which arrived at now. It returns a problem when
+// the request must be refused before any decision: a malformed forwarding
 // header from a trusted proxy (400), or an identity that does not verify
-// (401). For a route with a Field it reads up to 64 KiB of the body to find
-// the field, and leaves r.Body whole for the upstream.
-func (p *Parser) Parse(r *http.Request, now time.Time, v *View) *problem.Problem {
-	ip, err := ClientIP(r.RemoteAddr, r.Header, p.Proxies)
+// (401). For a route with a Field, or of kind graphql, it peeks at up to
+// 64 KiB of the body.
+func (p *Parser) Parse(in *Input, now time.Time, v *View) *problem.Problem {
+	h := in.Header
+	if h == nil {
+		h = noHeader{}
+	}
+	var ip netip.Addr
+	var err error
+	switch {
+	case in.PeerAddr.IsValid():
+		ip, err = clientIP(in.PeerAddr.Unmap(), h, p.Proxies)
+	case in.Peer != "":
+		ip, err = ClientIP(in.Peer, h, p.Proxies)
+	}
 	if err != nil {
 		return &problem.Problem{Status: http.StatusBadRequest, Reason: "bad_forwarding_header",
 			Detail: "the X-Forwarded-For or Forwarded header from a trusted proxy does not parse"}
 	}
 	v.Time, v.ClientIP = now, ip
-	v.Method, v.Host, v.Path, v.Query = r.Method, r.Host, r.URL.Path, r.URL.RawQuery
+	v.Method, v.Host, v.Path, v.Query = in.Method, in.Host, in.Path, in.RawQuery
 	if p.Router != nil {
-		v.Route, v.Param = p.Router.Match(r.Method, r.URL.Path)
+		v.Route, v.Param = p.Router.Match(in.Method, in.Path)
 	}
 	for _, name := range p.HeaderNames {
-		v.Headers = append(v.Headers, header(r.Header, name))
+		v.Headers = append(v.Headers, h.Get(name))
 	}
-	v.UserAgent = header(r.Header, "User-Agent")
-	v.Hints = hints(r.Header, v.UserAgent)
-	if u := r.RequestURI; u != "" && u[0] != '/' && u != "*" && r.Method != http.MethodConnect {
+	v.UserAgent = h.Get("User-Agent")
+	v.Hints = hints(h, v.UserAgent)
+	if u := in.Target; u != "" && u[0] != '/' && u != "*" && in.Method != http.MethodConnect {
 		v.Hints |= AbsoluteTarget
 	}
-	v.Fingerprint = FingerprintOf(r.Header, v.UserAgent)
+	v.Fingerprint = FingerprintOf(in.Header, v.UserAgent)
 	if v.Route != nil && v.Route.Kind == "graphql" {
-		v.GraphQL = GraphQLShapeOf(graphQLQuery(r))
+		v.GraphQL = GraphQLShapeOf(graphQLQuery(in, h))
 	}
 	if p.Identifier == nil {
 		return nil
 	}
 	if v.Route != nil && v.Route.Field != "" {
-		if s := bodyField(r, v.Route.Field); s != "" {
+		if s := bodyField(in, h, v.Route.Field); s != "" {
 			v.Subject = p.Identifier.Pseudonym("s_", s)
 		}
 	}
-	return p.Identifier.Identify(r.Header, r.URL.RawQuery, &v.Identity)
+	return p.Identifier.Identify(h, in.RawQuery, &v.Identity)
 }
 
-func hints(h http.Header, ua string) Hints {
+// noHeader is the Header of a request whose front has none.
+type noHeader struct{}
+
+func (noHeader) Get(string) string      { return "" }
+func (noHeader) Values(string) []string { return nil }
+func (noHeader) Names(func(string))     {}
+
+func hints(h Header, ua string) Hints {
 	var hs Hints
 	if strings.HasPrefix(ua, "Mozilla/") {
 		hs |= ClaimsBrowser
 	}
-	if header(h, "Accept-Language") != "" {
+	if h.Get("Accept-Language") != "" {
 		hs |= AcceptLanguage
 	}
-	if header(h, "Accept-Encoding") != "" {
+	if h.Get("Accept-Encoding") != "" {
 		hs |= AcceptEncoding
 	}
-	if header(h, "Referer") != "" {
+	if h.Get("Referer") != "" {
 		hs |= Referer
 	}
-	if header(h, "Sec-Fetch-Mode") != "" || header(h, "Sec-Ch-Ua") != "" {
+	if h.Get("Sec-Fetch-Mode") != "" || h.Get("Sec-Ch-Ua") != "" {
 		hs |= FetchMetadata
 	}
 	return hs
-}
-
-// header returns the first value of the header whose canonical name is
-// name. http.Header.Get would canonicalise name again on every call.
-func header(h http.Header, name string) string {
-	if vs := h[name]; len(vs) > 0 {
-		return vs[0]
-	}
-	return ""
 }
 
 // FingerprintOf hashes what a client's software says about itself: its
 // user agent, the set of header names it sends (net/http does not keep
 // their order), and its Accept, Accept-Language and Accept-Encoding values.
 // With nil headers (an access log) it is the user agent's alone.
-func FingerprintOf(h http.Header, ua string) Fingerprint {
-	var names uint64
-	for k := range h {
-		names ^= fnv1a(fnvOffset, k) // order-independent
+func FingerprintOf(h Header, ua string) Fingerprint {
+	var names uint64 // order-independent
+	var accept [3]string
+	switch hh := h.(type) {
+	case nil:
+	case HTTPHeader: // the common case, without a closure to allocate
+		for k := range hh {
+			names ^= fnv1a(fnvOffset, k)
+		}
+	default:
+		h.Names(func(k string) { names ^= fnv1a(fnvOffset, k) })
+	}
+	if h != nil {
+		accept = [3]string{h.Get("Accept"), h.Get("Accept-Language"), h.Get("Accept-Encoding")}
 	}
 	sum := uint64(fnvOffset)
-	for _, s := range [...]string{ua, header(h, "Accept"), header(h, "Accept-Language"), header(h, "Accept-Encoding")} {
+	for _, s := range [...]string{ua, accept[0], accept[1], accept[2]} {
 		sum = fnv1a(sum, s)
-		sum = (sum ^ 0) * fnvPrime // a separator, so "ab"+"c" differs from "a"+"bc"
+		sum *= fnvPrime // hashes a zero byte: a separator, so "ab"+"c" differs from "a"+"bc"
 	}
 	return Fingerprint(sum ^ names*0x9E3779B97F4A7C15)
 }
@@ -130,39 +148,38 @@ func (f Fingerprint) AppendTo(dst []byte) []byte {
 	return hex.AppendEncode(dst, b[:])
 }
 
-// bodyField returns the string value of field in r's JSON object or form
-// body, reading at most maxFieldBody bytes and putting them back.
-func bodyField(r *http.Request, field string) string {
-	buf, ct := peekBody(r)
+// bodyField returns the string value of field in the JSON object or form
+// body of in, reading at most maxFieldBody bytes.
+func bodyField(in *Input, h Header, field string) string {
+	buf, ct := peekBody(in, h)
 	return fieldOf(buf, ct, field)
 }
 
-// graphQLQuery returns the GraphQL document of r: the query parameter of
+// graphQLQuery returns the GraphQL document of in: the query parameter of
 // a GET, else the body's "query" field (JSON or form), or the whole body
 // sent as application/graphql.
-func graphQLQuery(r *http.Request) string {
-	if r.Method == http.MethodGet {
-		return queryValue(r.URL.RawQuery, "query")
+func graphQLQuery(in *Input, h Header) string {
+	if in.Method == http.MethodGet {
+		return queryValue(in.RawQuery, "query")
 	}
-	buf, ct := peekBody(r)
+	buf, ct := peekBody(in, h)
 	if ct == "application/graphql" {
 		return string(buf)
 	}
 	return fieldOf(buf, ct, "query")
 }
 
-// peekBody reads up to maxFieldBody bytes of r's body and its media type,
-// leaving r.Body whole for the upstream. A larger body returns nil.
-func peekBody(r *http.Request) ([]byte, string) {
-	if r.Body == nil || r.Body == http.NoBody {
+// peekBody returns up to maxFieldBody bytes of in's body and its media
+// type; nil for a larger body or none.
+func peekBody(in *Input, h Header) ([]byte, string) {
+	if in.Body == nil {
 		return nil, ""
 	}
-	buf, err := io.ReadAll(io.LimitReader(r.Body, maxFieldBody+1))
-	r.Body = readCloser{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
-	if err != nil || len(buf) > maxFieldBody {
+	buf := in.Body.Peek(maxFieldBody)
+	if buf == nil {
 		return nil, ""
 	}
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	ct, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
 	return buf, ct
 }
 
@@ -203,9 +220,4 @@ func fnv1a(h uint64, s string) uint64 {
 		h = (h ^ uint64(s[i])) * fnvPrime
 	}
 	return h
-}
-
-type readCloser struct {
-	io.Reader
-	io.Closer
 }

@@ -25,7 +25,7 @@ func TestParseHints(t *testing.T) {
 				r.Header.Set(tc.header[i], tc.header[i+1])
 			}
 			var v View
-			if prob := (&Parser{}).Parse(r, time.Unix(0, 0), &v); prob != nil {
+			if prob := (&Parser{}).ParseHTTP(r, time.Unix(0, 0), &v); prob != nil {
 				t.Fatal(prob)
 			}
 			if v.Hints != tc.want {

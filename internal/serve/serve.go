@@ -26,7 +26,7 @@ import (
 	"github.com/abuseguard/abuseguard/internal/config"
 	"github.com/abuseguard/abuseguard/internal/decision"
 	"github.com/abuseguard/abuseguard/internal/engine"
-	"github.com/abuseguard/abuseguard/internal/front/proxy"
+	"github.com/abuseguard/abuseguard/internal/store"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
 )
 
@@ -38,8 +38,12 @@ type Options struct {
 	Listen      string
 	AdminListen string
 	Logger      *slog.Logger // default: JSON to stderr
-	// Ready, when set, is called once both listeners are bound.
+	// Ready, when set, is called once every listener is bound, with the
+	// inline proxy's and the admin listener's addresses.
 	Ready func(proxyAddr, adminAddr net.Addr)
+	// Listening, when set, is called with each front's name ("proxy",
+	// "admin", ...) and bound address, before Ready.
+	Listening func(front string, addr net.Addr)
 	// Reloaded, when set, is called after each reload attempt.
 	Reloaded func(err error)
 	// Now is the clock (default time.Now).
@@ -61,34 +65,38 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	sizes := engine.SizesFor(cfg)
-	state, err := openLimitState(ctx, cfg, sizes, log)
+	stores, err := store.Open(cfg, store.Options{Now: opts.Now, Context: ctx, Logger: log, Getenv: os.Getenv})
 	if err != nil {
 		return err
 	}
-	defer state.close()
-	decisions, err := decision.Open(decision.Options{
-		Path: cfg.Decisions.Path, Ladder: cfg.Decisions.Ladder, MaxTTL: cfg.Decisions.MaxTTL,
-		OffenseMemory: cfg.Decisions.OffenseMemory, MaxDecisions: cfg.Decisions.MaxDecisions, Now: opts.Now,
-	})
-	if err != nil {
-		return fmt.Errorf("decisions: %w", err)
-	}
-	defer decisions.Close()
+	defer stores.Close()
+	decisions := stores.Decisions
 	eventsOut, closeEvents, err := sink(cfg.Events, "events")
 	if err != nil {
 		return err
 	}
 	defer closeEvents()
-	shared := engine.NewShared(state.store, sizes.RiskEntities)
-	shared.Decisions, shared.Events = decisions, telemetry.NewEvents(eventsOut)
-	pol, err := engine.Compile(ctx, cfg, shared)
+	shared := engine.NewShared(engine.Options{
+		Limits: stores.Limits, Decisions: decisions, Events: telemetry.NewEvents(eventsOut),
+		RiskEntities: stores.Sizes.RiskEntities, DetectorEntities: stores.Sizes.DetectorEntities,
+		Getenv: os.Getenv, Context: ctx,
+	})
+	defer shared.Close()
+	pol, err := engine.Compile(cfg, shared)
 	if err != nil {
 		return err
 	}
 	eng := engine.New(pol)
 	metrics := telemetry.NewMetrics()
-	state.watch(metrics)
+	if mem := stores.Memory; mem != nil {
+		metrics.WatchState(func() telemetry.StateStats {
+			s := mem.Stats()
+			return telemetry.StateStats{Keys: s.Keys, MaxKeys: s.MaxKeys, Evictions: s.Evictions, Expirations: s.Expirations}
+		})
+	}
+	if rs := stores.Redis; rs != nil {
+		metrics.WatchRedis(func() telemetry.RedisStats { return redisStats(rs.Stats()) })
+	}
 	metrics.WatchDecisions(func() telemetry.DecisionStats {
 		s := decisions.Stats()
 		return telemetry.DecisionStats{Active: s.Active, Dropped: s.Dropped, PersistErrors: s.PersistErrors, EventErrors: shared.Events.Errors()}
@@ -110,48 +118,36 @@ func Run(ctx context.Context, opts Options) error {
 	if logOut != nil {
 		accessLog = telemetry.NewAccessLog(logOut)
 	}
-	front := proxy.New(proxy.Options{
-		Engine: eng, Metrics: metrics, AccessLog: accessLog, Logger: log,
-		Transport: proxy.NewTransport(cfg.Server.UpstreamTimeout), Now: opts.Now,
-	})
-
-	proxyLn, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		pol.Close()
-		return fmt.Errorf("listen: %w", err)
-	}
-	adminLn, err := net.Listen("tcp", cfg.AdminListen)
-	if err != nil {
-		proxyLn.Close()
-		pol.Close()
-		return fmt.Errorf("admin listen: %w", err)
-	}
+	env := &frontEnv{cfg: cfg, engine: eng, metrics: metrics, accessLog: accessLog, log: log, now: opts.Now}
+	fronts := buildFronts(env)
 	var draining atomic.Bool
-	srv := &http.Server{
-		Handler:           front,
-		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
-		IdleTimeout:       cfg.Server.IdleTimeout,
-		// The proxy answers oversized headers itself (431 problem+json);
-		// net/http's own plain-text limit sits well above the configured one.
-		MaxHeaderBytes: int(2*cfg.Server.MaxHeaderBytes) + 4096,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
 	api := admin.Handler(admin.Options{
 		Decisions: decisions, Explainer: eng, Token: os.Getenv(cfg.Admin.TokenEnv), Now: opts.Now,
 		OnChange: func(kind string, d decision.Decision) { eng.Policy().DecisionEvent(&d, kind) },
 	})
 	adminSrv := &http.Server{Handler: adminMux(metrics, &draining, api), ReadHeaderTimeout: 10 * time.Second}
+	fronts = append(fronts, Front{Name: "admin", Addr: cfg.AdminListen, Server: adminSrv})
+	lns, err := listen(fronts)
+	if err != nil {
+		pol.Close()
+		return err
+	}
+	proxyLn, adminLn := lns[0], lns[len(lns)-1]
 
-	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(proxyLn) }()
-	go func() { errc <- adminSrv.Serve(adminLn) }()
+	errc := make(chan error, len(fronts))
+	for i, f := range fronts {
+		go func() { errc <- f.Server.Serve(lns[i]) }()
+		if opts.Listening != nil {
+			opts.Listening(f.Name, lns[i].Addr())
+		}
+	}
 	var wg sync.WaitGroup
 	bg, stopBG := context.WithCancel(ctx)
 	// Watch for reloads before announcing readiness, so a SIGHUP or a file
 	// change right after Ready is not lost.
 	watch := watchReloads(opts.ConfigFile, log)
 	reload := func() {
-		err := reloadPolicy(bg, opts, eng)
+		err := reloadPolicy(opts, eng)
 		if err != nil {
 			metrics.ConfigReloads.WithLabelValues("failed").Inc()
 			metrics.ConfigReloadOK.Set(0)
@@ -171,7 +167,7 @@ func Run(ctx context.Context, opts Options) error {
 		defer wg.Done()
 		every(bg, 10*time.Second, func() {
 			now := opts.Now()
-			state.local.Sweep(now.UnixNano())
+			stores.Sweep(now)
 			shared.Sweep(eng.Policy(), now)
 		})
 	}()
@@ -190,8 +186,12 @@ func Run(ctx context.Context, opts Options) error {
 	log.Info("shutting down: draining in-flight requests", "timeout", cfg.Server.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), eng.Policy().Config.Server.ShutdownTimeout)
 	defer cancel()
-	shutdownErr := srv.Shutdown(sctx)
-	_ = adminSrv.Shutdown(sctx)
+	var shutdownErr error
+	for _, f := range fronts { // the admin listener last: /readyz says draining until the end
+		if err := f.Server.Shutdown(sctx); err != nil && shutdownErr == nil && f.Name != "admin" {
+			shutdownErr = err
+		}
+	}
 	stopBG()
 	wg.Wait()
 	eng.Policy().Close()
@@ -241,12 +241,12 @@ func load(opts Options) (*config.Config, error) {
 // reloadPolicy loads and compiles the config again and swaps it in; on any
 // error the current Policy stays. Listener addresses, server timeouts and
 // state.max_memory take effect only on restart.
-func reloadPolicy(ctx context.Context, opts Options, eng *engine.Engine) error {
+func reloadPolicy(opts Options, eng *engine.Engine) error {
 	cfg, err := load(opts)
 	if err != nil {
 		return err
 	}
-	pol, err := engine.Compile(ctx, cfg, eng.Shared())
+	pol, err := engine.Compile(cfg, eng.Shared())
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/abuseguard/abuseguard/internal/clock"
 	"io"
 	"log/slog"
 	"net"
@@ -19,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/abuseguard/abuseguard/internal/clock"
 )
 
 // wait bounds every wait for the process under test: a server to start, a
@@ -252,24 +253,10 @@ func TestReloadOnFileChange(t *testing.T) {
 	in := start(t, Options{ConfigFile: path, Upstream: newUpstream(t), Now: clk.Now})
 	wantLimit(t, in, 5)
 
-	// A valid change applies. The first write may land before Run's file
-	// watcher is in place (see TestReloadSignalRightAfterReady), so it is
-	// repeated, well apart from the 250ms debounce, until a reload is seen.
+	// A valid change applies. Run watches the file before it calls Ready,
+	// so one write is enough.
 	writeFile(t, path, perIP(2))
-	deadline := time.Now().Add(wait)
-	var err error
-	for reloaded := false; !reloaded; {
-		select {
-		case err = <-in.reloaded:
-			reloaded = true
-		case <-time.After(2 * time.Second):
-			if time.Now().After(deadline) {
-				t.Fatal("no reload after the config file changed")
-			}
-			writeFile(t, path, perIP(2))
-		}
-	}
-	if err != nil {
+	if err := in.waitReload(t); err != nil {
 		t.Fatalf("reload of a valid config: %v", err)
 	}
 	clk.Advance(time.Hour) // a fresh window, so only the new limit counts
@@ -277,7 +264,7 @@ func TestReloadOnFileChange(t *testing.T) {
 
 	// An invalid change is refused: the last good config keeps serving.
 	writeFile(t, path, "limits:\n  - name: per-ip\n    key: [ip]\n    rate: 5/fortnight\n")
-	err = in.waitReload(t)
+	err := in.waitReload(t)
 	if err == nil {
 		t.Fatal("reload of an invalid config succeeded")
 	}
@@ -342,23 +329,10 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	wantLimit(t, in, 5)
 
 	writeFile(t, real, perIP(2))
-	// Run's handler may not be installed yet right after Ready (see
-	// TestReloadSignalRightAfterReady): repeat the signal until a reload.
+	// Run's handler is installed before Ready (TestReloadSignalRightAfterReady),
+	// so one signal is enough.
 	hup(t)
-	deadline := time.Now().Add(wait)
-	var err error
-	for reloaded := false; !reloaded; {
-		select {
-		case err = <-in.reloaded:
-			reloaded = true
-		case <-time.After(200 * time.Millisecond):
-			if time.Now().After(deadline) {
-				t.Fatal("no reload after SIGHUP")
-			}
-			hup(t)
-		}
-	}
-	if err != nil {
+	if err := in.waitReload(t); err != nil {
 		t.Fatalf("SIGHUP reload: %v", err)
 	}
 	clk.Advance(time.Hour)
@@ -419,7 +393,8 @@ func TestGracefulShutdown(t *testing.T) {
 	unblock := func() { once.Do(func() { close(release) }) }
 	t.Cleanup(unblock) // runs before slow.Close when the test fails early
 
-	in := start(t, Options{Upstream: slow.URL})
+	draining := make(chan struct{})
+	in := start(t, Options{Upstream: slow.URL, Logger: slog.New(logWatch{"shutting down", draining, new(sync.Once)})})
 	type result struct {
 		code int
 		body string
@@ -450,17 +425,15 @@ func TestGracefulShutdown(t *testing.T) {
 	stopped := make(chan error, 1)
 	go func() { stopped <- in.stop(t) }()
 
-	// While draining, /readyz says so, so load balancers stop sending.
-	deadline := time.Now().Add(wait)
-	for {
-		code, _, _ := in.get(t, in.admin+"/readyz")
-		if code == http.StatusServiceUnavailable {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz = %d while draining, want 503", code)
-		}
-		time.Sleep(5 * time.Millisecond) // poll interval, not an assertion
+	// While draining, /readyz says so, so load balancers stop sending. Run
+	// logs that it is shutting down once it has marked itself draining.
+	select {
+	case <-draining:
+	case <-time.After(wait):
+		t.Fatal("Run did not log that it is shutting down")
+	}
+	if code, _, _ := in.get(t, in.admin+"/readyz"); code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz = %d while draining, want 503", code)
 	}
 	select {
 	case err := <-stopped:
@@ -491,6 +464,29 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Error("the proxy still accepts requests after Run returned")
 	}
 }
+
+// logWatch is a slog.Handler that drops every record and closes seen at the
+// first whose message starts with prefix, so a test can wait for what Run
+// says it has done.
+type logWatch struct {
+	prefix string
+	seen   chan struct{}
+	once   *sync.Once
+}
+
+func (h logWatch) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h logWatch) Handle(_ context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, h.prefix) {
+		h.once.Do(func() { close(h.seen) })
+	}
+	return nil
+}
+
+func (h logWatch) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h logWatch) WithGroup(string) slog.Handler      { return h }
+
+var _ slog.Handler = logWatch{}
 
 func TestRunConfigErrors(t *testing.T) {
 	dir := t.TempDir()
@@ -529,7 +525,7 @@ func TestRunConfigErrors(t *testing.T) {
 	}, {
 		name: "listen address in use",
 		opts: Options{Upstream: "http://127.0.0.1:1", Listen: busy.Addr().String()},
-		want: []string{`^listen: `},
+		want: []string{`^proxy listen: `},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

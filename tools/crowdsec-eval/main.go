@@ -1181,8 +1181,8 @@ func runTest(ctx context.Context, dir string, t *testResult) error {
 	}
 	decided := map[string][]string{}
 	for _, d := range r.Decisions {
-		e := d.Scope + ":" + d.Value
-		decided[e] = append(decided[e], d.Action+" "+d.Reason)
+		e := d.Entity().String()
+		decided[e] = append(decided[e], d.Action.String()+" "+d.Reason)
 	}
 	t.Flagged = flagged
 	if t.Kind == "negative/whitelist" {

@@ -18,11 +18,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/engine"
 	"github.com/abuseguard/abuseguard/internal/problem"
 	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // Options configures a Proxy. Nil fields get defaults.
@@ -90,6 +90,7 @@ func New(opts Options) *Proxy {
 // the request context.
 type exchange struct {
 	policy  *engine.Policy
+	input   request.Input
 	view    request.View
 	trusted bool // the peer is a trusted proxy: keep its forwarding headers
 	refused *problem.Problem
@@ -114,7 +115,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	prob := p.admit(r, int64(cfg.Server.MaxBodyBytes), int64(cfg.Server.MaxHeaderBytes))
 	if prob == nil {
-		prob = x.policy.Parser.Parse(r, start, &x.view)
+		request.HTTPInput(r, &x.input)
+		prob = x.policy.Parser.Parse(&x.input, start, &x.view)
+		x.input = request.Input{} // holds r: drop it before the exchange is pooled
 	}
 	if prob != nil {
 		if !x.view.ClientIP.IsValid() {
@@ -128,19 +131,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	vd := x.policy.Decide(&x.view)
 	p.opts.Metrics.DecisionSeconds.Observe(p.opts.Now().Sub(start).Seconds())
-	setRateLimit(rec.Header(), vd)
-	if vd.Action != engine.Allow {
-		prob := &problem.Problem{Status: vd.Status, Reason: vd.Reason, Rule: vd.Rule, RetryAfter: vd.RetryAfter,
-			Detail: vd.Detail}
-		if prob.Detail == "" {
-			prob.Detail = detail(vd)
-		}
-		p.finish(rec, x, vd, prob, start)
+	if vd.WriteHTTP(rec, x.view.ID) {
+		p.finish(rec, x, vd, nil, start)
 		return
 	}
 	if x.policy.Upstream == nil {
-		p.finish(rec, x, vd, &problem.Problem{Status: http.StatusBadGateway, Reason: "no_upstream",
-			Detail: "no upstream is configured"}, start)
+		prob := &problem.Problem{Status: http.StatusBadGateway, Reason: "no_upstream",
+			Detail: "no upstream is configured", RequestID: x.view.ID}
+		problem.Write(rec, prob)
+		p.finish(rec, x, vd, prob, start)
 		return
 	}
 	x.trusted = x.policy.Parser.Proxies.Trusts(peerIP(r.RemoteAddr))
@@ -151,7 +150,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
 	took := p.opts.Now().Sub(upstart)
 	p.opts.Metrics.UpstreamSeconds.Observe(took.Seconds())
-	x.policy.Observe(&x.view, detect.Outcome{Status: rec.status(), Latency: took, Bytes: rec.bytes,
+	x.policy.Observe(&x.view, verdict.Outcome{Status: rec.status(), Latency: took, Bytes: rec.bytes,
 		UpstreamError: x.refused != nil && x.refused.Status >= 500})
 	p.finish(rec, x, vd, x.refused, start)
 }
@@ -173,20 +172,6 @@ func (p *Proxy) admit(r *http.Request, maxBody, maxHeader int64) *problem.Proble
 			Detail: "the request line and headers are larger than " + strconv.FormatInt(maxHeader, 10) + " bytes"}
 	}
 	return nil
-}
-
-func detail(vd *engine.Verdict) string {
-	switch vd.Reason {
-	case "rate_limited":
-		return "too many requests; retry after the time in Retry-After"
-	case "quota_exceeded":
-		return "the quota for this period is used up"
-	case "concurrency_limited":
-		return "too many requests in flight at once"
-	case "unknown_route":
-		return "no such endpoint"
-	}
-	return ""
 }
 
 // rewrite builds the upstream request. Forwarding headers survive only
@@ -248,17 +233,14 @@ func (p *Proxy) refuse(rec *recorder, x *exchange, prob *problem.Problem, start 
 	p.log(rec, x, "block", "", "", prob.Reason, start)
 }
 
-// finish writes a refusal when there is one, then records the request and
-// releases the verdict.
+// finish records the request and releases the verdict; prob is a refusal
+// on the way to the upstream (502, 504, 413), nil when there was none.
 func (p *Proxy) finish(rec *recorder, x *exchange, vd *engine.Verdict, prob *problem.Problem, start time.Time) {
 	action, reason := vd.Action.String(), vd.Reason
 	if reason == "" && vd.Allowlisted {
 		reason = "allowlisted"
 	}
-	if vd.Action != engine.Allow {
-		prob.RequestID = x.view.ID
-		problem.Write(rec, prob)
-	} else if prob != nil { // refused on the way to the upstream
+	if vd.Action == verdict.Allow && prob != nil {
 		p.opts.Metrics.Refused.WithLabelValues(prob.Reason).Inc()
 		reason = prob.Reason
 	}
@@ -266,7 +248,7 @@ func (p *Proxy) finish(rec *recorder, x *exchange, vd *engine.Verdict, prob *pro
 	// shadow, with its rule and reason.
 	rule, mode := vd.Rule, ""
 	if vd.Would {
-		mode = engine.Shadow.String()
+		mode = verdict.Shadow.String()
 	} else if rule != "" {
 		mode = vd.Mode.String()
 	}
@@ -293,14 +275,6 @@ func (p *Proxy) log(rec *recorder, x *exchange, action, rule, mode, reason strin
 		Status: rec.status(), Latency: p.opts.Now().Sub(start), Bytes: rec.bytes,
 		Action: action, Rule: rule, Mode: mode, Reason: reason,
 	})
-}
-
-func setRateLimit(h http.Header, vd *engine.Verdict) {
-	var buf [96]byte
-	if v, ok := vd.RateLimit(buf[:0]); ok {
-		h["Ratelimit"] = []string{string(v)}
-		h["Ratelimit-Policy"] = []string{vd.RateLimitPolicy()}
-	}
 }
 
 func (p *Proxy) requestID() string {

@@ -2,25 +2,26 @@ package proxy
 
 import (
 	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/abuseguard/abuseguard/internal/clock"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/abuseguard/abuseguard/internal/clock"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -122,7 +123,7 @@ func newHarness(t *testing.T, yaml, upstreamURL string, transport http.RoundTrip
 		t.Fatal(err)
 	}
 	c.Upstream = upstreamURL
-	pol, err := engine.Compile(context.Background(), c, engine.NewShared(memory.New(memory.Options{}), 1000))
+	pol, err := engine.Compile(c, engine.NewShared(engine.Options{Limits: memory.New(memory.Options{}), RiskEntities: 1000, Getenv: os.Getenv}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,26 @@
+package verdict
+
+import "time"
+
+// Evidence is one signal as remembered for a decision or an explanation:
+// what a detector (or rule) found, in terms a person can check.
+type Evidence struct {
+	Time      time.Time `json:"time"`
+	Detector  string    `json:"detector"`
+	Summary   string    `json:"summary"`
+	Count     float64   `json:"count"`
+	Threshold float64   `json:"threshold"`
+	Window    string    `json:"window"` // Go duration string, "" when the signal has no window
+	Weight    float64   `json:"weight"`
+	RequestID string    `json:"request_id"`
+}
+
+// Outcome is what happened to a request a front let through, as the front
+// learned it after the response: the detectors count failures, 404s and
+// slow calls from it.
+type Outcome struct {
+	Status        int
+	Latency       time.Duration
+	Bytes         int64
+	UpstreamError bool // the upstream could not be reached or timed out
+}
