@@ -79,6 +79,8 @@ type Set struct {
 	Memory *memory.Store
 	// Redis is the shared limiter state with state.store redis; nil otherwise.
 	Redis *redisstore.Store
+	// SharedDecisions is Decisions when they are shared through Redis; nil otherwise.
+	SharedDecisions *redisstore.Decisions
 }
 
 // Open builds the stores c asks for.
@@ -98,14 +100,43 @@ func Open(c *config.Config, o Options) (*Set, error) {
 	mem := memory.New(memory.Options{MaxKeys: sizes.LimiterKeys})
 	set := &Set{Limits: mem, Decisions: ds, Sizes: sizes, Memory: mem}
 	if c.State.Store == "redis" && !o.Local {
+		if o.Context == nil {
+			o.Context = context.Background()
+		}
+		if o.Getenv == nil {
+			o.Getenv = os.Getenv
+		}
 		rs, err := openRedis(c, o, mem, sizes)
 		if err != nil {
 			ds.Close()
 			return nil, err
 		}
 		set.Limits, set.Redis = rs, rs
+		shared, err := openRedisDecisions(c, o, ds)
+		if err != nil {
+			rs.Close()
+			ds.Close()
+			return nil, err
+		}
+		set.Decisions, set.SharedDecisions = shared, shared
 	}
 	return set, nil
+}
+
+// openRedisDecisions shares the decisions through Redis; it returns once
+// every active decision is loaded.
+func openRedisDecisions(c *config.Config, o Options, local *decision.Local) (*redisstore.Decisions, error) {
+	r := c.State.Redis
+	opts := redisstore.DecisionOptions{Addrs: r.Addrs, SentinelMaster: r.SentinelMaster, Username: r.Username,
+		Prefix: r.Prefix, Logger: o.Logger, Now: o.Now}
+	if r.PasswordEnv != "" {
+		opts.Password = o.Getenv(r.PasswordEnv)
+	}
+	d, err := redisstore.NewDecisions(o.Context, local, opts)
+	if err != nil {
+		return nil, fmt.Errorf("state.redis: %w", err)
+	}
+	return d, nil
 }
 
 // openRedis connects the shared limiter state; a Redis that does not
@@ -113,12 +144,6 @@ func Open(c *config.Config, o Options) (*Set, error) {
 // its shared state.
 func openRedis(c *config.Config, o Options, local *memory.Store, sizes Sizes) (*redisstore.Store, error) {
 	r := c.State.Redis
-	if o.Context == nil {
-		o.Context = context.Background()
-	}
-	if o.Getenv == nil {
-		o.Getenv = os.Getenv
-	}
 	opts := redisstore.Options{
 		Addrs: r.Addrs, SentinelMaster: r.SentinelMaster, Username: r.Username,
 		Mode: redisstore.Mode(r.Mode), OnError: redisstore.OnError(r.OnError),
