@@ -323,3 +323,56 @@ func TestDistributedRedisKilled(t *testing.T) {
 		})
 	}
 }
+
+// TestDistributedBlockPropagates: a block made through node A's admin API
+// is enforced by B and C within 100ms; a node started afterwards enforces
+// it as soon as it is ready.
+func TestDistributedBlockPropagates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	srv := redistest.Start(t)
+	t.Setenv("ABUSEGUARD_ADMIN_TOKEN", "test-token")
+	cfg := distributedConfig(t, []string{srv.Addr}, "strict", "open", "50ms", "100/s", 100)
+	up := okUpstream(t)
+	a, b, c := startProcess(t, cfg, up), startProcess(t, cfg, up), startProcess(t, cfg, up)
+	client := clientFrom("127.0.0.9")
+	for _, n := range []*process{a, b, c} {
+		if status, _ := get(t, client, n.proxy+"/"); status != 200 {
+			t.Fatalf("before the block: %d", status)
+		}
+	}
+	req, _ := http.NewRequest("POST", a.admin+"/v1/decisions",
+		strings.NewReader(`{"scope":"ip","value":"127.0.0.9","action":"block","ttl":"1h"}`))
+	req.Header.Set("Authorization", "Bearer test-token")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	made := time.Now()
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /v1/decisions: %d", resp.StatusCode)
+	}
+	for name, n := range map[string]*process{"B": b, "C": c} {
+		for {
+			status, _ := get(t, client, n.proxy+"/")
+			if status == http.StatusForbidden {
+				took := time.Since(made)
+				t.Logf("node %s enforces the block %v after A's admin API answered", name, took)
+				if took > 100*time.Millisecond {
+					t.Fatalf("node %s took %v to enforce a block made on A", name, took)
+				}
+				break
+			}
+			if time.Since(made) > 2*time.Second {
+				t.Fatalf("node %s never enforced the block (status %d)", name, status)
+			}
+		}
+	}
+	late := startProcess(t, cfg, up)
+	if status, _ := get(t, client, late.proxy+"/"); status != http.StatusForbidden {
+		t.Fatalf("a node started after the block answered %d", status)
+	}
+}
