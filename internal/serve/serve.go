@@ -79,7 +79,7 @@ func Run(ctx context.Context, opts Options) error {
 	shared := engine.NewShared(engine.Options{
 		Limits: stores.Limits, Decisions: decisions, Events: telemetry.NewEvents(eventsOut),
 		RiskEntities: stores.Sizes.RiskEntities, DetectorEntities: stores.Sizes.DetectorEntities,
-		Getenv: os.Getenv, Context: ctx,
+		Getenv: os.Getenv, Context: ctx, Cluster: stores.Cluster(),
 	})
 	defer shared.Close()
 	pol, err := engine.Compile(cfg, shared)

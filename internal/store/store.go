@@ -81,6 +81,9 @@ type Set struct {
 	Redis *redisstore.Store
 	// SharedDecisions is Decisions when they are shared through Redis; nil otherwise.
 	SharedDecisions *redisstore.Decisions
+	// Sketches are the detectors' cluster-wide counts with state.store
+	// redis; nil otherwise.
+	Sketches *redisstore.Sketches
 }
 
 // Open builds the stores c asks for.
@@ -106,6 +109,10 @@ func Open(c *config.Config, o Options) (*Set, error) {
 		if o.Getenv == nil {
 			o.Getenv = os.Getenv
 		}
+		if o.Logger != nil && (c.Identity.SecretEnv == "" || o.Getenv(c.Identity.SecretEnv) == "") {
+			o.Logger.Warn("state.store redis without an identity secret: each node makes its own, so API key and user ids, " +
+				"and the limits keyed on them, differ between nodes; set the same " + c.Identity.SecretEnv + " on every node")
+		}
 		rs, err := openRedis(c, o, mem, sizes)
 		if err != nil {
 			ds.Close()
@@ -119,8 +126,34 @@ func Open(c *config.Config, o Options) (*Set, error) {
 			return nil, err
 		}
 		set.Decisions, set.SharedDecisions = shared, shared
+		r := c.State.Redis
+		sk, err := redisstore.NewSketches(redisstore.SketchOptions{Addrs: r.Addrs, SentinelMaster: r.SentinelMaster,
+			Username: r.Username, Password: passwordOf(c, o), Prefix: r.Prefix, FlushInterval: min(r.SyncInterval, 100*time.Millisecond),
+			MaxSets: sizes.DetectorEntities, Logger: o.Logger})
+		if err != nil {
+			set.Close()
+			return nil, fmt.Errorf("state.redis: %w", err)
+		}
+		set.Sketches = sk
 	}
 	return set, nil
+}
+
+// passwordOf reads the Redis password from the variable the config names.
+func passwordOf(c *config.Config, o Options) string {
+	if c.State.Redis.PasswordEnv == "" {
+		return ""
+	}
+	return o.Getenv(c.State.Redis.PasswordEnv)
+}
+
+// Cluster returns what the nodes count together for the detectors, or nil
+// on a single node.
+func (s *Set) Cluster() detect.Cluster {
+	if s.Sketches == nil {
+		return nil
+	}
+	return s.Sketches
 }
 
 // openRedisDecisions shares the decisions through Redis; it returns once
@@ -129,9 +162,7 @@ func openRedisDecisions(c *config.Config, o Options, local *decision.Local) (*re
 	r := c.State.Redis
 	opts := redisstore.DecisionOptions{Addrs: r.Addrs, SentinelMaster: r.SentinelMaster, Username: r.Username,
 		Prefix: r.Prefix, Logger: o.Logger, Now: o.Now}
-	if r.PasswordEnv != "" {
-		opts.Password = o.Getenv(r.PasswordEnv)
-	}
+	opts.Password = passwordOf(c, o)
 	d, err := redisstore.NewDecisions(o.Context, local, opts)
 	if err != nil {
 		return nil, fmt.Errorf("state.redis: %w", err)
@@ -150,9 +181,7 @@ func openRedis(c *config.Config, o Options, local *memory.Store, sizes Sizes) (*
 		Timeout: r.Timeout, SyncInterval: r.SyncInterval, Prefix: r.Prefix,
 		Local: local, MaxKeys: sizes.LimiterKeys, Logger: o.Logger, Now: o.Now,
 	}
-	if r.PasswordEnv != "" {
-		opts.Password = o.Getenv(r.PasswordEnv)
-	}
+	opts.Password = passwordOf(c, o)
 	rs, err := redisstore.New(o.Context, opts)
 	if err != nil {
 		return nil, fmt.Errorf("state.redis: %w", err)
@@ -169,6 +198,9 @@ func (s *Set) Sweep(now time.Time) {
 
 // Close closes the stores.
 func (s *Set) Close() error {
+	if s.Sketches != nil {
+		s.Sketches.Close()
+	}
 	if s.Redis != nil {
 		s.Redis.Close()
 	}

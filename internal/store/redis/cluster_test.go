@@ -202,7 +202,11 @@ func TestOnError(t *testing.T) {
 			// The hung call returns at the timeout; the ones after it do
 			// not touch Redis.
 			for i := range 50 {
+				start := time.Now()
 				s.Batch(t0+int64(i), []limit.Op{op}, res)
+				if took := time.Since(start); took > 10*s.opts.Timeout {
+					t.Fatalf("check %d took %v with a %v timeout", i, took, s.opts.Timeout)
+				}
 				switch mode {
 				case Open:
 					if !res[0].Allowed && i < 9 {

@@ -87,7 +87,7 @@ func NewDecisions(ctx context.Context, local *decision.Local, opts DecisionOptio
 		opts.Now = time.Now
 	}
 	co := rueidis.ClientOption{InitAddress: opts.Addrs, Username: opts.Username, Password: opts.Password,
-		DisableCache: true, DisableRetry: true}
+		DisableCache: true, DisableRetry: true, ConnWriteTimeout: time.Second}
 	if opts.SentinelMaster != "" {
 		co.Sentinel = rueidis.SentinelOption{MasterSet: opts.SentinelMaster, Username: opts.Username, Password: opts.Password}
 	}
