@@ -376,3 +376,85 @@ func TestDistributedBlockPropagates(t *testing.T) {
 		t.Fatalf("a node started after the block answered %d", status)
 	}
 }
+
+// stuffingConfig is a login route with only the credentials and the
+// distributed detectors on.
+func stuffingConfig(t *testing.T, store, addr string) string {
+	t.Helper()
+	conf := `access_log: off
+events: off
+decisions: {path: ""}
+routes:
+  - {name: login, match: "POST /login", kind: login, field: username}
+detectors:
+`
+	for _, d := range []string{"honeypot", "probing", "automation", "scraping", "enumeration", "sharing", "volumetric", "graphql"} {
+		conf += "  " + d + ": {mode: off}\n"
+	}
+	if store == "redis" {
+		conf += fmt.Sprintf("state:\n  store: redis\n  redis: {addrs: [%q], timeout: 1s}\n", addr)
+	}
+	path := filepath.Join(t.TempDir(), "abuseguard.yaml")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// attemptsToFlag sends failed logins on distinct accounts from one IP,
+// round robin over nodes, one every 150ms (longer than a sketch flush),
+// and returns after how many attempts a decision on that IP exists.
+func attemptsToFlag(t *testing.T, nodes []*process) int {
+	t.Helper()
+	client := clientFrom("127.0.0.30")
+	for i := 1; i <= 40; i++ {
+		n := nodes[i%len(nodes)]
+		resp, err := client.Post(n.proxy+"/login", "application/x-www-form-urlencoded",
+			strings.NewReader(fmt.Sprintf("username=victim%d&password=guess", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		time.Sleep(150 * time.Millisecond)
+		req, _ := http.NewRequest("GET", nodes[0].admin+"/v1/decisions", nil)
+		req.Header.Set("Authorization", "Bearer test-token")
+		dresp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(dresp.Body)
+		dresp.Body.Close()
+		if strings.Contains(string(body), `"127.0.0.30"`) {
+			return i
+		}
+	}
+	t.Fatal("the stuffing was not flagged within 40 attempts")
+	return 0
+}
+
+// TestDistributedStuffingFlagged: credential stuffing from one IP sent a
+// third to each of three nodes is flagged after as many attempts as when
+// one node sees it all.
+func TestDistributedStuffingFlagged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	t.Setenv("ABUSEGUARD_ADMIN_TOKEN", "test-token")
+	t.Setenv("ABUSEGUARD_SECRET", "a-secret-every-node-shares")
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "wrong password", http.StatusUnauthorized)
+	}))
+	defer upstream.Close()
+	one := startProcess(t, stuffingConfig(t, "memory", ""), upstream.URL)
+	single := attemptsToFlag(t, []*process{one})
+	one.stop()
+
+	srv := redistest.Start(t)
+	cfg := stuffingConfig(t, "redis", srv.Addr)
+	nodes := []*process{startProcess(t, cfg, upstream.URL), startProcess(t, cfg, upstream.URL), startProcess(t, cfg, upstream.URL)}
+	cluster := attemptsToFlag(t, nodes)
+	t.Logf("flagged after %d attempts on one node, %d spread over three", single, cluster)
+	if cluster > single {
+		t.Fatalf("three nodes flagged the stuffing after %d attempts, one node after %d", cluster, single)
+	}
+}

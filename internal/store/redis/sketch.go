@@ -19,7 +19,7 @@ import (
 // adds is queued and sent every flush interval in one pipeline, which also
 // reads back the cluster's totals; they return the cluster's total as of
 // the last flush plus what this node added since. A set's total is read
-// at the first flush after the node touched it. A flush that fails keeps
+// at every flush for 10s after the node last touched it. A flush that fails keeps
 // its distinct members for the next one, and drops its counts (a timed-out
 // increment may have landed: counts are at most once, never made up).
 //
@@ -104,8 +104,9 @@ func NewSketches(opts SketchOptions) (*Sketches, error) {
 }
 
 const (
-	knownMembers      = 256  // members per set remembered as counted
-	maxPendingMembers = 4096 // members per set queued between flushes
+	hotFor            = 10 * time.Second // a set is re-read at each flush for this long after its last touch
+	knownMembers      = 256              // members per set remembered as counted
+	maxPendingMembers = 4096             // members per set queued between flushes
 )
 
 func (s *Sketches) shard(set string) *sketchShard {
@@ -193,7 +194,10 @@ func (s *Sketches) Flush(now time.Time) error {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		for set, e := range sh.m {
-			if !e.touched {
+			// A set touched lately is read at every flush, so that a node
+			// whose share of a campaign is small sees the others' part as
+			// soon as they flush it, not only after its own next touch.
+			if !e.touched && now.UnixNano()-e.last > int64(hotFor) {
 				continue
 			}
 			f := flushed{set: set, e: e, n: e.pending}
