@@ -48,10 +48,12 @@ type DistributedConfig struct {
 	FingerprintThreshold float64 `yaml:"fingerprint_threshold"`
 	FingerprintWeight    float64 `yaml:"fingerprint_weight"`
 	// NetworksThreshold is the distinct /24 (IPv6 /64) networks one API key
-	// or user is used from, on all nodes, before the leaked-credential
-	// signal (default 10; weight 40).
-	NetworksThreshold float64 `yaml:"networks_threshold"`
-	NetworksWeight    float64 `yaml:"networks_weight"`
+	// or user is used from in NetworksWindow, on all nodes, before the
+	// leaked-credential signal (default 20 in 1h, weight 45: the sharing
+	// detector's per node).
+	NetworksThreshold float64       `yaml:"networks_threshold"`
+	NetworksWindow    time.Duration `yaml:"networks_window"`
+	NetworksWeight    float64       `yaml:"networks_weight"`
 }
 
 // Distributed signals on cluster-wide counts: distinct accounts failed by
@@ -81,9 +83,10 @@ func NewDistributed(cfg DistributedConfig, h Hasher, c Cluster) *Distributed {
 	cfg.StuffingWeight = orDefault(cfg.StuffingWeight, 45)
 	cfg.FingerprintThreshold = orDefault(cfg.FingerprintThreshold, 30)
 	cfg.FingerprintWeight = orDefault(cfg.FingerprintWeight, 50)
-	cfg.NetworksThreshold = orDefault(cfg.NetworksThreshold, 10)
-	cfg.NetworksWeight = orDefault(cfg.NetworksWeight, 40)
-	return &Distributed{cfg: cfg, h: h, c: c, steps: NewTable[distSteps](cfg.MaxEntities, 3*cfg.Window)}
+	cfg.NetworksThreshold = orDefault(cfg.NetworksThreshold, 20)
+	cfg.NetworksWindow = orDefault(cfg.NetworksWindow, time.Hour)
+	cfg.NetworksWeight = orDefault(cfg.NetworksWeight, 45)
+	return &Distributed{cfg: cfg, h: h, c: c, steps: NewTable[distSteps](cfg.MaxEntities, 3*max(cfg.Window, cfg.NetworksWindow))}
 }
 
 // Name returns "distributed".
@@ -121,10 +124,11 @@ func (d *Distributed) Response(v *request.View, o verdict.Outcome, s Sink) {
 	}
 	if (v.Identity.KeyID != "" || v.Identity.User != "") && v.ClientIP.IsValid() && d.cfg.NetworksThreshold > 0 {
 		network := request.Prefix(v.ClientIP, 24, 64).String()
-		n := d.c.Distinct("networks:"+ent.String(), network, now, w)
+		nw := d.cfg.NetworksWindow
+		n := d.c.Distinct("networks:"+ent.String(), network, now, nw)
 		if d.cross(nsDistNetworks, ent.String(), now, n, d.cfg.NetworksThreshold, func(st *distSteps) *Steps { return &st.networks }) {
 			d.emit(s, v, ent, d.cfg.NetworksWeight, n, d.cfg.NetworksThreshold,
-				fmt.Sprintf("used from %.0f distinct networks in %v across the cluster", n, w))
+				fmt.Sprintf("used from %.0f distinct networks in %v across the cluster", n, nw))
 		}
 	}
 }

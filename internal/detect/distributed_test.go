@@ -79,15 +79,15 @@ func TestDistributedStuffingAcrossNodes(t *testing.T) {
 	}
 }
 
-// TestDistributedLeakedKey: one API key used from ten /24 networks, spread
-// over two nodes, is signalled from the tenth, and once per node (each
+// TestDistributedLeakedKey: one API key used from twenty /24 networks,
+// spread over two nodes, is signalled from the twentieth, and once per node (each
 // node's risk score takes the signal once).
 func TestDistributedLeakedKey(t *testing.T) {
 	cluster := newSharedCounts()
 	h := NewFixedHasher()
 	nodes := []*Distributed{NewDistributed(DistributedConfig{}, h, cluster), NewDistributed(DistributedConfig{}, h, cluster)}
 	signals := map[int]int{}
-	for i := range 12 {
+	for i := range 24 {
 		v := &request.View{Time: credentialsT0.Add(time.Duration(i) * time.Second),
 			ClientIP: netip.AddrFrom4([4]byte{198, 51, byte(i), 7}), Method: "GET"}
 		v.Identity.KeyID = "k_leaked"
@@ -97,8 +97,8 @@ func TestDistributedLeakedKey(t *testing.T) {
 			if s.Entity.Scope != verdict.ScopeKey || s.Entity.Value != "k_leaked" {
 				t.Fatalf("signal on %v", s.Entity)
 			}
-			if i < 9 {
-				t.Fatalf("signalled at network %d, want from the 10th", i+1)
+			if i < 19 {
+				t.Fatalf("signalled at network %d, want from the 20th", i+1)
 			}
 			signals[i%2]++
 		}
