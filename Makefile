@@ -35,6 +35,8 @@ bench:
 	$(GO) test -run Flood -count=1 -v ./internal/engine
 	$(GO) test -run '^$$' -bench 'ReplayCombined|Feed|ParseCombined' -benchmem -count 3 ./internal/replay
 	$(GO) run ./tools/proxybench -duration 4s -rounds 5
+	$(GO) test -run '^$$' -bench 'Decide' -benchtime 2s -count 3 ./internal/store/redis
+	$(GO) test -run '^$$' -bench 'Client' -benchtime 2s -count 5 ./internal/store/redis
 
 # fuzz runs every fuzz target for FUZZTIME each; .ci/check-fuzz-targets
 # (in lint) fails when a func FuzzX in the repository is missing here.
@@ -50,6 +52,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCombined$$' -fuzztime $(FUZZTIME) ./internal/replay
 	$(GO) test -run '^$$' -fuzz '^FuzzParseEnvoy$$' -fuzztime $(FUZZTIME) ./internal/replay
 	$(GO) test -run '^$$' -fuzz '^FuzzParseJSON$$' -fuzztime $(FUZZTIME) ./internal/replay
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSync$$' -fuzztime $(FUZZTIME) ./internal/store/redis
 	$(GO) test -run '^$$' -fuzz '^FuzzGraphQL$$' -fuzztime $(FUZZTIME) ./internal/sample
 
 check-examples: build
