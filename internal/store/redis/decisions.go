@@ -41,6 +41,7 @@ type Decisions struct {
 
 	mu      sync.Mutex
 	pending map[string]*decision.Decision // written back on recovery; nil value: a removal
+	epoch   string                        // Redis's epoch key as last seen: a new one means it lost its data
 
 	available   atomic.Bool
 	published   atomic.Uint64
@@ -195,11 +196,34 @@ func (d *Decisions) confirm(ctx context.Context, recv <-chan error) error {
 }
 
 // resync writes back the queued changes, then loads every active decision.
+// When Redis lost its data since this node last saw it (a restart without
+// persistence: its epoch key changed), the node also writes back every
+// decision it holds, so that nodes started later get them.
 func (d *Decisions) resync(ctx context.Context) error {
+	ectx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
+	epoch := newNodeID()
+	c := d.client
+	r := c.DoMulti(ectx, c.B().Set().Key(d.epochKey()).Value(epoch).Nx().Build(), c.B().Get().Key(d.epochKey()).Build())
+	cancel()
+	current, err := r[1].ToString()
+	if err != nil {
+		return err
+	}
 	d.mu.Lock()
 	queued := d.pending
 	d.pending = map[string]*decision.Decision{}
+	lost := d.epoch != "" && d.epoch != current
+	d.epoch = current
 	d.mu.Unlock()
+	if lost {
+		now := d.opts.Now()
+		for _, dec := range d.local.List(now) {
+			if _, ok := queued[dec.ID]; !ok {
+				queued[dec.ID] = &dec
+			}
+		}
+		d.opts.Logger.Info("redis lost its decisions; writing back this node's", "decisions", len(queued))
+	}
 	for id, dec := range queued {
 		var err error
 		if dec == nil {
@@ -242,6 +266,8 @@ func (d *Decisions) resync(ctx context.Context) error {
 	}
 	return nil
 }
+
+func (d *Decisions) epochKey() string { return d.hash[:len(d.hash)-len(":all")] + ":epoch" }
 
 // onMessage applies another node's change.
 func (d *Decisions) onMessage(m rueidis.PubSubMessage) {

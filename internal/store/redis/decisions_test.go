@@ -107,10 +107,14 @@ func TestDecisionsConverge(t *testing.T) {
 
 // TestDecisionsWrittenBackAfterOutage: a decision made while Redis is down
 // is enforced on its node at once, and reaches the others once Redis is
-// back (here restarted empty).
+// back (here restarted empty); the decisions Redis lost are written back.
 func TestDecisionsWrittenBackAfterOutage(t *testing.T) {
 	srv := redistest.Start(t)
 	a, b := openDecisions(t, []string{srv.Addr}), openDecisions(t, []string{srv.Addr})
+	if _, _, err := b.Add(block("192.0.2.49")); err != nil {
+		t.Fatal(err)
+	}
+	activeWithin(t, a, "192.0.2.49", time.Second)
 	srv.Kill()
 	waitFor(t, func() bool { return !a.Shared().Available })
 	if _, added, err := a.Add(block("192.0.2.50")); !added || err != nil {
@@ -124,8 +128,17 @@ func TestDecisionsWrittenBackAfterOutage(t *testing.T) {
 	}
 	srv.Restart(t)
 	activeWithin(t, b, "192.0.2.50", 5*time.Second)
-	if n, _ := redistest.Command(srv.Addr, "HLEN", "ag:{decisions}:all"); n != "1" {
-		t.Fatalf("Redis holds %s decisions after the write-back, want 1", n)
+	// The decision made before the outage is written back too (Redis came
+	// back empty): a node started now gets both.
+	waitFor(t, func() bool {
+		n, _ := redistest.Command(srv.Addr, "HLEN", "ag:{decisions}:all")
+		return n == "2"
+	})
+	late := openDecisions(t, []string{srv.Addr})
+	for _, ip := range []string{"192.0.2.49", "192.0.2.50"} {
+		if late.Active(verdict.ScopeIP, []byte(ip), time.Now().UnixNano()) == nil {
+			t.Fatalf("a node started after Redis came back lacks the decision on %s", ip)
+		}
 	}
 }
 
