@@ -218,25 +218,37 @@ func okUpstream(t *testing.T) string {
 
 // TestDistributedSharedLimit: three serve processes on one Redis share a
 // limit. The rate is the 100/min scaled to 100 per 6s (burst 2),
-// so a 6-second run stands for the minute: strict admits at most 2 + 100;
-// local-first at most its documented rate × 2 × interval + nodes more.
+// so a 6-second run stands for the minute: strict admits at most 2 + 100,
+// on one Redis and on a 3-master cluster; local-first at most its
+// documented rate × 2 × interval + nodes more.
 func TestDistributedSharedLimit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process load test")
 	}
 	for _, tc := range []struct {
 		mode         string
+		cluster      bool
 		bound, least int
 	}{
-		{"strict", 102, 95},
+		{"strict", false, 102, 95},
 		// rate × 2 × interval + nodes: 16.7/s × 0.2s + 3 = 6.
-		{"local-first", 102 + 6, 90},
+		{"local-first", false, 102 + 6, 90},
+		{"strict", true, 102, 95},
 	} {
-		t.Run(tc.mode, func(t *testing.T) {
-			srv := redistest.Start(t)
+		name := tc.mode
+		if tc.cluster {
+			name += "/cluster"
+		}
+		t.Run(name, func(t *testing.T) {
+			var addrs []string
+			if tc.cluster {
+				addrs = redistest.Addrs(redistest.StartCluster(t, 3))
+			} else {
+				addrs = []string{redistest.Start(t).Addr}
+			}
 			// A generous timeout: this test is about sharing, and the
 			// machine is shared; TestDistributedRedisKilled is about failure.
-			cfg := distributedConfig(t, []string{srv.Addr}, tc.mode, "closed", "1s", "100/6s", 2)
+			cfg := distributedConfig(t, addrs, tc.mode, "closed", "1s", "100/6s", 2)
 			up := okUpstream(t)
 			nodes := []*process{startProcess(t, cfg, up), startProcess(t, cfg, up), startProcess(t, cfg, up)}
 			res := roundRobin(t, nodes, 6*time.Second, 4, 2*time.Millisecond)
@@ -370,6 +382,12 @@ func TestDistributedBlockPropagates(t *testing.T) {
 				t.Fatalf("node %s never enforced the block (status %d)", name, status)
 			}
 		}
+	}
+	if v := b.metric(t, "abuseguard_redis_decisions_received_total"); v != "1" {
+		t.Fatalf("B's abuseguard_redis_decisions_received_total = %q, want 1", v)
+	}
+	if v := a.metric(t, "abuseguard_redis_decisions_published_total"); v != "1" {
+		t.Fatalf("A's abuseguard_redis_decisions_published_total = %q, want 1", v)
 	}
 	late := startProcess(t, cfg, up)
 	if status, _ := get(t, client, late.proxy+"/"); status != http.StatusForbidden {

@@ -94,8 +94,8 @@ func Run(ctx context.Context, opts Options) error {
 			return telemetry.StateStats{Keys: s.Keys, MaxKeys: s.MaxKeys, Evictions: s.Evictions, Expirations: s.Expirations}
 		})
 	}
-	if rs := stores.Redis; rs != nil {
-		metrics.WatchRedis(func() telemetry.RedisStats { return redisStats(rs.Stats()) })
+	if stores.Redis != nil {
+		metrics.WatchRedis(func() telemetry.RedisStats { return redisStats(stores) })
 	}
 	metrics.WatchDecisions(func() telemetry.DecisionStats {
 		s := decisions.Stats()

@@ -9,13 +9,18 @@ type RedisStats struct {
 	Outages, Recoveries               uint64
 	Syncs, SyncErrors                 uint64
 	Nodes                             int
+	// Shared decisions and detector counts.
+	DecisionsPublished, DecisionsReceived, DecisionWriteErrors uint64
+	DecisionsQueued                                            int
+	SketchFlushes, SketchErrors                                uint64
 }
 
 // WatchRedis exports the shared state's health and traffic, read from
 // stats at each scrape.
 func (m *Metrics) WatchRedis(stats func() RedisStats) {
 	descs := []*prometheus.Desc{redisUpDesc, redisCallsDesc, redisErrorsDesc, redisFallbackDesc, redisRefusedDesc,
-		redisOutagesDesc, redisRecoveriesDesc, redisSyncsDesc, redisSyncErrorsDesc, redisNodesDesc}
+		redisOutagesDesc, redisRecoveriesDesc, redisSyncsDesc, redisSyncErrorsDesc, redisNodesDesc,
+		redisDecPubDesc, redisDecRecvDesc, redisDecErrDesc, redisDecQueuedDesc, redisSketchDesc, redisSketchErrDesc}
 	m.Registry.MustRegister(collectorFunc{
 		descs: descs,
 		collect: func(ch chan<- prometheus.Metric) {
@@ -30,10 +35,13 @@ func (m *Metrics) WatchRedis(stats func() RedisStats) {
 				v uint64
 			}{{redisCallsDesc, s.Calls}, {redisErrorsDesc, s.Errors}, {redisFallbackDesc, s.Fallbacks},
 				{redisRefusedDesc, s.Refused}, {redisOutagesDesc, s.Outages}, {redisRecoveriesDesc, s.Recoveries},
-				{redisSyncsDesc, s.Syncs}, {redisSyncErrorsDesc, s.SyncErrors}} {
+				{redisSyncsDesc, s.Syncs}, {redisSyncErrorsDesc, s.SyncErrors},
+				{redisDecPubDesc, s.DecisionsPublished}, {redisDecRecvDesc, s.DecisionsReceived}, {redisDecErrDesc, s.DecisionWriteErrors},
+				{redisSketchDesc, s.SketchFlushes}, {redisSketchErrDesc, s.SketchErrors}} {
 				ch <- prometheus.MustNewConstMetric(c.d, prometheus.CounterValue, float64(c.v))
 			}
 			ch <- prometheus.MustNewConstMetric(redisNodesDesc, prometheus.GaugeValue, float64(s.Nodes))
+			ch <- prometheus.MustNewConstMetric(redisDecQueuedDesc, prometheus.GaugeValue, float64(s.DecisionsQueued))
 		},
 	})
 }
@@ -49,4 +57,10 @@ var (
 	redisSyncsDesc      = prometheus.NewDesc("abuseguard_redis_syncs_total", "Local-first sync round trips.", nil, nil)
 	redisSyncErrorsDesc = prometheus.NewDesc("abuseguard_redis_sync_errors_total", "Local-first syncs that failed.", nil, nil)
 	redisNodesDesc      = prometheus.NewDesc("abuseguard_redis_nodes", "Live guard nodes seen through Redis (local-first).", nil, nil)
+	redisDecPubDesc     = prometheus.NewDesc("abuseguard_redis_decisions_published_total", "Decision changes this node wrote to Redis and published.", nil, nil)
+	redisDecRecvDesc    = prometheus.NewDesc("abuseguard_redis_decisions_received_total", "Decision changes received from other nodes.", nil, nil)
+	redisDecErrDesc     = prometheus.NewDesc("abuseguard_redis_decision_write_errors_total", "Decision changes that could not be written to Redis (queued for write-back).", nil, nil)
+	redisDecQueuedDesc  = prometheus.NewDesc("abuseguard_redis_decisions_queued", "Decision changes waiting for Redis to be written back.", nil, nil)
+	redisSketchDesc     = prometheus.NewDesc("abuseguard_redis_sketch_flushes_total", "Flushes of the distributed detector's counts.", nil, nil)
+	redisSketchErrDesc  = prometheus.NewDesc("abuseguard_redis_sketch_flush_errors_total", "Flushes of the distributed detector's counts that failed.", nil, nil)
 )
