@@ -169,3 +169,21 @@ func TestClusterStopWithinEntity(t *testing.T) {
 		t.Fatalf("c's only slot = %+v: the stopped batch kept it", r)
 	}
 }
+
+// TestSentinel: with sentinel_master set, addrs are Sentinels and the
+// store finds the master through them.
+func TestSentinel(t *testing.T) {
+	master := redistest.Start(t)
+	sentinel := redistest.StartSentinel(t, master)
+	s := open(t, []string{sentinel.Addr}, Options{SentinelMaster: "mymaster"})
+	r := limit.Rate{Interval: time.Minute, Burst: 1}
+	if res := s.Rate([]byte("s\x00ip"), t0, r, 1); !res.Allowed {
+		t.Fatalf("first = %+v", res)
+	}
+	if res := s.Rate([]byte("s\x00ip"), t0+1, r, 1); res.Allowed {
+		t.Fatalf("second within a burst of 1 = %+v", res)
+	}
+	if n, err := redistest.Command(master.Addr, "DBSIZE"); err != nil || n != "1" {
+		t.Fatalf("master holds %s keys (%v), want the limit's 1", n, err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -147,6 +148,34 @@ func StartCluster(t testing.TB, masters int) []*Server {
 		}
 	}
 	return servers
+}
+
+// StartSentinel runs a Sentinel (redis-server --sentinel) watching master
+// under the name "mymaster" and returns once it reports the master.
+func StartSentinel(t testing.TB, master *Server) *Server {
+	t.Helper()
+	path := testenv.LookPath(t, "redis-server")
+	port := freePort(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "sentinel.conf")
+	_, mport, _ := net.SplitHostPort(master.Addr)
+	body := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor mymaster 127.0.0.1 %s 1\n", port, dir, mport)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), path: path, args: []string{conf, "--sentinel"}, dir: dir}
+	t.Cleanup(s.Kill)
+	s.start(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if reply, err := Command(s.Addr, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"); err == nil || reply != "" {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("sentinel does not know the master")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Addrs returns the servers' addresses.
