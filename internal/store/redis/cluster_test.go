@@ -208,7 +208,7 @@ func TestOnError(t *testing.T) {
 			for i := range 50 {
 				start := time.Now()
 				s.Batch(t0+int64(i), []limit.Op{op}, res)
-				if took := time.Since(start); took > 10*s.opts.Timeout {
+				if took := time.Since(start); took > slowdown*10*s.opts.Timeout {
 					t.Fatalf("check %d took %v with a %v timeout", i, took, s.opts.Timeout)
 				}
 				switch mode {

@@ -30,10 +30,11 @@ func block(ip string) decision.Decision {
 		Expires: time.Now().Add(time.Hour)}
 }
 
-// activeWithin waits up to d for the decision on ip to be enforced by
-// store, and returns how long it took.
+// activeWithin waits up to d (times slowdown under the race detector) for
+// the decision on ip to be enforced by store, and returns how long it took.
 func activeWithin(t *testing.T, store decision.Store, ip string, d time.Duration) time.Duration {
 	t.Helper()
+	d *= slowdown
 	start := time.Now()
 	for {
 		if got := store.Active(verdict.ScopeIP, []byte(ip), time.Now().UnixNano()); got != nil {
@@ -71,7 +72,7 @@ func TestDecisionsReachEveryNode(t *testing.T) {
 	if ok, err := b.Remove(made.ID); !ok || err != nil {
 		t.Fatalf("Remove on b = %v, %v", ok, err)
 	}
-	deadline := time.Now().Add(100 * time.Millisecond)
+	deadline := time.Now().Add(slowdown * 100 * time.Millisecond)
 	for _, n := range []*Decisions{a, c, late} {
 		for n.Active(verdict.ScopeIP, []byte("203.0.113.7"), time.Now().UnixNano()) != nil {
 			if time.Now().After(deadline) {
