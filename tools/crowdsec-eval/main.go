@@ -411,7 +411,7 @@ func planLines(logType string, lines []string) (*plan, error) {
 			continue
 		}
 		if !rec.HasUA {
-			p.NoUA[canonicalIP(rec.IP)] = true
+			p.NoUA[rec.IP.String()] = true
 		}
 		out := rec.combined()
 		if err := combined.parse(out); err != nil {
@@ -496,7 +496,7 @@ func recordsUA(line string) bool {
 // record is one request as an adapter read it.
 type record struct {
 	Time    time.Time
-	IP      string
+	IP      netip.Addr
 	Request string // the request line as logged, quotes escaped
 	Status  string // "404", or "-" when the log has none
 	Bytes   int64
@@ -583,7 +583,6 @@ var lineAdapters = []lineAdapter{
 	{"zoraxy", adaptZoraxy},
 	{"AWS ALB", adaptALB},
 	{"HAProxy", adaptHAProxy},
-	{"Envoy text", adaptEnvoyText},
 }
 
 var (
@@ -595,24 +594,16 @@ var (
 	zoraxyLine       = regexp.MustCompile(`^\S+ \S+ \[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)\] \[router:[^\]]*\] \[origin:([^\]]*)\] \[client: ([^\]]+)\] \[useragent: (.*)\] (\S+) (\S+) (\d{3})$`)
 	haproxyLine      = regexp.MustCompile(`^(?:[A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d \S+ \S+: )?(\S+):\d+ \[(\d{2}/[A-Za-z]{3}/\d{4}:\d{2}:\d{2}:\d{2}\.\d{3})\] \S+ \S+ [-\d/+]+ (-?\d{1,3}) \+?(\d+) .*?"((?:[^"\\]|\\.)*)"$`)
 	haproxyNoRequest = regexp.MustCompile(`^(?:[A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d \S+ \S+: )?\S+:\d+ \[\d{2}/[A-Za-z]{3}/\d{4}:[\d:.]+\] [^"]*$`)
-	envoyTextLine    = regexp.MustCompile(`^\[(\d{4}-\d\d-\d\dT[\d:.]+Z)\] "((?:[^"\\]|\\.)*)" (\d{3}) \S+ (\d+) (\d+) \S+ \S+ "([^"]*)" "([^"]*)"`)
 )
 
 // quoted reads a double-quoted field at the start of s (backslash escapes
-// are kept as they are) and returns its content and the rest after it.
+// are kept as they are), as the replay parsers read one, and returns its
+// content and the rest after it.
 func quoted(s string) (content, rest string, ok bool) {
-	if s == "" || s[0] != '"' {
+	if !strings.HasPrefix(s, `"`) {
 		return "", s, false
 	}
-	for i := 1; i < len(s); i++ {
-		switch s[i] {
-		case '\\':
-			i++
-		case '"':
-			return s[1:i], s[i+1:], true
-		}
-	}
-	return "", s, false
+	return replay.CutQuoted(s[1:])
 }
 
 // adaptCLF reads common and combined lines with anything before the client
@@ -627,25 +618,19 @@ func adaptCLF(line string) (record, bool) {
 	}
 	var r record
 	pre := strings.Fields(line[:loc[0]])
-	switch {
-	case len(pre) >= 3 && isIP(pre[len(pre)-3]):
-		r.IP = pre[len(pre)-3]
-	default:
-		for i := len(pre) - 1; i >= 0; i-- {
-			if isIP(pre[i]) {
-				r.IP = pre[i]
-				break
-			}
-		}
+	ok := false
+	if len(pre) >= 3 {
+		r.IP, ok = replay.ParseAddr(pre[len(pre)-3])
 	}
-	if r.IP == "" {
+	for i := len(pre) - 1; i >= 0 && !ok; i-- {
+		r.IP, ok = replay.ParseAddr(pre[i])
+	}
+	if !ok {
 		return record{}, false
 	}
-	t, err := time.Parse(clfTime, line[loc[2]:loc[3]]+" "+line[loc[4]:loc[5]])
-	if err != nil {
+	if r.Time, ok = replay.ParseCLFTime(line[loc[2]:loc[5]]); !ok {
 		return record{}, false
 	}
-	r.Time = t
 	req, rest, ok := quoted(line[loc[1]-1:])
 	if !ok {
 		return record{}, false
@@ -692,24 +677,26 @@ func adaptNginxError(line string) (record, bool) {
 		return record{}, false
 	}
 	t, err := time.Parse("2006/01/02 15:04:05", m[1])
-	if err != nil || !isIP(m[3]) {
+	ip, ok := replay.ParseAddr(m[3])
+	if err != nil || !ok {
 		return record{}, false
 	}
-	return record{Time: t, IP: m[3], Request: m[4], Status: status}, true
+	return record{Time: t, IP: ip, Request: m[4], Status: status}, true
 }
 
 // adaptZoraxy reads Zoraxy's access lines. They carry no time zone (UTC is
 // assumed) and no byte count.
 func adaptZoraxy(line string) (record, bool) {
 	m := zoraxyLine.FindStringSubmatch(line)
-	if m == nil || !isIP(m[3]) {
+	if m == nil {
 		return record{}, false
 	}
+	ip, ok := replay.ParseAddr(m[3])
 	t, err := time.Parse("2006-01-02 15:04:05.999999", m[1])
-	if err != nil {
+	if err != nil || !ok {
 		return record{}, false
 	}
-	return record{Time: t, IP: m[3], Request: escapeField(m[5] + " " + m[6] + " HTTP/1.1"), Status: m[7],
+	return record{Time: t, IP: ip, Request: escapeField(m[5] + " " + m[6] + " HTTP/1.1"), Status: m[7],
 		UA: escapeField(m[4]), HasUA: true}, true
 }
 
@@ -725,8 +712,8 @@ func adaptALB(line string) (record, bool) {
 	if err != nil {
 		return record{}, false
 	}
-	ap, err := netip.ParseAddrPort(f[3])
-	if err != nil || !isStatus(f[8]) {
+	ip, ok := replay.ParseAddr(f[3])
+	if !ok || !isStatus(f[8]) {
 		return record{}, false
 	}
 	method, target, proto, ok := splitRequest(f[12])
@@ -734,7 +721,7 @@ func adaptALB(line string) (record, bool) {
 		return record{}, false
 	}
 	bytesOut, _ := strconv.ParseInt(f[11], 10, 64)
-	return record{Time: t, IP: ap.Addr().String(), Request: escapeField(method + " " + originForm(target) + " " + proto),
+	return record{Time: t, IP: ip, Request: escapeField(method + " " + originForm(target) + " " + proto),
 		Status: f[8], Bytes: bytesOut, UA: escapeField(f[13]), HasUA: true}, true
 }
 
@@ -743,11 +730,12 @@ func adaptALB(line string) (record, bool) {
 // zone (UTC is assumed).
 func adaptHAProxy(line string) (record, bool) {
 	m := haproxyLine.FindStringSubmatch(line)
-	if m == nil || !isIP(m[1]) {
+	if m == nil {
 		return record{}, false
 	}
+	ip, ok := replay.ParseAddr(m[1])
 	t, err := time.Parse("02/Jan/2006:15:04:05.000", m[2])
-	if err != nil {
+	if err != nil || !ok {
 		return record{}, false
 	}
 	st := m[3]
@@ -755,26 +743,7 @@ func adaptHAProxy(line string) (record, bool) {
 		st = "-"
 	}
 	n, _ := strconv.ParseInt(m[4], 10, 64)
-	return record{Time: t, IP: m[1], Request: m[5], Status: st, Bytes: n}, true
-}
-
-// adaptEnvoyText reads Envoy's default text access format; used only when
-// the replay "envoy" format does not read the line itself.
-func adaptEnvoyText(line string) (record, bool) {
-	m := envoyTextLine.FindStringSubmatch(line)
-	if m == nil {
-		return record{}, false
-	}
-	t, err := time.Parse(time.RFC3339Nano, m[1])
-	if err != nil {
-		return record{}, false
-	}
-	ip := firstIP(m[6])
-	if ip == "" {
-		return record{}, false
-	}
-	n, _ := strconv.ParseInt(m[5], 10, 64)
-	return record{Time: t, IP: ip, Request: m[2], Status: m[3], Bytes: n, UA: m[7], HasUA: true}, true
+	return record{Time: t, IP: ip, Request: m[5], Status: st, Bytes: n}, true
 }
 
 // adaptIISEvent reads an IIS W3C log record delivered as a Windows event
@@ -789,7 +758,8 @@ func adaptIISEvent(line string) (record, error) {
 		return record{}, errNotAccessLog{"Windows event without IIS request fields"}
 	}
 	t, err := time.Parse("2006-01-02 15:04:05", d["date"]+" "+d["time"])
-	if err != nil || !isIP(d["c-ip"]) {
+	ip, ok := replay.ParseAddr(d["c-ip"])
+	if err != nil || !ok {
 		return record{}, errNotAccessLog{"IIS event with a bad time or client IP"}
 	}
 	target := d["cs-uri-stem"]
@@ -799,7 +769,7 @@ func adaptIISEvent(line string) (record, error) {
 	n, _ := strconv.ParseInt(d["sc-bytes"], 10, 64)
 	ua := strings.ReplaceAll(d["csUser-Agent"], "+", " ")
 	_, hasUA := d["csUser-Agent"]
-	return record{Time: t, IP: d["c-ip"], Request: escapeField(d["cs-method"] + " " + target + " HTTP/1.1"),
+	return record{Time: t, IP: ip, Request: escapeField(d["cs-method"] + " " + target + " HTTP/1.1"),
 		Status: d["sc-status"], Bytes: n, UA: escapeField(ua), Referer: escapeField(d["csReferer"]), HasUA: hasUA}, nil
 }
 
@@ -861,8 +831,8 @@ func adaptJSON(line string) (record, string, error) {
 	switch kind {
 	case "traefik":
 		t, err := time.Parse(time.RFC3339Nano, str(m, "StartUTC"))
-		ip := firstIP(str(m, "ClientHost"))
-		if err != nil || ip == "" {
+		ip, ok := firstAddr(str(m, "ClientHost"))
+		if err != nil || !ok {
 			return record{}, "", errNotAccessLog{"Traefik JSON without StartUTC or ClientHost"}
 		}
 		// Traefik logs request headers only when configured to: any
@@ -890,8 +860,8 @@ func adaptJSON(line string) (record, string, error) {
 		}
 		ts := num(m, "ts")
 		sec, frac := math.Modf(ts)
-		ip := cmp.Or(req.ClientIP, req.RemoteIP)
-		if !isIP(ip) || ts == 0 {
+		ip, ok := replay.ParseAddr(cmp.Or(req.ClientIP, req.RemoteIP))
+		if !ok || ts == 0 {
 			return record{}, "", errNotAccessLog{"Caddy JSON without ts or client IP"}
 		}
 		ua, hasUA := headerValue(req.Headers, "User-Agent")
@@ -905,13 +875,11 @@ func adaptJSON(line string) (record, string, error) {
 		if err != nil {
 			return record{}, "", errNotAccessLog{"Envoy JSON without start_time"}
 		}
-		ip := firstIP(str(m, "x-forwarded-for"))
-		if ip == "" {
-			ap, err := netip.ParseAddrPort(str(m, "downstream_remote_address"))
-			if err != nil {
+		ip, ok := firstAddr(str(m, "x-forwarded-for"))
+		if !ok {
+			if ip, ok = replay.ParseAddr(str(m, "downstream_remote_address")); !ok {
 				return record{}, "", errNotAccessLog{"Envoy JSON without a client address"}
 			}
-			ip = ap.Addr().String()
 		}
 		path := cmp.Or(str(m, "x-envoy-origin-path"), str(m, "path"))
 		_, hasUA := m["user-agent"]
@@ -988,30 +956,20 @@ func originForm(target string) string {
 	return target
 }
 
-func isIP(s string) bool {
-	_, err := netip.ParseAddr(s)
-	return err == nil
-}
-
 func isStatus(s string) bool {
 	n, err := strconv.Atoi(s)
 	return err == nil && len(s) == 3 && n >= 100 && n < 600
 }
 
-// firstIP returns the first IP in a comma-separated list ("a, b"), "[v6]"
-// and "v6:port" forms included, or "".
-func firstIP(s string) string {
+// firstAddr returns the first address in a comma-separated list ("a, b")
+// that replay.ParseAddr reads, ports and brackets included.
+func firstAddr(s string) (netip.Addr, bool) {
 	for p := range strings.SplitSeq(s, ",") {
-		p = strings.TrimSpace(p)
-		if ap, err := netip.ParseAddrPort(p); err == nil {
-			return ap.Addr().String()
-		}
-		p = strings.TrimSuffix(strings.TrimPrefix(p, "["), "]")
-		if a, err := netip.ParseAddr(p); err == nil {
-			return a.String()
+		if a, ok := replay.ParseAddr(strings.TrimSpace(p)); ok {
+			return a, true
 		}
 	}
-	return ""
+	return netip.Addr{}, false
 }
 
 // ---------------------------------------------------------------------------
@@ -1383,9 +1341,10 @@ type signalSink []detect.Signal
 
 func (s *signalSink) Emit(sig detect.Signal) { *s = append(*s, sig) }
 
-// canonicalIP writes an IP as netip does (IPv6 compressed), as entities are.
+// canonicalIP writes an IP as the replay parsers read it (IPv6
+// compressed, IPv4-mapped as IPv4), as entities are.
 func canonicalIP(s string) string {
-	if a, err := netip.ParseAddr(s); err == nil {
+	if a, ok := replay.ParseAddr(s); ok {
 		return a.String()
 	}
 	return s
