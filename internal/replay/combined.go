@@ -57,14 +57,10 @@ func (p *combinedParser) Parse(line string, e *Entry) error {
 		return fmt.Errorf("bad timestamp %s: want [02/Jan/2006:15:04:05 -0700]", quote(s[:clfTimeLen]))
 	}
 	s = s[clfTimeLen+1:]
-	if len(s) < 2 || s[0] != ' ' || s[1] != '"' {
-		return errors.New("no quoted request line after the timestamp")
+	s, err := cutRequestLine(s, e)
+	if err != nil {
+		return err
 	}
-	req, s, ok := CutQuoted(s[2:])
-	if !ok {
-		return errors.New("unterminated request line")
-	}
-	setRequest(e, req)
 	status, s := cutToken(s)
 	if status == "" {
 		return errors.New("missing status")

@@ -48,14 +48,10 @@ func (p *envoyParser) Parse(line string, e *Entry) error {
 		return fmt.Errorf("bad timestamp %s: want RFC 3339", quote(s[1:end]))
 	}
 	s = s[end+1:]
-	if len(s) < 2 || s[0] != ' ' || s[1] != '"' {
-		return errors.New("no quoted request line after the timestamp")
+	s, err := cutRequestLine(s, e)
+	if err != nil {
+		return err
 	}
-	req, s, ok := CutQuoted(s[2:])
-	if !ok {
-		return errors.New("unterminated request line")
-	}
-	setRequest(e, req)
 	n := p.split(s)
 	if n == 0 || p.isQuoted(0) {
 		return errors.New("missing status")

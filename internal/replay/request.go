@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"errors"
 	"net/url"
 	"strings"
 )
@@ -8,6 +9,21 @@ import (
 // maxJunkMethod bounds the first word of a request line that is not HTTP,
 // kept as Method.
 const maxJunkMethod = 32
+
+// cutRequestLine reads the quoted request line s starts with, after one
+// space, into e (see setRequest) and returns what follows its closing
+// quote.
+func cutRequestLine(s string, e *Entry) (string, error) {
+	if len(s) < 2 || s[0] != ' ' || s[1] != '"' {
+		return "", errors.New("no quoted request line after the timestamp")
+	}
+	req, rest, ok := CutQuoted(s[2:])
+	if !ok {
+		return "", errors.New("unterminated request line")
+	}
+	setRequest(e, req)
+	return rest, nil
+}
 
 // setRequest sets e's Method, Host, Path and Query from an HTTP request
 // line ("GET /a?b HTTP/1.1"). No request line at all ("-", "", Envoy's

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"strings"
 
 	"github.com/abuseguard/abuseguard/internal/replay"
@@ -204,4 +205,23 @@ func recordsUA(line string) bool {
 		return r.HasUA
 	}
 	return true
+}
+
+// entries yields every line of p that the replay parsers read, as they
+// read it, in order.
+func (p *plan) entries() iter.Seq[replay.Entry] {
+	return func(yield func(replay.Entry) bool) {
+		for _, seg := range p.Segments {
+			parser, err := replay.NewParser(seg.Format, seg.Mapping)
+			if err != nil {
+				continue
+			}
+			for _, l := range seg.Lines {
+				var e replay.Entry
+				if parser.Parse(l, &e) == nil && !yield(e) {
+					return
+				}
+			}
+		}
+	}
 }

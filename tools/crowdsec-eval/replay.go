@@ -183,35 +183,25 @@ func factsOf(p *plan) map[string]facts {
 	out := map[string]facts{}
 	paths := map[string]map[string]bool{}
 	uas := map[string]map[string]bool{}
-	for _, seg := range p.Segments {
-		parser, err := replay.NewParser(seg.Format, seg.Mapping)
-		if err != nil {
-			continue
+	for e := range p.entries() {
+		ip := e.ClientIP.String()
+		f := out[ip]
+		if f.Statuses == nil {
+			f.Statuses = map[int]int{}
+			paths[ip], uas[ip] = map[string]bool{}, map[string]bool{}
 		}
-		for _, l := range seg.Lines {
-			var e replay.Entry
-			if parser.Parse(l, &e) != nil || !e.ClientIP.IsValid() {
-				continue
-			}
-			ip := e.ClientIP.String()
-			f := out[ip]
-			if f.Statuses == nil {
-				f.Statuses = map[int]int{}
-				paths[ip], uas[ip] = map[string]bool{}, map[string]bool{}
-			}
-			f.Requests++
-			f.Statuses[e.Status]++
-			paths[ip][e.Path] = true
-			uas[ip][e.UserAgent] = true
-			if f.First.IsZero() || e.Time.Before(f.First) {
-				f.First = e.Time
-			}
-			if e.Time.After(f.Last) {
-				f.Last = e.Time
-			}
-			f.Paths, f.UAs = len(paths[ip]), len(uas[ip])
-			out[ip] = f
+		f.Requests++
+		f.Statuses[e.Status]++
+		paths[ip][e.Path] = true
+		uas[ip][e.UserAgent] = true
+		if f.First.IsZero() || e.Time.Before(f.First) {
+			f.First = e.Time
 		}
+		if e.Time.After(f.Last) {
+			f.Last = e.Time
+		}
+		f.Paths, f.UAs = len(paths[ip]), len(uas[ip])
+		out[ip] = f
 	}
 	return out
 }
@@ -223,26 +213,19 @@ func factsOf(p *plan) map[string]facts {
 // detectors) does not hide the rest.
 func injectionCoverage(p *plan) (recognised, total int) {
 	seen := map[string]bool{}
-	for _, seg := range p.Segments {
-		parser, err := replay.NewParser(seg.Format, seg.Mapping)
-		if err != nil {
+	for e := range p.entries() {
+		if e.Query == "" || seen[e.Query] {
 			continue
 		}
-		for _, l := range seg.Lines {
-			var e replay.Entry
-			if parser.Parse(l, &e) != nil || e.Query == "" || seen[e.Query] {
-				continue
-			}
-			seen[e.Query] = true
-			total++
-			d := detect.NewProbing(detect.ProbingConfig{}, detect.NewHasher())
-			var sink signalSink
-			d.Request(&request.View{Time: e.Time, ClientIP: e.ClientIP, Method: e.Method, Path: "/", Query: e.Query}, &sink)
-			for _, sig := range sink {
-				if strings.HasPrefix(sig.Evidence.Summary, "injection probe") {
-					recognised++
-					break
-				}
+		seen[e.Query] = true
+		total++
+		d := detect.NewProbing(detect.ProbingConfig{}, detect.NewHasher())
+		var sink signalSink
+		d.Request(&request.View{Time: e.Time, ClientIP: e.ClientIP, Method: e.Method, Path: "/", Query: e.Query}, &sink)
+		for _, sig := range sink {
+			if strings.HasPrefix(sig.Evidence.Summary, "injection probe") {
+				recognised++
+				break
 			}
 		}
 	}
