@@ -30,7 +30,7 @@ func (r *Rule) enforcedFor(v *request.View) bool {
 }
 
 // hashEntity folds the value of v's entity in scope into h without
-// allocating. The text hashed is detect.Entity.Value's (an unknown IP
+// allocating. The text hashed is verdict.Entity.Value's (an unknown IP
 // hashes as ""); a prefix is the client's /24 or /64.
 func hashEntity(h rollout.Hash, scope verdict.Scope, v *request.View) rollout.Hash {
 	var buf [64]byte
