@@ -188,3 +188,59 @@ func (t *testResult) score(r *replay.Replayer, found map[string]map[string][]fin
 		t.Sources = append(t.Sources, s)
 	}
 }
+
+// totals are the counts the report's sections share.
+type totals struct {
+	ms, negs                                                   []*testResult // the measured detection tests, the negatives
+	replayable, notReplayable                                  []*testResult // of ms
+	matched, decided, weakOnly                                 int           // of replayable
+	negEval, negFlagged, negDecided, negClean, negCleanFlagged int
+}
+
+// totals counts r's tests for the report.
+func (r *report) totals() *totals {
+	tot := &totals{ms: r.measured(), negs: r.negatives()}
+	for _, t := range tot.ms {
+		if t.Evaluated() {
+			tot.replayable = append(tot.replayable, t)
+		} else {
+			tot.notReplayable = append(tot.notReplayable, t)
+		}
+	}
+	for _, t := range tot.replayable {
+		if t.Matched {
+			tot.matched++
+			all, weak := true, false
+			for _, s := range t.Sources {
+				all = all && len(s.Decisions) > 0
+				weak = weak || s.onlyWeak()
+			}
+			if all {
+				tot.decided++
+			}
+			if weak {
+				tot.weakOnly++
+			}
+		}
+	}
+	for _, t := range tot.negs {
+		if !t.Evaluated() {
+			continue
+		}
+		tot.negEval++
+		_, conflict := labelConflicts[t.Test]
+		if !conflict {
+			tot.negClean++
+		}
+		if len(t.Flagged) > 0 || len(t.Decisions) > 0 {
+			tot.negFlagged++
+			if !conflict {
+				tot.negCleanFlagged++
+			}
+		}
+		if len(t.Decisions) > 0 {
+			tot.negDecided++
+		}
+	}
+	return tot
+}
