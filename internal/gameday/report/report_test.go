@@ -67,7 +67,7 @@ func writeReports(t *testing.T, run *gameday.Run) (dir string, files map[string]
 	return dir, files
 }
 
-func TestWriteReports(t *testing.T) {
+func TestWrite(t *testing.T) {
 	_, files := writeReports(t, loadRun(t, "run.json"))
 
 	var m map[string]any
