@@ -61,7 +61,7 @@ func Compile(cfgs []RuleConfig) (*Rules, []*CompileError) {
 	names := make(map[string]int, len(cfgs))
 	out := &Rules{rules: make([]*Rule, 0, len(cfgs))}
 	for i, c := range cfgs {
-		r := &Rule{Index: i, Name: c.Name, When: c.When, Action: c.Action, TTL: c.TTL, Reason: c.Reason, Mode: c.Mode, CanaryPercent: c.CanaryPercent}
+		r := &Rule{Index: i, Name: c.Name, When: c.When, TTL: c.TTL, Reason: c.Reason, CanaryPercent: c.CanaryPercent}
 		switch {
 		case strings.TrimSpace(c.Name) == "":
 			fail(i, "name", "a rule needs a name")
@@ -72,9 +72,11 @@ func Compile(cfgs []RuleConfig) (*Rules, []*CompileError) {
 				names[c.Name] = i
 			}
 		}
-		switch c.Action {
-		case "allow", "throttle", "challenge", "block":
-		case "":
+		action, ok := verdict.ParseAction(c.Action)
+		switch {
+		case ok:
+			r.Action = action
+		case c.Action == "":
 			fail(i, "action", "a rule needs an action: allow, throttle, challenge or block")
 		default:
 			fail(i, "action", "unknown action %q (want allow, throttle, challenge or block)", c.Action)
@@ -94,15 +96,18 @@ func Compile(cfgs []RuleConfig) (*Rules, []*CompileError) {
 		} else if !reasonPattern.MatchString(r.Reason) {
 			fail(i, "reason", "%q: a reason code is lower-case letters, digits and _", r.Reason)
 		}
-		switch c.Mode {
-		case "", "enforce", "shadow":
-			if r.Mode == "" {
-				r.Mode = "enforce"
-			}
+		mode, ok := verdict.ParseMode(c.Mode)
+		if ok && mode != verdict.Off && c.Mode != "on" {
+			r.Mode = mode
+		} else {
+			mode = verdict.Off // refused below
+		}
+		switch mode {
+		case verdict.Enforce, verdict.Shadow:
 			if c.CanaryPercent != 0 {
 				fail(i, "canary_percent", "only applies with mode: canary")
 			}
-		case "canary":
+		case verdict.Canary:
 			switch {
 			case c.CanaryPercent == 0:
 				fail(i, "mode", "canary needs canary_percent (above 0, at most 100)")

@@ -21,9 +21,9 @@ const (
 // process, and raising the percentage only adds entities.
 func (r *Rule) enforcedFor(v *request.View) bool {
 	switch r.Mode {
-	case "enforce":
+	case verdict.Enforce:
 		return true
-	case "canary":
+	case verdict.Canary:
 		return r.canary.Includes(hashEntity(rollout.NewHash().String(r.Name).Sep(), r.Scope, v).Sum())
 	}
 	return false

@@ -58,11 +58,11 @@ type Rule struct {
 	Index         int // position in the list
 	Name          string
 	When          string        // the expression as written
-	Action        string        // allow, throttle, challenge or block
+	Action        verdict.Action
 	Scope         verdict.Scope // the entity a decision is about; 0 is the request's subject
 	TTL           time.Duration // 0: this request only
 	Reason        string
-	Mode          string  // enforce, shadow or canary
+	Mode          verdict.Mode // enforce, shadow or canary
 	CanaryPercent float64 // share of entities a canary rule enforces for, 0-100
 	// Cost is the checker's worst-case estimate of one evaluation, in CEL
 	// cost units; at most CostLimit.

@@ -108,10 +108,10 @@ func TestRuleFields(t *testing.T) {
 		t.Fatalf("Len = %d", r.Len())
 	}
 	a, b := r.Rule(0), r.Rule(1)
-	if a.Index != 0 || a.Action != "challenge" || a.Scope != verdict.ScopePrefix || a.TTL != time.Minute || a.Reason != "bad_bot" || a.Mode != "enforce" || a.When != "score > 10.0" {
+	if a.Index != 0 || a.Action != verdict.Challenge || a.Scope != verdict.ScopePrefix || a.TTL != time.Minute || a.Reason != "bad_bot" || a.Mode != verdict.Enforce || a.When != "score > 10.0" {
 		t.Errorf("rule a = %+v", a)
 	}
-	if b.Index != 1 || b.Scope != 0 || b.Reason != "rule" || b.Mode != "shadow" {
+	if b.Index != 1 || b.Scope != 0 || b.Reason != "rule" || b.Mode != verdict.Shadow {
 		t.Errorf("rule b = %+v", b)
 	}
 	if a.Cost == 0 || a.Cost > CostLimit {
