@@ -57,13 +57,13 @@ func (e *CompileError) Error() string {
 type Rule struct {
 	Index         int // position in the list
 	Name          string
-	When          string        // the expression as written
+	When          string // the expression as written
 	Action        verdict.Action
 	Scope         verdict.Scope // the entity a decision is about; 0 is the request's subject
 	TTL           time.Duration // 0: this request only
 	Reason        string
 	Mode          verdict.Mode // enforce, shadow or canary
-	CanaryPercent float64 // share of entities a canary rule enforces for, 0-100
+	CanaryPercent float64      // share of entities a canary rule enforces for, 0-100
 	// Cost is the checker's worst-case estimate of one evaluation, in CEL
 	// cost units; at most CostLimit.
 	Cost uint64
