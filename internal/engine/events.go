@@ -78,7 +78,7 @@ func (p *Policy) ruleEvent(v *request.View, r *policy.Rule, kind string) {
 		return
 	}
 	p.shared.Events.Emit(&telemetry.Event{
-		Time: v.Time, Kind: kind, Action: r.Action, Reason: r.Reason, Severity: "medium", Rule: "rule:" + r.Name, Mode: r.Mode,
+		Time: v.Time, Kind: kind, Action: r.Action.String(), Reason: r.Reason, Severity: "medium", Rule: "rule:" + r.Name, Mode: r.Mode.String(),
 		ClientIP: v.ClientIP, KeyID: v.Identity.KeyID, User: v.Identity.User, Route: routeName(v), Method: v.Method,
 		Path: v.Path, RequestID: v.ID, Summary: r.When,
 	})

@@ -37,8 +37,7 @@ func (p *Policy) applyRules(vd *Verdict, v *request.View, signals []detect.Signa
 		p.ruleEvent(v, r, "would_act")
 		return
 	}
-	mode, _ := verdict.ParseMode(r.Mode)
-	action, _ := verdict.ParseAction(r.Action)
+	mode, action := r.Mode, r.Action
 	if action == verdict.Allow {
 		if vd.Action == verdict.Throttle && vd.DecisionID == "" {
 			vd.Verdict = verdict.Verdict{Rule: name, Mode: mode, Reason: r.Reason}

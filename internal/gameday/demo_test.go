@@ -1,4 +1,4 @@
-package gameday
+package gameday_test
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/abuseguard/abuseguard/internal/gameday"
+	"github.com/abuseguard/abuseguard/internal/gameday/report"
 	"github.com/abuseguard/abuseguard/internal/sample"
 )
 
@@ -33,8 +35,11 @@ var caughtEventually = []string{"token-churn", "office-abuser", "account-enumera
 func TestStandardGameDay(t *testing.T) {
 	t.Setenv(sample.TokenSecretEnv, "game-day-test-secret")
 	out := t.TempDir()
-	run, s, err := Demo(context.Background(), DemoOptions{Duration: time.Minute, Seed: 1, Out: out, Virtual: true})
+	run, s, err := gameday.Demo(context.Background(), gameday.DemoOptions{Duration: time.Minute, Seed: 1, Out: out, Virtual: true})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := report.Write(out, run, s); err != nil {
 		t.Fatal(err)
 	}
 	if len(run.Results) < 5000 {
@@ -48,14 +53,14 @@ func TestStandardGameDay(t *testing.T) {
 	if s.OfficeRequests < 500 || s.OfficeMitigated != 0 {
 		t.Errorf("office: %d of %d requests refused, want 0 of more than 500", s.OfficeMitigated, s.OfficeRequests)
 	}
-	for _, sc := range Scenarios {
+	for _, sc := range gameday.Scenarios {
 		got := s.Scenarios[sc.Name]
 		if got == nil {
 			t.Errorf("scenario %s missing from the summary", sc.Name)
 			continue
 		}
-		if sc.Label == Benign {
-			if got.BenignRequests == 0 || got.BenignFalseBlockRate > TargetBenignFalseBlockRate {
+		if sc.Label == gameday.Benign {
+			if got.BenignRequests == 0 || got.BenignFalseBlockRate > gameday.TargetBenignFalseBlockRate {
 				t.Errorf("%s: %d of %d benign requests refused", sc.Name, got.BenignWronglyBlocked, got.BenignRequests)
 			}
 			continue

@@ -36,13 +36,6 @@ type Entry struct {
 	Session   string
 }
 
-// Parser parses one log line into an Entry. It must not keep line after
-// returning except through the strings it stores in e; a Parser is not
-// safe for concurrent use.
-type Parser interface {
-	Parse(line string, e *Entry) error
-}
-
 // LineError is a line that does not parse: where and why.
 type LineError struct {
 	File string

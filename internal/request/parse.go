@@ -116,7 +116,7 @@ func FingerprintOf(h Header, ua string) Fingerprint {
 			names ^= fnv1a(fnvOffset, k)
 		}
 	default:
-		h.Names(func(k string) { names ^= fnv1a(fnvOffset, k) })
+		names = nameHash(h)
 	}
 	if h != nil {
 		accept = [3]string{h.Get("Accept"), h.Get("Accept-Language"), h.Get("Accept-Encoding")}
@@ -127,6 +127,13 @@ func FingerprintOf(h Header, ua string) Fingerprint {
 		sum *= fnvPrime // hashes a zero byte: a separator, so "ab"+"c" differs from "a"+"bc"
 	}
 	return Fingerprint(sum ^ names*0x9E3779B97F4A7C15)
+}
+
+// nameHash folds the header names of h into an order-independent hash.
+func nameHash(h Header) uint64 {
+	var n uint64
+	h.Names(func(k string) { n ^= fnv1a(fnvOffset, k) })
+	return n
 }
 
 // Fingerprint identifies a client's software; see View.Fingerprint.

@@ -62,6 +62,10 @@ type Identity struct {
 	Plan   string
 	Owner  string
 	Scopes []string
+	// Session is the client's session id (an HMAC id of a session cookie
+	// or header, or a log's session field), "" when there is none. Like
+	// an unknown key it is client-chosen: never Verified on its own.
+	Session string
 	// Verified is true when the identity is one a client cannot make up:
 	// a configured API key, or a user from a token that verified. An
 	// unknown key (an HMAC id) is not verified: anyone can send one.

@@ -1,4 +1,4 @@
-package gameday
+package report
 
 import (
 	"bytes"
@@ -8,29 +8,25 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/abuseguard/abuseguard/internal/gameday"
 )
 
-// reportRun is a small run with a scenario of every kind: attacks stopped
-// fast, slow and never, and benign users, some of them refused.
-func reportRun() *Run {
-	run := evalRun(
-		evalActor{Name: "scraping-fast/1", Scenario: "scraping-fast", Label: Attack, Outcomes: "RRBBBBBBBB"},
-		evalActor{Name: "scraping-fast/2", Scenario: "scraping-fast", Label: Attack, Outcomes: "RBBBBBBBBB"},
-		evalActor{Name: "scraping-slow/1", Scenario: "scraping-slow", Label: Attack, Outcomes: "RRRRRRRRBRB"},
-		evalActor{Name: "stuffing/1", Scenario: "credential-stuffing", Label: Attack, Outcomes: "RRRRRRRR"},
-		evalActor{Name: "office/1", Scenario: "office", Label: Benign, Group: "office", Outcomes: "RRRRRRRRRR"},
-		evalActor{Name: "mobile/1", Scenario: "mobile", Label: Benign, Outcomes: "RRRRTRRRRF"},
-	)
-	run.Target = "http://127.0.0.1:8080"
-	run.Start = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	run.Duration = 12 * time.Second
-	run.Overhead = &Overhead{
-		Direct:  "http://127.0.0.1:9000",
-		Guarded: []time.Duration{1200 * time.Microsecond, 1300 * time.Microsecond, 2500 * time.Microsecond},
-		Bare:    []time.Duration{1000 * time.Microsecond, 1100 * time.Microsecond, 2000 * time.Microsecond},
+// loadRun reads a run from testdata: run.json is a small run with a
+// scenario of every kind (attacks stopped fast, slow and never, and benign
+// users, some of them refused, with overhead samples); run-escape.json has
+// names that need escaping; run-small.json one benign user.
+func loadRun(t *testing.T, name string) *gameday.Run {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return run
+	var run gameday.Run
+	if err := json.Unmarshal(b, &run); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return &run
 }
 
 // golden compares got with testdata/name; UPDATE_GOLDEN=1 rewrites it.
@@ -54,10 +50,10 @@ func golden(t *testing.T, name string, got []byte) {
 	}
 }
 
-func writeReports(t *testing.T, run *Run) (dir string, files map[string]string) {
+func writeReports(t *testing.T, run *gameday.Run) (dir string, files map[string]string) {
 	t.Helper()
 	dir = filepath.Join(t.TempDir(), "reports", "run1") // does not exist yet
-	if err := WriteReports(dir, run, Evaluate(run)); err != nil {
+	if err := Write(dir, run, gameday.Evaluate(run)); err != nil {
 		t.Fatal(err)
 	}
 	files = map[string]string{}
@@ -71,8 +67,8 @@ func writeReports(t *testing.T, run *Run) (dir string, files map[string]string) 
 	return dir, files
 }
 
-func TestWriteReports(t *testing.T) {
-	_, files := writeReports(t, reportRun())
+func TestWrite(t *testing.T) {
+	_, files := writeReports(t, loadRun(t, "run.json"))
 
 	var m map[string]any
 	if err := json.Unmarshal([]byte(files["summary.json"]), &m); err != nil {
@@ -102,7 +98,7 @@ func TestWriteReports(t *testing.T) {
 }
 
 func TestReportHTMLSelfContained(t *testing.T) {
-	run := reportRun()
+	run := loadRun(t, "run.json")
 	run.Target = "https://guard.example:8443/"
 	_, files := writeReports(t, run)
 	html := files["report.html"]
@@ -121,12 +117,7 @@ func TestReportHTMLSelfContained(t *testing.T) {
 }
 
 func TestReportsEscapeNames(t *testing.T) {
-	const name = `<script>alert("x")</script>`
-	run := evalRun(
-		evalActor{Name: name + "/1", Scenario: name, Label: Attack, Outcomes: "RRRR"},
-		evalActor{Name: "u", Scenario: "a|b", Label: Benign, Outcomes: "RR"},
-	)
-	run.Target = `http://127.0.0.1:8080/"><img src=x>`
+	run := loadRun(t, "run-escape.json")
 	_, files := writeReports(t, run)
 
 	html := files["report.html"]
@@ -147,9 +138,9 @@ func TestReportsEscapeNames(t *testing.T) {
 }
 
 func TestReportsWithoutRunOrOverhead(t *testing.T) {
-	run := evalRun(evalActor{Name: "u", Scenario: "users", Label: Benign, Outcomes: "RR"})
+	run := loadRun(t, "run-small.json")
 	dir := t.TempDir()
-	if err := WriteReports(dir, nil, Evaluate(run)); err != nil {
+	if err := Write(dir, nil, gameday.Evaluate(run)); err != nil {
 		t.Fatal(err)
 	}
 	html, err := os.ReadFile(filepath.Join(dir, "report.html"))
@@ -168,12 +159,22 @@ func TestReportsWithoutRunOrOverhead(t *testing.T) {
 
 func TestWriteTable(t *testing.T) {
 	var b bytes.Buffer
-	Evaluate(reportRun()).WriteTable(&b)
+	WriteTable(&b, gameday.Evaluate(loadRun(t, "run.json")))
 	golden(t, "table.txt", b.Bytes())
 
 	for _, want := range []string{"never", "MISS  attack_recall_after_first_mitigation", "PASS  median_time_to_mitigate_s"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q", want)
 		}
+	}
+}
+
+func TestTopRefusers(t *testing.T) {
+	by := map[string]int{"detector:scraping-fast": 4, "per-ip": 2, "detector:credentials": 1}
+	if top := topRefusers(by, 2); top != "detector:scraping-fast 4, per-ip 2, 1 more" {
+		t.Errorf("topRefusers = %q", top)
+	}
+	if top := topRefusers(nil, 2); top != "-" {
+		t.Errorf("topRefusers(nil) = %q", top)
 	}
 }
