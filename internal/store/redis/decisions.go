@@ -212,7 +212,8 @@ func (d *Decisions) resync(ctx context.Context) error {
 	d.mu.Lock()
 	queued := d.pending
 	d.pending = map[string]*decision.Decision{}
-	lost := d.epoch != "" && d.epoch != current
+	lost := d.epoch != current // also on the first connection: this node's persisted decisions go to Redis
+	restarted := d.epoch != "" && lost
 	d.epoch = current
 	d.mu.Unlock()
 	if lost {
@@ -222,7 +223,9 @@ func (d *Decisions) resync(ctx context.Context) error {
 				queued[dec.ID] = &dec
 			}
 		}
-		d.opts.Logger.Info("redis lost its decisions; writing back this node's", "decisions", len(queued))
+		if restarted {
+			d.opts.Logger.Info("redis lost its decisions; writing back this node's", "decisions", len(queued))
+		}
 	}
 	for id, dec := range queued {
 		var err error
@@ -264,8 +267,25 @@ func (d *Decisions) resync(ctx context.Context) error {
 		_ = d.client.DoMulti(lctx, d.client.B().Hdel().Key(d.hash).Field(expired...).Build(),
 			d.client.B().Zrem().Key(d.exp).Member(expired...).Build())
 	}
+	if !lost {
+		// Redis kept its data, so a decision this node holds that Redis
+		// lacks was lifted elsewhere while this node was cut off. (One made
+		// here in the last moments may not be written yet: those stay.)
+		settled := now.Add(-liftMargin)
+		for _, dec := range d.local.List(now) {
+			if _, ok := all[dec.ID]; !ok && dec.Created.Before(settled) {
+				if _, requeued := queued[dec.ID]; !requeued {
+					_, _ = d.local.Remove(dec.ID)
+				}
+			}
+		}
+	}
 	return nil
 }
+
+// liftMargin is how old a decision must be before a resync that does not
+// find it in Redis lifts it.
+const liftMargin = 5 * time.Second
 
 func (d *Decisions) epochKey() string { return d.hash[:len(d.hash)-len(":all")] + ":epoch" }
 

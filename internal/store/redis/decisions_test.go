@@ -156,3 +156,34 @@ func TestDecisionsCluster(t *testing.T) {
 	}
 	t.Logf("cluster: enforced on b after %v", activeWithin(t, b, "203.0.113.99", 100*time.Millisecond))
 }
+
+// TestDecisionsMissedLiftIsApplied: a decision lifted while a node's
+// subscription was down (simulated: deleted in Redis without a message)
+// is lifted on that node when it resubscribes.
+func TestDecisionsMissedLiftIsApplied(t *testing.T) {
+	srv := redistest.Start(t)
+	local, err := decision.Open(decision.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := func() time.Time { return time.Now().Add(time.Minute) } // the decision is long settled
+	a, err := NewDecisions(context.Background(), local, DecisionOptions{Addrs: []string{srv.Addr}, Now: later})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b := openDecisions(t, []string{srv.Addr})
+	made, _, _ := b.Add(block("198.51.100.77"))
+	activeWithin(t, a, "198.51.100.77", time.Second)
+	for _, cmd := range [][]string{{"HDEL", "ag:{decisions}:all", made.ID}, {"ZREM", "ag:{decisions}:expires", made.ID}} {
+		if _, err := redistest.Command(srv.Addr, cmd...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := redistest.Command(srv.Addr, "CLIENT", "KILL", "TYPE", "pubsub"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		return a.Active(verdict.ScopeIP, []byte("198.51.100.77"), time.Now().UnixNano()) == nil
+	})
+}
