@@ -35,6 +35,7 @@ type Config struct {
 	Upstream      string              `yaml:"upstream"`
 	Server        Server              `yaml:"server"`
 	Network       Network             `yaml:"network"`
+	Paths         Paths               `yaml:"paths"`
 	Identity      Identity            `yaml:"identity"`
 	Routes        []Route             `yaml:"routes"`
 	UnknownRoutes string              `yaml:"unknown_routes"`

@@ -52,6 +52,7 @@ func (c *Config) validate() Errors {
 	v.addresses()
 	v.server()
 	v.network()
+	v.paths()
 	v.identity()
 	routes := v.routes()
 	for i := range c.Limits {

@@ -504,6 +504,11 @@ func (d *Probing) matchSensitive(v *request.View) int {
 		if (!vouched || p.traversal) && p.match(v.Path, slashes) {
 			return i
 		}
+		// The canonical path has no dot segments left: traversal shows in
+		// the spelling the client sent.
+		if p.traversal && v.SentPath != "" && v.SentPath != v.Path && p.match(v.SentPath, nil) {
+			return i
+		}
 	}
 	return -1
 }

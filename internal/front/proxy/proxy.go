@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -177,9 +178,15 @@ func (p *Proxy) admit(r *http.Request, maxBody, maxHeader int64) *problem.Proble
 // rewrite builds the upstream request. Forwarding headers survive only
 // from trusted proxies: the client address is appended to a trusted
 // X-Forwarded-For, and a trusted X-Forwarded-Host and -Proto (say, from a
-// TLS-terminating load balancer) are kept.
+// TLS-terminating load balancer) are kept. The path sent is the
+// canonical one the decision was made on.
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	x := pr.In.Context().Value(exchangeKey{}).(*exchange)
+	if e := x.view.EscapedPath; e != "" {
+		if path, err := url.PathUnescape(e); err == nil {
+			pr.Out.URL.Path, pr.Out.URL.RawPath = path, e
+		}
+	}
 	pr.SetURL(x.policy.Upstream)
 	if !x.trusted {
 		pr.Out.Header.Del("Forwarded")
