@@ -84,7 +84,7 @@ func (p *Policy) checkLimits(vd *Verdict, v *request.View) {
 			}
 		}
 		if res.Allowed {
-			vd.consider(r.name, a.policy, res)
+			vd.note(r, a, res)
 			continue
 		}
 		mode := r.effectiveMode(key)
@@ -97,8 +97,7 @@ func (p *Policy) checkLimits(vd *Verdict, v *request.View) {
 		}
 		vd.Action, vd.Status, vd.Reason = verdict.Throttle, http.StatusTooManyRequests, reasons[r.kind]
 		vd.Rule, vd.Mode, vd.Would, vd.RetryAfter = r.name, mode, false, res.RetryAfter
-		vd.RateLimit = verdict.RateLimit{}
-		vd.consider(r.name, a.policy, res)
+		vd.note(r, a, res)
 		vd.releaseSlots(now)
 		if r.kind == rateRule {
 			p.ignoredRetryAfter(v, r.name)

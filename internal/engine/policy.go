@@ -300,7 +300,7 @@ func compileAmount(name string, a config.Amount) *amount {
 		return &amount{quota: a.Quota.Limit, cal: limit.Calendar{Period: period, Location: a.Quota.Location()},
 			policy: fmt.Sprintf("%s;q=%d;w=%d", q, a.Quota.Limit, period.Seconds())}
 	default:
-		return &amount{slots: a.Concurrency, policy: fmt.Sprintf("%s;q=%d", q, a.Concurrency)}
+		return &amount{slots: a.Concurrency, policy: fmt.Sprintf(`%s;q=%d;qu="concurrent-requests"`, q, a.Concurrency)}
 	}
 }
 
