@@ -162,7 +162,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	took := p.opts.Now().Sub(upstart)
 	p.opts.Metrics.UpstreamSeconds.Observe(took.Seconds())
 	x.policy.Observe(&x.view, verdict.Outcome{Status: rec.status(), Latency: took, Bytes: rec.bytes,
-		UpstreamError: x.refused != nil && x.refused.Status >= 500})
+		UpstreamError: x.refused != nil && x.refused.Status >= 500, Guard: x.refused != nil && x.refused.Status < 500})
 	p.finish(rec, x, vd, x.refused, start)
 }
 
