@@ -228,7 +228,7 @@ func TestDockerfile(t *testing.T) {
 	}
 	for _, addr := range []string{defaults.Listen, defaults.AdminListen} {
 		p := strconv.Itoa(port(t, addr))
-		if !regexp.MustCompile(`\b` + p + `\b`).MatchString(expose) || !strings.Contains(cmd, "0.0.0.0:"+p) {
+		if !regexp.MustCompile(`\b`+p+`\b`).MatchString(expose) || !strings.Contains(cmd, "0.0.0.0:"+p) {
 			t.Errorf("port %s of the defaults is not exposed (%q) or listened on in CMD (%q)", p, expose, cmd)
 		}
 	}
