@@ -97,10 +97,11 @@ func (e *PathError) Error() string {
 	return "the path does not start with /"
 }
 
-// CanonicalPath returns the canonical form of escaped, a path as sent in
-// a request target (percent-encoded, without the query): escaped is the
-// canonical spelling (what the upstream is sent), and path its decoded
-// form (what routes, limits, detectors and logs see). Under
+// CanonicalPath returns the canonical form of raw, a path as sent in a
+// request target (percent-encoded, without the query), under pol: escaped
+// is the canonical spelling (what the upstream is sent), and path its
+// decoded form (what routes, limits, detectors and logs see). It returns
+// a *PathError for a spelling pol refuses. Under
 // EncodedSlash Keep, path keeps %2F and %25 encoded, so that a "/" in path
 // is always a separator. CanonicalPath is idempotent:
 // CanonicalPath(escaped) returns escaped again. A path already canonical
