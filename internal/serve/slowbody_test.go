@@ -91,11 +91,11 @@ server:
 						break
 					}
 				}
-				if !ok {
+				if !ok { // refused at a cap: try again in a second
 					select {
 					case <-stop:
 						return
-					case <-time.After(100 * time.Millisecond):
+					case <-time.After(time.Second):
 					}
 				}
 			}
@@ -112,7 +112,7 @@ server:
 			defer benign.Done()
 			tr := &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 2, byte(2+i))}}).DialContext}
 			defer tr.CloseIdleConnections()
-			client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+			client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 			for n := 0; time.Now().Before(end); n++ {
 				var resp *http.Response
 				var err error
@@ -151,8 +151,10 @@ server:
 	if opened.Load() < attackConns/2 {
 		t.Errorf("only %d slow-body connections got in: the flood did not happen", opened.Load())
 	}
-	if got := time.Duration(longest.Load()); got > grace+5*time.Second {
-		t.Errorf("a slow body held its connection %v, want at most its grace %v and a little", got, grace)
+	// Measured from the dial, so time in the accept queue counts too: the
+	// bound is the grace and a margin, well short of read_body_timeout.
+	if got := time.Duration(longest.Load()); got > grace+10*time.Second {
+		t.Errorf("a slow body held its connection %v, want about its grace %v, far short of read_body_timeout 20s", got, grace)
 	}
 	counts := map[string]string{}
 	for _, reason := range []string{"connection_per_client", "connection_total", "connection_evicted", "body_timeout"} {
