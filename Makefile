@@ -55,6 +55,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./internal/decision ./internal/policy
 	$(GO) test -run Flood -count=1 -v ./internal/engine
 	$(GO) test -run '^$$' -bench 'ReplayCombined|Feed|ParseCombined' -benchmem -count 3 ./internal/replay
+	$(GO) test -run '^$$' -bench CanonicalPath -benchmem -count 6 ./internal/request
 	$(GO) run ./tools/proxybench -duration 4s -rounds 5
 
 # fuzz runs every fuzz target for FUZZTIME each; .ci/check-fuzz-targets

@@ -173,10 +173,12 @@ type canonicaliser struct {
 	// or "/a/b/.." leave "/a/").
 	dirTail bool
 	highBit bool // the segment being built holds an escape of a byte >= 0x80
+	endsBuf [16]int
 }
 
 func (c *canonicaliser) run(raw string) error {
 	c.buf = make([]byte, 0, len(raw)+8)
+	c.ends = c.endsBuf[:0]
 	inParam := false // inside a ";" parameter that Strip drops
 	for i := 1; i < len(raw); i++ {
 		b := raw[i]
