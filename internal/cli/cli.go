@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -122,12 +124,54 @@ func versionCmd() *cobra.Command {
 	}
 }
 
-// Version returns the module version the binary was built from, or "dev".
+// version is set at release builds: go build -ldflags "-X
+// github.com/abuseguard/abuseguard/internal/cli.version=v1.2.3".
+var version string
+
+// Version returns what the binary was built from: the release version
+// (ldflags), else the module version, else "dev"; then the commit, its
+// time and a "+dirty" mark from the VCS stamp when the build has one, the
+// Go version and the platform.
 func Version() string {
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
-		return info.Main.Version
+	info, _ := debug.ReadBuildInfo()
+	return versionOf(version, info)
+}
+
+func versionOf(release string, info *debug.BuildInfo) string {
+	v := release
+	if v == "" && info != nil && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		v = info.Main.Version
 	}
-	return "dev"
+	if v == "" {
+		v = "dev"
+	}
+	var details []string
+	if info != nil {
+		var rev, at, dirty string
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				at = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = "+dirty"
+				}
+			}
+		}
+		if rev != "" {
+			details = append(details, "commit "+rev[:min(12, len(rev))]+dirty)
+		}
+		if at != "" {
+			details = append(details, at)
+		}
+		if info.GoVersion != "" {
+			details = append(details, info.GoVersion)
+		}
+	}
+	details = append(details, runtime.GOOS+"/"+runtime.GOARCH)
+	return v + " (" + strings.Join(details, ", ") + ")"
 }
 
 // check loads the config file and provisions it in a dry run, as serve

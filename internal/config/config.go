@@ -35,6 +35,7 @@ type Config struct {
 	Upstream      string              `yaml:"upstream"`
 	Server        Server              `yaml:"server"`
 	Network       Network             `yaml:"network"`
+	Paths         Paths               `yaml:"paths"`
 	Identity      Identity            `yaml:"identity"`
 	Routes        []Route             `yaml:"routes"`
 	UnknownRoutes string              `yaml:"unknown_routes"`
@@ -79,6 +80,31 @@ type Server struct {
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
 	MaxBodyBytes      ByteSize      `yaml:"max_body_bytes"`
 	MaxHeaderBytes    ByteSize      `yaml:"max_header_bytes"`
+	// ReadBodyTimeout bounds the whole body; MinBodyRate (bytes a second,
+	// 0: off) is the average a body must keep after BodyRateGrace.
+	ReadBodyTimeout time.Duration `yaml:"read_body_timeout"`
+	MinBodyRate     ByteSize      `yaml:"min_body_rate"`
+	BodyRateGrace   time.Duration `yaml:"body_rate_grace"`
+	// MaxConns caps open client connections in total (0: half the open
+	// file limit), MaxConnsPerClient per client address (0: no cap).
+	MaxConns          int   `yaml:"max_conns"`
+	MaxConnsPerClient int   `yaml:"max_conns_per_client"`
+	HTTP2             HTTP2 `yaml:"http2"`
+}
+
+// HTTP2 holds the HTTP/2 server's limits (net/http's HTTP/2 server, the
+// bundled golang.org/x/net/http2).
+type HTTP2 struct {
+	// Cleartext serves HTTP/2 with prior knowledge (h2c) on listen, for
+	// a load balancer that speaks HTTP/2 to its backends.
+	Cleartext            bool     `yaml:"cleartext"`
+	MaxConcurrentStreams int      `yaml:"max_concurrent_streams"`
+	MaxReadFrameSize     ByteSize `yaml:"max_read_frame_size"`
+	// MaxReceiveBufferPerConnection and PerStream bound the flow-control
+	// windows: what one connection or stream may send before the server
+	// reads it.
+	MaxReceiveBufferPerConnection ByteSize `yaml:"max_receive_buffer_per_connection"`
+	MaxReceiveBufferPerStream     ByteSize `yaml:"max_receive_buffer_per_stream"`
 }
 
 // Network says which peers are trusted proxies and how clients group.

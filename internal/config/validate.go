@@ -52,6 +52,7 @@ func (c *Config) validate() Errors {
 	v.addresses()
 	v.server()
 	v.network()
+	v.paths()
 	v.identity()
 	routes := v.routes()
 	for i := range c.Limits {
@@ -120,6 +121,33 @@ func (v *validator) server() {
 	}
 	if s.MaxHeaderBytes < 1<<10 {
 		v.fail("server.max_header_bytes", "must be at least 1KiB")
+	}
+	for path, d := range map[string]time.Duration{"server.read_body_timeout": s.ReadBodyTimeout, "server.body_rate_grace": s.BodyRateGrace} {
+		if d < 0 {
+			v.fail(path, "must not be negative (0 turns it off)")
+		}
+	}
+	if s.MinBodyRate < 0 {
+		v.fail("server.min_body_rate", "must not be negative (0 turns it off)")
+	}
+	if s.MaxConns < 0 {
+		v.fail("server.max_conns", "must not be negative (0: half the open file limit)")
+	}
+	if s.MaxConnsPerClient < 0 {
+		v.fail("server.max_conns_per_client", "must not be negative (0: no cap)")
+	}
+	h := s.HTTP2
+	if h.MaxConcurrentStreams < 1 {
+		v.fail("server.http2.max_concurrent_streams", "must be at least 1")
+	}
+	if h.MaxReadFrameSize < 16<<10 || h.MaxReadFrameSize > 16<<20-1 {
+		v.fail("server.http2.max_read_frame_size", "must be between 16KiB and 16MiB-1 (RFC 9113)")
+	}
+	for path, b := range map[string]ByteSize{"server.http2.max_receive_buffer_per_connection": h.MaxReceiveBufferPerConnection,
+		"server.http2.max_receive_buffer_per_stream": h.MaxReceiveBufferPerStream} {
+		if b < 64<<10 || b > 1<<31-1 {
+			v.fail(path, "must be between 64KiB and 2GiB-1")
+		}
 	}
 }
 

@@ -76,11 +76,11 @@ func (p *Policy) inspect(v *request.View, c *collector) *decision.Decision {
 }
 
 // Observe feeds a forwarded request's outcome to the detectors (never an
-// allowlisted client's). Decisions it makes apply from the next request
-// on. Fronts call it after the upstream answered and before
-// Verdict.Finish.
+// allowlisted client's, and never an answer the guard gave itself:
+// o.Guard). Decisions it makes apply from the next request on. Fronts
+// call it after the upstream answered and before Verdict.Finish.
 func (p *Policy) Observe(v *request.View, o verdict.Outcome) {
-	if len(p.detectors) == 0 || p.allowlisted(v) {
+	if len(p.detectors) == 0 || o.Guard || p.allowlisted(v) {
 		return
 	}
 	c := collectors.Get().(*collector)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/abuseguard/abuseguard/internal/config"
 	"github.com/abuseguard/abuseguard/internal/decision"
+	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/store/memory"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
@@ -405,5 +406,31 @@ rules:
 	}
 	if w.ds.Len() != 0 {
 		t.Errorf("shadow mode made %d decisions", w.ds.Len())
+	}
+}
+
+// TestOwnRefusalsFeedNoDetector: outcomes the guard produced itself
+// (Guard: a refusal on the way to the upstream) reach no detector, so a
+// refused client is not flagged again for the 403s it was given; the same
+// statuses from the upstream are probing.
+func TestOwnRefusalsFeedNoDetector(t *testing.T) {
+	for _, guard := range []bool{true, false} {
+		w := newWorld(t, "")
+		signals := map[string]int{}
+		w.p.shared.OnSignal = func(s detect.Signal) { signals[s.Detector]++ }
+		for i := range 60 {
+			v := w.view("203.0.113.50", fmt.Sprintf("/v1/things/x%d", i))
+			w.p.Observe(v, verdict.Outcome{Status: 403, Latency: time.Millisecond, Guard: guard})
+			w.now = w.now.Add(700 * time.Millisecond)
+		}
+		switch {
+		case guard && len(signals) != 0:
+			t.Errorf("the guard's own answers produced signals %v", signals)
+		case !guard && signals["probing"] == 0:
+			t.Errorf("403s from the upstream on 60 distinct paths produced %v, want probing", signals)
+		}
+		if ds := w.ds.ForEntity(verdict.ScopeIP, "203.0.113.50", w.now); guard && len(ds) != 0 {
+			t.Errorf("decisions from the guard's own answers: %+v", ds)
+		}
 	}
 }

@@ -70,6 +70,7 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 		p.Upstream = u
 	}
 	p.Parser.Proxies = c.Network.Proxies()
+	p.Parser.Paths = c.Paths.Policy()
 	routes := make([]request.Route, len(c.Routes))
 	routeIndex := map[string]int{}
 	for i, r := range c.Routes {

@@ -81,6 +81,7 @@ var latencyDefaults = []jsonName{
 type jsonParser struct {
 	time, clientIP, method, host, path, query, status, bytes, latency jsonField
 	userAgent, referer, apiKey, keyID, user, session                  jsonField
+	action, reason                                                    jsonField // abuseguard's own access log
 	timeFormat                                                        string
 }
 
@@ -97,6 +98,8 @@ func newJSONParser(m JSONMapping) (*jsonParser, error) {
 		latency:   jsonField{names: latencyDefaults},
 		userAgent: defaults("user_agent", "http_user_agent", "user_agent.original", "request_User-Agent", "request.headers.User-Agent"),
 		referer:   defaults("referer", "http_referer", "request_Referer", "request.headers.Referer", "http.request.referrer"),
+		action:    defaults("action"),
+		reason:    defaults("reason"),
 	}
 	for _, f := range []struct {
 		name string
@@ -258,7 +261,24 @@ func (p *jsonParser) Parse(line string, e *Entry) error {
 			*f.dst = v
 		}
 	}
+	action, _, _ := p.action.get(m)
+	reason, _, _ := p.reason.get(m)
+	e.GuardRefused = guardRefused(action, reason)
 	return nil
+}
+
+// guardRefused reports whether an access log line's action and reason
+// (abuseguard's own log) record an answer the guard gave itself.
+func guardRefused(action, reason string) bool {
+	switch action {
+	case "", "allow":
+		switch reason {
+		case "request_too_large", "body_timeout", "client_closed":
+			return true
+		}
+		return false
+	}
+	return true
 }
 
 // get returns the value of the first of f's names that m holds as a scalar

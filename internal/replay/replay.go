@@ -151,7 +151,7 @@ func (r *Replayer) Feed(e *Entry) {
 	}
 	vd := p.Decide(v)
 	if vd.Action == verdict.Allow {
-		p.Observe(v, verdict.Outcome{Status: e.Status, Latency: e.Latency, Bytes: e.Bytes})
+		p.Observe(v, verdict.Outcome{Status: e.Status, Latency: e.Latency, Bytes: e.Bytes, Guard: e.GuardRefused})
 	} else {
 		r.Refused[vd.Rule]++
 		if o := r.offender(detect.Subject(v).String()); o != nil {

@@ -257,3 +257,37 @@ func TestReplayProtocolProbes(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayOwnRefusalsFeedNoDetector replays abuseguard's own access log:
+// a client the live guard blocked kept asking for distinct paths and got
+// the guard's 403s. Those lines record the guard's answers, not the
+// upstream's, so they flag no one; the same statuses from the upstream
+// (no action in the line) are probing.
+func TestReplayOwnRefusalsFeedNoDetector(t *testing.T) {
+	p, err := NewParser("json", JSONMapping{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(action string) []string {
+		r := replayer(t, "", nil)
+		when := t0
+		for i := range 60 {
+			when = when.Add(time.Duration(400+i*137%900) * time.Millisecond) // irregular, like a person
+			at := when.Format(time.RFC3339Nano)
+			line := fmt.Sprintf(`{"time":%q,"client_ip":"203.0.113.50","method":"GET","path":"/v1/things/x%d","status":403,"user_agent":"Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"%s}`,
+				at, i, action)
+			var e Entry
+			if err := p.Parse(line, &e); err != nil {
+				t.Fatal(err)
+			}
+			r.Feed(&e)
+		}
+		return r.Flagged["ip:203.0.113.50"]
+	}
+	if got := run(`,"action":"block","rule":"detector:probing","reason":"blocked"`); len(got) != 0 {
+		t.Errorf("the guard's own 403s flagged the client again: %v", got)
+	}
+	if got := run(""); !strings.Contains(strings.Join(got, ","), "probing") {
+		t.Errorf("the upstream's 403s on 60 distinct paths flagged %v, want probing (the check above would pass for nothing)", got)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/abuseguard/abuseguard/internal/admin"
 	"github.com/abuseguard/abuseguard/internal/config"
 	"github.com/abuseguard/abuseguard/internal/engine"
+	"github.com/abuseguard/abuseguard/internal/front/conncap"
 	"github.com/abuseguard/abuseguard/internal/front/proxy"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
 )
@@ -22,6 +23,8 @@ type Front struct {
 	Name   string // "proxy", "admin", ...
 	Addr   string // listen address
 	Server Server
+	// Wrap, when set, wraps the front's listener (connection caps).
+	Wrap func(net.Listener) net.Listener
 }
 
 // Server is what serve needs of a front's server; *http.Server has both
@@ -51,7 +54,7 @@ func buildFronts(e *frontEnv) []Front {
 		Engine: e.engine, Metrics: e.metrics, AccessLog: e.accessLog, Logger: e.log,
 		Transport: proxy.NewTransport(cfg.Server.UpstreamTimeout), Now: e.now,
 	})
-	return []Front{{Name: "proxy", Addr: cfg.Listen, Server: &http.Server{
+	srv := &http.Server{
 		Handler:           inline,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 		IdleTimeout:       cfg.Server.IdleTimeout,
@@ -59,7 +62,40 @@ func buildFronts(e *frontEnv) []Front {
 		// net/http's own plain-text limit sits well above the configured one.
 		MaxHeaderBytes: int(2*cfg.Server.MaxHeaderBytes) + 4096,
 		ErrorLog:       slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
-	}}}
+		HTTP2:          http2Config(cfg.Server.HTTP2),
+	}
+	if cfg.Server.HTTP2.Cleartext {
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetHTTP1(true)
+		srv.Protocols.SetUnencryptedHTTP2(true)
+	}
+	return []Front{{Name: "proxy", Addr: cfg.Listen, Server: srv,
+		Wrap: func(ln net.Listener) net.Listener { return capConns(ln, cfg.Server, e.metrics) }}}
+}
+
+// capConns wraps the proxy listener with the connection caps; refusals
+// are counted in abuseguard_refused_total as connection_per_client,
+// connection_total and connection_evicted.
+func capConns(ln net.Listener, s config.Server, m *telemetry.Metrics) net.Listener {
+	max := s.MaxConns
+	if max == 0 {
+		max = openFileLimit() / 2
+	}
+	if max == 0 && s.MaxConnsPerClient == 0 {
+		return ln
+	}
+	return conncap.New(ln, conncap.Options{Max: max, MaxPerClient: s.MaxConnsPerClient,
+		Refused: func(reason string) { m.Refused.WithLabelValues("connection_" + reason).Inc() }})
+}
+
+// http2Config returns the HTTP/2 server settings.
+func http2Config(h config.HTTP2) *http.HTTP2Config {
+	return &http.HTTP2Config{
+		MaxConcurrentStreams:          h.MaxConcurrentStreams,
+		MaxReadFrameSize:              int(h.MaxReadFrameSize),
+		MaxReceiveBufferPerConnection: int(h.MaxReceiveBufferPerConnection),
+		MaxReceiveBufferPerStream:     int(h.MaxReceiveBufferPerStream),
+	}
 }
 
 // listen binds every front's address, in order; on an error it closes
@@ -73,6 +109,9 @@ func listen(fronts []Front) ([]net.Listener, error) {
 				l.Close()
 			}
 			return nil, fmt.Errorf("%s listen: %w", f.Name, err)
+		}
+		if f.Wrap != nil {
+			ln = f.Wrap(ln)
 		}
 		lns = append(lns, ln)
 	}

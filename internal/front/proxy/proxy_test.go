@@ -234,10 +234,12 @@ limits:
 			if rec.Code != http.StatusOK || rec.Body.String() != "upstream says hi" {
 				t.Fatalf("got %d %q", rec.Code, rec.Body)
 			}
-			if got, want := rec.Header().Get("RateLimit"), fmt.Sprintf(`"per-ip";r=%d;t=%d`, 4-i, 12*(i+1)); got != want {
+			// every limit is listed; per-method (100/m) refills 0.6s a
+			// request: 0.6s, 1.2s, 1.8s, rounded up
+			if got, want := rec.Header().Get("RateLimit"), fmt.Sprintf(`"per-method";r=%d;t=%d, "per-ip";r=%d;t=%d`, 99-i, []int{1, 2, 2}[i], 4-i, 12*(i+1)); got != want {
 				t.Errorf("RateLimit = %q, want %q", got, want)
 			}
-			if got, want := rec.Header().Get("RateLimit-Policy"), `"per-ip";q=5;w=60`; got != want {
+			if got, want := rec.Header().Get("RateLimit-Policy"), `"per-method";q=100;w=60, "per-ip";q=5;w=60`; got != want {
 				t.Errorf("RateLimit-Policy = %q, want %q", got, want)
 			}
 			if up.calls() != i+1 {
@@ -268,7 +270,7 @@ limits:
 	checkProblem(t, rec, http.StatusTooManyRequests, "rate_limited", "per-ip")
 	for name, want := range map[string]string{
 		"Retry-After":      "12",
-		"RateLimit":        `"per-ip";r=0;t=60`,
+		"RateLimit":        `"per-ip";r=0;t=12`, // t agrees with Retry-After
 		"RateLimit-Policy": `"per-ip";q=5;w=60`,
 	} {
 		if got := rec.Header().Get(name); got != want {
