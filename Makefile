@@ -47,6 +47,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzClientIP$$' -fuzztime $(FUZZTIME) ./internal/request
 	$(GO) test -run '^$$' -fuzz '^FuzzRouteTemplate$$' -fuzztime $(FUZZTIME) ./internal/request
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/request
+	$(GO) test -run '^$$' -fuzz '^FuzzIsJWT$$' -fuzztime $(FUZZTIME) ./internal/request
 	$(GO) test -run '^$$' -fuzz '^FuzzGraphQLShapeOf$$' -fuzztime $(FUZZTIME) ./internal/request
 	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME) ./internal/policy
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCombined$$' -fuzztime $(FUZZTIME) ./internal/replay
