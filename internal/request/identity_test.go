@@ -136,7 +136,7 @@ func TestIsJWT(t *testing.T) {
 		{".e30.x", false},
 		{"eyJ=.e30.x", false},
 		{"eyJhbGci+iJIUzI1NiJ9.e30.x", false}, // not base64url
-		{"eyJhbGciOiJIUzI1NiJ9x.e30.x", true},  // starts as a JOSE header: the verifier refuses it
+		{"eyJhbGciOiJIUzI1NiJ9x.e30.x", true}, // starts as a JOSE header: the verifier refuses it
 		{"", false},
 	} {
 		if got := IsJWT(tt.token); got != tt.want {
