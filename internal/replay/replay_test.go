@@ -297,8 +297,9 @@ func TestReplaySessionsWithoutAddresses(t *testing.T) {
 	if len(top) != 1 || top[0].Entity != bad || top[0].Refused < 20 {
 		t.Errorf("offenders %+v, want only %s, refused 20 times or more", top, bad)
 	}
-	if strings.Contains(events.String(), `"bad"`) || !strings.Contains(events.String(), `"scope":"session"`) {
-		t.Errorf("events name the raw session or no session scope:\n%.600s", events.String())
+	if strings.Contains(events.String(), `"bad"`) || !strings.Contains(events.String(), `"scope":"session"`) ||
+		!strings.Contains(events.String(), `"session":"`+strings.TrimPrefix(bad, "session:")+`"`) {
+		t.Errorf("events name the raw session, or no session scope or label:\n%.600s", events.String())
 	}
 }
 
