@@ -71,6 +71,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCanonicalPath$$' -fuzztime $(FUZZTIME) ./internal/request
 	$(GO) test -run '^$$' -fuzz '^FuzzCanonicalPathRouter$$' -fuzztime $(FUZZTIME) ./internal/request
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/request
+	$(GO) test -run '^$$' -fuzz '^FuzzIsJWT$$' -fuzztime $(FUZZTIME) ./internal/request
 	$(GO) test -run '^$$' -fuzz '^FuzzGraphQLShapeOf$$' -fuzztime $(FUZZTIME) ./internal/request
 	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME) ./internal/policy
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCombined$$' -fuzztime $(FUZZTIME) ./internal/replay

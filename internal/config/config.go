@@ -123,10 +123,14 @@ type Identity struct {
 
 // APIKey locates API keys in requests and describes the known ones.
 type APIKey struct {
-	Header       string    `yaml:"header"`
-	Query        string    `yaml:"query"`
-	RequireKnown bool      `yaml:"require_known"`
-	Keys         []KeyInfo `yaml:"keys"`
+	Header       string `yaml:"header"`
+	Query        string `yaml:"query"`
+	RequireKnown bool   `yaml:"require_known"`
+	// Bearer reads keys from "Authorization: Bearer KEY" too: a token that
+	// is not a JWT is a key (hashed without the scheme); a JWT is verified
+	// under jwt.
+	Bearer bool      `yaml:"bearer"`
+	Keys   []KeyInfo `yaml:"keys"`
 }
 
 // KeyInfo describes one known API key, identified by the SHA-256 of the key

@@ -18,7 +18,7 @@ import (
 
 // Dimensions a limit can be keyed on, besides header:NAME.
 var dimensions = map[string]bool{
-	"ip": true, "ip_prefix": true, "api_key": true, "user": true,
+	"ip": true, "ip_prefix": true, "api_key": true, "user": true, "session": true,
 	"tenant": true, "plan": true, "route": true, "method": true,
 }
 
@@ -247,6 +247,9 @@ func (v *validator) identity() {
 	if h := id.APIKey.Header; h != "" && !headerPattern.MatchString(h) {
 		v.fail("identity.api_key.header", "%q is not a header name", h)
 	}
+	if id.APIKey.Bearer && strings.EqualFold(id.APIKey.Header, "Authorization") {
+		v.fail("identity.api_key.header", "Authorization is read by bearer: true (without the Bearer scheme); set header to \"\" or another header")
+	}
 	if id.APIKey.RequireKnown && len(id.APIKey.Keys) == 0 {
 		v.fail("identity.api_key.require_known", "requires at least one entry in keys")
 	}
@@ -328,7 +331,7 @@ func (v *validator) limit(i int, routes map[string]bool) {
 				v.fail(fmt.Sprintf("%s.key[%d]", path, j), "%q is not a header name", name)
 			}
 		} else if !dimensions[d] {
-			v.fail(fmt.Sprintf("%s.key[%d]", path, j), "unknown dimension %q (want ip, ip_prefix, api_key, user, tenant, plan, route, method or header:NAME)", d)
+			v.fail(fmt.Sprintf("%s.key[%d]", path, j), "unknown dimension %q (want ip, ip_prefix, api_key, user, session, tenant, plan, route, method or header:NAME)", d)
 		}
 	}
 	for j, r := range l.Routes {

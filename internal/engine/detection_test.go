@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/http/httptest"
+	"net/netip"
 	"runtime"
 	"strings"
 	"testing"
@@ -432,5 +433,46 @@ func TestOwnRefusalsFeedNoDetector(t *testing.T) {
 		if ds := w.ds.ForEntity(verdict.ScopeIP, "203.0.113.50", w.now); guard && len(ds) != 0 {
 			t.Errorf("decisions from the guard's own answers: %+v", ds)
 		}
+	}
+}
+
+// TestSessionDecisions checks what a decision on a session binds: the
+// requests carrying that session, on any address; and that a session,
+// client-chosen, does not shield an address with a decision of its own.
+func TestSessionDecisions(t *testing.T) {
+	w := newWorld(t, "")
+	for _, d := range []decision.Decision{
+		{Scope: verdict.ScopeSession, Value: "s_bad", Action: verdict.Block, Reason: "test", Source: "manual", Mode: verdict.Enforce},
+		{Scope: verdict.ScopeIP, Value: "203.0.113.66", Action: verdict.Block, Reason: "test", Source: "manual", Mode: verdict.Enforce},
+	} {
+		if _, _, err := w.ds.Add(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		ip, session string
+		want        verdict.Action
+	}{
+		{"198.51.100.1", "s_bad", verdict.Block},  // the session, from any address
+		{"", "s_bad", verdict.Block},              // and with no address at all
+		{"198.51.100.1", "s_good", verdict.Allow}, // another session on that address
+		{"203.0.113.66", "s_good", verdict.Block}, // a session does not shield a blocked address
+		{"203.0.113.66", "", verdict.Block},       // nor does its absence
+		{"198.51.100.1", "", verdict.Allow},       // an address with no decision
+	} {
+		ip := tt.ip
+		if ip == "" {
+			ip = "192.0.2.1" // replaced below: a View with no address
+		}
+		v := w.view(ip, "/")
+		if tt.ip == "" {
+			v.ClientIP = netip.Addr{}
+		}
+		v.Identity.Session = tt.session
+		vd := w.p.Decide(v)
+		if vd.Action != tt.want {
+			t.Errorf("ip %q session %q: %v, want %v", tt.ip, tt.session, vd.Action, tt.want)
+		}
+		vd.Finish(w.now)
 	}
 }

@@ -35,6 +35,7 @@ const (
 	dimIPPrefix
 	dimAPIKey
 	dimUser
+	dimSession
 	dimTenant
 	dimPlan
 	dimRoute
@@ -43,7 +44,7 @@ const (
 )
 
 var dimensionNames = map[string]dimension{
-	"ip": dimIP, "ip_prefix": dimIPPrefix, "api_key": dimAPIKey, "user": dimUser,
+	"ip": dimIP, "ip_prefix": dimIPPrefix, "api_key": dimAPIKey, "user": dimUser, "session": dimSession,
 	"tenant": dimTenant, "plan": dimPlan, "route": dimRoute, "method": dimMethod,
 }
 
@@ -326,6 +327,8 @@ func dimString(d dim, v *request.View) string {
 		return v.Identity.KeyID
 	case dimUser:
 		return v.Identity.User
+	case dimSession:
+		return v.Identity.Session
 	case dimTenant:
 		return v.Identity.Tenant
 	case dimPlan:

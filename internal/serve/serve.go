@@ -71,11 +71,14 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer stores.Close()
 	decisions := stores.Decisions
-	eventsOut, closeEvents, err := sink(cfg.Events, "events")
+	// One writer per destination: the access log and the events share it
+	// when they name the same one, so their lines never interleave.
+	sinks := telemetry.NewSinks(100 * time.Millisecond)
+	defer sinks.Close()
+	eventsOut, err := sinks.Open(cfg.Events)
 	if err != nil {
-		return err
+		return fmt.Errorf("events: %w", err)
 	}
-	defer closeEvents()
 	shared := engine.NewShared(engine.Options{
 		Limits: stores.Limits, Decisions: decisions, Events: telemetry.NewEvents(eventsOut),
 		RiskEntities: stores.Sizes.RiskEntities, DetectorEntities: stores.Sizes.DetectorEntities,
@@ -108,12 +111,11 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		return out
 	})
-	logOut, closeLog, err := sink(cfg.AccessLog, "access_log")
+	logOut, err := sinks.Open(cfg.AccessLog)
 	if err != nil {
 		pol.Close()
-		return err
+		return fmt.Errorf("access_log: %w", err)
 	}
-	defer closeLog()
 	var accessLog *telemetry.AccessLog // nil when off: no line is even formatted
 	if logOut != nil {
 		accessLog = telemetry.NewAccessLog(logOut)
@@ -343,28 +345,4 @@ func adminMux(m *telemetry.Metrics, draining *atomic.Bool, api http.Handler) *ht
 		io.WriteString(w, "ready\n")
 	})
 	return mux
-}
-
-// sink opens the destination of the access log or the events: stdout,
-// stderr, off (a nil writer), or a file appended to. Lines are buffered
-// and flushed every 100ms and by the returned close.
-func sink(dest, setting string) (io.Writer, func(), error) {
-	var w io.Writer
-	closeFile := func() {}
-	switch dest {
-	case "off":
-		return nil, func() {}, nil
-	case "stdout":
-		w = os.Stdout
-	case "stderr":
-		w = os.Stderr
-	default:
-		f, err := os.OpenFile(dest, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", setting, err)
-		}
-		w, closeFile = f, func() { f.Close() }
-	}
-	b := telemetry.NewBufferedWriter(w, 100*time.Millisecond)
-	return b, func() { b.Close(); closeFile() }, nil
 }

@@ -444,6 +444,14 @@ identity:
     issuer: https://idp.test/
     audience: [api]
 `
+	// bearerKeys reads opaque bearer keys beside JWTs; "hello" is known.
+	const bearerKeys = jwtCfg + `
+  api_key:
+    bearer: true
+    require_known: true
+    keys:
+      - {id: acme, sha256: 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824}
+`
 	none, err := jwt.NewWithClaims(jwt.SigningMethodNone, tokenClaims()).SignedString(jwt.UnsafeAllowNoneSignatureType)
 	if err != nil {
 		t.Fatal(err)
@@ -546,6 +554,30 @@ identity:
 		config: jwtCfg,
 		req:    func() *http.Request { return newRequest("GET", "/x", nil, bearer("not.a.jwt")) },
 		status: 401, reason: "token_malformed",
+	}, {
+		name:   "known opaque bearer key",
+		config: bearerKeys,
+		req:    func() *http.Request { return newRequest("GET", "/x", nil, bearer("hello")) },
+		status: 200,
+	}, {
+		name:   "unknown opaque bearer key when known keys are required",
+		config: bearerKeys,
+		req:    func() *http.Request { return newRequest("GET", "/x", nil, bearer("guessed")) },
+		status: 401, reason: "unknown_api_key",
+	}, {
+		name:   "valid token beside bearer keys",
+		config: bearerKeys,
+		req: func() *http.Request {
+			return newRequest("GET", "/x", nil, bearer(signHS256(t, jwtSecret, tokenClaims())))
+		},
+		status: 200,
+	}, {
+		name:   "token with a bad signature beside bearer keys",
+		config: bearerKeys,
+		req: func() *http.Request {
+			return newRequest("GET", "/x", nil, bearer(signHS256(t, "some-other-secret-0123456789abcd", tokenClaims())))
+		},
+		status: 401, reason: "token_bad_signature",
 	}, {
 		name: "unknown API key when known keys are required",
 		config: `
