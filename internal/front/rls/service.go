@@ -11,6 +11,7 @@ import (
 	corepb "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	commonpb "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
 	rlpb "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -31,10 +32,10 @@ type Outcome int
 
 // Outcomes, as envoyproxy/ratelimit counts them.
 const (
-	WithinLimit Outcome = iota // counted, under the limit
-	OverLimit                  // counted, over the limit: refused
-	ShadowOverLimit            // over the limit in shadow mode: reported OK
-	Unlimited                  // matched an unlimited descriptor: not counted
+	WithinLimit     Outcome = iota // counted, under the limit
+	OverLimit                      // counted, over the limit: refused
+	ShadowOverLimit                // over the limit in shadow mode: reported OK
+	Unlimited                      // matched an unlimited descriptor: not counted
 )
 
 // Recorder counts hits by stats key (Match.StatsKey). Implementations must
@@ -283,3 +284,10 @@ func rateLimitHeaders(st *rlpb.RateLimitResponse_DescriptorStatus) []*corepb.Hea
 }
 
 var _ rlpb.RateLimitServiceServer = (*Service)(nil)
+
+// Register adds s to g as envoy.service.ratelimit.v3.RateLimitService and
+// returns the service name, for the health service.
+func (s *Service) Register(g *grpc.Server) string {
+	rlpb.RegisterRateLimitServiceServer(g, s)
+	return rlpb.RateLimitService_ServiceDesc.ServiceName
+}
