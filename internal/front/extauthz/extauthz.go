@@ -58,6 +58,11 @@ func (s *Server) Check(_ context.Context, req *authpb.CheckRequest) (*authpb.Che
 	}
 	ok := &authpb.OkHttpResponse{}
 	for _, u := range a.Upstream {
+		if u.Value == "" {
+			// Not the client's to say: drop one it sent.
+			ok.HeadersToRemove = append(ok.HeadersToRemove, u.Name)
+			continue
+		}
 		ok.Headers = append(ok.Headers, header(u.Name, u.Value))
 	}
 	for name, vs := range a.Header {

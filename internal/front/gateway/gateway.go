@@ -64,7 +64,8 @@ type Answer struct {
 	// Body is the problem+json body of a refusal, nil when allowed.
 	Body []byte
 	// Upstream are the identity headers for the upstream, when allowed:
-	// name and value pairs, only those with a value.
+	// every configured one, with "" for what the request lacks, so that a
+	// gateway replaces (or removes) any a client sent itself.
 	Upstream []Header
 	// RequestID names the decision in the access log and the problem body.
 	RequestID string
@@ -125,12 +126,13 @@ func (c *Checker) Check(in *request.Input) *Answer {
 	return a
 }
 
-// identity returns the configured identity headers that have a value.
+// identity returns the configured identity headers, "" where the request
+// has no value.
 func (c *Checker) identity(pol *engine.Policy, v *request.View, vd *engine.Verdict) []Header {
 	ih := &c.opts.Identity
 	out := make([]Header, 0, 5)
 	add := func(name, value string) {
-		if name != "" && value != "" {
+		if name != "" {
 			out = append(out, Header{name, value})
 		}
 	}
@@ -141,6 +143,7 @@ func (c *Checker) identity(pol *engine.Policy, v *request.View, vd *engine.Verdi
 	if ih.Risk != "" {
 		add(ih.Risk, pol.RiskBand(v, vd).String())
 	}
+
 	return out
 }
 
