@@ -35,6 +35,8 @@ bench:
 	$(GO) test -run Flood -count=1 -v ./internal/engine
 	$(GO) test -run '^$$' -bench 'ReplayCombined|Feed|ParseCombined' -benchmem -count 3 ./internal/replay
 	$(GO) run ./tools/proxybench -duration 4s -rounds 5
+	$(GO) test -run '^$$' -bench 'ShouldRateLimit' -benchtime 2s -count 3 ./internal/front/rls
+	$(GO) run ./tools/grpcbench -duration 5s -rounds 3
 
 # fuzz runs every fuzz target for FUZZTIME each; .ci/check-fuzz-targets
 # (in lint) fails when a func FuzzX in the repository is missing here.
