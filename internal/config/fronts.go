@@ -8,6 +8,16 @@ type Fronts struct {
 	ForwardAuth ForwardAuth `yaml:"forward_auth"`
 	ExtAuthz    ExtAuthz    `yaml:"ext_authz"`
 	RLS         RLS         `yaml:"rls"`
+	Outcomes    Outcomes    `yaml:"outcomes"`
+}
+
+// Outcomes are the receivers that feed the gateway's view of each
+// response (status, latency, bytes) back to the detectors.
+type Outcomes struct {
+	// ALSListen serves Envoy's access log service (gRPC).
+	ALSListen string `yaml:"als_listen"`
+	// SyslogListen receives nginx access log lines over syslog (UDP).
+	SyslogListen string `yaml:"syslog_listen"`
 }
 
 // ForwardAuth is the HTTP authorization endpoint for nginx auth_request,
@@ -53,9 +63,11 @@ func (f *Fronts) Any() bool {
 func (v *validator) fronts() {
 	f := &v.c.Fronts
 	for path, addr := range map[string]string{
-		"fronts.forward_auth.listen": f.ForwardAuth.Listen,
-		"fronts.ext_authz.listen":    f.ExtAuthz.Listen,
-		"fronts.rls.listen":          f.RLS.Listen,
+		"fronts.forward_auth.listen":    f.ForwardAuth.Listen,
+		"fronts.ext_authz.listen":       f.ExtAuthz.Listen,
+		"fronts.rls.listen":             f.RLS.Listen,
+		"fronts.outcomes.als_listen":    f.Outcomes.ALSListen,
+		"fronts.outcomes.syslog_listen": f.Outcomes.SyslogListen,
 	} {
 		if addr == "" {
 			continue

@@ -16,6 +16,7 @@ import (
 	"github.com/abuseguard/abuseguard/internal/front/forwardauth"
 	"github.com/abuseguard/abuseguard/internal/front/gateway"
 	"github.com/abuseguard/abuseguard/internal/front/grpcserver"
+	"github.com/abuseguard/abuseguard/internal/front/outcome"
 	"github.com/abuseguard/abuseguard/internal/front/proxy"
 	"github.com/abuseguard/abuseguard/internal/front/rls"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
@@ -51,6 +52,8 @@ type frontEnv struct {
 	// rls is the rate limit service when it runs; a reload gives it the
 	// envoyproxy/ratelimit config anew.
 	rls *rls.Service
+	// syslog is the nginx outcome receiver when it runs; serve runs it.
+	syslog *outcome.Syslog
 }
 
 // buildFronts returns the fronts cfg asks for, the inline proxy first
@@ -62,10 +65,10 @@ func buildFronts(e *frontEnv) ([]Front, error) {
 	var fronts []Front
 	if cfg.Upstream != "" {
 		fronts = append(fronts, e.proxyFront())
-	} else {
+	} else if o := cfg.Fronts.Outcomes; o.ALSListen == "" && o.SyslogListen == "" {
 		// Gateway fronts decide before the upstream answers and never see
 		// its status: say which detectors go without.
-		e.log.Warn("no inline proxy: the detectors see no response statuses (probing's 404s, credentials' 401s, enumeration's not-founds, volumetric's latency); they act on requests alone",
+		e.log.Warn("no inline proxy: the detectors see no response statuses (probing's 404s, credentials' 401s, enumeration's not-founds, volumetric's latency); they act on requests alone; feed them with --als-listen or --outcome-syslog-listen",
 			"fronts", "forward_auth, ext_authz, rls")
 	}
 	var checker *gateway.Checker
@@ -100,6 +103,22 @@ func buildFronts(e *frontEnv) ([]Front, error) {
 		name := e.rls.Register(srv.GRPC)
 		srv.Ready(name)
 		fronts = append(fronts, Front{Name: "rls", Addr: addr, Server: grpcFront{srv}})
+	}
+	var feeder *outcome.Feeder
+	if o := cfg.Fronts.Outcomes; o.ALSListen != "" || o.SyslogListen != "" {
+		feeder = outcome.NewFeeder(e.engine)
+	}
+	if addr := cfg.Fronts.Outcomes.ALSListen; addr != "" {
+		srv := grpcserver.New(grpcserver.Options{})
+		srv.Ready(outcome.NewALS(feeder).Register(srv.GRPC))
+		fronts = append(fronts, Front{Name: "als", Addr: addr, Server: grpcFront{srv}})
+	}
+	if addr := cfg.Fronts.Outcomes.SyslogListen; addr != "" {
+		s, err := outcome.ListenSyslog(addr, feeder, e.log)
+		if err != nil {
+			return nil, fmt.Errorf("outcome syslog listen: %w", err)
+		}
+		e.syslog = s
 	}
 	return fronts, nil
 }
@@ -149,6 +168,8 @@ func overrideFronts(cfg *config.Config, opts Options) error {
 		{"--forward-auth-listen", opts.ForwardAuthListen, &f.ForwardAuth.Listen},
 		{"--ext-authz-listen", opts.ExtAuthzListen, &f.ExtAuthz.Listen},
 		{"--rls-listen", opts.RLSListen, &f.RLS.Listen},
+		{"--als-listen", opts.ALSListen, &f.Outcomes.ALSListen},
+		{"--outcome-syslog-listen", opts.OutcomeSyslogListen, &f.Outcomes.SyslogListen},
 	} {
 		if o.value == "" {
 			continue

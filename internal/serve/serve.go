@@ -42,7 +42,10 @@ type Options struct {
 	ExtAuthzListen    string
 	RLSListen         string
 	RLSConfig         string
-	Logger            *slog.Logger // default: JSON to stderr
+	// Outcome receivers; each overrides its fronts.outcomes setting.
+	ALSListen           string
+	OutcomeSyslogListen string
+	Logger              *slog.Logger // default: JSON to stderr
 	// Ready, when set, is called once every listener is bound, with the
 	// inline proxy's and the admin listener's addresses.
 	Ready func(proxyAddr, adminAddr net.Addr)
@@ -145,6 +148,12 @@ func Run(ctx context.Context, opts Options) error {
 		go func() { errc <- f.Server.Serve(lns[i]) }()
 		if opts.Listening != nil {
 			opts.Listening(f.Name, lns[i].Addr())
+		}
+	}
+	if env.syslog != nil {
+		go func() { _ = env.syslog.Run(ctx) }()
+		if opts.Listening != nil {
+			opts.Listening("outcome_syslog", env.syslog.Addr())
 		}
 	}
 	var wg sync.WaitGroup

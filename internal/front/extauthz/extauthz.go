@@ -10,10 +10,8 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"strconv"
-	"strings"
 
 	corepb "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authpb "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -93,7 +91,7 @@ func input(req *authpb.CheckRequest, in *request.Input) bool {
 		return false
 	}
 	*in = request.Input{Method: h.GetMethod(), Host: h.GetHost(), Path: u.Path, RawQuery: u.RawQuery,
-		Target: target, Header: headers(h.GetHeaders())}
+		Target: target, Header: gateway.MapHeader(h.GetHeaders())}
 	if sa := attrs.GetSource().GetAddress().GetSocketAddress(); sa != nil {
 		in.Peer = net.JoinHostPort(sa.GetAddress(), strconv.FormatUint(uint64(sa.GetPortValue()), 10))
 	}
@@ -140,46 +138,6 @@ func header(name, value string) *corepb.HeaderValueOption {
 	}
 }
 
-// headers is Envoy's header map (lower-case names, repeated headers joined
-// by commas) as a request.Header.
-type headers map[string]string
-
-// lower returns name in lower case, using buf when it must change.
-func lower(name string, buf []byte) []byte {
-	buf = append(buf[:0], name...)
-	for i, c := range buf {
-		if 'A' <= c && c <= 'Z' {
-			buf[i] = c + 'a' - 'A'
-		}
-	}
-	return buf
-}
-
-// Get returns the value of name.
-func (h headers) Get(name string) string {
-	var buf [64]byte
-	return h[string(lower(name, buf[:0]))]
-}
-
-// Values returns the value of name as one element, or nil.
-func (h headers) Values(name string) []string {
-	var buf [64]byte
-	if v, ok := h[string(lower(name, buf[:0]))]; ok {
-		return []string{v}
-	}
-	return nil
-}
-
-// Names calls f with each header's canonical name; HTTP/2 pseudo-headers
-// (":path") are left out.
-func (h headers) Names(f func(string)) {
-	for k := range h {
-		if !strings.HasPrefix(k, ":") {
-			f(textproto.CanonicalMIMEHeaderKey(k))
-		}
-	}
-}
-
 // peekBody is a body Envoy buffered into the Check request
 // (with_request_body).
 type peekBody []byte
@@ -194,6 +152,5 @@ func (b peekBody) Peek(max int) []byte {
 
 var (
 	_ authpb.AuthorizationServer = (*Server)(nil)
-	_ request.Header             = headers(nil)
 	_ request.Body               = peekBody(nil)
 )

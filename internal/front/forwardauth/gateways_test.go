@@ -1,6 +1,7 @@
 package forwardauth
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"os"
@@ -9,7 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/abuseguard/abuseguard/internal/front/outcome"
 	"github.com/abuseguard/abuseguard/internal/testenv"
 )
 
@@ -107,9 +110,10 @@ func checkGateway(t *testing.T, base string, up *upstream, allowedHeaders bool) 
 // nginxConfig is deploy/gateways/nginx.conf for a test: the guard, the
 // upstream and the listen address replaced, and every file nginx writes
 // under dir.
-func nginxConfig(t *testing.T, dir, guard, api, listen string) string {
+func nginxConfig(t *testing.T, dir, guard, api, listen, syslog string) string {
 	conf := readDeploy(t, "nginx.conf")
 	for old, repl := range map[string]string{
+		"127.0.0.1:5140":                  syslog,
 		"127.0.0.1:8081":                 guard,
 		"127.0.0.1:3000":                 api,
 		"listen 8000;":                   "listen " + listen + ";",
@@ -147,10 +151,19 @@ func start(t *testing.T, cmd *exec.Cmd) {
 
 func TestNginx(t *testing.T) {
 	nginx := testenv.LookPath(t, "nginx")
-	guard, up := startGuard(t), startUpstream(t)
+	guard, eng := startGuardEngine(t)
+	up := startUpstream(t)
+	feeder := outcome.NewFeeder(eng)
+	syslog, err := outcome.ListenSyslog("127.0.0.1:0", feeder, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go syslog.Run(ctx)
 	dir := t.TempDir()
 	listen := freePort(t)
-	conf := nginxConfig(t, dir, hostPort(guard.URL), hostPort(up.URL), listen)
+	conf := nginxConfig(t, dir, hostPort(guard.URL), hostPort(up.URL), listen, syslog.Addr().String())
 	cmd := exec.Command(nginx, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", conf)
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -163,6 +176,16 @@ func TestNginx(t *testing.T) {
 		}
 	})
 	checkGateway(t, "http://"+listen, up, true)
+
+	// The 7 requests the guard let through reach it again as outcomes
+	// over syslog; the 2 it refused do not.
+	deadline := time.Now().Add(testTimeout)
+	for feeder.Fed.Load() < 7 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if fed, bad := feeder.Fed.Load(), feeder.Bad.Load(); fed != 7 || bad != 0 {
+		t.Errorf("outcomes over syslog: %d fed, %d bad; want 7 and 0", fed, bad)
+	}
 
 	// With the guard gone, nginx fails closed with a problem of its own.
 	guard.Close()
@@ -223,7 +246,7 @@ func TestDeployExamplesValidate(t *testing.T) {
 	t.Run("nginx", func(t *testing.T) {
 		nginx := testenv.LookPath(t, "nginx")
 		dir := t.TempDir()
-		conf := nginxConfig(t, dir, "127.0.0.1:8081", "127.0.0.1:3000", "127.0.0.1:8000")
+		conf := nginxConfig(t, dir, "127.0.0.1:8081", "127.0.0.1:3000", "127.0.0.1:8000", "127.0.0.1:5140")
 		if out, err := exec.Command(nginx, "-t", "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", conf).CombinedOutput(); err != nil {
 			t.Fatalf("nginx -t: %v\n%s", err, out)
 		}

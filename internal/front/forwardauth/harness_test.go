@@ -70,6 +70,12 @@ detectors:
 
 // newChecker compiles guardYAML over a fresh memory store.
 func newChecker(t *testing.T) *gateway.Checker {
+	c, _ := newGuardEngine(t)
+	return c
+}
+
+// newGuardEngine is newChecker, with the engine it decides with.
+func newGuardEngine(t *testing.T) (*gateway.Checker, *engine.Engine) {
 	t.Helper()
 	cfg, err := config.Parse("guard.yaml", []byte(guardYAML()))
 	if err != nil {
@@ -80,15 +86,23 @@ func newChecker(t *testing.T) *gateway.Checker {
 		t.Fatal(err)
 	}
 	t.Cleanup(pol.Close)
-	return gateway.New(gateway.Options{Engine: engine.New(pol), Identity: cfg.Fronts.ForwardAuth.IdentityHeaders})
+	eng := engine.New(pol)
+	return gateway.New(gateway.Options{Engine: eng, Identity: cfg.Fronts.ForwardAuth.IdentityHeaders}), eng
 }
 
 // startGuard serves the forward-auth handler on 127.0.0.1.
 func startGuard(t *testing.T) *httptest.Server {
-	t.Helper()
-	s := httptest.NewServer(New(newChecker(t)))
-	t.Cleanup(s.Close)
+	s, _ := startGuardEngine(t)
 	return s
+}
+
+// startGuardEngine is startGuard, with the guard's engine.
+func startGuardEngine(t *testing.T) (*httptest.Server, *engine.Engine) {
+	t.Helper()
+	c, eng := newGuardEngine(t)
+	s := httptest.NewServer(New(c))
+	t.Cleanup(s.Close)
+	return s, eng
 }
 
 // upstream is a test API that records the headers reaching it.

@@ -10,7 +10,9 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -196,7 +198,10 @@ func (w *capture) Write(b []byte) (int, error) {
 	return w.body.Write(b)
 }
 
-var _ http.ResponseWriter = (*capture)(nil)
+var (
+	_ http.ResponseWriter = (*capture)(nil)
+	_ request.Header      = MapHeader(nil)
+)
 
 // Trusts reports whether peer ("ip:port" or an IP) is one of the
 // configured trusted proxies, whose forwarding headers are believed.
@@ -211,4 +216,45 @@ func (c *Checker) Trusts(peer string) bool {
 		return pol.Parser.Proxies.Trusts(a.Unmap())
 	}
 	return pol.Parser.Proxies.Trusts(ap.Addr().Unmap())
+}
+
+// MapHeader is Envoy's header map (lower-case names, repeated headers
+// joined by commas), as Check requests and access log entries carry it,
+// as a request.Header.
+type MapHeader map[string]string
+
+// lower returns name in lower case, using buf when it must change.
+func lower(name string, buf []byte) []byte {
+	buf = append(buf[:0], name...)
+	for i, c := range buf {
+		if 'A' <= c && c <= 'Z' {
+			buf[i] = c + 'a' - 'A'
+		}
+	}
+	return buf
+}
+
+// Get returns the value of name.
+func (h MapHeader) Get(name string) string {
+	var buf [64]byte
+	return h[string(lower(name, buf[:0]))]
+}
+
+// Values returns the value of name as one element, or nil.
+func (h MapHeader) Values(name string) []string {
+	var buf [64]byte
+	if v, ok := h[string(lower(name, buf[:0]))]; ok {
+		return []string{v}
+	}
+	return nil
+}
+
+// Names calls f with each header's canonical name; HTTP/2 pseudo-headers
+// (":path") are left out.
+func (h MapHeader) Names(f func(string)) {
+	for k := range h {
+		if !strings.HasPrefix(k, ":") {
+			f(textproto.CanonicalMIMEHeaderKey(k))
+		}
+	}
 }
