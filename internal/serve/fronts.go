@@ -7,7 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/abuseguard/abuseguard/internal/admin"
 	"github.com/abuseguard/abuseguard/internal/config"
@@ -107,6 +110,13 @@ func buildFronts(e *frontEnv) ([]Front, error) {
 	var feeder *outcome.Feeder
 	if o := cfg.Fronts.Outcomes; o.ALSListen != "" || o.SyslogListen != "" {
 		feeder = outcome.NewFeeder(e.engine)
+		for result, n := range map[string]*atomic.Uint64{"fed": &feeder.Fed, "refused": &feeder.Refused, "bad": &feeder.Bad} {
+			e.metrics.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name:        "abuseguard_outcomes_total",
+				Help:        "Outcomes from the gateway (ALS, syslog) by result: fed to the detectors, skipped because the guard refused the request, or not parsed (skipped).",
+				ConstLabels: prometheus.Labels{"result": result},
+			}, func() float64 { return float64(n.Load()) }))
+		}
 	}
 	if addr := cfg.Fronts.Outcomes.ALSListen; addr != "" {
 		srv := grpcserver.New(grpcserver.Options{})

@@ -113,7 +113,7 @@ func checkGateway(t *testing.T, base string, up *upstream, allowedHeaders bool) 
 func nginxConfig(t *testing.T, dir, guard, api, listen, syslog string) string {
 	conf := readDeploy(t, "nginx.conf")
 	for old, repl := range map[string]string{
-		"127.0.0.1:5140":                  syslog,
+		"127.0.0.1:5140":                 syslog,
 		"127.0.0.1:8081":                 guard,
 		"127.0.0.1:3000":                 api,
 		"listen 8000;":                   "listen " + listen + ";",
