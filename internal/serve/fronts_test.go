@@ -35,13 +35,15 @@ func TestGatewayFronts(t *testing.T) {
 	addrs := map[string]string{}
 	in := start(t, Options{
 		ForwardAuthListen: "127.0.0.1:0", RLSListen: "127.0.0.1:0", RLSConfig: rlsFile,
+		ALSListen: "127.0.0.1:0", OutcomeSyslogListen: "127.0.0.1:0",
 		Listening: func(front string, a net.Addr) { mu.Lock(); addrs[front] = a.String(); mu.Unlock() },
 	})
 	mu.Lock()
 	fa, rlsAddr, proxy := addrs["forward_auth"], addrs["rls"], addrs["proxy"]
+	als, syslog := addrs["als"], addrs["outcome_syslog"]
 	mu.Unlock()
-	if fa == "" || rlsAddr == "" || proxy != "" {
-		t.Fatalf("fronts listening: %v (want forward_auth and rls, no proxy)", addrs)
+	if fa == "" || rlsAddr == "" || als == "" || syslog == "" || proxy != "" {
+		t.Fatalf("fronts listening: %v (want forward_auth, rls, als and outcome_syslog, no proxy)", addrs)
 	}
 
 	// Forward-auth from an untrusted peer (no trusted proxies configured).
