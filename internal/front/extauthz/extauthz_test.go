@@ -11,6 +11,7 @@ import (
 
 	bootstrappb "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	corepb "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/grpc/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ratelimit/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
@@ -215,6 +216,10 @@ func TestDeployEnvoyConfig(t *testing.T) {
 				if !ok {
 					continue
 				}
+				for _, al := range hcm.GetAccessLog() {
+					validateAny(al.GetTypedConfig())
+					filters = append(filters, al.GetName())
+				}
 				for _, hf := range hcm.GetHttpFilters() {
 					validateAny(hf.GetTypedConfig())
 					filters = append(filters, hf.GetName())
@@ -222,8 +227,8 @@ func TestDeployEnvoyConfig(t *testing.T) {
 			}
 		}
 	}
-	if got := strings.Join(filters, ","); got != "envoy.filters.http.ext_authz,envoy.filters.http.ratelimit,envoy.filters.http.router" {
-		t.Errorf("http filters %s", got)
+	if got := strings.Join(filters, ","); got != "envoy.access_loggers.http_grpc,envoy.filters.http.ext_authz,envoy.filters.http.ratelimit,envoy.filters.http.router" {
+		t.Errorf("access loggers and http filters %s", got)
 	}
 	for _, c := range b.GetStaticResources().GetClusters() {
 		for _, a := range c.GetTypedExtensionProtocolOptions() {
