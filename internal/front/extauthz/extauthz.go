@@ -19,7 +19,6 @@ import (
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/abuseguard/abuseguard/internal/front/gateway"
 	"github.com/abuseguard/abuseguard/internal/request"
@@ -134,7 +133,6 @@ func header(name, value string) *corepb.HeaderValueOption {
 	return &corepb.HeaderValueOption{
 		Header:       &corepb.HeaderValue{Key: name, Value: value},
 		AppendAction: corepb.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
-		Append:       wrapperspb.Bool(false),
 	}
 }
 
