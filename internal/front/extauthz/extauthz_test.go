@@ -63,7 +63,8 @@ detectors:
   graphql: {mode: off}
 `
 
-func client(t *testing.T) authpb.AuthorizationClient {
+// newServer is a Server over guardYAML and a fresh memory store.
+func newServer(t testing.TB) *Server {
 	t.Helper()
 	cfg, err := config.Parse("guard.yaml", []byte(guardYAML))
 	if err != nil {
@@ -74,9 +75,13 @@ func client(t *testing.T) authpb.AuthorizationClient {
 		t.Fatal(err)
 	}
 	t.Cleanup(pol.Close)
-	checker := gateway.New(gateway.Options{Engine: engine.New(pol), Identity: cfg.Fronts.ForwardAuth.IdentityHeaders})
+	return New(gateway.New(gateway.Options{Engine: engine.New(pol), Identity: cfg.Fronts.ForwardAuth.IdentityHeaders}))
+}
+
+func client(t *testing.T) authpb.AuthorizationClient {
+	t.Helper()
 	srv := grpcserver.New(grpcserver.Options{})
-	srv.Ready(New(checker).Register(srv.GRPC))
+	srv.Ready(newServer(t).Register(srv.GRPC))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -235,4 +240,33 @@ func TestDeployEnvoyConfig(t *testing.T) {
 			validateAny(a)
 		}
 	}
+}
+
+// FuzzCheck sends Check requests with arbitrary HTTP attributes: every
+// answer is an allow or a denial with a 4xx status, never a panic or an
+// error.
+func FuzzCheck(f *testing.F) {
+	f.Add("GET", "/items?x=1", "api.example", "203.0.113.5", "198.51.100.9", "k-acme", []byte(nil))
+	f.Add("POST", "%zz", "", "not-an-ip", "", "", []byte(`{"username":"a"}`))
+	f.Add("", "", "", "", "", "", []byte{})
+	s := newServer(f)
+	f.Fuzz(func(t *testing.T, method, path, host, source, xff, key string, body []byte) {
+		if len(method)+len(path)+len(host)+len(source)+len(xff)+len(key)+len(body) > 8192 {
+			return
+		}
+		req := &authpb.CheckRequest{Attributes: &authpb.AttributeContext{
+			Source: &authpb.AttributeContext_Peer{Address: &corepb.Address{Address: &corepb.Address_SocketAddress{
+				SocketAddress: &corepb.SocketAddress{Address: source}}}},
+			Request: &authpb.AttributeContext_Request{Http: &authpb.AttributeContext_HttpRequest{
+				Method: method, Path: path, Host: host, RawBody: body,
+				Headers: map[string]string{"x-forwarded-for": xff, "x-api-key": key}}},
+		}}
+		resp, err := s.Check(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := resp.GetDeniedResponse(); d != nil && (d.GetStatus().GetCode() < 400 || d.GetStatus().GetCode() >= 500) {
+			t.Fatalf("denied with %v", d.GetStatus())
+		}
+	})
 }

@@ -69,13 +69,13 @@ detectors:
 }
 
 // newChecker compiles guardYAML over a fresh memory store.
-func newChecker(t *testing.T) *gateway.Checker {
+func newChecker(t testing.TB) *gateway.Checker {
 	c, _ := newGuardEngine(t)
 	return c
 }
 
 // newGuardEngine is newChecker, with the engine it decides with.
-func newGuardEngine(t *testing.T) (*gateway.Checker, *engine.Engine) {
+func newGuardEngine(t testing.TB) (*gateway.Checker, *engine.Engine) {
 	t.Helper()
 	cfg, err := config.Parse("guard.yaml", []byte(guardYAML()))
 	if err != nil {
