@@ -186,8 +186,12 @@ func Run(ctx context.Context, opts Options) error {
 			shared.Sweep(eng.Policy(), now)
 		})
 	}()
-	log.Info("abuseguard serving", "listen", proxyLn.Addr().String(), "admin", adminLn.Addr().String(),
-		"upstream", cfg.Upstream, "config", describe(cfg.File), "limits", len(cfg.Limits))
+	listening := make([]any, 0, 2*len(fronts)+8)
+	for i, f := range fronts {
+		listening = append(listening, f.Name, lns[i].Addr().String())
+	}
+	log.Info("abuseguard serving", append(listening,
+		"upstream", cfg.Upstream, "config", describe(cfg.File), "limits", len(cfg.Limits))...)
 	if opts.Ready != nil {
 		opts.Ready(proxyLn.Addr(), adminLn.Addr())
 	}
