@@ -35,6 +35,8 @@ bench:
 	$(GO) test -run Flood -count=1 -v ./internal/engine
 	$(GO) test -run '^$$' -bench 'ReplayCombined|Feed|ParseCombined' -benchmem -count 3 ./internal/replay
 	$(GO) run ./tools/proxybench -duration 4s -rounds 5
+	$(GO) test -run '^$$' -bench 'Decide' -benchtime 2s -count 3 ./internal/store/redis
+	$(GO) test -run '^$$' -bench 'Client' -benchtime 2s -count 5 ./internal/store/redis
 	$(GO) test -run '^$$' -bench 'ShouldRateLimit' -benchtime 2s -count 3 ./internal/front/rls
 	$(GO) run ./tools/grpcbench -duration 5s -rounds 3
 
@@ -52,6 +54,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCombined$$' -fuzztime $(FUZZTIME) ./internal/replay
 	$(GO) test -run '^$$' -fuzz '^FuzzParseEnvoy$$' -fuzztime $(FUZZTIME) ./internal/replay
 	$(GO) test -run '^$$' -fuzz '^FuzzParseJSON$$' -fuzztime $(FUZZTIME) ./internal/replay
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSync$$' -fuzztime $(FUZZTIME) ./internal/store/redis
 	$(GO) test -run '^$$' -fuzz '^FuzzGraphQL$$' -fuzztime $(FUZZTIME) ./internal/sample
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/front/rls
 	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME) ./internal/front/forwardauth

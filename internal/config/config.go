@@ -214,9 +214,11 @@ type Admin struct {
 	TokenEnv string `yaml:"token_env"`
 }
 
-// State bounds the memory limiter state may use.
+// State bounds the memory limiter state may use, and says where it lives.
 type State struct {
 	MaxMemory ByteSize `yaml:"max_memory"`
+	Store     string   `yaml:"store"` // memory or redis
+	Redis     Redis    `yaml:"redis"`
 }
 
 // Default returns the embedded default configuration.

@@ -61,6 +61,7 @@ func (c *Config) validate() Errors {
 	if c.State.MaxMemory < 1<<20 {
 		v.fail("state.max_memory", "must be at least 1MiB")
 	}
+	v.stateStore()
 	if c.AccessLog == "" {
 		v.fail("access_log", "must be stdout, stderr, off or a file path")
 	}

@@ -94,7 +94,7 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 	}
 	p.cel = cel
 	p.detectors = shared.detectors.Build(&c.Detectors, detect.Env{Pseudonym: ident.Pseudonym,
-		RoutesConfigured: len(c.Routes) > 0 && p.blockUnknown}, shared.detectorEntities)
+		RoutesConfigured: len(c.Routes) > 0 && p.blockUnknown, Cluster: shared.cluster}, shared.detectorEntities)
 	for name, mode := range c.Detectors.Modes() {
 		if mode == verdict.Shadow {
 			p.shadowDetectors[name] = true

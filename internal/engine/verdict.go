@@ -19,13 +19,14 @@ type Verdict struct {
 	slots  []byte // keys of in-flight slots to release, each ended by slotEnds
 	ends   []int
 	key    []byte // scratch for building keys
+	batch  limitBatch
 }
 
 var verdicts = sync.Pool{New: func() any { return &Verdict{key: make([]byte, 0, 128)} }}
 
 func newVerdict(p *Policy) *Verdict {
 	vd := verdicts.Get().(*Verdict)
-	*vd = Verdict{policy: p, slots: vd.slots[:0], ends: vd.ends[:0], key: vd.key[:0]}
+	*vd = Verdict{policy: p, slots: vd.slots[:0], ends: vd.ends[:0], key: vd.key[:0], batch: vd.batch}
 	return vd
 }
 

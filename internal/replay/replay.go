@@ -63,7 +63,7 @@ type Offender struct {
 func NewReplayer(ctx context.Context, cfg *config.Config, events io.Writer) (*Replayer, error) {
 	r := &Replayer{clock: clock.NewFake(time.Unix(0, 0)), Refused: map[string]int{}, Signals: map[string]int{},
 		Flagged: map[string][]string{}, offenders: map[string]*Offender{}}
-	stores, err := store.Open(cfg, store.Options{Now: r.clock.Now, Ephemeral: true})
+	stores, err := store.Open(cfg, store.Options{Now: r.clock.Now, Ephemeral: true, Local: true})
 	if err != nil {
 		return nil, err
 	}

@@ -73,7 +73,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	stores, err := store.Open(cfg, store.Options{Now: opts.Now})
+	stores, err := store.Open(cfg, store.Options{Now: opts.Now, Context: ctx, Logger: log, Getenv: os.Getenv})
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func Run(ctx context.Context, opts Options) error {
 	shared := engine.NewShared(engine.Options{
 		Limits: stores.Limits, Decisions: decisions, Events: telemetry.NewEvents(eventsOut),
 		RiskEntities: stores.Sizes.RiskEntities, DetectorEntities: stores.Sizes.DetectorEntities,
-		Getenv: os.Getenv, Context: ctx,
+		Getenv: os.Getenv, Context: ctx, Cluster: stores.Cluster(),
 	})
 	defer shared.Close()
 	pol, err := engine.Compile(cfg, shared)
@@ -101,6 +101,9 @@ func Run(ctx context.Context, opts Options) error {
 			s := mem.Stats()
 			return telemetry.StateStats{Keys: s.Keys, MaxKeys: s.MaxKeys, Evictions: s.Evictions, Expirations: s.Expirations}
 		})
+	}
+	if stores.Redis != nil {
+		metrics.WatchRedis(func() telemetry.RedisStats { return redisStats(stores) })
 	}
 	metrics.WatchDecisions(func() telemetry.DecisionStats {
 		s := decisions.Stats()
@@ -186,9 +189,14 @@ func Run(ctx context.Context, opts Options) error {
 			shared.Sweep(eng.Policy(), now)
 		})
 	}()
+	// "listen" and "admin" as before; the gateway fronts under their names.
 	listening := make([]any, 0, 2*len(fronts)+8)
 	for i, f := range fronts {
-		listening = append(listening, f.Name, lns[i].Addr().String())
+		name := f.Name
+		if name == "proxy" {
+			name = "listen"
+		}
+		listening = append(listening, name, lns[i].Addr().String())
 	}
 	log.Info("abuseguard serving", append(listening,
 		"upstream", cfg.Upstream, "config", describe(cfg.File), "limits", len(cfg.Limits))...)
