@@ -59,6 +59,8 @@ bench:
 	$(GO) run ./tools/proxybench -duration 4s -rounds 5
 	$(GO) test -run '^$$' -bench 'Decide' -benchtime 2s -count 3 ./internal/store/redis
 	$(GO) test -run '^$$' -bench 'Client' -benchtime 2s -count 5 ./internal/store/redis
+	$(GO) test -run '^$$' -bench 'ShouldRateLimit' -benchtime 2s -count 3 ./internal/front/rls
+	$(GO) run ./tools/grpcbench -duration 5s -rounds 3
 
 # fuzz runs every fuzz target for FUZZTIME each; .ci/check-fuzz-targets
 # (in lint) fails when a func FuzzX in the repository is missing here.
@@ -79,6 +81,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseJSON$$' -fuzztime $(FUZZTIME) ./internal/replay
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSync$$' -fuzztime $(FUZZTIME) ./internal/store/redis
 	$(GO) test -run '^$$' -fuzz '^FuzzGraphQL$$' -fuzztime $(FUZZTIME) ./internal/sample
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/front/rls
+	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME) ./internal/front/forwardauth
+	$(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME) ./internal/front/extauthz
 
 check-examples: build
 	./bin/abuseguard check examples/*.yaml

@@ -75,6 +75,12 @@ one keeps serving. SIGTERM drains in-flight requests, then exits.`,
 	f.StringVar(&opts.Upstream, "upstream", "", "upstream API URL, e.g. http://127.0.0.1:3000")
 	f.StringVar(&opts.Listen, "listen", "", "proxy listen address (default 127.0.0.1:8080)")
 	f.StringVar(&opts.AdminListen, "admin-listen", "", "admin listen address for /metrics, /healthz, /readyz (default 127.0.0.1:9090)")
+	f.StringVar(&opts.ForwardAuthListen, "forward-auth-listen", "", "forward-auth listen address: /auth for nginx, Caddy, Traefik; /ext_authz/... for Envoy's HTTP ext_authz (fronts.forward_auth.listen)")
+	f.StringVar(&opts.ExtAuthzListen, "ext-authz-listen", "", "Envoy ext_authz gRPC listen address (fronts.ext_authz.listen)")
+	f.StringVar(&opts.RLSListen, "rls-listen", "", "Envoy rate limit service gRPC listen address (fronts.rls.listen)")
+	f.StringVar(&opts.ALSListen, "als-listen", "", "Envoy access log service gRPC listen address: outcomes for the detectors (fronts.outcomes.als_listen)")
+	f.StringVar(&opts.OutcomeSyslogListen, "outcome-syslog-listen", "", "UDP address for nginx access log lines over syslog: outcomes for the detectors (fronts.outcomes.syslog_listen)")
+	f.StringVar(&opts.RLSConfig, "rls-config", "", "envoyproxy/ratelimit YAML file or directory for the rate limit service (fronts.rls.config)")
 	return cmd
 }
 

@@ -49,6 +49,7 @@ type Config struct {
 	Admin         Admin               `yaml:"admin"`
 	Detectors     detect.Config       `yaml:"detectors"`
 	Rules         []policy.RuleConfig `yaml:"rules"`
+	Fronts        Fronts              `yaml:"fronts"`
 
 	// File is the file the config came from, "" for the defaults alone.
 	File string `yaml:"-"`

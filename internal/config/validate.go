@@ -50,6 +50,7 @@ func (v *validator) name(path, s string) bool {
 func (c *Config) validate() Errors {
 	v := &validator{c: c}
 	v.addresses()
+	v.fronts()
 	v.server()
 	v.network()
 	v.paths()
