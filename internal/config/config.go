@@ -301,8 +301,12 @@ func parse(file string, data []byte) (*Config, error) {
 
 // restates reports whether validation error e is about a setting that
 // failed to decode, or one that contains it: such an error only repeats
-// the decode error in other words.
+// the decode error in other words. A conflict between settings present
+// together never restates one.
 func restates(e *Error, decodeErrs Errors) bool {
+	if e.conflict {
+		return false
+	}
 	for _, d := range decodeErrs {
 		if d.Path == e.Path || strings.HasPrefix(d.Path, e.Path+".") || strings.HasPrefix(d.Path, e.Path+"[") {
 			return true

@@ -66,6 +66,10 @@ type Error struct {
 	Path string
 	Msg  string
 	Err  error // optional cause, e.g. from UnmarshalText; Msg already includes it
+
+	// conflict marks a validation error about settings that are present
+	// together: a decode error inside one of them does not explain it.
+	conflict bool
 }
 
 // Error returns "file:line:col: path: msg", leaving out "path: " when Path

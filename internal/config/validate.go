@@ -38,6 +38,14 @@ func (v *validator) fail(path, format string, args ...any) {
 	v.errs = append(v.errs, v.c.ErrorAt(path, fmt.Errorf(format, args...)))
 }
 
+// conflict records an error about settings at path that may not be set
+// together; it is reported even when a value inside them failed to decode.
+func (v *validator) conflict(path, format string, args ...any) {
+	e := v.c.ErrorAt(path, fmt.Errorf(format, args...))
+	e.conflict = true
+	v.errs = append(v.errs, e)
+}
+
 // name checks a route, limit or key name, reporting whether it is valid.
 func (v *validator) name(path, s string) bool {
 	if namePattern.MatchString(s) {
@@ -407,7 +415,7 @@ func (v *validator) amount(path string, a Amount, plan string) string {
 		v.fail(path+".burst", "must be at least 1")
 	}
 	if len(kinds) > 1 {
-		v.fail(path, "set only one of rate, quota or concurrency, not %s", strings.Join(kinds, " and "))
+		v.conflict(path, "set only one of rate, quota or concurrency, not %s", strings.Join(kinds, " and "))
 	}
 	if len(kinds) == 0 {
 		if plan != "" {
