@@ -1,321 +1,276 @@
-// Package deploy holds no code: its test checks the Prometheus rules
-// (promtool check rules and promtool test rules), the Grafana dashboards
-// and docs/metrics.md against the metrics the binary exports.
+// Package deploy holds the packaging (Dockerfile at the repository root,
+// the systemd unit, the Kubernetes manifests) and the observability kit
+// (Prometheus rules, Grafana dashboards); its tests check them against
+// the config defaults and the exported metrics, and lint what can be
+// linted without Docker or a cluster.
 package deploy
 
 import (
-	"encoding/json"
-	"fmt"
+	"bytes"
+	"errors"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/abuseguard/abuseguard/internal/telemetry"
+	"github.com/abuseguard/abuseguard/internal/config"
 	"github.com/abuseguard/abuseguard/internal/testenv"
 )
 
-var ruleFiles = []string{"prometheus/rules.yaml", "prometheus/alerts.yaml"}
-
-func TestPromtoolCheckRules(t *testing.T) {
-	promtool := testenv.LookPath(t, "promtool")
-	out, err := exec.Command(promtool, append([]string{"check", "rules"}, ruleFiles...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("promtool check rules: %v\n%s", err, out)
-	}
-}
-
-func TestPromtoolTestRules(t *testing.T) {
-	promtool := testenv.LookPath(t, "promtool")
-	out, err := exec.Command(promtool, "test", "rules", "prometheus/rules_test.yaml").CombinedOutput()
-	if err != nil {
-		t.Fatalf("promtool test rules: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "SUCCESS") {
-		t.Fatalf("promtool test rules did not report SUCCESS:\n%s", out)
-	}
-}
-
-// ruleGroups is what the checks read of a Prometheus rule file.
-type ruleGroups struct {
-	Groups []struct {
-		Name  string `yaml:"name"`
-		Rules []struct {
-			Record string `yaml:"record"`
-			Alert  string `yaml:"alert"`
-			Expr   string `yaml:"expr"`
-		} `yaml:"rules"`
-	} `yaml:"groups"`
-}
-
-func readRules(t *testing.T, file string) ruleGroups {
+// manifests returns the Kubernetes objects in deploy/kubernetes, by kind.
+func manifests(t *testing.T) map[string]map[string]any {
 	t.Helper()
-	b, err := os.ReadFile(file)
+	data, err := os.ReadFile("kubernetes/abuseguard.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var g ruleGroups
-	if err := yaml.Unmarshal(b, &g); err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
-	return g
-}
-
-// known returns the names PromQL may refer to: the exported metrics (a
-// histogram's with its _bucket, _sum and _count series) and the recorded
-// rules.
-func known(t *testing.T) map[string]bool {
-	t.Helper()
-	names := map[string]bool{}
-	for _, n := range telemetry.Exported() {
-		names[n] = true
-		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
-			names[n+suffix] = true
+	out := map[string]map[string]any{}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc map[string]any
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			break
 		}
-	}
-	for _, f := range ruleFiles {
-		for _, g := range readRules(t, f).Groups {
-			for _, r := range g.Rules {
-				if r.Record != "" {
-					names[r.Record] = true
-				}
-			}
-		}
-	}
-	return names
-}
-
-// metricRef matches what in PromQL may be a metric or recording rule of
-// ours: every name abuseguard exports starts with abuseguard_, every rule
-// it records with abuseguard:.
-var metricRef = regexp.MustCompile(`\babuseguard[_:][a-zA-Z0-9_:]*`)
-
-// unknownRefs returns the names expr refers to that are not in names.
-func unknownRefs(expr string, names map[string]bool) []string {
-	var bad []string
-	for _, m := range metricRef.FindAllString(expr, -1) {
-		if !names[m] {
-			bad = append(bad, m)
-		}
-	}
-	return bad
-}
-
-func TestRulesReferToExportedMetrics(t *testing.T) {
-	names := known(t)
-	for _, f := range ruleFiles {
-		for _, g := range readRules(t, f).Groups {
-			for _, r := range g.Rules {
-				if bad := unknownRefs(r.Expr, names); len(bad) > 0 {
-					t.Errorf("%s: %s%s refers to %v, which the binary does not export", f, r.Record, r.Alert, bad)
-				}
-			}
-		}
-	}
-}
-
-// dashboard is what the checks read of a Grafana dashboard.
-type dashboard struct {
-	UID    string  `json:"uid"`
-	Title  string  `json:"title"`
-	Panels []panel `json:"panels"`
-}
-
-type panel struct {
-	ID         int    `json:"id"`
-	Type       string `json:"type"`
-	Title      string `json:"title"`
-	Datasource *struct {
-		Type string `json:"type"`
-	} `json:"datasource"`
-	Targets []struct {
-		RefID string `json:"refId"`
-		Expr  string `json:"expr"`
-		URL   string `json:"url"`
-	} `json:"targets"`
-	Panels []panel `json:"panels"` // a row's
-}
-
-// grafanaVariables replaces Grafana's interval variables with durations,
-// so that a panel's query is plain PromQL.
-var grafanaVariables = strings.NewReplacer("$__rate_interval", "5m", "$__interval", "1m", "$__range", "1h")
-
-// adminRoutes are the admin API paths a dashboard may read.
-var adminRoutes = []string{"/v1/decisions", "/v1/explain/"}
-
-func TestGrafanaDashboards(t *testing.T) {
-	files, err := filepath.Glob("grafana/dashboards/*.json")
-	if err != nil || len(files) < 3 {
-		t.Fatalf("want the executive, on-call and debug dashboards in grafana/dashboards: %v %v", files, err)
-	}
-	names := known(t)
-	uids := map[string]string{}
-	var exprs []string // every panel's PromQL, checked by promtool below
-	for _, f := range files {
-		b, err := os.ReadFile(f)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("kubernetes/abuseguard.yaml: %v", err)
 		}
-		var d dashboard
-		if err := json.Unmarshal(b, &d); err != nil {
-			t.Errorf("%s: not valid JSON: %v", f, err)
+		kind, _ := doc["kind"].(string)
+		if kind == "" || doc["apiVersion"] == nil || get(doc, "metadata", "name") == nil {
+			t.Fatalf("an object without kind, apiVersion or metadata.name: %v", doc)
+		}
+		if out[kind] != nil {
+			t.Fatalf("two objects of kind %s", kind)
+		}
+		out[kind] = doc
+	}
+	return out
+}
+
+// get walks m along keys (map keys, or list indexes as ints).
+func get(m any, keys ...any) any {
+	for _, k := range keys {
+		switch k := k.(type) {
+		case string:
+			mm, ok := m.(map[string]any)
+			if !ok {
+				return nil
+			}
+			m = mm[k]
+		case int:
+			l, ok := m.([]any)
+			if !ok || k >= len(l) {
+				return nil
+			}
+			m = l[k]
+		}
+	}
+	return m
+}
+
+func port(t *testing.T, addr string) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("address %q: %v", addr, err)
+	}
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// TestKubernetesManifests checks the manifests against the config: the
+// ConfigMap's config loads, its listeners are the container's ports and
+// the defaults' ports, the probes hit /healthz and /readyz on the admin
+// port, the Service and NetworkPolicy keep the admin port private, the
+// config is mounted so reloads see ConfigMap updates, and the pod runs
+// non-root on a read-only root filesystem.
+func TestKubernetesManifests(t *testing.T) {
+	objs := manifests(t)
+	for _, kind := range []string{"ConfigMap", "Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy"} {
+		if objs[kind] == nil {
+			t.Fatalf("no %s", kind)
+		}
+	}
+	text, _ := get(objs["ConfigMap"], "data", "config.yaml").(string)
+	cfg, err := config.Parse("configmap:config.yaml", []byte(text))
+	if err != nil {
+		t.Fatalf("the ConfigMap's config does not load: %v", err)
+	}
+	defaults, err := config.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := get(objs["Deployment"], "spec", "template", "spec")
+	c := get(pod, "containers", 0)
+	ports := map[string]int{}
+	for _, p := range get(c, "ports").([]any) {
+		ports[get(p, "name").(string)] = get(p, "containerPort").(int)
+	}
+	for name, addrs := range map[string][2]string{"proxy": {cfg.Listen, defaults.Listen}, "admin": {cfg.AdminListen, defaults.AdminListen}} {
+		if p := ports[name]; p == 0 || p != port(t, addrs[0]) || p != port(t, addrs[1]) {
+			t.Errorf("container port %s = %d; the ConfigMap listens on %s, the defaults on %s", name, p, addrs[0], addrs[1])
+		}
+		if host, _, _ := net.SplitHostPort(addrs[0]); host != "0.0.0.0" && host != "" {
+			t.Errorf("the ConfigMap's %s address %s is not reachable from the pod network", name, addrs[0])
+		}
+	}
+	for probe, path := range map[string]string{"livenessProbe": "/healthz", "readinessProbe": "/readyz", "startupProbe": "/healthz"} {
+		if got := get(c, probe, "httpGet", "path"); got != path {
+			t.Errorf("%s path = %v, want %s", probe, got, path)
+		}
+		if got := get(c, probe, "httpGet", "port"); got != "admin" {
+			t.Errorf("%s port = %v, want the admin port", probe, got)
+		}
+	}
+	// --config names a file in a whole-directory ConfigMap mount (a
+	// subPath mount is never updated, so reloads would not happen).
+	args := get(c, "args").([]any)
+	file := ""
+	for i, a := range args {
+		if a == "--config" && i+1 < len(args) {
+			file = args[i+1].(string)
+		}
+	}
+	mounts := map[string]any{}
+	for _, m := range get(c, "volumeMounts").([]any) {
+		mounts[get(m, "mountPath").(string)] = m
+	}
+	cm := mounts[filepath.Dir(file)]
+	if file == "" || cm == nil || get(cm, "subPath") != nil || get(cm, "readOnly") != true {
+		t.Errorf("--config %q is not in a read-only, whole-directory mount: %v", file, mounts)
+	}
+	if st := mounts[filepath.Dir(cfg.Decisions.Path)]; st == nil || get(st, "readOnly") == true {
+		t.Errorf("decisions.path %s is not on a writable volume: %v", cfg.Decisions.Path, mounts)
+	}
+	if get(c, "securityContext", "readOnlyRootFilesystem") != true || get(c, "securityContext", "allowPrivilegeEscalation") != false ||
+		get(pod, "securityContext", "runAsNonRoot") != true {
+		t.Errorf("the pod is not non-root on a read-only root filesystem: %v %v", get(pod, "securityContext"), get(c, "securityContext"))
+	}
+	if grace, _ := get(pod, "terminationGracePeriodSeconds").(int); grace <= int(cfg.Server.ShutdownTimeout.Seconds()) {
+		t.Errorf("terminationGracePeriodSeconds %d does not leave server.shutdown_timeout %v to drain", grace, cfg.Server.ShutdownTimeout)
+	}
+	for _, p := range get(objs["Service"], "spec", "ports").([]any) {
+		if tp := get(p, "targetPort"); tp == "admin" || tp == ports["admin"] || get(p, "port") == ports["admin"] {
+			t.Errorf("the Service exposes the admin port: %v", p)
+		}
+	}
+	adminOpen := false
+	for _, rule := range get(objs["NetworkPolicy"], "spec", "ingress").([]any) {
+		for _, p := range get(rule, "ports").([]any) {
+			if get(p, "port") == ports["admin"] && get(rule, "from") == nil {
+				adminOpen = true
+			}
+		}
+	}
+	if adminOpen {
+		t.Error("the NetworkPolicy opens the admin port to everyone")
+	}
+	labels := get(objs["Deployment"], "spec", "template", "metadata", "labels").(map[string]any)
+	for _, kind := range []string{"PodDisruptionBudget", "NetworkPolicy"} {
+		sel := get(objs[kind], "spec", "selector", "matchLabels")
+		if kind == "NetworkPolicy" {
+			sel = get(objs[kind], "spec", "podSelector", "matchLabels")
+		}
+		for k, v := range sel.(map[string]any) {
+			if labels[k] != v {
+				t.Errorf("%s selects %s=%v, which the pods do not carry", kind, k, v)
+			}
+		}
+	}
+}
+
+// TestDockerfile lints the Dockerfile: multi-stage, a static (CGO-free)
+// build with the version stamped, a non-root final user, and the ports and
+// command agreeing with the config defaults' ports.
+func TestDockerfile(t *testing.T) {
+	data, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults, err := config.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var froms, users []string
+	var expose, cmd, build string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
 			continue
 		}
-		if d.UID == "" || d.Title == "" || len(d.Panels) == 0 {
-			t.Errorf("%s: want a uid, a title and panels", f)
+		switch strings.ToUpper(f[0]) {
+		case "FROM":
+			froms = append(froms, line)
+		case "USER":
+			users = append(users, f[1])
+		case "EXPOSE":
+			expose = strings.Join(f[1:], " ")
+		case "CMD":
+			cmd = line
+		case "RUN":
+			build += line
 		}
-		if other, dup := uids[d.UID]; dup {
-			t.Errorf("%s and %s share uid %q", f, other, d.UID)
+	}
+	if len(froms) < 2 {
+		t.Errorf("%d stages, want a multi-stage build", len(froms))
+	}
+	if len(users) == 0 || strings.HasPrefix(users[len(users)-1], "root") || strings.HasPrefix(users[len(users)-1], "0") {
+		t.Errorf("final USER %v is root or missing", users)
+	}
+	if !strings.Contains(build, "CGO_ENABLED=0") || !strings.Contains(string(data), "internal/cli.version=") {
+		t.Error("the build is not static (CGO_ENABLED=0) or does not stamp the version")
+	}
+	for _, addr := range []string{defaults.Listen, defaults.AdminListen} {
+		p := strconv.Itoa(port(t, addr))
+		if !regexp.MustCompile(`\b`+p+`\b`).MatchString(expose) || !strings.Contains(cmd, "0.0.0.0:"+p) {
+			t.Errorf("port %s of the defaults is not exposed (%q) or listened on in CMD (%q)", p, expose, cmd)
 		}
-		uids[d.UID] = f
-		ids := map[int]bool{}
-		var walk func([]panel)
-		walk = func(ps []panel) {
-			for _, p := range ps {
-				where := fmt.Sprintf("%s: panel %d %q", f, p.ID, p.Title)
-				if ids[p.ID] {
-					t.Errorf("%s: duplicate panel id", where)
-				}
-				ids[p.ID] = true
-				walk(p.Panels)
-				if p.Type == "alertlist" || p.Type == "row" || p.Type == "text" {
-					continue
-				}
-				if len(p.Targets) == 0 {
-					t.Errorf("%s: no queries", where)
-				}
-				for _, q := range p.Targets {
-					switch {
-					case p.Datasource != nil && p.Datasource.Type == "prometheus":
-						if q.Expr == "" {
-							t.Errorf("%s: query %s has no expr", where, q.RefID)
-							continue
-						}
-						if len(metricRef.FindAllString(q.Expr, -1)) == 0 {
-							t.Errorf("%s: query %q reads no abuseguard metric", where, q.Expr)
-						}
-						if bad := unknownRefs(q.Expr, names); len(bad) > 0 {
-							t.Errorf("%s: query %q refers to %v, which the binary does not export", where, q.Expr, bad)
-						}
-						exprs = append(exprs, grafanaVariables.Replace(q.Expr))
-					case p.Datasource != nil && p.Datasource.Type == "yesoreyeram-infinity-datasource":
-						if !slices.ContainsFunc(adminRoutes, func(r string) bool { return strings.HasPrefix(q.URL, r) }) {
-							t.Errorf("%s: reads %q, not an admin API route (%v)", where, q.URL, adminRoutes)
-						}
-					default:
-						t.Errorf("%s: unknown data source %+v", where, p.Datasource)
-					}
-				}
-			}
-		}
-		walk(d.Panels)
-	}
-	checkPromQL(t, exprs)
-}
-
-// checkPromQL has promtool parse every expression, as recording rules in
-// a temporary rule file.
-func checkPromQL(t *testing.T, exprs []string) {
-	t.Helper()
-	promtool := testenv.LookPath(t, "promtool")
-	type rule struct {
-		Record string `yaml:"record"`
-		Expr   string `yaml:"expr"`
-	}
-	var rules []rule
-	for i, e := range exprs {
-		rules = append(rules, rule{Record: fmt.Sprintf("dashboard:query_%d", i), Expr: e})
-	}
-	b, err := yaml.Marshal(map[string]any{"groups": []map[string]any{{"name": "dashboards", "rules": rules}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "dashboards.yaml")
-	if err := os.WriteFile(file, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(promtool, "check", "rules", file).CombinedOutput(); err != nil {
-		t.Errorf("promtool check rules on the dashboards' queries: %v\n%s", err, out)
 	}
 }
 
-// TestMetricsDoc checks docs/metrics.md: a section for each of M1 to M12,
-// and its PromQL refers only to what the binary exports and the rules
-// record.
-func TestMetricsDoc(t *testing.T) {
-	b, err := os.ReadFile("../docs/metrics.md")
+// TestSystemdUnit runs systemd-analyze verify on the unit (with ExecStart
+// pointed at an executable that exists here) and requires no warning, and
+// systemd-analyze security --offline to rate its sandbox at most 3.0
+// ("OK"); the unit must keep DynamicUser, ProtectSystem=strict and
+// NoNewPrivileges and run from its state directory.
+func TestSystemdUnit(t *testing.T) {
+	data, err := os.ReadFile("systemd/abuseguard.service")
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc := string(b)
-	for i := 1; i <= 12; i++ {
-		if !regexp.MustCompile(fmt.Sprintf(`(?m)^## M%d\b`, i)).MatchString(doc) {
-			t.Errorf("docs/metrics.md has no section ## M%d", i)
+	unit := string(data)
+	for _, want := range []string{"DynamicUser=yes", "ProtectSystem=strict", "NoNewPrivileges=yes",
+		"StateDirectory=abuseguard", "WorkingDirectory=/var/lib/abuseguard", "ExecReload=/bin/kill -HUP $MAINPID"} {
+		if !strings.Contains(unit, "\n"+want+"\n") {
+			t.Errorf("the unit lacks %s", want)
 		}
 	}
-	names := known(t)
-	var exprs []string
-	for _, block := range regexp.MustCompile("(?s)```promql\n(.*?)```").FindAllStringSubmatch(doc, -1) {
-		if bad := unknownRefs(block[1], names); len(bad) > 0 {
-			t.Errorf("docs/metrics.md: %q refers to %v, which the binary does not export", block[1], bad)
-		}
-		exprs = append(exprs, block[1])
-	}
-	if len(exprs) < 12 {
-		t.Errorf("docs/metrics.md has %d promql blocks, want one per metric at least", len(exprs))
-	}
-	checkPromQL(t, exprs)
-}
-
-// TestAlertsHaveRunbooks checks that every alert names a runbook that
-// exists, and that every alert a runbook names exists.
-func TestAlertsHaveRunbooks(t *testing.T) {
-	b, err := os.ReadFile("prometheus/alerts.yaml")
+	analyze := testenv.LookPath(t, "systemd-analyze")
+	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var g struct {
-		Groups []struct {
-			Rules []struct {
-				Alert       string            `yaml:"alert"`
-				Labels      map[string]string `yaml:"labels"`
-				Annotations map[string]string `yaml:"annotations"`
-			} `yaml:"rules"`
-		} `yaml:"groups"`
-	}
-	if err := yaml.Unmarshal(b, &g); err != nil {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "abuseguard.service")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(unit, "/usr/local/bin/abuseguard", self)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	alerts := map[string]bool{}
-	for _, gr := range g.Groups {
-		for _, r := range gr.Rules {
-			alerts[r.Alert] = true
-			if s := r.Labels["severity"]; s != "page" && s != "ticket" {
-				t.Errorf("alert %s: severity %q, want page or ticket", r.Alert, s)
-			}
-			rb := r.Annotations["runbook"]
-			if _, err := os.Stat(filepath.Join("..", rb)); rb == "" || err != nil {
-				t.Errorf("alert %s: runbook %q does not exist", r.Alert, rb)
-			}
-		}
+	out, err := exec.Command(analyze, "verify", "--man=no", path).CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) != 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
-	books, _ := filepath.Glob("../docs/runbooks/*.md")
-	if len(books) < 12 {
-		t.Fatalf("docs/runbooks has %d pages, want one per attack", len(books))
+	out, err = exec.Command(analyze, "security", "--offline=yes", "--threshold=30", path).CombinedOutput()
+	if err != nil {
+		t.Errorf("systemd-analyze security: %v\n%s", err, out)
 	}
-	// An alert name in a runbook is a backquoted CamelCase word.
-	named := regexp.MustCompile("`([A-Z][a-z]+(?:[A-Z][a-z]+)+)`")
-	for _, f := range books {
-		b, _ := os.ReadFile(f)
-		for _, m := range named.FindAllStringSubmatch(string(b), -1) {
-			if !alerts[m[1]] {
-				t.Errorf("%s names alert %s, which alerts.yaml does not define", f, m[1])
-			}
-		}
+	if m := regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`).FindSubmatch(out); m != nil {
+		t.Logf("exposure level %s", m[1])
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/abuseguard/abuseguard/internal/gameday"
+	"github.com/abuseguard/abuseguard/internal/gameday/report"
 )
 
 func simulateCmd() *cobra.Command {
@@ -57,7 +58,7 @@ mixed for all. See docs/gamedays.md.`,
 			}
 			fmt.Fprintln(cmd.ErrOrStderr())
 			s := gameday.Evaluate(run)
-			if err := gameday.WriteReports(out, run, s); err != nil {
+			if err := report.Write(out, run, s); err != nil {
 				return err
 			}
 			printReport(cmd.OutOrStdout(), out, s)
@@ -114,8 +115,11 @@ when that port is free) and the admin token to sign in with.`,
 			opts.Dashboard = func(url, token string) {
 				fmt.Fprintf(stderr, "dashboard: %s  (sign in with the admin token %s)\n", url, token)
 			}
-			_, summary, err := gameday.Demo(ctx, opts)
+			run, summary, err := gameday.Demo(ctx, opts)
 			if err != nil {
+				return err
+			}
+			if err := report.Write(opts.Out, run, summary); err != nil {
 				return err
 			}
 			fmt.Fprintln(stderr)
@@ -134,7 +138,7 @@ when that port is free) and the admin token to sign in with.`,
 
 // printReport prints the table and where the reports in dir are.
 func printReport(w io.Writer, dir string, s *gameday.Summary) {
-	s.WriteTable(w)
+	report.WriteTable(w, s)
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
 	}

@@ -8,20 +8,13 @@ package engine
 import (
 	"encoding/hex"
 	"fmt"
-	"maps"
-	"net/textproto"
 	"net/url"
-	"slices"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/abuseguard/abuseguard/internal/config"
 	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/limit"
 	"github.com/abuseguard/abuseguard/internal/policy"
 	"github.com/abuseguard/abuseguard/internal/request"
-	"github.com/abuseguard/abuseguard/internal/rollout"
 	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
@@ -47,74 +40,6 @@ type Policy struct {
 	allowKeys       map[string]bool
 	allowUsers      map[string]bool
 }
-
-type ruleKind uint8
-
-const (
-	rateRule ruleKind = iota
-	quotaRule
-	concurrencyRule
-)
-
-type dimension uint8
-
-const (
-	dimIP dimension = iota
-	dimIPPrefix
-	dimAPIKey
-	dimUser
-	dimTenant
-	dimPlan
-	dimRoute
-	dimMethod
-	dimHeader
-)
-
-var dimensionNames = map[string]dimension{
-	"ip": dimIP, "ip_prefix": dimIPPrefix, "api_key": dimAPIKey, "user": dimUser,
-	"tenant": dimTenant, "plan": dimPlan, "route": dimRoute, "method": dimMethod,
-}
-
-type dim struct {
-	kind   dimension
-	header int // index into View.Headers for dimHeader
-}
-
-// limitRule is one compiled limit.
-type limitRule struct {
-	name   string
-	kind   ruleKind
-	dims   []dim
-	routes []bool // by route index; nil applies to every request
-	// who is 0 for every request, anonymousOnly or identifiedOnly.
-	who     audience
-	mode    verdict.Mode
-	canary  rollout.Canary // the keys a canary-mode limit enforces for
-	base    *amount
-	perPlan map[string]*amount
-}
-
-// audience is which requests a limit applies to.
-type audience uint8
-
-const (
-	everyone audience = iota
-	anonymousOnly
-	identifiedOnly
-)
-
-// amount is a compiled config.Amount.
-type amount struct {
-	rate   limit.Rate
-	quota  int64
-	cal    limit.Calendar
-	slots  int64
-	policy string // RateLimit-Policy header value
-}
-
-// lease bounds how long an in-flight slot may be held by a request whose
-// Finish never came (a crash in a front): it is then reclaimed.
-const lease = 10 * time.Minute
 
 // Compile builds a Policy from a loaded config over shared state, which
 // every Policy of one engine shares and which outlives reloads (limiter
@@ -145,6 +70,7 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 		p.Upstream = u
 	}
 	p.Parser.Proxies = c.Network.Proxies()
+	p.Parser.Paths = c.Paths.Policy()
 	routes := make([]request.Route, len(c.Routes))
 	routeIndex := map[string]int{}
 	for i, r := range c.Routes {
@@ -169,7 +95,7 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 	}
 	p.cel = cel
 	p.detectors = shared.detectors.Build(&c.Detectors, detect.Env{Pseudonym: ident.Pseudonym,
-		RoutesConfigured: len(c.Routes) > 0 && p.blockUnknown}, shared.detectorEntities)
+		RoutesConfigured: len(c.Routes) > 0 && p.blockUnknown, Cluster: shared.cluster}, shared.detectorEntities)
 	for name, mode := range c.Detectors.Modes() {
 		if mode == verdict.Shadow {
 			p.shadowDetectors[name] = true
@@ -193,6 +119,7 @@ func (p *Policy) identifier(c *config.Config) (*request.Identifier, error) {
 		KeyHeader:    id.APIKey.Header,
 		KeyQuery:     id.APIKey.Query,
 		RequireKnown: id.APIKey.RequireKnown,
+		KeyBearer:    id.APIKey.Bearer,
 		Keys:         map[[32]byte]request.KeyInfo{},
 		Secret:       p.shared.secret(id.SecretEnv),
 	}
@@ -233,74 +160,6 @@ func setOf(ss []string) map[string]bool {
 		}
 	}
 	return m
-}
-
-func compileLimit(l config.Limit, routeIndex map[string]int, headers map[string]int, headerNames *[]string) limitRule {
-	r := limitRule{name: l.Name, mode: l.Mode, canary: rollout.NewCanary(l.CanaryPercent)}
-	switch l.AppliesTo {
-	case "anonymous":
-		r.who = anonymousOnly
-	case "identified":
-		r.who = identifiedOnly
-	}
-	for _, d := range l.Key {
-		if name, ok := strings.CutPrefix(d, "header:"); ok {
-			name = textproto.CanonicalMIMEHeaderKey(name)
-			i, seen := headers[name]
-			if !seen {
-				i = len(*headerNames)
-				headers[name] = i
-				*headerNames = append(*headerNames, name)
-			}
-			r.dims = append(r.dims, dim{kind: dimHeader, header: i})
-			continue
-		}
-		r.dims = append(r.dims, dim{kind: dimensionNames[d]})
-	}
-	if len(l.Routes) > 0 {
-		r.routes = make([]bool, len(routeIndex))
-		for _, name := range l.Routes {
-			r.routes[routeIndex[name]] = true
-		}
-	}
-	if a := l.Amount; a.Rate != nil || a.Quota != nil || a.Concurrency != 0 {
-		r.base = compileAmount(l.Name, a)
-	}
-	for plan, a := range l.PerPlan {
-		if r.perPlan == nil {
-			r.perPlan = map[string]*amount{}
-		}
-		r.perPlan[plan] = compileAmount(l.Name, a)
-	}
-	for _, a := range append([]*amount{r.base}, slices.Collect(maps.Values(r.perPlan))...) {
-		if a == nil {
-			continue
-		}
-		switch {
-		case a.quota > 0:
-			r.kind = quotaRule
-		case a.slots > 0:
-			r.kind = concurrencyRule
-		}
-	}
-	return r
-}
-
-func compileAmount(name string, a config.Amount) *amount {
-	q := strconv.Quote(name)
-	switch {
-	case a.Rate != nil:
-		burst := a.BurstOrDefault()
-		r := limit.PerPeriod(a.Rate.Count, a.Rate.Period, burst)
-		window := time.Duration(burst) * r.Interval
-		return &amount{rate: r, policy: fmt.Sprintf("%s;q=%d;w=%d", q, burst, max(1, int64(window/time.Second)))}
-	case a.Quota != nil:
-		period := a.Quota.Period
-		return &amount{quota: a.Quota.Limit, cal: limit.Calendar{Period: period, Location: a.Quota.Location()},
-			policy: fmt.Sprintf("%s;q=%d;w=%d", q, a.Quota.Limit, period.Seconds())}
-	default:
-		return &amount{slots: a.Concurrency, policy: fmt.Sprintf("%s;q=%d", q, a.Concurrency)}
-	}
 }
 
 // Close releases what the Policy holds that the shared state does not.

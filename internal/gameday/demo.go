@@ -24,7 +24,7 @@ import (
 type DemoOptions struct {
 	Duration  time.Duration // the game day's length
 	Seed      uint64
-	Out       string   // directory for guard.yaml, events, the access log and the reports
+	Out       string   // directory for guard.yaml, events and the access log (and, by the caller, the reports)
 	Scenarios []string // default: mixed
 	// Virtual runs on a virtual clock shared by the guard: the game day
 	// takes as long as its requests take to answer, and is reproducible.
@@ -71,8 +71,8 @@ func demoToken() (string, error) {
 // Demo starts the sample shop API and the guard in front of it (the
 // embedded examples/shop.yaml: the default policy plus the shop's route
 // table), both on loopback ports of their own, runs a game day through
-// the guard, writes the reports into opts.Out and returns the run and its
-// summary.
+// the guard and returns the run and its summary; the caller writes the
+// reports (internal/gameday/report), into opts.Out beside the guard's files.
 func Demo(ctx context.Context, opts DemoOptions) (*Run, *Summary, error) {
 	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
 		return nil, nil, err
@@ -171,9 +171,5 @@ func Demo(ctx context.Context, opts DemoOptions) (*Run, *Summary, error) {
 	if simErr != nil {
 		return nil, nil, simErr
 	}
-	summary := Evaluate(run)
-	if err := WriteReports(opts.Out, run, summary); err != nil {
-		return run, summary, err
-	}
-	return run, summary, nil
+	return run, Evaluate(run), nil
 }

@@ -1,4 +1,4 @@
-package gameday
+package gameday_test
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/abuseguard/abuseguard/internal/gameday"
+	"github.com/abuseguard/abuseguard/internal/gameday/report"
 	"github.com/abuseguard/abuseguard/internal/sample"
 )
 
@@ -37,7 +39,7 @@ func TestStandardGameDay(t *testing.T) {
 	out := t.TempDir()
 	t.Setenv("ABUSEGUARD_ADMIN_TOKEN", "demo-test-token")
 	var dashboard string // the login page's status, fetched while the guard runs
-	run, s, err := Demo(context.Background(), DemoOptions{Duration: time.Minute, Seed: 1, Out: out, Virtual: true,
+	run, s, err := gameday.Demo(context.Background(), gameday.DemoOptions{Duration: time.Minute, Seed: 1, Out: out, Virtual: true,
 		AdminListen: "127.0.0.1:0",
 		Dashboard: func(url, token string) {
 			resp, err := http.Get(url + "login")
@@ -54,6 +56,9 @@ func TestStandardGameDay(t *testing.T) {
 	if dashboard != "/ui/ 200 demo-test-token" {
 		t.Errorf("the demo's dashboard: %q, want its login page to answer 200 and the token to be the environment's", dashboard)
 	}
+	if err := report.Write(out, run, s); err != nil {
+		t.Fatal(err)
+	}
 	if len(run.Results) < 5000 {
 		t.Fatalf("only %d requests in a 60 s game day", len(run.Results))
 	}
@@ -65,14 +70,14 @@ func TestStandardGameDay(t *testing.T) {
 	if s.OfficeRequests < 500 || s.OfficeMitigated != 0 {
 		t.Errorf("office: %d of %d requests refused, want 0 of more than 500", s.OfficeMitigated, s.OfficeRequests)
 	}
-	for _, sc := range Scenarios {
+	for _, sc := range gameday.Scenarios {
 		got := s.Scenarios[sc.Name]
 		if got == nil {
 			t.Errorf("scenario %s missing from the summary", sc.Name)
 			continue
 		}
-		if sc.Label == Benign {
-			if got.BenignRequests == 0 || got.BenignFalseBlockRate > TargetBenignFalseBlockRate {
+		if sc.Label == gameday.Benign {
+			if got.BenignRequests == 0 || got.BenignFalseBlockRate > gameday.TargetBenignFalseBlockRate {
 				t.Errorf("%s: %d of %d benign requests refused", sc.Name, got.BenignWronglyBlocked, got.BenignRequests)
 			}
 			continue

@@ -564,6 +564,33 @@ func targetsOf(c *Counts) []Target {
 	return ts
 }
 
+// FallsShort reports whether the scenario name of s fails a per-scenario
+// check (one of s.Shortfalls is about it).
+func (s *Summary) FallsShort(name string) bool {
+	sc := s.Scenarios[name]
+	return sc != nil && len(shortfallsOf(name, sc)) > 0
+}
+
+// AttackerMitigation is how long one attacker of a run went unmitigated.
+type AttackerMitigation struct {
+	Actor int // index into Run.Actors
+	// TimeToMitigateS runs from the attacker's first request to its first
+	// mitigated one, in seconds; +Inf when it was never mitigated.
+	TimeToMitigateS float64
+}
+
+// AttackerMitigations returns one AttackerMitigation per attacker of run
+// that sent a request, in actor order.
+func AttackerMitigations(run *Run) []AttackerMitigation {
+	var out []AttackerMitigation
+	for i, st := range statsByActor(run) {
+		if run.Actors[i].Label == Attack && st.requests > 0 {
+			out = append(out, AttackerMitigation{Actor: i, TimeToMitigateS: st.timeToMitigate})
+		}
+	}
+	return out
+}
+
 // shortfallsOf returns one sentence per per-scenario check that sc fails.
 func shortfallsOf(name string, sc *ScenarioSummary) []string {
 	var out []string
@@ -577,8 +604,8 @@ func shortfallsOf(name string, sc *ScenarioSummary) []string {
 	} else if sc.Attackers > 0 {
 		if sc.AttackRecallAfterFirstMitigation < TargetRecallAfterFirstMitigation {
 			out = append(out, fmt.Sprintf("Scenario %q: attack recall after first mitigation is %s (%d of %d requests mitigated), below %s.",
-				name, formatNear(sc.AttackRecallAfterFirstMitigation, TargetRecallAfterFirstMitigation),
-				sc.AttackMitigated, sc.AttackRequestsAfterFirstMitigation, formatNumber(TargetRecallAfterFirstMitigation)))
+				name, FormatNear(sc.AttackRecallAfterFirstMitigation, TargetRecallAfterFirstMitigation),
+				sc.AttackMitigated, sc.AttackRequestsAfterFirstMitigation, FormatNumber(TargetRecallAfterFirstMitigation)))
 		}
 		never := sc.Attackers - sc.AttackersMitigated
 		switch m := sc.MedianTimeToMitigateS; {
@@ -587,7 +614,7 @@ func shortfallsOf(name string, sc *ScenarioSummary) []string {
 				name, never, sc.Attackers))
 		case *m > TargetTimeToMitigate.Seconds():
 			line := fmt.Sprintf("Scenario %q: median time to mitigate is %s s, above %s s.",
-				name, formatNear(*m, TargetTimeToMitigate.Seconds()), formatNumber(TargetTimeToMitigate.Seconds()))
+				name, FormatNear(*m, TargetTimeToMitigate.Seconds()), FormatNumber(TargetTimeToMitigate.Seconds()))
 			if never > 0 {
 				line += fmt.Sprintf(" %d of %d attackers were never mitigated.", never, sc.Attackers)
 			}
@@ -596,21 +623,22 @@ func shortfallsOf(name string, sc *ScenarioSummary) []string {
 	}
 	if sc.BenignRequests > 0 && sc.BenignFalseBlockRate > TargetBenignFalseBlockRate {
 		out = append(out, fmt.Sprintf("Scenario %q: benign false-block rate is %s (%d of %d benign requests refused), above %s.",
-			name, formatNear(sc.BenignFalseBlockRate, TargetBenignFalseBlockRate),
-			sc.BenignWronglyBlocked, sc.BenignRequests, formatNumber(TargetBenignFalseBlockRate)))
+			name, FormatNear(sc.BenignFalseBlockRate, TargetBenignFalseBlockRate),
+			sc.BenignWronglyBlocked, sc.BenignRequests, FormatNumber(TargetBenignFalseBlockRate)))
 	}
 	return out
 }
 
-// formatNumber formats v with four significant digits.
-func formatNumber(v float64) string {
+// FormatNumber formats v with four significant digits, as the shortfalls
+// and the reports write numbers.
+func FormatNumber(v float64) string {
 	return strconv.FormatFloat(v, 'g', 4, 64)
 }
 
-// formatNear formats v with four significant digits, or with as many more
+// FormatNear formats v with four significant digits, or with as many more
 // as it takes to tell it from limit: 0.98996 against 0.99 reads 0.98996,
 // never 0.99.
-func formatNear(v, limit float64) string {
+func FormatNear(v, limit float64) string {
 	for prec := 4; prec <= 17; prec++ {
 		s := strconv.FormatFloat(v, 'g', prec, 64)
 		if v == limit || s != strconv.FormatFloat(limit, 'g', prec, 64) {

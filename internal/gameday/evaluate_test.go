@@ -514,8 +514,8 @@ func TestFormatNear(t *testing.T) {
 		{0.0010004, 0.001, "0.0010004"},
 	}
 	for _, tt := range tests {
-		if got := formatNear(tt.v, tt.limit); got != tt.want {
-			t.Errorf("formatNear(%v, %v) = %q, want %q", tt.v, tt.limit, got, tt.want)
+		if got := FormatNear(tt.v, tt.limit); got != tt.want {
+			t.Errorf("FormatNear(%v, %v) = %q, want %q", tt.v, tt.limit, got, tt.want)
 		}
 	}
 }
@@ -529,11 +529,5 @@ func TestRefusedBy(t *testing.T) {
 	want := map[string]int{"detector:scraping-fast": 4, "per-ip": 2, "detector:credentials": 1}
 	if !maps.Equal(got, want) {
 		t.Errorf("refused_by = %v, want %v", got, want)
-	}
-	if top := topRefusers(got, 2); top != "detector:scraping-fast 4, per-ip 2, 1 more" {
-		t.Errorf("topRefusers = %q", top)
-	}
-	if top := topRefusers(nil, 2); top != "-" {
-		t.Errorf("topRefusers(nil) = %q", top)
 	}
 }

@@ -10,8 +10,9 @@
 //   - the runner (run.go): sends every actor's requests from its own
 //     loopback source address, bounded in time, count and concurrency, on
 //     the wall clock or on a virtual clock shared with an in-process guard.
-//   - evaluation and reports (evaluate.go, report.go): Results in, a
-//     Summary and report.md, report.html and summary.json out.
+//   - evaluation (evaluate.go): Results in, a Summary out. The reports
+//     (summary.json, report.md, report.html and the CLI's table) are
+//     rendered from it by the report subpackage.
 //
 // Labels never leave the simulator: nothing it sends tells the guard what
 // is an attack.

@@ -2,9 +2,12 @@ package serve
 
 import (
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -45,6 +48,68 @@ func siemSink(dest, setting string) (*siem.Queue, bool, error) {
 	return siem.NewQueue(sink, siem.QueueOptions{}), true, nil
 }
 
+// destinations opens the access log's and the events' destinations: SIEM
+// URLs (siemSink) through a never-blocking queue, everything else through
+// telemetry.Sinks. Streams naming the same destination share its writer.
+type destinations struct {
+	files *telemetry.Sinks
+
+	mu     sync.Mutex
+	queues map[string]*siem.Queue // by destination
+}
+
+func newDestinations(interval time.Duration) *destinations {
+	return &destinations{files: telemetry.NewSinks(interval), queues: map[string]*siem.Queue{}}
+}
+
+// Open returns the writer of dest for setting (named in errors): nil for
+// "off".
+func (d *destinations) Open(dest, setting string) (io.Writer, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if q := d.queues[dest]; q != nil {
+		return q, nil
+	}
+	q, ok, err := siemSink(dest, setting)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		d.queues[dest] = q
+		return q, nil
+	}
+	w, err := d.files.Open(dest)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", setting, err)
+	}
+	return w, nil
+}
+
+// Close flushes and closes every destination.
+func (d *destinations) Close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, q := range d.queues {
+		q.Close()
+	}
+	d.files.Close()
+}
+
+// stats sums the SIEM queues' counters.
+func (d *destinations) stats() siem.Stats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var sum siem.Stats
+	for _, q := range d.queues {
+		s := q.Stats()
+		sum.Dropped += s.Dropped
+		sum.Sent += s.Sent
+		sum.Failed += s.Failed
+		sum.Queued += s.Queued
+	}
+	return sum
+}
+
 var (
 	siemDroppedDesc = prometheus.NewDesc("abuseguard_siem_dropped_total", "Security events dropped because the SIEM queue was full (the SIEM is slow or down).", nil, nil)
 	siemSentDesc    = prometheus.NewDesc("abuseguard_siem_sent_total", "Security events the SIEM sink accepted.", nil, nil)
@@ -52,12 +117,12 @@ var (
 	siemQueuedDesc  = prometheus.NewDesc("abuseguard_siem_queued", "Security events waiting for the SIEM sink.", nil, nil)
 )
 
-// watchSIEM exports q's counters.
-func watchSIEM(m *telemetry.Metrics, q *siem.Queue) {
-	m.Registry.MustRegister(siemCollector{q})
+// watchSIEM exports the SIEM queues' counters (zero while none is open).
+func watchSIEM(m *telemetry.Metrics, d *destinations) {
+	m.Registry.MustRegister(siemCollector{d})
 }
 
-type siemCollector struct{ q *siem.Queue }
+type siemCollector struct{ d *destinations }
 
 func (siemCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- siemDroppedDesc
@@ -67,7 +132,7 @@ func (siemCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c siemCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.q.Stats()
+	s := c.d.stats()
 	ch <- prometheus.MustNewConstMetric(siemDroppedDesc, prometheus.CounterValue, float64(s.Dropped))
 	ch <- prometheus.MustNewConstMetric(siemSentDesc, prometheus.CounterValue, float64(s.Sent))
 	ch <- prometheus.MustNewConstMetric(siemFailedDesc, prometheus.CounterValue, float64(s.Failed))
