@@ -87,11 +87,15 @@ func buildFronts(e *frontEnv) ([]Front, error) {
 	var checker *gateway.Checker
 	if cfg.Fronts.ForwardAuth.Listen != "" || cfg.Fronts.ExtAuthz.Listen != "" {
 		checker = gateway.New(gateway.Options{Engine: e.engine, Metrics: e.metrics, AccessLog: e.accessLog,
-			Now: e.now, Identity: cfg.Fronts.ForwardAuth.IdentityHeaders})
+			Now: e.now, Identity: cfg.Fronts.ForwardAuth.IdentityHeaders, Tally: e.tally})
 	}
 	if addr := cfg.Fronts.ForwardAuth.Listen; addr != "" {
+		var h http.Handler = forwardauth.New(checker)
+		if e.tracer != nil {
+			h = otelhttp.NewHandler(h, "abuseguard forward_auth", otelhttp.WithTracerProvider(e.tracer), otelhttp.WithPropagators(propagation.TraceContext{}))
+		}
 		fronts = append(fronts, Front{Name: "forward_auth", Addr: addr, Server: &http.Server{
-			Handler:           forwardauth.New(checker),
+			Handler:           h,
 			ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 			IdleTimeout:       cfg.Server.IdleTimeout,
 			MaxHeaderBytes:    int(2*cfg.Server.MaxHeaderBytes) + 4096,
@@ -99,7 +103,7 @@ func buildFronts(e *frontEnv) ([]Front, error) {
 		}})
 	}
 	if addr := cfg.Fronts.ExtAuthz.Listen; addr != "" {
-		srv := grpcserver.New(grpcserver.Options{})
+		srv := grpcserver.New(grpcserver.Options{Tracer: e.tracer})
 		name := extauthz.New(checker).Register(srv.GRPC)
 		srv.Ready(name)
 		fronts = append(fronts, Front{Name: "ext_authz", Addr: addr, Server: grpcFront{srv}})
@@ -112,7 +116,7 @@ func buildFronts(e *frontEnv) ([]Front, error) {
 		e.rls = rls.New(rc, rls.Options{Store: e.engine.Store(), Now: e.now,
 			ShadowMode: cfg.Fronts.RLS.ShadowMode, Headers: cfg.Fronts.RLS.ResponseHeaders,
 			Recorder: rls.NewMetrics(e.metrics.Registry)})
-		srv := grpcserver.New(grpcserver.Options{})
+		srv := grpcserver.New(grpcserver.Options{Tracer: e.tracer})
 		name := e.rls.Register(srv.GRPC)
 		srv.Ready(name)
 		fronts = append(fronts, Front{Name: "rls", Addr: addr, Server: grpcFront{srv}})
@@ -129,7 +133,7 @@ func buildFronts(e *frontEnv) ([]Front, error) {
 		}
 	}
 	if addr := cfg.Fronts.Outcomes.ALSListen; addr != "" {
-		srv := grpcserver.New(grpcserver.Options{})
+		srv := grpcserver.New(grpcserver.Options{Tracer: e.tracer})
 		srv.Ready(outcome.NewALS(feeder).Register(srv.GRPC))
 		fronts = append(fronts, Front{Name: "als", Addr: addr, Server: grpcFront{srv}})
 	}

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/abuseguard/abuseguard/internal/telemetry"
 	"github.com/abuseguard/abuseguard/internal/telemetry/siem"
 )
@@ -110,31 +108,10 @@ func (d *destinations) stats() siem.Stats {
 	return sum
 }
 
-var (
-	siemDroppedDesc = prometheus.NewDesc("abuseguard_siem_dropped_total", "Security events dropped because the SIEM queue was full (the SIEM is slow or down).", nil, nil)
-	siemSentDesc    = prometheus.NewDesc("abuseguard_siem_sent_total", "Security events the SIEM sink accepted.", nil, nil)
-	siemFailedDesc  = prometheus.NewDesc("abuseguard_siem_failed_total", "Security events the SIEM sink refused after its retries.", nil, nil)
-	siemQueuedDesc  = prometheus.NewDesc("abuseguard_siem_queued", "Security events waiting for the SIEM sink.", nil, nil)
-)
-
 // watchSIEM exports the SIEM queues' counters (zero while none is open).
 func watchSIEM(m *telemetry.Metrics, d *destinations) {
-	m.Registry.MustRegister(siemCollector{d})
-}
-
-type siemCollector struct{ d *destinations }
-
-func (siemCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- siemDroppedDesc
-	ch <- siemSentDesc
-	ch <- siemFailedDesc
-	ch <- siemQueuedDesc
-}
-
-func (c siemCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.d.stats()
-	ch <- prometheus.MustNewConstMetric(siemDroppedDesc, prometheus.CounterValue, float64(s.Dropped))
-	ch <- prometheus.MustNewConstMetric(siemSentDesc, prometheus.CounterValue, float64(s.Sent))
-	ch <- prometheus.MustNewConstMetric(siemFailedDesc, prometheus.CounterValue, float64(s.Failed))
-	ch <- prometheus.MustNewConstMetric(siemQueuedDesc, prometheus.GaugeValue, float64(s.Queued))
+	m.WatchSIEM(func() telemetry.SIEMStats {
+		s := d.stats()
+		return telemetry.SIEMStats{Dropped: s.Dropped, Sent: s.Sent, Failed: s.Failed, Queued: s.Queued}
+	})
 }

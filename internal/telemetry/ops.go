@@ -204,10 +204,13 @@ func (m *Metrics) Names() []string {
 }
 
 // Exported returns the names of every metric family serve can export:
-// NewMetrics' and those of the state, decision and detector watchers.
+// NewMetrics' and those of the state, decision, detector, Redis and SIEM
+// watchers.
 func Exported() []string {
 	m := NewMetrics()
 	m.WatchState(func() StateStats { return StateStats{} })
+	m.WatchRedis(func() RedisStats { return RedisStats{} })
+	m.WatchSIEM(func() SIEMStats { return SIEMStats{} })
 	m.WatchDecisions(func() DecisionStats { return DecisionStats{} })
 	m.WatchDetectors(func() map[string]StateStats { return nil })
 	return m.Names()

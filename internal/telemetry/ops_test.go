@@ -93,6 +93,7 @@ func TestExportedNames(t *testing.T) {
 		"abuseguard_requests_total", "abuseguard_decision_seconds", "abuseguard_acted_total",
 		"abuseguard_feedback_total", "abuseguard_time_to_block_seconds", "abuseguard_state_evictions_total",
 		"abuseguard_detector_entities", "abuseguard_decisions_active", "go_goroutines", "process_cpu_seconds_total",
+		"abuseguard_redis_available", "abuseguard_redis_fallback_checks_total", "abuseguard_siem_dropped_total",
 	} {
 		if !slices.Contains(names, want) {
 			t.Errorf("Exported() lacks %s: %v", want, names)
