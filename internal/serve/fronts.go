@@ -24,6 +24,7 @@ import (
 	"github.com/abuseguard/abuseguard/internal/front/forwardauth"
 	"github.com/abuseguard/abuseguard/internal/front/gateway"
 	"github.com/abuseguard/abuseguard/internal/front/grpcserver"
+	"github.com/abuseguard/abuseguard/internal/front/opsmetrics"
 	"github.com/abuseguard/abuseguard/internal/front/outcome"
 	"github.com/abuseguard/abuseguard/internal/front/proxy"
 	"github.com/abuseguard/abuseguard/internal/front/rls"
@@ -115,7 +116,7 @@ func buildFronts(e *frontEnv) ([]Front, error) {
 		}
 		e.rls = rls.New(rc, rls.Options{Store: e.engine.Store(), Now: e.now,
 			ShadowMode: cfg.Fronts.RLS.ShadowMode, Headers: cfg.Fronts.RLS.ResponseHeaders,
-			Recorder: rls.NewMetrics(e.metrics.Registry)})
+			Recorder: rls.NewMetrics(e.metrics.Registry), Requests: rlsRequests{opsmetrics.Recorder{Metrics: e.metrics}}})
 		srv := grpcserver.New(grpcserver.Options{Tracer: e.tracer})
 		name := e.rls.Register(srv.GRPC)
 		srv.Ready(name)
@@ -124,6 +125,7 @@ func buildFronts(e *frontEnv) ([]Front, error) {
 	var feeder *outcome.Feeder
 	if o := cfg.Fronts.Outcomes; o.ALSListen != "" || o.SyslogListen != "" {
 		feeder = outcome.NewFeeder(e.engine)
+		feeder.Ops = &opsmetrics.Recorder{Metrics: e.metrics}
 		for result, n := range map[string]*atomic.Uint64{"fed": &feeder.Fed, "refused": &feeder.Refused, "bad": &feeder.Bad} {
 			e.metrics.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name:        "abuseguard_outcomes_total",
@@ -146,6 +148,16 @@ func buildFronts(e *frontEnv) ([]Front, error) {
 	}
 	return fronts, nil
 }
+
+// rlsRequests counts the rate limit service's answers in the operations
+// metrics.
+type rlsRequests struct{ ops opsmetrics.Recorder }
+
+func (r rlsRequests) Request(domain string, o rls.Outcome) {
+	r.ops.RateLimitService(domain, o == rls.OverLimit, o == rls.ShadowOverLimit)
+}
+
+var _ rls.RequestRecorder = rlsRequests{}
 
 // loadRLS loads the rate limit service's config, or returns nil when the
 // service does not run.

@@ -60,7 +60,7 @@ func New(opts Options) *Checker {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return &Checker{opts: opts, idBase: hex.EncodeToString(b[:]) + "-",
-		ops: opsmetrics.Recorder{Ops: opts.Metrics.Ops, Tally: opts.Tally}}
+		ops: opsmetrics.Recorder{Metrics: opts.Metrics, Tally: opts.Tally}}
 }
 
 // Answer is a verdict rendered for a gateway.

@@ -17,11 +17,12 @@ import (
 	"github.com/abuseguard/abuseguard/internal/telemetry"
 )
 
-// Recorder records a front's operations metrics. The zero Tally counts
-// nothing for rules report. Recorder is safe for concurrent use.
+// Recorder records a front's operations metrics into Metrics (required).
+// A nil Tally counts nothing for rules report. Recorder is safe for
+// concurrent use.
 type Recorder struct {
-	Ops   *telemetry.Ops
-	Tally *rollout.Tally // nil: no per-rule tally
+	Metrics *telemetry.Metrics
+	Tally   *rollout.Tally // nil: no per-rule tally
 }
 
 // Verdict records a decided request: its verified identity, what acted
@@ -31,7 +32,7 @@ func (r Recorder) Verdict(v *request.View, vd *engine.Verdict, action, mode stri
 	identity := "anonymous"
 	if v.Identity.Verified {
 		identity = "verified"
-		r.Ops.Verified.Inc()
+		r.Metrics.Ops.Verified.Inc()
 	}
 	if vd.Refused() || vd.Would {
 		if mode == "" {
@@ -41,7 +42,7 @@ func (r Recorder) Verdict(v *request.View, vd *engine.Verdict, action, mode stri
 		if cause, ok := strings.CutPrefix(vd.Rule, "detector:"); ok {
 			reason = cause // a detector's decision: its cause, not "blocked" or "throttled"
 		}
-		r.Ops.Acted.WithLabelValues(action, reason, mode, identity).Inc()
+		r.Metrics.Ops.Acted.WithLabelValues(action, reason, mode, identity).Inc()
 		if r.Tally != nil && vd.Rule != "" {
 			r.Tally.Record(vd.Rule, vd.Would, Subject(&v.Identity, v.ClientIP))
 		}
@@ -49,7 +50,7 @@ func (r Recorder) Verdict(v *request.View, vd *engine.Verdict, action, mode stri
 	for i := range vd.Limits {
 		rl := &vd.Limits[i]
 		if used, ok := telemetry.Usage(rl.Policy, rl.Remaining); ok {
-			r.Ops.LimitUsage.WithLabelValues(rl.Name).Observe(used)
+			r.Metrics.Ops.LimitUsage.WithLabelValues(rl.Name).Observe(used)
 		}
 	}
 }
@@ -61,8 +62,32 @@ func (r Recorder) Upstream(route string, status int, took time.Duration) {
 	if route == "" {
 		route = "unmatched"
 	}
-	r.Ops.Responses.WithLabelValues(route, telemetry.StatusCode(status)).Inc()
-	r.Ops.CostSeconds.WithLabelValues(route).Add(took.Seconds())
+	r.Metrics.Ops.Responses.WithLabelValues(route, telemetry.StatusCode(status)).Inc()
+	r.Metrics.Ops.CostSeconds.WithLabelValues(route).Add(took.Seconds())
+}
+
+// RateLimitService records a request the rate limit service answered for
+// domain ("" for one its config does not name): refused when a
+// descriptor was over its limit, else shadow when one was over in shadow
+// mode. It counts the request in abuseguard_requests_total (route "rls:"
+// + domain, or "rls:other"; rule "rls" when it was over) and a
+// refusal, or a shadow would-refuse, in abuseguard_acted_total (reason
+// rate_limited; the service knows no identity: anonymous).
+func (r Recorder) RateLimitService(domain string, refused, shadow bool) {
+	action, mode, rule := "allow", "", ""
+	switch {
+	case refused:
+		action, mode, rule = "throttle", "enforce", "rls"
+	case shadow:
+		mode, rule = "shadow", "rls"
+	}
+	if domain == "" {
+		domain = "other"
+	}
+	r.Metrics.Requests.WithLabelValues("rls:"+domain, action, rule, mode).Inc()
+	if rule != "" {
+		r.Metrics.Ops.Acted.WithLabelValues(action, "rate_limited", mode, "anonymous").Inc()
+	}
 }
 
 // Subject returns the rollout.EntityHash of the entity a request is

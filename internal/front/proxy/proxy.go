@@ -82,7 +82,7 @@ func New(opts Options) *Proxy {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	p := &Proxy{opts: opts, idBase: hex.EncodeToString(b[:]) + "-",
-		ops: opsmetrics.Recorder{Ops: opts.Metrics.Ops, Tally: opts.Tally}}
+		ops: opsmetrics.Recorder{Metrics: opts.Metrics, Tally: opts.Tally}}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:      p.rewrite,
 		Transport:    opts.Transport,
