@@ -320,3 +320,23 @@ func TestAlertsHaveRunbooks(t *testing.T) {
 		}
 	}
 }
+
+// TestBuiltInDashboardMetrics checks that every metric the built-in
+// dashboard (/ui/) reads from the registry is one the binary exports, so
+// that a renamed metric cannot leave a panel silently at zero.
+func TestBuiltInDashboardMetrics(t *testing.T) {
+	names := known(t)
+	src, err := os.ReadFile("../internal/admin/ui.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := regexp.MustCompile(`case "(abuseguard_[a-z0-9_]+)"`).FindAllStringSubmatch(string(src), -1)
+	if len(read) < 5 {
+		t.Fatalf("found %d metric names in internal/admin/ui.go's summary; has it moved?", len(read))
+	}
+	for _, m := range read {
+		if !names[m[1]] {
+			t.Errorf("the built-in dashboard reads %s, which the binary does not export", m[1])
+		}
+	}
+}

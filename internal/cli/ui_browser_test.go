@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image/png"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -68,6 +70,9 @@ limits:
 			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
 			if err != nil {
 				return err
+			}
+			if err := checkScreenshot(buf); err != nil {
+				return fmt.Errorf("screenshot %s: %w", name, err)
 			}
 			return os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644)
 		})
@@ -143,6 +148,36 @@ limits:
 	if resp.StatusCode != 401 {
 		t.Errorf("/ui/api without a session: %d, want 401", resp.StatusCode)
 	}
+}
+
+// checkScreenshot checks that buf is a PNG of the browser window (1280
+// wide) showing something: the top bar's dark pixels and the page's light
+// ones both present.
+func checkScreenshot(buf []byte) error {
+	img, err := png.Decode(bytes.NewReader(buf))
+	if err != nil {
+		return err
+	}
+	b := img.Bounds()
+	if b.Dx() != 1280 || b.Dy() < 600 {
+		return fmt.Errorf("%dx%d, want 1280 wide and at least 600 high", b.Dx(), b.Dy())
+	}
+	var dark, light int
+	for y := b.Min.Y; y < b.Max.Y; y += 7 {
+		for x := b.Min.X; x < b.Max.X; x += 7 {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			switch l := (r + g + bl) / 3 >> 8; {
+			case l < 64:
+				dark++
+			case l > 192:
+				light++
+			}
+		}
+	}
+	if dark == 0 || light == 0 {
+		return fmt.Errorf("a blank page (%d dark, %d light samples)", dark, light)
+	}
+	return nil
 }
 
 func grepLines(s, sub string) string {
