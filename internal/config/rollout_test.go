@@ -47,7 +47,7 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := rules.Rule(0); r.Mode != "canary" || r.CanaryPercent != 5 {
+	if r := rules.Rule(0); r.Mode.String() != "canary" || r.CanaryPercent != 5 {
 		t.Errorf("compiled rule after SetMode: mode %q %v%%; want it compiled again", r.Mode, r.CanaryPercent)
 	}
 	if err := c.SetMode("rule", "nope", rollout.Target{Mode: "enforce"}); err == nil {

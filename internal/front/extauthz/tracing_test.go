@@ -79,7 +79,7 @@ func TestTracing(t *testing.T) {
 	}
 	attrs := map[string]string{}
 	for _, kv := range ended[0].Attributes() {
-		attrs[string(kv.Key)] = kv.Value.Emit()
+		attrs[string(kv.Key)] = kv.Value.String()
 	}
 	if attrs["abuseguard.action"] != "block" || attrs["abuseguard.rule"] != "rule:banned" || attrs["abuseguard.reason"] != "banned" {
 		t.Errorf("span attributes %v, want the rule's block", attrs)

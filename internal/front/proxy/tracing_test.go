@@ -31,7 +31,7 @@ func TestTracing(t *testing.T) {
 	}
 	attrs := map[string]string{}
 	for _, kv := range ended[1].Attributes() {
-		attrs[string(kv.Key)] = kv.Value.Emit()
+		attrs[string(kv.Key)] = kv.Value.String()
 	}
 	if attrs["abuseguard.action"] != "throttle" || attrs["abuseguard.rule"] != "per-ip" || attrs["abuseguard.reason"] != "rate_limited" {
 		t.Errorf("span attributes %v, want the throttle verdict", attrs)
