@@ -72,10 +72,10 @@ func (c *Config) validate() Errors {
 	}
 	v.stateStore()
 	if c.AccessLog == "" {
-		v.fail("access_log", "must be stdout, stderr, off, a file path, syslog+udp|tcp|tls://HOST:PORT or a webhook URL")
+		v.fail("access_log", "must be stdout, stderr, off, a file path, file+rotate:///PATH, syslog+udp|tcp|tls://HOST:PORT or a webhook URL")
 	}
 	if c.Events == "" {
-		v.fail("events", "must be stdout, stderr, off, a file path, syslog+udp|tcp|tls://HOST:PORT or a webhook URL")
+		v.fail("events", "must be stdout, stderr, off, a file path, file+rotate:///PATH, syslog+udp|tcp|tls://HOST:PORT or a webhook URL")
 	}
 	v.risk()
 	v.decisions()

@@ -5,9 +5,12 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/abuseguard/abuseguard/internal/telemetry"
 	"github.com/abuseguard/abuseguard/internal/telemetry/siem"
@@ -47,17 +50,21 @@ func siemSink(dest, setting string) (*siem.Queue, bool, error) {
 }
 
 // destinations opens the access log's and the events' destinations: SIEM
-// URLs (siemSink) through a never-blocking queue, everything else through
+// URLs (siemSink) through a never-blocking queue, file+rotate:// files
+// through a size-rotated file (rotatedFile), everything else through
 // telemetry.Sinks. Streams naming the same destination share its writer.
 type destinations struct {
 	files *telemetry.Sinks
 
-	mu     sync.Mutex
-	queues map[string]*siem.Queue // by destination
+	mu      sync.Mutex
+	queues  map[string]*siem.Queue               // by destination
+	rotated map[string]*telemetry.BufferedWriter // file+rotate:// destinations, by what follows the scheme
+	closers []func() error                       // of the rotated files, in order
 }
 
 func newDestinations(interval time.Duration) *destinations {
-	return &destinations{files: telemetry.NewSinks(interval), queues: map[string]*siem.Queue{}}
+	return &destinations{files: telemetry.NewSinks(interval), queues: map[string]*siem.Queue{},
+		rotated: map[string]*telemetry.BufferedWriter{}}
 }
 
 // Open returns the writer of dest for setting (named in errors): nil for
@@ -76,11 +83,71 @@ func (d *destinations) Open(dest, setting string) (io.Writer, error) {
 		d.queues[dest] = q
 		return q, nil
 	}
+	if rest, ok := strings.CutPrefix(dest, "file+rotate://"); ok {
+		if w := d.rotated[rest]; w != nil {
+			return w, nil
+		}
+		lj, err := rotatedFile(rest)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", setting, err)
+		}
+		w := telemetry.NewBufferedWriter(lj, d.files.Interval)
+		d.rotated[rest], d.closers = w, append(d.closers, w.Close, lj.Close)
+		return w, nil
+	}
 	w, err := d.files.Open(dest)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", setting, err)
 	}
 	return w, nil
+}
+
+// rotatedFile opens the rotated file rest names: /PATH?max_size_mb=N
+// (default 100), max_backups=N (default 5; 0 keeps all), max_age_days=N
+// (default 0: no age limit), compress=true|false (default false). Backups
+// sit beside the file, named with the time of their rotation.
+func rotatedFile(rest string) (*lumberjack.Logger, error) {
+	u, err := url.Parse("file://" + rest)
+	if err != nil {
+		return nil, err
+	}
+	if u.Host != "" || !strings.HasPrefix(u.Path, "/") {
+		return nil, fmt.Errorf("file+rotate://%s: want file+rotate:///ABSOLUTE/PATH", rest)
+	}
+	lj := &lumberjack.Logger{Filename: u.Path, MaxSize: 100, MaxBackups: 5}
+	for key, vs := range u.Query() {
+		v := vs[len(vs)-1]
+		var n int
+		switch key {
+		case "compress":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("compress=%q: want true or false", v)
+			}
+			lj.Compress = b
+			continue
+		case "max_size_mb", "max_backups", "max_age_days":
+			if n, err = strconv.Atoi(v); err != nil || n < 0 || (key == "max_size_mb" && n == 0) {
+				return nil, fmt.Errorf("%s=%q: want a whole number (at least 1 for max_size_mb)", key, v)
+			}
+		default:
+			return nil, fmt.Errorf("unknown setting %q (max_size_mb, max_backups, max_age_days, compress)", key)
+		}
+		switch key {
+		case "max_size_mb":
+			lj.MaxSize = n
+		case "max_backups":
+			lj.MaxBackups = n
+		case "max_age_days":
+			lj.MaxAge = n
+		}
+	}
+	// Open (or create) it now, so a bad path fails at start, not at the
+	// first line.
+	if _, err := lj.Write(nil); err != nil {
+		return nil, err
+	}
+	return lj, nil
 }
 
 // Close flushes and closes every destination.
@@ -89,6 +156,9 @@ func (d *destinations) Close() {
 	defer d.mu.Unlock()
 	for _, q := range d.queues {
 		q.Close()
+	}
+	for _, c := range d.closers {
+		_ = c()
 	}
 	d.files.Close()
 }
