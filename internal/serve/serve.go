@@ -147,6 +147,7 @@ func Run(ctx context.Context, opts Options) error {
 	var accessLog *telemetry.AccessLog // nil when off: no line is even formatted
 	if logOut != nil {
 		accessLog = telemetry.NewAccessLog(logOut)
+		accessLog.SampleBenign(cfg.AccessLogBenignSample, metrics.AccessLogSampledOut)
 	}
 	tracer, stopTracing, err := telemetry.NewTracing(ctx, os.Getenv, "")
 	if err != nil {

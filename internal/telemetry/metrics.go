@@ -17,7 +17,10 @@ type Metrics struct {
 	DecisionSeconds prometheus.Histogram
 	UpstreamSeconds prometheus.Histogram
 	ConfigReloads   *prometheus.CounterVec // result: ok, failed
-	ConfigReloadOK  prometheus.Gauge       // 1 when the last reload succeeded
+	// AccessLogSampledOut counts benign access log lines left out by
+	// access_log_benign_sample.
+	AccessLogSampledOut prometheus.Counter
+	ConfigReloadOK      prometheus.Gauge // 1 when the last reload succeeded
 
 	Ops *Ops // the operations metrics of docs/metrics.md
 }
@@ -56,7 +59,11 @@ func NewMetrics() *Metrics {
 			Help: "1 when the last configuration reload succeeded, 0 when it failed.",
 		}),
 	}
-	reg.MustRegister(m.Requests, m.Refused, m.DecisionSeconds, m.UpstreamSeconds, m.ConfigReloads, m.ConfigReloadOK)
+	m.AccessLogSampledOut = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "abuseguard_access_log_sampled_out_total",
+		Help: "Benign requests' access log lines left out by access_log_benign_sample (suspicious ones are always written).",
+	})
+	reg.MustRegister(m.Requests, m.Refused, m.DecisionSeconds, m.UpstreamSeconds, m.ConfigReloads, m.ConfigReloadOK, m.AccessLogSampledOut)
 	m.ConfigReloadOK.Set(1)
 	m.Ops = newOps(reg)
 	m.ConfigReloads.WithLabelValues("ok")
