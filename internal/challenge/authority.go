@@ -97,11 +97,11 @@ type Options struct {
 	// ReplayEntries bounds the replay cache (spent solutions). Default
 	// 65536 (about 3 MB).
 	ReplayEntries int
-	// Now is the clock. Default time.Now.
-	Now func() time.Time
 }
 
 // Authority issues and verifies tokens. It is safe for concurrent use.
+// Its clock is the caller's: every method takes the time of the request
+// (event time in replay and game days).
 type Authority struct {
 	opts    Options
 	secrets [][]byte // current first
@@ -130,9 +130,6 @@ func NewAuthority(opts Options) (*Authority, error) {
 	opts.Rotation = max(opts.Rotation, opts.PassTTL, opts.TTL)
 	if opts.ReplayEntries <= 0 {
 		opts.ReplayEntries = 1 << 16
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
 	}
 	a := &Authority{opts: opts, secrets: [][]byte{opts.Secret}, spent: newReplayCache(opts.ReplayEntries)}
 	if len(opts.PreviousSecret) > 0 {
@@ -307,10 +304,10 @@ func (a *Authority) mint(kind byte, difficulty int, b *Binding, now time.Time, t
 }
 
 // Issue returns a new challenge at difficulty (clamped to 0..64) for the
-// client b.
-func (a *Authority) Issue(b Binding, difficulty int) challenge.Challenge {
+// client b, issued at now.
+func (a *Authority) Issue(b Binding, difficulty int, now time.Time) challenge.Challenge {
 	difficulty = min(max(difficulty, 0), challenge.MaxDifficulty)
-	tok, exp := a.mint(kindChallenge, difficulty, &b, a.opts.Now(), a.opts.TTL)
+	tok, exp := a.mint(kindChallenge, difficulty, &b, now, a.opts.TTL)
 	return challenge.Challenge{Algorithm: challenge.Algorithm, Token: tok, Difficulty: difficulty, Expires: exp}
 }
 
@@ -358,18 +355,17 @@ type Redemption struct {
 	Difficulty int // the solved token's difficulty (0 unless it authenticated)
 }
 
-// Redeem checks an Abuseguard-Solution header value for the client b
-// against the difficulty required now, and marks it spent when it is
+// Redeem checks an Abuseguard-Solution header value for the client b at
+// now against the difficulty required, and marks it spent when it is
 // good. The checks, in order: it parses (Malformed), the token is this
 // guard's challenge (Forged), unexpired (Expired), issued to b
 // (Transplanted), at least as hard as required (WrongDifficulty), solved
 // by the nonce (Unsolved), and not used before (Replayed).
-func (a *Authority) Redeem(header string, b Binding, required int) Redemption {
+func (a *Authority) Redeem(header string, b Binding, required int, now time.Time) Redemption {
 	sol, err := challenge.ParseSolution(header)
 	if err != nil {
 		return Redemption{Outcome: Malformed}
 	}
-	now := a.opts.Now()
 	raw, o := a.open(sol.Token, kindChallenge, &b, now)
 	if o != OK {
 		return Redemption{Outcome: o}
@@ -391,18 +387,18 @@ func (a *Authority) Redeem(header string, b Binding, required int) Redemption {
 
 // IssuePass returns a pass for b, recording the difficulty solved to earn
 // it, and when it expires.
-func (a *Authority) IssuePass(b Binding, difficulty int) (string, time.Time) {
-	return a.mint(kindPass, min(max(difficulty, 0), challenge.MaxDifficulty), &b, a.opts.Now(), a.opts.PassTTL)
+func (a *Authority) IssuePass(b Binding, difficulty int, now time.Time) (string, time.Time) {
+	return a.mint(kindPass, min(max(difficulty, 0), challenge.MaxDifficulty), &b, now, a.opts.PassTTL)
 }
 
 // CheckPass checks a pass (the Abuseguard-Pass header or the pass cookie)
-// for the client b: Malformed, Forged, Expired, Transplanted or OK. A pass
+// for the client b at now: Malformed, Forged, Expired, Transplanted or OK. A pass
 // is reusable until it expires.
-func (a *Authority) CheckPass(pass string, b Binding) Outcome {
+func (a *Authority) CheckPass(pass string, b Binding, now time.Time) Outcome {
 	if !challenge.ValidToken(pass) {
 		return Malformed
 	}
-	_, o := a.open(pass, kindPass, &b, a.opts.Now())
+	_, o := a.open(pass, kindPass, &b, now)
 	return o
 }
 

@@ -19,7 +19,6 @@ func newTestAuthority(t testing.TB, c *clock.Fake, opts Options) *Authority {
 	if opts.Secret == nil {
 		opts.Secret = []byte("test secret, 32 bytes long......")
 	}
-	opts.Now = c.Now
 	a, err := NewAuthority(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +52,7 @@ func wrongNonce(ch challenge.Challenge) string {
 func TestRedeem(t *testing.T) {
 	c := clock.NewFake(t0)
 	a := newTestAuthority(t, c, Options{TTL: 5 * time.Minute})
-	ch := a.Issue(alice(), 8)
+	ch := a.Issue(alice(), 8, c.Now())
 	if ch.Difficulty != 8 || ch.Algorithm != challenge.Algorithm || !ch.Expires.Equal(t0.Add(5*time.Minute)) {
 		t.Fatalf("challenge = %+v", ch)
 	}
@@ -70,7 +69,7 @@ func TestRedeem(t *testing.T) {
 	otherAgent.UserAgent = "curl/8.5"
 	otherUser := alice()
 	otherUser.User = "bob"
-	pass, _ := a.IssuePass(alice(), 8)
+	pass, _ := a.IssuePass(alice(), 8, c.Now())
 
 	tests := []struct {
 		name     string
@@ -95,15 +94,15 @@ func TestRedeem(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := a.Redeem(tt.header, tt.b, tt.required)
+			got := a.Redeem(tt.header, tt.b, tt.required, c.Now())
 			if got.Outcome != tt.want {
 				t.Fatalf("Redeem = %v, want %v", got.Outcome, tt.want)
 			}
 		})
 	}
 	// Another address in the same prefix is the same client.
-	ch2 := a.Issue(alice(), 4)
-	if got := a.Redeem(solve(t, ch2), alice(), 4); got.Outcome != OK || got.Difficulty != 4 {
+	ch2 := a.Issue(alice(), 4, c.Now())
+	if got := a.Redeem(solve(t, ch2), alice(), 4, c.Now()); got.Outcome != OK || got.Difficulty != 4 {
 		t.Fatalf("Redeem = %+v, want OK at 4", got)
 	}
 }
@@ -133,10 +132,10 @@ func TestReasonsAreDistinct(t *testing.T) {
 func TestRedeemExpired(t *testing.T) {
 	c := clock.NewFake(t0)
 	a := newTestAuthority(t, c, Options{TTL: time.Minute})
-	ch := a.Issue(alice(), 4)
+	ch := a.Issue(alice(), 4, c.Now())
 	sol := solve(t, ch)
 	c.Advance(time.Minute)
-	if got := a.Redeem(sol, alice(), 4).Outcome; got != Expired {
+	if got := a.Redeem(sol, alice(), 4, c.Now()).Outcome; got != Expired {
 		t.Fatalf("Redeem after the TTL = %v, want Expired", got)
 	}
 }
@@ -144,15 +143,15 @@ func TestRedeemExpired(t *testing.T) {
 func TestPass(t *testing.T) {
 	c := clock.NewFake(t0)
 	a := newTestAuthority(t, c, Options{PassTTL: 10 * time.Minute})
-	pass, exp := a.IssuePass(alice(), 12)
+	pass, exp := a.IssuePass(alice(), 12, c.Now())
 	if !exp.Equal(t0.Add(10 * time.Minute)) {
 		t.Fatalf("expires %v", exp)
 	}
 	other := alice()
 	other.Prefix = netip.MustParsePrefix("2001:db8:1::/48")
-	ch := a.Issue(alice(), 1)
+	ch := a.Issue(alice(), 1, c.Now())
 	for i := range 3 { // reusable
-		if got := a.CheckPass(pass, alice()); got != OK {
+		if got := a.CheckPass(pass, alice(), c.Now()); got != OK {
 			t.Fatalf("use %d: CheckPass = %v", i, got)
 		}
 	}
@@ -167,16 +166,16 @@ func TestPass(t *testing.T) {
 		{"a challenge is not a pass", ch.Token, alice(), Forged},
 		{"transplanted", pass, other, Transplanted},
 	} {
-		if got := a.CheckPass(tt.pass, tt.b); got != tt.want {
+		if got := a.CheckPass(tt.pass, tt.b, c.Now()); got != tt.want {
 			t.Errorf("%s: CheckPass = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 	c.Advance(10*time.Minute - time.Second)
-	if got := a.CheckPass(pass, alice()); got != OK {
+	if got := a.CheckPass(pass, alice(), c.Now()); got != OK {
 		t.Fatalf("just before expiry: %v", got)
 	}
 	c.Advance(time.Second)
-	if got := a.CheckPass(pass, alice()); got != Expired {
+	if got := a.CheckPass(pass, alice(), c.Now()); got != Expired {
 		t.Fatalf("at expiry: %v, want Expired", got)
 	}
 }
@@ -185,18 +184,18 @@ func TestRotationKeepsLastPeriodsPasses(t *testing.T) {
 	c := clock.NewFake(t0)
 	a := newTestAuthority(t, c, Options{Rotation: time.Hour, PassTTL: time.Hour})
 	c.Set(t0.Truncate(time.Hour).Add(59 * time.Minute)) // late in a period
-	pass, _ := a.IssuePass(alice(), 8)
+	pass, _ := a.IssuePass(alice(), 8, c.Now())
 	c.Advance(30 * time.Minute) // the key has rotated
-	if got := a.CheckPass(pass, alice()); got != OK {
+	if got := a.CheckPass(pass, alice(), c.Now()); got != OK {
 		t.Fatalf("after one rotation: %v, want OK", got)
 	}
 	// A token signed two periods ago no longer verifies even if it had
 	// not expired: its key is gone.
 	b := alice()
 	long := newTestAuthority(t, c, Options{Rotation: time.Hour, PassTTL: 3 * time.Hour})
-	old, _ := long.IssuePass(b, 8)
+	old, _ := long.IssuePass(b, 8, c.Now())
 	c.Advance(2 * long.opts.Rotation)
-	if got := long.CheckPass(old, b); got != Forged {
+	if got := long.CheckPass(old, b, c.Now()); got != Forged {
 		t.Fatalf("two rotations later: %v, want Forged", got)
 	}
 }
@@ -204,18 +203,18 @@ func TestRotationKeepsLastPeriodsPasses(t *testing.T) {
 func TestPreviousSecretVerifies(t *testing.T) {
 	c := clock.NewFake(t0)
 	before := newTestAuthority(t, c, Options{Secret: []byte("old secret")})
-	pass, _ := before.IssuePass(alice(), 8)
-	ch := before.Issue(alice(), 4)
+	pass, _ := before.IssuePass(alice(), 8, c.Now())
+	ch := before.Issue(alice(), 4, c.Now())
 	sol := solve(t, ch)
 	after := newTestAuthority(t, c, Options{Secret: []byte("new secret"), PreviousSecret: []byte("old secret")})
-	if got := after.CheckPass(pass, alice()); got != OK {
+	if got := after.CheckPass(pass, alice(), c.Now()); got != OK {
 		t.Fatalf("pass under the previous secret: %v", got)
 	}
-	if got := after.Redeem(sol, alice(), 4).Outcome; got != OK {
+	if got := after.Redeem(sol, alice(), 4, c.Now()).Outcome; got != OK {
 		t.Fatalf("solution under the previous secret: %v", got)
 	}
 	stranger := newTestAuthority(t, c, Options{Secret: []byte("new secret")})
-	if got := stranger.CheckPass(pass, alice()); got != Forged {
+	if got := stranger.CheckPass(pass, alice(), c.Now()); got != Forged {
 		t.Fatalf("pass under a secret not configured: %v, want Forged", got)
 	}
 }
@@ -226,8 +225,8 @@ func TestReplayCacheBounded(t *testing.T) {
 	var sols []string
 	for i := range replayShards * 8 {
 		c.Advance(time.Second)
-		sol := challenge.Solution{Token: a.Issue(alice(), 0).Token}.String()
-		if got := a.Redeem(sol, alice(), 0).Outcome; got != OK {
+		sol := challenge.Solution{Token: a.Issue(alice(), 0, c.Now()).Token}.String()
+		if got := a.Redeem(sol, alice(), 0, c.Now()).Outcome; got != OK {
 			t.Fatalf("solution %d: %v", i, got)
 		}
 		sols = append(sols, sol)
@@ -237,7 +236,7 @@ func TestReplayCacheBounded(t *testing.T) {
 		t.Fatalf("entries %d (cap %d), evictions %d", entries, replayShards*2, evictions)
 	}
 	for i, s := range sols { // evicted or not, none replays
-		if got := a.Redeem(s, alice(), 0).Outcome; got != Replayed {
+		if got := a.Redeem(s, alice(), 0, c.Now()).Outcome; got != Replayed {
 			t.Fatalf("replay %d: %v, want Replayed", i, got)
 		}
 	}
@@ -284,11 +283,11 @@ func BenchmarkVerify(b *testing.B) {
 	c := clock.NewFake(t0)
 	a := newTestAuthority(b, c, Options{ReplayEntries: 1 << 20})
 	bind := alice()
-	pass, _ := a.IssuePass(bind, 16)
+	pass, _ := a.IssuePass(bind, 16, c.Now())
 	b.Run("CheckPass", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if a.CheckPass(pass, bind) != OK {
+			if a.CheckPass(pass, bind, c.Now()) != OK {
 				b.Fatal("refused")
 			}
 		}
@@ -298,7 +297,7 @@ func BenchmarkVerify(b *testing.B) {
 		// the work verified is the same at any difficulty.
 		headers := make([]string, 0, 1<<16)
 		for range cap(headers) {
-			headers = append(headers, challenge.Solution{Token: a.Issue(bind, 0).Token}.String())
+			headers = append(headers, challenge.Solution{Token: a.Issue(bind, 0, c.Now()).Token}.String())
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -307,12 +306,12 @@ func BenchmarkVerify(b *testing.B) {
 			if i == len(headers) {
 				b.StopTimer()
 				for j := range headers {
-					headers[j] = challenge.Solution{Token: a.Issue(bind, 0).Token}.String()
+					headers[j] = challenge.Solution{Token: a.Issue(bind, 0, c.Now()).Token}.String()
 				}
 				i = 0
 				b.StartTimer()
 			}
-			if got := a.Redeem(headers[i], bind, 0).Outcome; got != OK {
+			if got := a.Redeem(headers[i], bind, 0, c.Now()).Outcome; got != OK {
 				b.Fatal(got)
 			}
 			i++
@@ -321,7 +320,7 @@ func BenchmarkVerify(b *testing.B) {
 	b.Run("Issue", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_ = a.Issue(bind, 16)
+			_ = a.Issue(bind, 16, c.Now())
 		}
 	})
 }
@@ -333,7 +332,7 @@ func BenchmarkSolve(b *testing.B) {
 		b.Run("difficulty="+strconv.Itoa(d), func(b *testing.B) {
 			var hashes uint64
 			for b.Loop() {
-				_, st, err := challenge.Solver{Workers: 1}.Solve(context.Background(), a.Issue(alice(), d))
+				_, st, err := challenge.Solver{Workers: 1}.Solve(context.Background(), a.Issue(alice(), d, c.Now()))
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -72,8 +72,9 @@ type Shared struct {
 	ruleErrors       atomic.Uint64
 
 	mu      sync.Mutex
-	secrets map[string][]byte // HMAC secrets by the environment variable naming them
-	jwt     *sharedJWT
+	secrets    map[string][]byte // HMAC secrets by the environment variable naming them
+	jwt        *sharedJWT
+	challenges *sharedChallenges
 }
 
 // sharedJWT is the JWT verifier and the options it was made with: a

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/abuseguard/abuseguard/pkg/challenge"
 )
 
 // Problem is a refused request: its status, a stable reason code that
@@ -18,6 +20,9 @@ type Problem struct {
 	Rule       string        `json:"rule,omitempty"`
 	RequestID  string        `json:"request_id,omitempty"`
 	RetryAfter time.Duration `json:"-"`
+	// Challenge is the proof-of-work a challenged client may solve
+	// (docs/challenges.md); nil for other refusals.
+	Challenge *challenge.Challenge `json:"challenge,omitempty"`
 }
 
 // Error returns the reason and detail.

@@ -18,6 +18,7 @@ type Metrics struct {
 	UpstreamSeconds prometheus.Histogram
 	ConfigReloads   *prometheus.CounterVec // result: ok, failed
 	ConfigReloadOK  prometheus.Gauge       // 1 when the last reload succeeded
+	Challenges      *prometheus.CounterVec // outcome: issued, solved, pass, or the reason a solution or pass was refused
 }
 
 // NewMetrics registers abuseguard's metrics, with the Go runtime and
@@ -53,8 +54,12 @@ func NewMetrics() *Metrics {
 			Name: "abuseguard_config_last_reload_successful",
 			Help: "1 when the last configuration reload succeeded, 0 when it failed.",
 		}),
+		Challenges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "abuseguard_challenges_total",
+			Help: "Proof-of-work challenges by outcome: issued, solved (a solution earned a pass), pass (a pass let a request through), or the reason a solution or pass was refused (challenge_expired, challenge_replayed, pass_transplanted, ...).",
+		}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.Requests, m.Refused, m.DecisionSeconds, m.UpstreamSeconds, m.ConfigReloads, m.ConfigReloadOK)
+	reg.MustRegister(m.Requests, m.Refused, m.DecisionSeconds, m.UpstreamSeconds, m.ConfigReloads, m.ConfigReloadOK, m.Challenges)
 	m.ConfigReloadOK.Set(1)
 	m.ConfigReloads.WithLabelValues("ok")
 	m.ConfigReloads.WithLabelValues("failed")

@@ -43,6 +43,9 @@ const (
 	PassHeader = "Abuseguard-Pass"
 	// PassCookie is the cookie a browser keeps its pass in.
 	PassCookie = "abuseguard_pass"
+	// SolutionCookie is the cookie the interstitial page leaves its
+	// solution in, "<token>.<nonce>", for the guard to redeem on reload.
+	SolutionCookie = "abuseguard_solution"
 	// Reason is the problem reason code of a challenged request.
 	Reason = "challenge_required"
 )
