@@ -135,4 +135,3 @@ func (s *Shared) challengeAuthority(c config.Challenge) (*challenge.Authority, e
 	s.challenges = &sharedChallenges{opts: key, a: a}
 	return a, nil
 }
-

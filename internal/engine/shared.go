@@ -71,7 +71,7 @@ type Shared struct {
 	persistErrors    atomic.Uint64
 	ruleErrors       atomic.Uint64
 
-	mu      sync.Mutex
+	mu         sync.Mutex
 	secrets    map[string][]byte // HMAC secrets by the environment variable naming them
 	jwt        *sharedJWT
 	challenges *sharedChallenges

@@ -22,8 +22,8 @@ import (
 	"github.com/abuseguard/abuseguard/internal/problem"
 	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
-	"github.com/abuseguard/abuseguard/pkg/challenge"
 	"github.com/abuseguard/abuseguard/internal/verdict"
+	"github.com/abuseguard/abuseguard/pkg/challenge"
 )
 
 // Options configures a Proxy. Nil fields get defaults.
