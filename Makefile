@@ -51,6 +51,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseEnvoy$$' -fuzztime $(FUZZTIME) ./internal/replay
 	$(GO) test -run '^$$' -fuzz '^FuzzParseJSON$$' -fuzztime $(FUZZTIME) ./internal/replay
 	$(GO) test -run '^$$' -fuzz '^FuzzGraphQL$$' -fuzztime $(FUZZTIME) ./internal/sample
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSolution$$' -fuzztime $(FUZZTIME) ./pkg/challenge
+	$(GO) test -run '^$$' -fuzz '^FuzzParseWWWAuthenticate$$' -fuzztime $(FUZZTIME) ./pkg/challenge
+	$(GO) test -run '^$$' -fuzz '^FuzzCheckPass$$' -fuzztime $(FUZZTIME) ./internal/challenge
+	$(GO) test -run '^$$' -fuzz '^FuzzRedeem$$' -fuzztime $(FUZZTIME) ./internal/challenge
 
 check-examples: build
 	./bin/abuseguard check examples/*.yaml

@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"hash"
+	"io"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -97,6 +98,9 @@ type Options struct {
 	// ReplayEntries bounds the replay cache (spent solutions). Default
 	// 65536 (about 3 MB).
 	ReplayEntries int
+	// Rand makes the random secret and token ids. Default crypto/rand;
+	// tests give a fixed stream to make tokens repeatable.
+	Rand io.Reader
 }
 
 // Authority issues and verifies tokens. It is safe for concurrent use.
@@ -112,9 +116,12 @@ type Authority struct {
 // NewAuthority returns an Authority, or an error when the random secret
 // cannot be read.
 func NewAuthority(opts Options) (*Authority, error) {
+	if opts.Rand == nil {
+		opts.Rand = rand.Reader
+	}
 	if len(opts.Secret) == 0 {
 		opts.Secret = make([]byte, 32)
-		if _, err := rand.Read(opts.Secret); err != nil {
+		if _, err := io.ReadFull(opts.Rand, opts.Secret); err != nil {
 			return nil, err
 		}
 	}
@@ -294,7 +301,7 @@ func (a *Authority) mint(kind byte, difficulty int, b *Binding, now time.Time, t
 	expires := now.Add(ttl).Unix()
 	binary.BigEndian.PutUint32(raw[offIssued:], uint32(issued))
 	binary.BigEndian.PutUint32(raw[offExpires:], uint32(expires))
-	_, _ = rand.Read(raw[offID:offNet])
+	_, _ = io.ReadFull(a.opts.Rand, raw[offID:offNet]) // crypto/rand never fails; a short test stream leaves zeros
 	h := hashBinding(b)
 	copy(raw[offNet:], h.net[:])
 	copy(raw[offAgent:], h.agent[:])

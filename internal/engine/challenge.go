@@ -20,8 +20,7 @@ import (
 // answers a challenge.
 func (p *Policy) answer(vd *Verdict, v *request.View, e verdict.Entity, offense int) bool {
 	a := p.challenges
-	b := challenge.Binding{Prefix: request.Prefix(v.ClientIP, p.v4, p.v6), UserAgent: v.UserAgent,
-		Key: v.Identity.KeyID, User: v.Identity.User}
+	b := p.bindingOf(v)
 	required, least := p.difficulty(p.entityScore(e, v), offense)
 	reason := "challenge_required"
 	if v.Pass != "" {
@@ -46,6 +45,13 @@ func (p *Policy) answer(vd *Verdict, v *request.View, e verdict.Entity, offense 
 	vd.Page = v.Hints.Has(request.AcceptsHTML)
 	vd.Reason = reason
 	return false
+}
+
+// bindingOf returns who a token for v is bound to: its network prefix,
+// user agent, API key and user.
+func (p *Policy) bindingOf(v *request.View) challenge.Binding {
+	return challenge.Binding{Prefix: request.Prefix(v.ClientIP, p.v4, p.v6), UserAgent: v.UserAgent,
+		Key: v.Identity.KeyID, User: v.Identity.User}
 }
 
 // difficulty returns the ladder's difficulty for an entity at score on
