@@ -137,8 +137,8 @@ func TestSolvedChallengeRelievesScore(t *testing.T) {
 func TestDifficultyLadder(t *testing.T) {
 	w := newWorld(t, challengeYAML) // challenge_at 60, step_score 5, ladder [4 6 8]
 	for _, tt := range []struct {
-		score          float64
-		offense        int
+		score           float64
+		offense         int
 		required, least int
 	}{
 		{0, 1, 4, 4}, {60, 1, 4, 4}, {64.9, 1, 4, 4}, {65, 1, 6, 4}, {70, 1, 8, 6}, {99, 1, 8, 6},

@@ -20,7 +20,7 @@ import (
 // tests run this client against the real proxy).
 type toyGuard struct {
 	difficulty int
-	alwaysFail bool // refuse every solution
+	alwaysFail bool        // refuse every solution
 	revoked    atomic.Bool // refuse the pass
 	requests   atomic.Int32
 	onRequest  func()
