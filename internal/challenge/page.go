@@ -9,7 +9,7 @@ import (
 	"github.com/abuseguard/abuseguard/pkg/challenge"
 )
 
-//go:embed web/page.html
+//go:embed web/page.html web/worker.js
 var web embed.FS
 
 var page = sync.OnceValue(func() *template.Template {
@@ -21,7 +21,13 @@ type pageData struct {
 	Challenge  challenge.Challenge
 	Difficulty int
 	RequestID  string
+	Worker     string // the solver's source, web/worker.js
 }
+
+var workerJS = sync.OnceValue(func() string {
+	b, _ := web.ReadFile("web/worker.js") // embedded: cannot fail
+	return string(b)
+})
 
 // Page returns the interstitial page for a browser challenged with c: a
 // self-contained HTML document (no external resources) that solves c in a
@@ -31,7 +37,7 @@ type pageData struct {
 // cookie. Without JavaScript, a <noscript> text explains what is needed.
 func Page(c challenge.Challenge, requestID string) []byte {
 	var b bytes.Buffer
-	if err := page().Execute(&b, pageData{Challenge: c, Difficulty: c.Difficulty, RequestID: requestID}); err != nil {
+	if err := page().Execute(&b, pageData{Challenge: c, Difficulty: c.Difficulty, RequestID: requestID, Worker: workerJS()}); err != nil {
 		// The template is fixed and its data plain: this cannot fail but
 		// on a broken build; say so rather than send half a page.
 		return []byte("<!doctype html><title>Challenge</title><p>The challenge page could not be built: " +
