@@ -3,8 +3,8 @@ package proxy
 import (
 	"context"
 	"fmt"
-	"os"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
