@@ -195,7 +195,7 @@ func TestBrowserWithoutJavaScriptIsExplained(t *testing.T) {
 // browser user pays (page load, solve in the worker, reload).
 func BenchmarkBrowserSolve(b *testing.B) {
 	ctx := browser(b)
-	for _, d := range []int{8, 12, 14, 16, 18} {
+	for _, d := range []int{8, 12, 14, 16, 18, 20, 22} {
 		srv, _ := browserGuard(b, d)
 		b.Run("difficulty="+strconv.Itoa(d), func(b *testing.B) {
 			for b.Loop() {
