@@ -20,7 +20,7 @@ type reportData struct {
 	Targets    []targetRow
 	Rows       []scenarioRow // scenarios in ScenarioNames order, then the run
 	Shortfalls []string
-	Overhead   []overheadRow // empty without overhead samples
+	Overhead   []overheadRow  // empty without overhead samples
 	Challenges []challengeRow // scenarios that met challenges; empty when none did
 	Direct     string
 	Charts     []*chart // report.html only
