@@ -88,14 +88,30 @@ func TestBrowserSolvesChallenge(t *testing.T) {
 	ctx, cancel := context.WithTimeout(tab, 60*time.Second)
 	defer cancel()
 
+	// The documents the tab receives: the interstitial first, then the
+	// upstream's page. (Waiting for the interstitial's elements instead
+	// races with its reload, which may come before the wait starts.)
+	docs := make(chan *network.Response, 8)
+	chromedp.ListenTarget(ctx, func(ev any) {
+		if ev, ok := ev.(*network.EventResponseReceived); ok && ev.Type == network.ResourceTypeDocument {
+			select {
+			case docs <- ev.Response:
+			default:
+			}
+		}
+	})
 	start := time.Now()
 	var body, status string
-	if err := chromedp.Run(ctx,
-		chromedp.Navigate(srv.URL+"/guarded/page?q=1"),
-		chromedp.WaitVisible(`#progress`, chromedp.ByID),
-		chromedp.Text(`#status`, &status, chromedp.ByID),
-	); err != nil {
+	if err := chromedp.Run(ctx, chromedp.Navigate(srv.URL+"/guarded/page?q=1")); err != nil {
 		t.Fatalf("interstitial: %v", err)
+	}
+	select {
+	case r := <-docs:
+		if r.Status != 429 || !strings.HasPrefix(r.MimeType, "text/html") {
+			t.Fatalf("first document: %d %s, want the 429 interstitial page", r.Status, r.MimeType)
+		}
+	case <-ctx.Done():
+		t.Fatal("no document received")
 	}
 	// The page solves, leaves its solution and reloads: the upstream's
 	// text replaces it.
