@@ -56,7 +56,16 @@ func Write(w http.ResponseWriter, p *Problem) {
 		h.Set("Retry-After", strconv.FormatInt(Seconds(p.RetryAfter), 10))
 	}
 	w.WriteHeader(p.Status)
-	_ = json.NewEncoder(w).Encode(body{Type: TypeURI(p.Reason), Title: http.StatusText(p.Status), Problem: p})
+	_, _ = w.Write(Marshal(p))
+}
+
+// Marshal returns p's application/problem+json body, ending in a newline.
+func Marshal(p *Problem) []byte {
+	b, err := json.Marshal(body{Type: TypeURI(p.Reason), Title: http.StatusText(p.Status), Problem: p})
+	if err != nil { // plain fields only: cannot fail
+		return []byte(`{"status":500,"reason":"internal"}` + "\n")
+	}
+	return append(b, '\n')
 }
 
 // Seconds rounds d up to whole seconds, at least 1 for any positive d.

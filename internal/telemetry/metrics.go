@@ -6,6 +6,9 @@ package telemetry
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/abuseguard/abuseguard/internal/verdict"
+	"github.com/abuseguard/abuseguard/pkg/challenge"
 )
 
 // Metrics are abuseguard's Prometheus metrics.
@@ -64,6 +67,24 @@ func NewMetrics() *Metrics {
 	m.ConfigReloads.WithLabelValues("ok")
 	m.ConfigReloads.WithLabelValues("failed")
 	return m
+}
+
+// CountChallenge counts the challenge outcome of vd, if it has one: a
+// solution that earned a pass (solved), a pass that let the request
+// through (pass), or a challenge issued, with the reason a solution or
+// pass was refused when one was.
+func (m *Metrics) CountChallenge(vd *verdict.Verdict) {
+	switch {
+	case vd.Pass != "":
+		m.Challenges.WithLabelValues("solved").Inc()
+	case vd.PassUsed:
+		m.Challenges.WithLabelValues("pass").Inc()
+	case vd.Challenge.Token != "":
+		m.Challenges.WithLabelValues("issued").Inc()
+		if vd.Reason != challenge.Reason {
+			m.Challenges.WithLabelValues(vd.Reason).Inc()
+		}
+	}
 }
 
 // StateStats is a snapshot of limiter state size and churn.

@@ -55,6 +55,13 @@ type Verdict struct {
 	// Secure is set by the front when the client's connection is TLS, so
 	// that cookies are marked Secure.
 	Secure bool
+	// OneCookie is set by fronts whose gateway passes at most one
+	// Set-Cookie to the client (nginx's auth_request_set sees the first
+	// only, newer nginx and Caddy join repeats into one line): the pass
+	// cookie is then the only one, and the page's spent solution cookie
+	// is left to expire by itself (Max-Age 300; a valid pass is checked
+	// before any solution).
+	OneCookie bool
 }
 
 // RateLimit is the state of one limit for the RateLimit headers
@@ -205,8 +212,8 @@ func (v *Verdict) WriteHTTP(w http.ResponseWriter, requestID string) bool {
 // PassHeaders calls set with the challenge protocol's headers of v: the
 // WWW-Authenticate challenge of a challenge verdict; the Abuseguard-Pass
 // header of an earned pass, and with PassCookie the HttpOnly, SameSite=Lax
-// pass cookie (Secure when v.Secure) and the clearing of the page's
-// solution cookie.
+// pass cookie (Secure when v.Secure) and, unless v.OneCookie, the clearing
+// of the page's solution cookie.
 func (v *Verdict) PassHeaders(set func(name, value string)) {
 	if v.Challenge.Token != "" {
 		set("Www-Authenticate", v.Challenge.WWWAuthenticate())
@@ -221,6 +228,9 @@ func (v *Verdict) PassHeaders(set func(name, value string)) {
 	pass := &http.Cookie{Name: challenge.PassCookie, Value: v.Pass, Path: "/", HttpOnly: true, Secure: v.Secure,
 		SameSite: http.SameSiteLaxMode, MaxAge: int(problem.Seconds(v.PassTTL))}
 	set("Set-Cookie", pass.String())
+	if v.OneCookie {
+		return
+	}
 	spent := &http.Cookie{Name: challenge.SolutionCookie, Value: "", Path: "/", MaxAge: -1, Secure: v.Secure,
 		SameSite: http.SameSiteLaxMode}
 	set("Set-Cookie", spent.String())

@@ -77,7 +77,13 @@ func newChecker(t testing.TB) *gateway.Checker {
 // newGuardEngine is newChecker, with the engine it decides with.
 func newGuardEngine(t testing.TB) (*gateway.Checker, *engine.Engine) {
 	t.Helper()
-	cfg, err := config.Parse("guard.yaml", []byte(guardYAML()))
+	return newGuardEngineYAML(t, guardYAML())
+}
+
+// newGuardEngineYAML is newGuardEngine with the config yaml.
+func newGuardEngineYAML(t testing.TB, yaml string) (*gateway.Checker, *engine.Engine) {
+	t.Helper()
+	cfg, err := config.Parse("guard.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +105,13 @@ func startGuard(t *testing.T) *httptest.Server {
 // startGuardEngine is startGuard, with the guard's engine.
 func startGuardEngine(t *testing.T) (*httptest.Server, *engine.Engine) {
 	t.Helper()
-	c, eng := newGuardEngine(t)
+	return startGuardYAML(t, guardYAML())
+}
+
+// startGuardYAML is startGuardEngine with the config yaml.
+func startGuardYAML(t *testing.T, yaml string) (*httptest.Server, *engine.Engine) {
+	t.Helper()
+	c, eng := newGuardEngineYAML(t, yaml)
 	s := httptest.NewServer(New(c))
 	t.Cleanup(s.Close)
 	return s, eng

@@ -2,9 +2,7 @@ package proxy
 
 import (
 	"context"
-	"fmt"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,59 +10,11 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
-	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/abuseguard/abuseguard/internal/testenv"
 	"github.com/abuseguard/abuseguard/pkg/challenge"
 )
-
-// browser starts headless Chromium (the Debian package, installed by
-// .ci/run) with a fresh profile and returns a context driving one tab.
-func browser(t testing.TB) context.Context {
-	t.Helper()
-	path := testenv.LookPath(t, "chromium")
-	profile, err := os.MkdirTemp("", "abuseguard-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.UserDataDir(profile),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		_ = chromedp.Cancel(ctx) // closes the browser and waits for it
-		cancelTab()
-		cancelAlloc()
-		_ = os.RemoveAll(profile) // best effort: a crash reporter may still hold a file
-	})
-	// The page's console and uncaught exceptions go to the test log.
-	chromedp.ListenTarget(ctx, func(ev any) {
-		switch ev := ev.(type) {
-		case *cdpruntime.EventConsoleAPICalled:
-			var args []string
-			for _, a := range ev.Args {
-				args = append(args, string(a.Value)+a.Description)
-			}
-			t.Logf("console.%s: %s", ev.Type, strings.Join(args, " "))
-		case *cdpruntime.EventExceptionThrown:
-			t.Logf("page exception: %s", ev.ExceptionDetails.Error())
-		}
-	})
-	if err := chromedp.Run(ctx); err != nil { // start the browser
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
-}
 
 // browserGuard is the proxy on a loopback port, challenging /guarded at
 // the given difficulty, in front of an upstream that records requests.
@@ -83,7 +33,7 @@ func browserGuard(t testing.TB, difficulty int) (*httptest.Server, *upstream) {
 // through the guard, solves it in the interstitial's worker, and reaches
 // the upstream with the HttpOnly pass cookie.
 func TestBrowserSolvesChallenge(t *testing.T) {
-	tab := browser(t)
+	tab := testenv.Chromium(t)
 	srv, up := browserGuard(t, 16) // the default ladder's first step
 	ctx, cancel := context.WithTimeout(tab, 60*time.Second)
 	defer cancel()
@@ -115,7 +65,7 @@ func TestBrowserSolvesChallenge(t *testing.T) {
 	}
 	// The page solves, leaves its solution and reloads: the upstream's
 	// text replaces it.
-	if err := waitForText(ctx, "upstream says hi"); err != nil {
+	if err := testenv.WaitForText(ctx, "upstream says hi"); err != nil {
 		late, cancel := context.WithTimeout(tab, 5*time.Second)
 		defer cancel()
 		_ = chromedp.Run(late, chromedp.Text(`#status`, &status, chromedp.ByID))
@@ -167,29 +117,10 @@ func TestBrowserSolvesChallenge(t *testing.T) {
 	}
 }
 
-// waitForText waits until the tab's page shows text, across the page's
-// own navigations (the interstitial reloads itself), or ctx ends.
-func waitForText(ctx context.Context, text string) error {
-	for {
-		var found bool
-		err := chromedp.Run(ctx, chromedp.Evaluate(`!!document.body && document.body.innerText.includes(`+strconv.Quote(text)+`)`, &found))
-		if err == nil && found {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("page never showed %q: %w", text, ctx.Err())
-		}
-		select { // a navigation in progress: ask again shortly
-		case <-ctx.Done():
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
 // TestBrowserWithoutJavaScriptIsExplained: with JavaScript off the page
 // says what is needed, and the upstream is not reached.
 func TestBrowserWithoutJavaScriptIsExplained(t *testing.T) {
-	ctx := browser(t)
+	ctx := testenv.Chromium(t)
 	srv, up := browserGuard(t, 16)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -210,7 +141,7 @@ func TestBrowserWithoutJavaScriptIsExplained(t *testing.T) {
 // to the upstream's answer in headless Chromium, by difficulty: the cost a
 // browser user pays (page load, solve in the worker, reload).
 func BenchmarkBrowserSolve(b *testing.B) {
-	ctx := browser(b)
+	ctx := testenv.Chromium(b)
 	for _, d := range []int{8, 12, 14, 16, 18, 20, 22} {
 		srv, _ := browserGuard(b, d)
 		b.Run("difficulty="+strconv.Itoa(d), func(b *testing.B) {
@@ -218,7 +149,7 @@ func BenchmarkBrowserSolve(b *testing.B) {
 				if err := chromedp.Run(ctx, network.ClearBrowserCookies(), chromedp.Navigate(srv.URL+"/guarded/page")); err != nil {
 					b.Fatal(err)
 				}
-				if err := waitForText(ctx, "upstream says hi"); err != nil {
+				if err := testenv.WaitForText(ctx, "upstream says hi"); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -145,7 +145,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.opts.Metrics.DecisionSeconds.Observe(p.opts.Now().Sub(start).Seconds())
 	x.trusted = x.policy.Parser.Proxies.Trusts(peerIP(r.RemoteAddr))
 	vd.Secure = r.TLS != nil || x.trusted && r.Header.Get("X-Forwarded-Proto") == "https"
-	p.countChallenge(&vd.Verdict)
+	p.opts.Metrics.CountChallenge(&vd.Verdict)
 	if vd.WriteHTTP(rec, x.view.ID) {
 		p.finish(rec, x, vd, nil, start)
 		return
@@ -219,21 +219,6 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.Header.Set("X-Request-Id", x.view.ID)
 	pr.Out.Header.Del(challenge.SolutionHeader) // the guard's business, not the upstream's
 	pr.Out.Header.Del(challenge.PassHeader)
-}
-
-// countChallenge counts the challenge outcome of a verdict, if it has one.
-func (p *Proxy) countChallenge(vd *verdict.Verdict) {
-	switch {
-	case vd.Pass != "":
-		p.opts.Metrics.Challenges.WithLabelValues("solved").Inc()
-	case vd.PassUsed:
-		p.opts.Metrics.Challenges.WithLabelValues("pass").Inc()
-	case vd.Challenge.Token != "":
-		p.opts.Metrics.Challenges.WithLabelValues("issued").Inc()
-		if vd.Reason != challenge.Reason {
-			p.opts.Metrics.Challenges.WithLabelValues(vd.Reason).Inc()
-		}
-	}
 }
 
 // upstreamError answers when the upstream cannot be reached or the
