@@ -347,3 +347,26 @@ func startCaddy(t *testing.T, yaml string) (string, *upstream) {
 	})
 	return listen, up
 }
+
+// TestExtAuthzHTTPChallenge: Envoy's HTTP ext_authz asks under
+// /ext_authz; the test client, from the trusted 127.0.0.1, is Envoy. The
+// denied answer carries the puzzle, a solution is allowed with the pass in
+// the answer's headers (Envoy's allowed_client_headers_on_success passes
+// them to the client), and the pass lets the client through.
+func TestExtAuthzHTTPChallenge(t *testing.T) {
+	guard, _ := startGuardYAML(t, challengeYAML(t))
+	envoy := func(headers ...string) answer {
+		t.Helper()
+		return send(t, "127.0.0.1", guard.URL+ExtAuthzPrefix+"/guarded/items", append([]string{"X-Forwarded-For", clientE, "User-Agent", "app/3"}, headers...)...)
+	}
+	c := challengeIn(t, envoy(), "challenge_required")
+	challengeIn(t, envoy(), "challenge_required")
+	a := envoy(challenge.SolutionHeader, solve(t, c).String())
+	pass := a.header.Get(challenge.PassHeader)
+	if a.status != http.StatusOK || !challenge.ValidToken(pass) {
+		t.Fatalf("with a solution: %d %s, pass %q", a.status, a.body, pass)
+	}
+	if a := envoy(challenge.PassHeader, pass); a.status != http.StatusOK {
+		t.Errorf("with the pass: %d %s", a.status, a.body)
+	}
+}
