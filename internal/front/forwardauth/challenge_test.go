@@ -34,7 +34,7 @@ func challengeYAML(t testing.TB) string {
 	t.Helper()
 	y := guardYAML()
 	for old, repl := range map[string]string{
-		"rate: 3/m\n    burst: 3": "rate: 100/m\n    burst: 100",
+		"rate: 3/m\n    burst: 3": "rate: 100000/m\n    burst: 100000",
 		"rules:\n":                "rules:\n  - name: guard\n    when: request.path.startsWith(\"/guarded\")\n    action: challenge\n    reason: test\n",
 	} {
 		if !strings.Contains(y, old) {
@@ -269,7 +269,7 @@ func TestCaddyChallenge(t *testing.T) {
 // the pass cookie.
 func TestBrowserThroughGateways(t *testing.T) {
 	tab := testenv.Chromium(t)
-	for name, start := range map[string]func(*testing.T, string) (string, *upstream){"nginx": startNginx, "caddy": startCaddy} {
+	for name, start := range map[string]func(testing.TB, string) (string, *upstream){"nginx": startNginx, "caddy": startCaddy} {
 		t.Run(name, func(t *testing.T) {
 			listen, up := start(t, challengeYAML(t))
 			ctx, cancel := context.WithTimeout(tab, 30*time.Second)
@@ -302,7 +302,7 @@ func TestBrowserThroughGateways(t *testing.T) {
 
 // startNginx runs deploy/gateways/nginx.conf in front of a guard with the
 // config yaml and a test upstream, and returns nginx's address.
-func startNginx(t *testing.T, yaml string) (string, *upstream) {
+func startNginx(t testing.TB, yaml string) (string, *upstream) {
 	t.Helper()
 	nginx := testenv.LookPath(t, "nginx")
 	guard, _ := startGuardYAML(t, yaml)
@@ -326,7 +326,7 @@ func startNginx(t *testing.T, yaml string) (string, *upstream) {
 
 // startCaddy runs deploy/gateways/Caddyfile in front of a guard with the
 // config yaml and a test upstream, and returns Caddy's address.
-func startCaddy(t *testing.T, yaml string) (string, *upstream) {
+func startCaddy(t testing.TB, yaml string) (string, *upstream) {
 	t.Helper()
 	caddy := testenv.LookPath(t, "caddy")
 	guard, _ := startGuardYAML(t, yaml)
@@ -368,5 +368,49 @@ func TestExtAuthzHTTPChallenge(t *testing.T) {
 	}
 	if a := envoy(challenge.PassHeader, pass); a.status != http.StatusOK {
 		t.Errorf("with the pass: %d %s", a.status, a.body)
+	}
+}
+
+// BenchmarkChallengeThroughGateways is what a challenge at the default
+// difficulty (16) costs a client that gets through nginx and Caddy: a
+// fresh Go client (pkg/challenge.Transport, no pass) from the first
+// request to the upstream's answer, and headless Chromium from navigating
+// to the challenged page to the upstream's page (load, solve in the
+// page's workers, reload).
+func BenchmarkChallengeThroughGateways(b *testing.B) {
+	tab := testenv.Chromium(b)
+	for _, gw := range []struct {
+		name  string
+		start func(testing.TB, string) (string, *upstream)
+	}{{"nginx", startNginx}, {"caddy", startCaddy}} {
+		listen, _ := gw.start(b, challengeYAML(b))
+		url := "http://" + listen + "/guarded/items"
+		b.Run(gw.name+"/go", func(b *testing.B) {
+			for b.Loop() {
+				hc := &http.Client{Transport: &challenge.Transport{Base: clientFrom(clientB).Transport}, Timeout: testTimeout}
+				resp, err := hc.Get(url)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+		})
+		b.Run(gw.name+"/chromium", func(b *testing.B) {
+			for b.Loop() {
+				ctx, cancel := context.WithTimeout(tab, 30*time.Second)
+				err := chromedp.Run(ctx, network.ClearBrowserCookies(), chromedp.Navigate(url))
+				if err == nil {
+					err = testenv.WaitForText(ctx, "upstream ok")
+				}
+				cancel()
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
