@@ -68,7 +68,7 @@ type solver struct {
 // ignores challenges, sending with base.
 func newSolver(scenario string, base *http.Client) *solver {
 	kind, ok := solvers[scenario]
-	if !ok {
+	if !ok || kind.how == ignores {
 		return nil
 	}
 	s := &solver{how: kind.how, solve: challenge.Solver{MaxDifficulty: kind.maxDifficulty, Workers: 1}}
