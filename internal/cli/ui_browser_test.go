@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/abuseguard/abuseguard/internal/testenv"
@@ -25,7 +26,6 @@ import (
 // enforce; then checks each effect on the guard itself. Screenshots go to
 // a temporary directory (logged).
 func TestDashboardInChromium(t *testing.T) {
-	chromium := testenv.LookPath(t, "chromium")
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" {
 			io.WriteString(w, "home\n")
@@ -49,26 +49,22 @@ limits:
 	g := startGuard(t, cfg, upstream.URL)
 	defer g.stop()
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium), chromedp.UserDataDir(filepath.Join(dir, "chromium")),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.WindowSize(1280, 900))
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(testenv.Chromium(t), 90*time.Second)
 	defer cancelTimeout()
+	// The window the screenshots show.
+	if err := chromedp.Run(ctx, emulation.SetDeviceMetricsOverride(1280, 900, 1, false)); err != nil {
+		t.Fatal(err)
+	}
 
 	shots := filepath.Join(os.TempDir(), fmt.Sprintf("abuseguard-ui-%d", time.Now().UnixNano()))
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("screenshots in %s", shots)
-	shot := func(name string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
-			if err != nil {
+	shot := func(name string) chromedp.Action {
+		return chromedp.ActionFunc(func(ctx context.Context) error {
+			var buf []byte
+			if err := chromedp.FullScreenshot(&buf, 100).Do(ctx); err != nil {
 				return err
 			}
 			if err := checkScreenshot(buf); err != nil {
@@ -77,20 +73,21 @@ limits:
 			return os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644)
 		})
 	}
-	do := func(step string, actions ...chromedp.Action[chromedp.Void]) {
+	do := func(step string, actions ...chromedp.Action) {
 		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("body")))
+		if err := chromedp.Run(ctx, actions...); err != nil {
+			var html string
+			_ = chromedp.Run(ctx, chromedp.OuterHTML("body", &html, chromedp.ByQuery))
 			t.Fatalf("%s: %v\npage:\n%.3000s", step, err, html)
 		}
 	}
 
 	// A wrong token stays on the login page; the right one signs in.
-	do("wrong token", chromedp.Navigate(g.admin+"/ui/"), chromedp.WaitVisible(chromedp.ID("token")),
-		chromedp.SendKeys(chromedp.ID("token"), "not-it"), chromedp.Click(chromedp.ID("signin")),
-		chromedp.WaitVisible(chromedp.ID("failed")))
-	do("sign in", chromedp.SendKeys(chromedp.ID("token"), "browser-test-token"), chromedp.Click(chromedp.ID("signin")),
-		chromedp.WaitVisible(chromedp.ID("executive")), chromedp.WaitVisible(chromedp.CSS("#chart-traffic .uplot")), shot("1-executive"))
+	do("wrong token", chromedp.Navigate(g.admin+"/ui/"), chromedp.WaitVisible("token", chromedp.ByID),
+		chromedp.SendKeys("token", "not-it", chromedp.ByID), chromedp.Click("signin", chromedp.ByID),
+		chromedp.WaitVisible("failed", chromedp.ByID))
+	do("sign in", chromedp.SendKeys("token", "browser-test-token", chromedp.ByID), chromedp.Click("signin", chromedp.ByID),
+		chromedp.WaitVisible("executive", chromedp.ByID), chromedp.WaitVisible("#chart-traffic .uplot", chromedp.ByQuery), shot("1-executive"))
 
 	// A prober gets blocked; its decision shows up on the on-call view.
 	prober := clientFrom("127.0.0.2")
@@ -103,19 +100,19 @@ limits:
 		t.Fatal("the prober was not blocked within 40 requests")
 	}
 	row := `#decisions tr[data-entity="ip:127.0.0.2"]`
-	do("decision appears", chromedp.Click(chromedp.CSS(`nav button[data-view="oncall"]`)),
-		chromedp.WaitVisible(chromedp.CSS(row)), shot("2-oncall-decision"))
-	do("incident appears", chromedp.Click(chromedp.CSS(`nav button[data-view="incidents"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#incidents-table tr[data-id^="inc_"]`)), shot("2b-incidents"),
-		chromedp.Click(chromedp.CSS(`nav button[data-view="oncall"]`)), chromedp.WaitVisible(chromedp.CSS(row)))
-	attr, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(row), "data-id"))
-	if err != nil || attr.Value == "" {
+	do("decision appears", chromedp.Click(`nav button[data-view="oncall"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(row, chromedp.ByQuery), shot("2-oncall-decision"))
+	do("incident appears", chromedp.Click(`nav button[data-view="incidents"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#incidents-table tr[data-id^="inc_"]`, chromedp.ByQuery), shot("2b-incidents"),
+		chromedp.Click(`nav button[data-view="oncall"]`, chromedp.ByQuery), chromedp.WaitVisible(row, chromedp.ByQuery))
+	var id string
+	var ok bool
+	if err := chromedp.Run(ctx, chromedp.AttributeValue(row, "data-id", &id, &ok, chromedp.ByQuery)); err != nil || id == "" {
 		t.Fatalf("decision id: %v", err)
 	}
-	id := attr.Value
 
 	// Lift it as a false positive.
-	do("lift", chromedp.Click(chromedp.CSS(row+" button.lift")), chromedp.WaitNotPresent(chromedp.CSS(row)), shot("3-lifted"))
+	do("lift", chromedp.Click(row+" button.lift", chromedp.ByQuery), chromedp.WaitNotPresent(row, chromedp.ByQuery), shot("3-lifted"))
 	if code, _, _ := run("decisions", "false-positive", id, "--admin", g.admin, "--token", "browser-test-token"); code != 1 {
 		t.Errorf("decision %s is still active after the dashboard lifted it", id)
 	}
@@ -126,10 +123,10 @@ limits:
 
 	// Promote the shadow limit to enforce.
 	tight := `#rules-table tr[data-name="tight"]`
-	do("rules", chromedp.Click(chromedp.CSS(`nav button[data-view="rules"]`)),
-		chromedp.WaitVisible(chromedp.CSS(tight+`[data-mode="shadow"]`)), shot("4-rules"))
-	do("promote", chromedp.Click(chromedp.CSS(tight+" button.promote-enforce")),
-		chromedp.WaitVisible(chromedp.CSS(tight+`[data-mode="enforce"]`)), shot("5-promoted"))
+	do("rules", chromedp.Click(`nav button[data-view="rules"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(tight+`[data-mode="shadow"]`, chromedp.ByQuery), shot("4-rules"))
+	do("promote", chromedp.Click(tight+" button.promote-enforce", chromedp.ByQuery),
+		chromedp.WaitVisible(tight+`[data-mode="enforce"]`, chromedp.ByQuery), shot("5-promoted"))
 	fresh := clientFrom("127.0.0.7")
 	if s1, _ := get(t, fresh, g.proxy+"/"); s1 != 200 {
 		t.Fatalf("first request of a fresh client: %d", s1)

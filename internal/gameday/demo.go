@@ -39,6 +39,9 @@ type DemoOptions struct {
 	// admin token to sign in with (from ABUSEGUARD_ADMIN_TOKEN, or made up
 	// for this demo).
 	Dashboard func(url, token string)
+	// Config, when set, is the guard's config instead of examples/shop.yaml
+	// (listen addresses and log files are appended to it).
+	Config []byte
 }
 
 // DefaultDemoAdmin is where the demo's dashboard listens when it can.
@@ -121,7 +124,11 @@ func Demo(ctx context.Context, opts DemoOptions) (*Run, *Summary, error) {
 		return nil, nil, err
 	}
 	configFile := filepath.Join(opts.Out, "guard.yaml")
-	guardConfig := fmt.Appendf(append([]byte(nil), examples.Shop...),
+	base := examples.Shop
+	if opts.Config != nil {
+		base = opts.Config
+	}
+	guardConfig := fmt.Appendf(append([]byte(nil), base...),
 		"\n# Written by abuseguard demo.\nlisten: 127.0.0.1:0\nadmin_listen: %s\naccess_log: %s\nevents: %s\n",
 		strconv.Quote(opts.AdminListen), strconv.Quote(filepath.Join(opts.Out, "access.log")), strconv.Quote(filepath.Join(opts.Out, "events.jsonl")))
 	if err := os.WriteFile(configFile, guardConfig, 0o644); err != nil {

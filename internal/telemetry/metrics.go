@@ -6,6 +6,9 @@ package telemetry
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/abuseguard/abuseguard/internal/verdict"
+	"github.com/abuseguard/abuseguard/pkg/challenge"
 )
 
 // Metrics are abuseguard's Prometheus metrics.
@@ -17,10 +20,11 @@ type Metrics struct {
 	DecisionSeconds prometheus.Histogram
 	UpstreamSeconds prometheus.Histogram
 	ConfigReloads   *prometheus.CounterVec // result: ok, failed
+	ConfigReloadOK  prometheus.Gauge       // 1 when the last reload succeeded
+	Challenges      *prometheus.CounterVec // outcome: issued, solved, pass, or the reason a solution or pass was refused
 	// AccessLogSampledOut counts benign access log lines left out by
 	// access_log_benign_sample.
 	AccessLogSampledOut prometheus.Counter
-	ConfigReloadOK      prometheus.Gauge // 1 when the last reload succeeded
 
 	Ops *Ops // the operations metrics of docs/metrics.md
 }
@@ -58,17 +62,39 @@ func NewMetrics() *Metrics {
 			Name: "abuseguard_config_last_reload_successful",
 			Help: "1 when the last configuration reload succeeded, 0 when it failed.",
 		}),
+		Challenges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "abuseguard_challenges_total",
+			Help: "Proof-of-work challenges by outcome: issued, solved (a solution earned a pass), pass (a pass let a request through), or the reason a solution or pass was refused (challenge_expired, challenge_replayed, pass_transplanted, ...).",
+		}, []string{"outcome"}),
 	}
 	m.AccessLogSampledOut = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "abuseguard_access_log_sampled_out_total",
 		Help: "Benign requests' access log lines left out by access_log_benign_sample (suspicious ones are always written).",
 	})
-	reg.MustRegister(m.Requests, m.Refused, m.DecisionSeconds, m.UpstreamSeconds, m.ConfigReloads, m.ConfigReloadOK, m.AccessLogSampledOut)
+	reg.MustRegister(m.Requests, m.Refused, m.DecisionSeconds, m.UpstreamSeconds, m.ConfigReloads, m.ConfigReloadOK, m.Challenges, m.AccessLogSampledOut)
 	m.ConfigReloadOK.Set(1)
 	m.Ops = newOps(reg)
 	m.ConfigReloads.WithLabelValues("ok")
 	m.ConfigReloads.WithLabelValues("failed")
 	return m
+}
+
+// CountChallenge counts the challenge outcome of vd, if it has one: a
+// solution that earned a pass (solved), a pass that let the request
+// through (pass), or a challenge issued, with the reason a solution or
+// pass was refused when one was.
+func (m *Metrics) CountChallenge(vd *verdict.Verdict) {
+	switch {
+	case vd.Pass != "":
+		m.Challenges.WithLabelValues("solved").Inc()
+	case vd.PassUsed:
+		m.Challenges.WithLabelValues("pass").Inc()
+	case vd.Challenge.Token != "":
+		m.Challenges.WithLabelValues("issued").Inc()
+		if vd.Reason != challenge.Reason {
+			m.Challenges.WithLabelValues(vd.Reason).Inc()
+		}
+	}
 }
 
 // StateStats is a snapshot of limiter state size and churn.
