@@ -39,6 +39,7 @@ type Policy struct {
 	allowNets       request.Proxies
 	allowKeys       map[string]bool
 	allowUsers      map[string]bool
+	declaredKeys    map[string]bool // ids of identity.api_key.keys
 }
 
 // Compile builds a Policy from a loaded config over shared state, which
@@ -60,6 +61,7 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 		allowNets:       c.Allowlist.Networks(),
 		allowKeys:       setOf(c.Allowlist.KeyIDs),
 		allowUsers:      setOf(c.Allowlist.Users),
+		declaredKeys:    declaredKeyIDs(c.Identity.APIKey.Keys),
 		shadowDetectors: map[string]bool{},
 	}
 	if c.Upstream != "" {
@@ -167,4 +169,13 @@ func (p *Policy) Close() {
 		c()
 	}
 	p.closers = nil
+}
+
+// declaredKeyIDs returns the set of the declared keys' ids.
+func declaredKeyIDs(keys []config.KeyInfo) map[string]bool {
+	out := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		out[k.ID] = true
+	}
+	return out
 }
