@@ -19,7 +19,7 @@ import (
 // Dimensions a limit can be keyed on, besides header:NAME.
 var dimensions = map[string]bool{
 	"ip": true, "ip_prefix": true, "api_key": true, "user": true,
-	"tenant": true, "plan": true, "route": true, "method": true,
+	"tenant": true, "plan": true, "route": true, "method": true, "session": true,
 }
 
 var (

@@ -54,3 +54,26 @@ routes:
 		t.Fatal("a catalogue walk with a made-up key was never challenged or blocked")
 	}
 }
+
+// TestSessionLimitJudgesOfficeUsersApart: behind one office NAT address,
+// a limit keyed on the session gives each signed-in user (a framework
+// session cookie, read without configuration) a budget of their own, so
+// one user running into it does not refuse the others.
+func TestSessionLimitJudgesOfficeUsersApart(t *testing.T) {
+	w := newWorld(t, `
+limits:
+  - {name: per-session, key: [session], rate: 10/m, burst: 10}
+`)
+	const office = "192.0.2.40"
+	for i := range 15 {
+		a, status, _ := w.do(office, "GET", "/account", 200, "Cookie: sessionid=noisy-user")
+		if i >= 10 && status != 429 {
+			t.Fatalf("request %d of the noisy session: %v %d, want 429", i, a, status)
+		}
+	}
+	for u := range 40 {
+		if a, status, _ := w.do(office, "GET", "/account", 200, fmt.Sprintf("Cookie: theme=x; sessionid=user-%d", u)); a != verdict.Allow {
+			t.Fatalf("office user %d refused (%d) after a colleague hit the limit", u, status)
+		}
+	}
+}

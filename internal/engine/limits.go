@@ -40,11 +40,13 @@ const (
 	dimRoute
 	dimMethod
 	dimHeader
+	dimSession
 )
 
 var dimensionNames = map[string]dimension{
 	"ip": dimIP, "ip_prefix": dimIPPrefix, "api_key": dimAPIKey, "user": dimUser,
 	"tenant": dimTenant, "plan": dimPlan, "route": dimRoute, "method": dimMethod,
+	"session": dimSession,
 }
 
 type dim struct {
@@ -328,6 +330,8 @@ func dimString(d dim, v *request.View) string {
 		return v.Identity.KeyID
 	case dimUser:
 		return v.Identity.User
+	case dimSession:
+		return v.Identity.Session
 	case dimTenant:
 		return v.Identity.Tenant
 	case dimPlan:

@@ -117,11 +117,16 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 func (p *Policy) identifier(c *config.Config) (*request.Identifier, error) {
 	id := c.Identity
 	opts := request.IdentifierOptions{
-		KeyHeader:    id.APIKey.Header,
-		KeyQuery:     id.APIKey.Query,
-		RequireKnown: id.APIKey.RequireKnown,
-		Keys:         map[[32]byte]request.KeyInfo{},
-		Secret:       p.shared.secret(id.SecretEnv),
+		KeyHeader:      id.APIKey.Header,
+		KeyQuery:       id.APIKey.Query,
+		RequireKnown:   id.APIKey.RequireKnown,
+		Keys:           map[[32]byte]request.KeyInfo{},
+		Secret:         p.shared.secret(id.SecretEnv),
+		SessionHeader:  id.Session.Header,
+		SessionCookies: id.Session.Cookies,
+	}
+	if id.Session.Off {
+		opts.SessionHeader, opts.SessionCookies = "", []string{}
 	}
 	for _, k := range id.APIKey.Keys {
 		var sum [32]byte

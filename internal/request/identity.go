@@ -28,6 +28,20 @@ type IdentifierOptions struct {
 	RequireKnown bool                 // refuse keys not in Keys
 	Secret       []byte               // HMAC key for the ids of unknown keys
 	JWT          *JWTVerifier         // nil: bearer tokens are not read
+	// SessionHeader is the header carrying a session id, "" for none; it
+	// wins over SessionCookies.
+	SessionHeader string
+	// SessionCookies are the cookie names whose value is the session id,
+	// the first present wins; nil means DefaultSessionCookies, an empty
+	// non-nil slice means none.
+	SessionCookies []string
+}
+
+// DefaultSessionCookies are the session cookies of common web frameworks,
+// read when identity.session names none.
+var DefaultSessionCookies = []string{
+	"session", "sessionid", "session_id", "sid", "_session_id", "JSESSIONID", "PHPSESSID",
+	"connect.sid", "laravel_session", "ASP.NET_SessionId", "_gorilla_session",
 }
 
 // Identifier finds and verifies who a request claims to be. Raw keys and
@@ -41,6 +55,10 @@ type Identifier struct {
 // NewIdentifier returns an Identifier.
 func NewIdentifier(opts IdentifierOptions) *Identifier {
 	opts.KeyHeader = textproto.CanonicalMIMEHeaderKey(opts.KeyHeader) // looked up without re-canonicalising
+	opts.SessionHeader = textproto.CanonicalMIMEHeaderKey(opts.SessionHeader)
+	if opts.SessionCookies == nil {
+		opts.SessionCookies = DefaultSessionCookies
+	}
 	id := &Identifier{opts: opts}
 	id.macs.New = func() any { return &macState{mac: hmac.New(sha256.New, opts.Secret)} }
 	return id
@@ -57,6 +75,9 @@ type macState struct {
 // a 401 problem for an unknown key (when known keys are required) or a
 // bearer token that does not verify.
 func (id *Identifier) Identify(h Header, rawQuery string, out *Identity) *problem.Problem {
+	if sess := id.session(h); sess != "" {
+		out.Session = id.Pseudonym("ss_", sess)
+	}
 	if key := id.apiKey(h, rawQuery); key != "" {
 		if prob := id.IdentifyKey(key, out); prob != nil {
 			return prob
@@ -113,6 +134,47 @@ func (id *Identifier) apiKey(h Header, rawQuery string) string {
 	}
 	if id.opts.KeyQuery != "" && rawQuery != "" {
 		return queryValue(rawQuery, id.opts.KeyQuery)
+	}
+	return ""
+}
+
+// session returns the raw session id of a request: the session header's
+// value, else the value of the first configured session cookie present.
+func (id *Identifier) session(h Header) string {
+	if id.opts.SessionHeader != "" {
+		if s := h.Get(id.opts.SessionHeader); s != "" {
+			return s
+		}
+	}
+	if len(id.opts.SessionCookies) == 0 {
+		return ""
+	}
+	cookies := h.Get("Cookie")
+	if cookies == "" {
+		return ""
+	}
+	for _, name := range id.opts.SessionCookies {
+		if v := cookieValue(cookies, name); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// cookieValue returns the value of the cookie name in a Cookie header
+// ("a=1; b=2"), without quotes, or "" when it is absent.
+func cookieValue(header, name string) string {
+	for header != "" {
+		var pair string
+		pair, header, _ = strings.Cut(header, ";")
+		k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok || k != name {
+			continue
+		}
+		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+			v = v[1 : len(v)-1]
+		}
+		return v
 	}
 	return ""
 }

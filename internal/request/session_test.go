@@ -1,0 +1,41 @@
+package request
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestIdentifySession(t *testing.T) {
+	def := NewIdentifier(IdentifierOptions{Secret: []byte("s")})
+	session := func(id *Identifier, h HTTPHeader) string {
+		var i Identity
+		id.Identify(h, "", &i)
+		return i.Session
+	}
+	a := session(def, HTTPHeader{"Cookie": {"theme=dark; sessionid=abc123; lang=de"}})
+	b := session(def, HTTPHeader{"Cookie": {`sessionid="abc123"`}})
+	c := session(def, HTTPHeader{"Cookie": {"JSESSIONID=zzz"}})
+	if !strings.HasPrefix(a, "ss_") || len(a) != 19 || strings.Contains(a, "abc123") {
+		t.Fatalf("session id %q", a)
+	}
+	if a != b || a == c || c == "" {
+		t.Fatalf("quoted and bare cookie differ, or two sessions share one id: %q %q %q", a, b, c)
+	}
+	if s := session(def, HTTPHeader{"Cookie": {"theme=dark; mysessionid=abc123"}}); s != "" {
+		t.Fatalf("a cookie that is no session cookie gave session %q", s)
+	}
+	custom := NewIdentifier(IdentifierOptions{Secret: []byte("s"), SessionHeader: "x-session", SessionCookies: []string{"shop_sess"}})
+	if s := session(custom, HTTPHeader{"Cookie": {"sessionid=abc123"}}); s != "" {
+		t.Fatalf("configured cookies replace the defaults; got %q", s)
+	}
+	if s := session(custom, HTTPHeader{"Cookie": {"shop_sess=abc123"}}); s != a {
+		t.Fatalf("same raw session, different id: %q vs %q", s, a)
+	}
+	if s := session(custom, HTTPHeader{"X-Session": {"h1"}, "Cookie": {"shop_sess=abc123"}}); s == a || s == "" {
+		t.Fatalf("the header wins over the cookie; got %q", s)
+	}
+	off := NewIdentifier(IdentifierOptions{Secret: []byte("s"), SessionCookies: []string{}})
+	if s := session(off, HTTPHeader{"Cookie": {"sessionid=abc123"}}); s != "" {
+		t.Fatalf("sessions off, got %q", s)
+	}
+}
