@@ -20,6 +20,8 @@ func Subject(v *request.View) verdict.Entity {
 		return verdict.Entity{Scope: verdict.ScopeKey, Value: v.Identity.KeyID}
 	case v.Identity.User != "":
 		return verdict.Entity{Scope: verdict.ScopeUser, Value: v.Identity.User}
+	case v.Identity.Session != "" && v.Hints.Has(request.SharedAddress):
+		return verdict.Entity{Scope: verdict.ScopeSession, Value: v.Identity.Session}
 	}
 	return verdict.Entity{Scope: verdict.ScopeIP, Value: v.ClientIP.String()}
 }

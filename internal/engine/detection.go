@@ -203,8 +203,10 @@ func (p *Policy) concerns(v *request.View, e verdict.Entity) bool {
 		return v.Identity.KeyID == e.Value
 	case verdict.ScopeUser:
 		return v.Identity.User == e.Value
+	case verdict.ScopeSession:
+		return v.Identity.Session == e.Value
 	}
-	return !v.Identity.Verified
+	return !v.Identity.Verified && !v.Hints.Has(request.SharedAddress)
 }
 
 // activeDecision returns the decision in force for v: on its API key or
@@ -227,6 +229,9 @@ func (p *Policy) activeDecision(v *request.View, buf []byte) (*decision.Decision
 		if d := ds.Active(verdict.ScopeUser, append(buf[:0], u...), now); d != nil {
 			return d, buf
 		}
+	}
+	if v.Hints.Has(request.SharedAddress) {
+		return ds.Active(verdict.ScopeSession, append(buf[:0], v.Identity.Session...), now), buf
 	}
 	if v.Identity.Verified || !v.ClientIP.IsValid() {
 		return nil, buf

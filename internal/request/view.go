@@ -49,6 +49,11 @@ const (
 	// HTTP/1.1"), the form clients use with a forward proxy: a client
 	// taking the API for an open proxy.
 	AbsoluteTarget
+	// SharedAddress: the client's address is shared by many established
+	// sessions (an office or carrier NAT) and this request's session is one
+	// of them. The engine sets it; detectors then judge the session, and
+	// decisions on the address do not apply.
+	SharedAddress
 )
 
 // Has reports whether all of flags are set.
