@@ -3,9 +3,12 @@ package engine
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
@@ -79,5 +82,37 @@ routes:
 		if a, status, reason := w.do(office, "GET", "/shop/cart", 200, fmt.Sprintf("Cookie: sessionid=office-%d", u)); a != verdict.Allow {
 			t.Fatalf("office user %d refused (%d %s) after the prober's block", u, status, reason)
 		}
+	}
+}
+
+// BenchmarkDecisionSharedAddress is BenchmarkDecisionAllDetectors for an
+// office user: an anonymous browser with a session cookie, one of 40
+// behind a shared address, so the session is HMAC'd and the shared-address
+// tables are consulted on every request.
+func BenchmarkDecisionSharedAddress(b *testing.B) {
+	w := newWorld(b, `
+routes:
+  - {name: get-user, match: "GET /v1/users/{id}"}
+`)
+	reqs := make([]*http.Request, 40)
+	for i := range reqs {
+		r := httptest.NewRequest("GET", "/v1/users/42?page=2", nil)
+		r.RemoteAddr = "192.0.2.80:40000"
+		r.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0")
+		r.Header.Set("Cookie", fmt.Sprintf("theme=dark; sessionid=office-user-%d", i))
+		reqs[i] = r
+	}
+	v := &request.View{}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		v.Reset()
+		now := t0.Add(time.Duration(i) * 50 * time.Millisecond)
+		if prob := w.p.Parser.ParseHTTP(reqs[i%len(reqs)], now, v); prob != nil {
+			b.Fatal(prob)
+		}
+		vd := w.p.Decide(v)
+		w.p.Observe(v, verdict.Outcome{Status: 200, Latency: time.Millisecond})
+		vd.Finish(now)
 	}
 }
