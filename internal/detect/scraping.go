@@ -83,7 +83,7 @@ type scrapingState struct {
 	ids, pages                                Distinct
 	total, static, html                       Window
 	last, lo, hi                              uint64 // the last numeric id and the range the walk covers
-	lastAt                                    int64
+	lastAt, runAt                             int64  // the last id's time and the walk's start
 	run                                       uint32
 	route                                     int32
 	idSteps, staticSteps, runSteps, pageSteps Steps
@@ -96,6 +96,12 @@ type scrapingFired struct {
 	nIDs, total, assets, pagesN, runLen float64
 	lo, hi                              uint64
 }
+
+// inferredWalkPace is the average time per id under which a sequential
+// walk over an inferred template (a path no declared route matched) counts:
+// people paging through a catalogue take seconds per item, a script
+// milliseconds. Declared routes have no such floor.
+const inferredWalkPace = time.Second
 
 // Hash namespaces of the scraping detector's sketches.
 const (
@@ -138,12 +144,18 @@ func (d *Scraping) Request(v *request.View, s Sink) {
 	static := scrapingStatic(v)
 	var idHash, pageHash uint64
 	var id uint64
-	hasID, numeric, hasPage := false, false, false
+	hasID, numeric, hasPage, inferred := false, false, false, false
 	route := int32(-1)
 	if !static && v.Route != nil && v.Param != "" {
 		hasID, route = true, int32(v.Route.Index)
 		idHash = d.h.String(nsScrapeID, v.Param) + uint64(v.Route.Index+1)*0x9E3779B97F4A7C15
 		id, numeric = scrapingNumericID(v.Param)
+	} else if !static && v.Route == nil {
+		if param, tmpl, ok := inferredResource(d.h, v.Path); ok {
+			hasID, route, inferred = true, int32(tmpl>>33)|1<<30, true // never a declared route's index
+			idHash = d.h.String(nsScrapeID, param) + tmpl*0x9E3779B97F4A7C15
+			id, numeric = scrapingNumericID(param)
+		}
 	}
 	if !static {
 		if pair, ok := scrapingPageParam(v.Query, cfg.PageParams); ok {
@@ -180,14 +192,17 @@ func (d *Scraping) Request(v *request.View, s Sink) {
 			}
 			switch {
 			case st.run == 0 || route != st.route || now-st.lastAt > int64(w) || diff > step:
-				st.run, st.lo, st.hi = 1, id, id
+				st.run, st.lo, st.hi, st.runAt = 1, id, id, now
 			case id < st.lo:
 				st.run, st.lo = st.run+1, id
 			case id > st.hi:
 				st.run, st.hi = st.run+1, id
 			}
 			st.last, st.lastAt, st.route = id, now, route
-			if cfg.SequentialRun > 0 {
+			// On an inferred template (no declared route) a walk must also
+			// be faster than a person paging through: under
+			// inferredWalkPace per id on average.
+			if cfg.SequentialRun > 0 && (!inferred || now-st.runAt < int64(st.run)*int64(inferredWalkPace)) {
 				r.run = st.runSteps.Cross(float64(st.run), float64(cfg.SequentialRun))
 			}
 			r.runLen, r.lo, r.hi = float64(st.run), st.lo, st.hi
