@@ -129,6 +129,11 @@ func (id *Identifier) IdentifyKey(key string, out *Identity) *problem.Problem {
 func (id *Identifier) apiKey(h Header, rawQuery string) string {
 	if id.opts.KeyHeader != "" {
 		if k := h.Get(id.opts.KeyHeader); k != "" {
+			// An opaque key sent as "Authorization: Bearer KEY" (or any
+			// key header with that scheme) is the key without the scheme.
+			if len(k) > 7 && strings.EqualFold(k[:7], "bearer ") {
+				k = strings.TrimSpace(k[7:])
+			}
 			return k
 		}
 	}

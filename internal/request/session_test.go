@@ -39,3 +39,18 @@ func TestIdentifySession(t *testing.T) {
 		t.Fatalf("sessions off, got %q", s)
 	}
 }
+
+// TestIdentifyBearerKey: an opaque API key in "Authorization: Bearer KEY"
+// is known by the SHA-256 of KEY, as the docs tell an operator to declare it.
+func TestIdentifyBearerKey(t *testing.T) {
+	id := NewIdentifier(IdentifierOptions{
+		KeyHeader: "authorization", Secret: []byte("s"),
+		Keys: map[[32]byte]KeyInfo{sha256Of("partner-opaque-key"): {ID: "acme", Plan: "partner"}},
+	})
+	var a, b Identity
+	id.Identify(HTTPHeader{"Authorization": {"Bearer partner-opaque-key"}}, "", &a)
+	id.Identify(HTTPHeader{"Authorization": {"bearer  partner-opaque-key"}}, "", &b)
+	if a.KeyID != "acme" || !a.Verified || b.KeyID != "acme" {
+		t.Fatalf("bearer key not recognised: %+v %+v", a, b)
+	}
+}
