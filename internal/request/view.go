@@ -17,7 +17,16 @@ type View struct {
 	ClientIP netip.Addr // the client, resolved through trusted proxies only
 	Method   string
 	Host     string
-	Path     string
+	// Path is the canonical path, decoded (see CanonicalPath): what
+	// routes, limits, detectors, decisions and logs see.
+	Path string
+	// EscapedPath is the canonical path as the upstream is sent it,
+	// percent-encoded; "" when the request had no path to make canonical
+	// (a CONNECT, a replayed line).
+	EscapedPath string
+	// SentPath is the path as the client wrote it, still encoded, for
+	// evidence of the spelling (traversal attempts).
+	SentPath string
 	Query    string // the raw query string
 	Route    *Route // matched route, nil when no route matched
 	Param    string // the value of the route's last path parameter: the {id} in /items/{id}
@@ -58,6 +67,16 @@ const (
 
 // Has reports whether all of flags are set.
 func (h Hints) Has(flags Hints) bool { return h&flags == flags }
+
+// BySession reports whether v's behaviour is its session's rather than
+// its address's: v carries a session and its address is shared by many
+// established sessions (SharedAddress, an office NAT) or absent (a
+// replayed log that names clients by session). On an address of its own
+// a session is not the subject, so a client rotating session cookies is
+// still judged as one address.
+func (v *View) BySession() bool {
+	return v.Identity.Session != "" && (v.Hints.Has(SharedAddress) || !v.ClientIP.IsValid())
+}
 
 // Identity is who the request claims to be, after verification.
 type Identity struct {
