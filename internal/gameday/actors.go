@@ -164,7 +164,6 @@ func jsonBody(kv ...string) []byte {
 	return b
 }
 
-
 // --- benign ---------------------------------------------------------------
 
 // browser is a person on the shop's web app: a page, its assets, think

@@ -34,9 +34,9 @@ type Answer struct {
 	At      time.Duration // when the step was sent, since the run's start
 	Status  int           // 0 when there was no answer
 	Outcome Outcome
-	Reason  string // the guard's reason code for a refusal
-	Rule    string // what refused it, as the guard names it
-	Body    []byte // the first maxKeptBody bytes of the body
+	Reason  string         // the guard's reason code for a refusal
+	Rule    string         // what refused it, as the guard names it
+	Body    []byte         // the first maxKeptBody bytes of the body
 	Cookies []*http.Cookie // the cookies the answer set
 }
 
