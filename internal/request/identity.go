@@ -41,6 +41,11 @@ type IdentifierOptions struct {
 	// IsJWT), or any token when JWT is nil, is a key, looked up by the
 	// SHA-256 of KEY alone. A JWT-shaped token is verified as a JWT.
 	KeyBearer bool
+	// BearerSession makes a bearer token nothing else reads (no JWT
+	// verifier, not read as a key) the session id when no session header
+	// or cookie is sent: an app's opaque session token, unverified, like a
+	// cookie.
+	BearerSession bool
 }
 
 // DefaultSessionCookies are the session cookies of common web frameworks,
@@ -96,6 +101,9 @@ func (id *Identifier) Identify(h Header, rawQuery string, out *Identity) *proble
 		if prob := id.IdentifyKey(key, out); prob != nil {
 			return prob
 		}
+	}
+	if hasToken && id.opts.JWT == nil && id.opts.BearerSession && out.Session == "" {
+		out.Session = id.SessionID(token)
 	}
 	if id.opts.JWT == nil || !hasToken {
 		return nil
