@@ -132,9 +132,9 @@ type CredentialsConfig struct {
 // guessed secret itself (a promo code that many people mistype is no
 // account under attack).
 type Credentials struct {
-	cfg    CredentialsConfig
-	h      Hasher
-	state  *Table[credState]
+	cfg   CredentialsConfig
+	h     Hasher
+	state *Table[credState]
 	// kinds holds the learned kind bits (inferLogin, inferCode) of
 	// routes with no declared kind, by template hash.
 	kinds  *Table[uint8]
