@@ -287,8 +287,18 @@ func scrapingStatic(v *request.View) bool {
 
 var scrapingAssetExts = [...]string{"css", "js", "mjs", "png", "jpg", "jpeg", "gif", "svg", "webp", "avif", "ico", "woff", "woff2", "ttf", "otf", "map"}
 
-// scrapingNumericID parses a decimal id of up to 19 digits without allocating.
+// scrapingNumericID parses a decimal id of up to 19 digits, or a slug of
+// a word of up to 16 letters, a - or _ and such an id, without allocating.
 func scrapingNumericID(s string) (uint64, bool) {
+	// A slug of a word and a number ("lst-00123", "item_42") is its number.
+	if i := strings.LastIndexAny(s, "-_"); i > 0 && i <= 16 {
+		for j := 0; j < i; j++ {
+			if c := s[j] | 0x20; c < 'a' || c > 'z' {
+				return 0, false
+			}
+		}
+		s = s[i+1:]
+	}
 	if len(s) == 0 || len(s) > 19 {
 		return 0, false
 	}
