@@ -31,6 +31,7 @@ var generalisationShortfalls = map[string]map[string]string{
 		"office-abuser":                    "slow: 10 failures at 2 a second, then the office's sessions dilute nothing but time",
 		"scraping-slow":                    "never: each address stays under every per-client threshold",
 		"token-churn":                      "slow: the second churn step is what acts",
+		"promo-bruteforce":                 "borderline: inferred verify route, 4.8 to 5.3 s between runs",
 	},
 	"market/docs": {
 		"credential-stuffing-distributed": "slow: the global spike needs 200 failing logins",
@@ -49,6 +50,7 @@ var generalisationShortfalls = map[string]map[string]string{
 		"office-abuser":                    "slow: 10 failures at 2 a second",
 		"scraping-slow":                    "never: each address stays under every per-client threshold",
 		"token-churn":                      "never in time: bearer keys are not read, so churned keys are one address's 403s",
+		"promo-bruteforce":                 "borderline: inferred verify route, 4.8 to 5.3 s between runs",
 	},
 }
 
