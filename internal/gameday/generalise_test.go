@@ -34,6 +34,7 @@ var generalisationShortfalls = map[string]map[string]string{
 		"promo-bruteforce":                 "borderline: inferred verify route, 4.8 to 5.3 s between runs",
 	},
 	"market/docs": {
+		"account-enumeration":             "borderline: 10 identifiers at 3 a second, then the throttle's burst (as on the shop)",
 		"credential-stuffing-distributed": "slow: the global spike needs 200 failing logins",
 		"office-abuser":                   "borderline: 10 failures at 2 a second",
 		"scraping-slow":                   "never: each address stays under every per-client threshold",
