@@ -41,6 +41,10 @@ type DemoOptions struct {
 	// --upstream` alone would (no routes, keys or rules), instead of the
 	// API's example config (examples/shop.yaml, examples/market.yaml).
 	Defaults bool
+	// Config, when set, is the guard's config instead of the API's example
+	// config or the defaults (listen addresses and log files are appended
+	// to it).
+	Config []byte
 }
 
 // upstream returns the sample API's handler and the guard config written
@@ -56,7 +60,10 @@ func (o *DemoOptions) upstream(secret string) (http.Handler, []byte, error) {
 	default:
 		return nil, nil, fmt.Errorf("unknown API %q; known: %s", o.API, strings.Join(APIs, ", "))
 	}
-	if o.Defaults {
+	switch {
+	case o.Config != nil:
+		example = o.Config
+	case o.Defaults:
 		// Storage only: a demo keeps its decisions in memory.
 		example = []byte("# The embedded defaults: no routes, keys, limits or rules.\ndecisions: {path: \"\"}\n")
 	}
