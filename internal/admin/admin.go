@@ -1,5 +1,6 @@
 // Package admin serves the admin REST API under /v1: list, add, show and
-// remove decisions, and explain what is known about an entity. Every route
+// remove decisions, explain what is known about an entity, record analyst
+// feedback on decisions, and roll limits and rules out. Every route
 // needs the admin bearer token; without a configured token the API is off.
 // Errors are application/problem+json with a stable reason.
 package admin
@@ -44,6 +45,13 @@ type Options struct {
 	// OnChange, when set, is called after a manual add ("add") or removal
 	// ("remove") took effect, with the decision added or removed.
 	OnChange func(kind string, d decision.Decision)
+	// OnFeedback, when set, is called after an analyst's verdict
+	// (confirmed, false_positive) on decision d was recorded.
+	OnFeedback func(verdict string, d decision.Decision)
+	// Rollout, when set, serves the rollout routes under /v1/rules.
+	Rollout Rollout
+	// Incidents, when set, serves the incident routes under /v1/incidents.
+	Incidents Incidents
 }
 
 // Limits and defaults of the API.
@@ -79,6 +87,8 @@ func Handler(opts Options) http.Handler {
 	mux.Handle("/v1/decisions/{id}", methods("GET, DELETE"))
 	mux.HandleFunc("GET /v1/explain/{entity...}", a.explain)
 	mux.Handle("/v1/explain/{entity...}", methods("GET"))
+	a.opsRoutes(mux)
+	a.incidentRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, &problem.Problem{Status: http.StatusNotFound, Reason: "not_found", Detail: "no admin API route " + r.URL.Path})
 	})

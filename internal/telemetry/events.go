@@ -42,6 +42,9 @@ type Event struct {
 	// DecisionID names the decision a "decision" or "decision_removed"
 	// event is about.
 	DecisionID string
+	// TraceID is the W3C trace id of the request that caused the event,
+	// "" when it was not traced (ECS trace.id).
+	TraceID string
 }
 
 // Event kinds.
@@ -126,6 +129,11 @@ type ecsDoc struct {
 	HTTP       ecsHTTP       `json:"http,omitzero"`
 	Labels     ecsLabels     `json:"labels,omitzero"`
 	Abuseguard ecsAbuseguard `json:"abuseguard,omitzero"`
+	Trace      ecsTrace      `json:"trace,omitzero"`
+}
+
+type ecsTrace struct {
+	ID string `json:"id,omitempty"`
 }
 
 type ecsVersion struct {
@@ -216,6 +224,7 @@ func ecsDocument(ev *Event) ecsDoc {
 	d := ecsDoc{
 		Timestamp: at.UTC().Format(time.RFC3339Nano),
 		ECS:       ecsVersion{ECSVersion},
+		Trace:     ecsTrace{ID: ev.TraceID},
 		Event: ecsEvent{
 			Kind:      "event",
 			Category:  ecsCategoryIDS,
