@@ -51,6 +51,7 @@ type Config struct {
 	Challenge             Challenge           `yaml:"challenge"`
 	Allowlist             Allowlist           `yaml:"allowlist"`
 	Events                string              `yaml:"events"`
+	EventsSchema          string              `yaml:"events_schema"`
 	Admin                 Admin               `yaml:"admin"`
 	Detectors             detect.Config       `yaml:"detectors"`
 	Rules                 []policy.RuleConfig `yaml:"rules"`

@@ -80,6 +80,9 @@ func (c *Config) validate() Errors {
 	if c.Events == "" {
 		v.fail("events", "must be stdout, stderr, off, a file path, file+rotate:///PATH, syslog+udp|tcp|tls://HOST:PORT or a webhook URL")
 	}
+	if c.EventsSchema != "ecs" && c.EventsSchema != "ocsf" {
+		v.fail("events_schema", "%q: want ecs or ocsf", c.EventsSchema)
+	}
 	v.risk()
 	v.decisions()
 	v.challenge()

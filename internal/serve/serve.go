@@ -99,7 +99,7 @@ func Run(ctx context.Context, opts Options) error {
 	watchSIEM(metrics, dests)
 	incidents := incident.New(0)
 	shared := engine.NewShared(engine.Options{
-		Limits: stores.Limits, Decisions: decisions, Events: telemetry.NewEvents(eventsOut),
+		Limits: stores.Limits, Decisions: decisions, Events: telemetry.NewEventsIn(eventsOut, telemetry.Schema(cfg.EventsSchema)),
 		RiskEntities: stores.Sizes.RiskEntities, DetectorEntities: stores.Sizes.DetectorEntities,
 		Getenv: os.Getenv, Context: ctx, Cluster: stores.Cluster(),
 		OnSignal: observeSignal(metrics), OnDecision: observeDecision(metrics, incidents),

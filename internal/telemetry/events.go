@@ -65,18 +65,23 @@ const ECSVersion = "8.11.0"
 // stdout, a pipe to a log shipper that keeps up). A write error is
 // counted, never fatal. A nil *Events discards.
 type Events struct {
-	mu   sync.Mutex // serialises writes to w
-	w    io.Writer
-	errs atomic.Uint64
-	bufs sync.Pool // of *bytes.Buffer
+	mu     sync.Mutex // serialises writes to w
+	w      io.Writer
+	schema Schema
+	errs   atomic.Uint64
+	bufs   sync.Pool // of *bytes.Buffer
 }
 
-// NewEvents returns Events writing to w; a nil w discards.
-func NewEvents(w io.Writer) *Events {
+// NewEvents returns Events writing ECS lines to w; a nil w discards.
+func NewEvents(w io.Writer) *Events { return NewEventsIn(w, SchemaECS) }
+
+// NewEventsIn returns Events writing lines in schema to w (SchemaOCSF, or
+// ECS for any other value); a nil w discards.
+func NewEventsIn(w io.Writer, schema Schema) *Events {
 	if w == nil {
 		w = io.Discard
 	}
-	return &Events{w: w, bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
+	return &Events{w: w, schema: schema, bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
 }
 
 // maxPooledEventBuffer is the largest buffer returned to the pool, so one
@@ -89,12 +94,17 @@ func (e *Events) Emit(ev *Event) {
 	if e == nil || ev == nil || e.w == io.Discard {
 		return
 	}
-	doc := ecsDocument(ev)
+	var doc any
+	if e.schema == SchemaOCSF {
+		doc = ocsfDocument(ev)
+	} else {
+		doc = ecsDocument(ev)
+	}
 	buf := e.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&doc); err != nil { // Encode ends the line with \n
+	if err := enc.Encode(doc); err != nil { // Encode ends the line with \n
 		e.errs.Add(1)
 	} else {
 		e.mu.Lock()
