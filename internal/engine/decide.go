@@ -10,7 +10,8 @@ import (
 // Decide returns the Verdict for v, in this order: an allowlisted client
 // skips decisions, detectors and rules; an active decision on the client
 // acts; the detectors see the request, and a decision they cause now acts
-// at once; an unknown route is refused when so configured; the limits run
+// at once; an unknown route is refused when so configured, and a GraphQL
+// document over a hard limit (400 graphql_too_complex); the limits run
 // in order (rates, quotas, concurrency): a request counts against every
 // limit it passes, and the first enforced limit that refuses it decides;
 // last, the CEL rules may act more strongly (or, with allow, lift a limit's
@@ -37,6 +38,9 @@ func (p *Policy) Decide(v *request.View) *Verdict {
 	}
 	if v.Route == nil && p.blockUnknown {
 		vd.Action, vd.Status, vd.Reason = verdict.Block, http.StatusNotFound, "unknown_route"
+		return vd
+	}
+	if p.checkGraphQL(vd, v) {
 		return vd
 	}
 	p.checkLimits(vd, v)

@@ -17,16 +17,16 @@ func TestGraphQLShapeOf(t *testing.T) {
 	}{
 		{"empty", "", GraphQLShape{}},
 		{"not GraphQL", "{ product(id: ", GraphQLShape{}},
-		{"one field", "{ me { id } }", GraphQLShape{Parsed: true, Depth: 2, Selections: 2}},
+		{"one field", "{ me { id } }", GraphQLShape{Parsed: true, Depth: 2, Selections: 2, RootFields: 1}},
 		{"named operation, nesting", "query Q { user(id: 1) { orders { products { reviews { author { username } } } } } }",
-			GraphQLShape{Parsed: true, Depth: 6, Selections: 6}},
+			GraphQLShape{Parsed: true, Depth: 6, Selections: 6, RootFields: 1}},
 		{"aliases; an alias equal to the name is none", "{ a: product(id: 1) { name } b: product(id: 2) { name } product: product(id: 3) { name } }",
-			GraphQLShape{Parsed: true, Depth: 2, Aliases: 2, Selections: 6}},
+			GraphQLShape{Parsed: true, Depth: 2, Aliases: 2, Selections: 6, RootFields: 3}},
 		{"fragments are expanded where spread", "{ a: product(id: 1) { ...P } b: product(id: 2) { ...P } } fragment P on Product { name reviews { body } }",
-			GraphQLShape{Parsed: true, Depth: 3, Aliases: 2, Selections: 8}},
-		{"inline fragments keep the depth", "{ node(id: 1) { ... on Product { name } } }", GraphQLShape{Parsed: true, Depth: 2, Selections: 2}},
-		{"a fragment cycle is not followed", "{ a { ...F } } fragment F on A { b { ...F } }", GraphQLShape{Parsed: true, Depth: 2, Selections: 2}},
-		{"several operations", "query A { a } query B { b { c } }", GraphQLShape{Parsed: true, Depth: 2, Selections: 3}},
+			GraphQLShape{Parsed: true, Depth: 3, Aliases: 2, Selections: 8, RootFields: 2}},
+		{"inline fragments keep the depth", "{ node(id: 1) { ... on Product { name } } }", GraphQLShape{Parsed: true, Depth: 2, Selections: 2, RootFields: 1}},
+		{"a fragment cycle is not followed", "{ a { ...F } } fragment F on A { b { ...F } }", GraphQLShape{Parsed: true, Depth: 2, Selections: 2, RootFields: 1}},
+		{"several operations", "query A { a } query B { b { c } }", GraphQLShape{Parsed: true, Depth: 2, Selections: 3, RootFields: 2}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

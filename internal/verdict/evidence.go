@@ -23,4 +23,7 @@ type Outcome struct {
 	Latency       time.Duration
 	Bytes         int64
 	UpstreamError bool // the upstream could not be reached or timed out
+	// Cost is what the upstream reported the request cost (the route's
+	// cost header), 0 when it reported nothing.
+	Cost int64
 }

@@ -151,7 +151,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	took := p.opts.Now().Sub(upstart)
 	p.opts.Metrics.UpstreamSeconds.Observe(took.Seconds())
 	x.policy.Observe(&x.view, verdict.Outcome{Status: rec.status(), Latency: took, Bytes: rec.bytes,
-		UpstreamError: x.refused != nil && x.refused.Status >= 500})
+		UpstreamError: x.refused != nil && x.refused.Status >= 500, Cost: reportedCost(rec, x.view.Route)})
 	p.finish(rec, x, vd, x.refused, start)
 }
 
@@ -280,6 +280,19 @@ func (p *Proxy) log(rec *recorder, x *exchange, action, rule, mode, reason strin
 func (p *Proxy) requestID() string {
 	var b [16]byte
 	return p.idBase + string(strconv.AppendUint(b[:0], p.idCount.Add(1), 36))
+}
+
+// reportedCost is the cost the upstream reported in the route's cost
+// header, 0 when the route has none or the value is not a whole number.
+func reportedCost(rec *recorder, rt *request.Route) int64 {
+	if rt == nil || rt.CostHeader == "" {
+		return 0
+	}
+	n, err := strconv.ParseInt(rec.Header().Get(rt.CostHeader), 10, 64)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
 }
 
 func peerIP(remote string) netip.Addr {
