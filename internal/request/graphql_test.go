@@ -147,7 +147,9 @@ func TestMeasureGraphQLRequests(t *testing.T) {
 		check                          func(GraphQLShape, int64) bool
 	}{
 		{"a batch adds up", "POST", "/graphql", "application/json", `[{"query":"{ a { b } }"},{"query":"{ c d }"}]`, GraphQLOptions{},
-			func(s GraphQLShape, _ int64) bool { return s.Batch == 2 && s.RootFields == 3 && s.Selections == 4 && s.Depth == 2 }},
+			func(s GraphQLShape, _ int64) bool {
+				return s.Batch == 2 && s.RootFields == 3 && s.Selections == 4 && s.Depth == 2
+			}},
 		{"a batch past MaxBatch is counted, not measured", "POST", "/graphql", "application/json", `[{"query":"{ a }"},{"query":"{ b }"},{"query":"{ c }"}]`, GraphQLOptions{MaxBatch: 2},
 			func(s GraphQLShape, _ int64) bool { return s.Batch == 3 && s.Selections == 2 && s.Truncated }},
 		{"a form body", "POST", "/graphql", "application/x-www-form-urlencoded", "query=%7B+a+%7B+b+%7D+%7D", GraphQLOptions{},
@@ -161,7 +163,9 @@ func TestMeasureGraphQLRequests(t *testing.T) {
 		{"a hash of the document", "POST", "/graphql", "application/graphql", "{ a }", GraphQLOptions{Hash: true},
 			func(s GraphQLShape, _ int64) bool { return s.HasHash && s.Hash == sha256.Sum256([]byte("{ a }")) }},
 		{"a persisted query by hash", "GET", `/graphql?extensions=%7B%22persistedQuery%22%3A%7B%22sha256Hash%22%3A%22` + strings.Repeat("ab", 32) + `%22%7D%7D`, "", "", GraphQLOptions{Hash: true},
-			func(s GraphQLShape, _ int64) bool { return s.Persisted && s.HasHash && s.Hash[0] == 0xab && !s.Parsed && s.Batch == 1 }},
+			func(s GraphQLShape, _ int64) bool {
+				return s.Persisted && s.HasHash && s.Hash[0] == 0xab && !s.Parsed && s.Batch == 1
+			}},
 		{"no hash for a batch", "POST", "/graphql", "application/json", `[{"query":"{ a }"},{"query":"{ b }"}]`, GraphQLOptions{Hash: true},
 			func(s GraphQLShape, _ int64) bool { return !s.HasHash }},
 		{"the price is the view's cost", "POST", "/graphql", "application/json", `{"query":"query($n: Int) { a(first: $n) { b { c } } }","variables":{"n":7}}`, GraphQLOptions{Cost: countFields{}},

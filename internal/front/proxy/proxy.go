@@ -39,6 +39,7 @@ type Options struct {
 type Proxy struct {
 	opts    Options
 	rp      *httputil.ReverseProxy
+	guards  *upstreamGuards
 	idBase  string
 	idCount atomic.Uint64
 }
@@ -73,7 +74,7 @@ func New(opts Options) *Proxy {
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	p := &Proxy{opts: opts, idBase: hex.EncodeToString(b[:]) + "-"}
+	p := &Proxy{opts: opts, idBase: hex.EncodeToString(b[:]) + "-", guards: newUpstreamGuards(opts.Metrics.Registry)}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:      p.rewrite,
 		Transport:    opts.Transport,
@@ -142,6 +143,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.finish(rec, x, vd, prob, start)
 		return
 	}
+	ps, prob := p.guards.admit(x.policy, x, vd, start)
+	if prob != nil {
+		prob.RequestID = x.view.ID
+		problem.Write(rec, prob)
+		p.finish(rec, x, vd, prob, start)
+		return
+	}
 	x.trusted = x.policy.Parser.Proxies.Trusts(peerIP(r.RemoteAddr))
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = http.MaxBytesReader(rec, r.Body, int64(cfg.Server.MaxBodyBytes))
@@ -149,6 +157,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	upstart := p.opts.Now()
 	p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
 	took := p.opts.Now().Sub(upstart)
+	failed := rec.status() >= 500 || x.refused != nil && x.refused.Status >= 500
+	ps.done(p.opts.Now(), failed, rec.status() == 499, took)
 	p.opts.Metrics.UpstreamSeconds.Observe(took.Seconds())
 	x.policy.Observe(&x.view, verdict.Outcome{Status: rec.status(), Latency: took, Bytes: rec.bytes,
 		UpstreamError: x.refused != nil && x.refused.Status >= 500, Cost: reportedCost(rec, x.view.Route)})
