@@ -20,6 +20,7 @@ import (
 // settings start them afresh.
 type upstreamGuards struct {
 	breakers *breaker.Group
+	now      func() time.Time
 
 	mu        sync.Mutex
 	limiter   *adaptive.Limiter
@@ -34,10 +35,10 @@ type passage struct {
 	limiter *adaptive.Limiter // nil: no slot held
 }
 
-func newUpstreamGuards(reg prometheus.Registerer) *upstreamGuards {
-	g := &upstreamGuards{breakers: breaker.NewGroup()}
+func newUpstreamGuards(reg prometheus.Registerer, now func() time.Time) *upstreamGuards {
+	g := &upstreamGuards{breakers: breaker.NewGroup(), now: now}
 	if reg != nil {
-		reg.MustRegister(g)
+		_ = reg.Register(g) // a second Proxy on one registry: the first one's guards are reported
 	}
 	return g
 }
@@ -133,7 +134,7 @@ func (g *upstreamGuards) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect sends the breakers' states and the adaptive limit's.
 func (g *upstreamGuards) Collect(ch chan<- prometheus.Metric) {
-	now := time.Now()
+	now := g.now()
 	g.breakers.Each(func(name string, b *breaker.Breaker) {
 		s, opens := b.State(now)
 		ch <- prometheus.MustNewConstMetric(breakerStateDesc, prometheus.GaugeValue, float64(s), name)

@@ -74,7 +74,7 @@ func New(opts Options) *Proxy {
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	p := &Proxy{opts: opts, idBase: hex.EncodeToString(b[:]) + "-", guards: newUpstreamGuards(opts.Metrics.Registry)}
+	p := &Proxy{opts: opts, idBase: hex.EncodeToString(b[:]) + "-", guards: newUpstreamGuards(opts.Metrics.Registry, opts.Now)}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:      p.rewrite,
 		Transport:    opts.Transport,
