@@ -118,7 +118,7 @@ func routeName(x *exchange) string {
 var (
 	breakerStateDesc = prometheus.NewDesc("abuseguard_breaker_state",
 		"Circuit breaker state by route: 0 closed, 1 half-open (probing), 2 open (refusing with 503 upstream_circuit_open).", []string{"route"}, nil)
-	breakerOpensDesc = prometheus.NewDesc("abuseguard_breaker_opens_total", "Times a route's circuit opened.", []string{"route"}, nil)
+	breakerOpensDesc  = prometheus.NewDesc("abuseguard_breaker_opens_total", "Times a route's circuit opened.", []string{"route"}, nil)
 	adaptiveLimitDesc = prometheus.NewDesc("abuseguard_adaptive_limit", "The adaptive concurrency limit of the upstream.", nil, nil)
 	adaptiveInDesc    = prometheus.NewDesc("abuseguard_adaptive_in_flight", "Requests in flight to the upstream under the adaptive limit.", nil, nil)
 	adaptiveShedDesc  = prometheus.NewDesc("abuseguard_adaptive_shed_total",

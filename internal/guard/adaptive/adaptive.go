@@ -6,11 +6,12 @@
 // Two algorithms set the limit from the latencies of finished requests,
 // taken in samples of a few requests each:
 //
-//   - gradient (Gradient2): the limit is scaled by tolerance × long-term
-//     latency / the sample's latency, clamped to [0.5, 1], plus a queue
-//     allowance of √limit, and smoothed; a long-term latency that drifts
-//     up with the load is pulled back to the sample when the upstream is
-//     healthy again.
+//   - gradient (after Gradient2): the limit is scaled by tolerance ×
+//     no-load latency / the sample's latency, clamped to [0.5, 1], plus a
+//     queue allowance of √limit, and smoothed. The no-load latency is the
+//     lowest sample seen, forgotten slowly (so that a change of the
+//     upstream's speed is learnt), not an average that would drift up with
+//     the load.
 //   - vegas (TCP Vegas): from the lowest latency seen (the no-load
 //     latency), the queue is limit × (1 − noLoad/sample); the limit grows
 //     by one while the queue is under 3 and shrinks by one over 6.
@@ -135,12 +136,10 @@ func (l *Limiter) Release(latency time.Duration, dropped bool) {
 
 func (l *Limiter) gradient(sample time.Duration, busy int) {
 	s := float64(sample)
-	if l.long == 0 {
+	if l.long == 0 || s < l.long {
 		l.long = s
-	}
-	l.long += (s - l.long) / 60 // about 600 requests of memory
-	if l.long > s*l.opts.Tolerance {
-		l.long = s * l.opts.Tolerance // recovering: do not stay pessimistic
+	} else {
+		l.long += (s - l.long) / 1000 // forget a no-load latency slowly
 	}
 	if float64(busy) < l.limit/2 {
 		return // the limit was not what held the requests back
