@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -89,7 +90,7 @@ func TestQuickstart(t *testing.T) {
 		t.Errorf("trusted proxies = %v", c.Network.TrustedProxies)
 	}
 	d, _ := Default()
-	if c.Server != d.Server || c.Identity.APIKey.Header != d.Identity.APIKey.Header || c.State != d.State || c.Listen != d.Listen {
+	if c.Server != d.Server || c.Identity.APIKey.Header != d.Identity.APIKey.Header || !reflect.DeepEqual(c.State, d.State) || c.Listen != d.Listen {
 		t.Errorf("quickstart changed a default")
 	}
 }

@@ -43,6 +43,9 @@ type Env struct {
 	// RoutesConfigured says whether the route table lists the API's
 	// endpoints (and unknown routes are refused).
 	RoutesConfigured bool
+	// Cluster is what the nodes of a cluster count together; nil on a
+	// single node.
+	Cluster Cluster
 }
 
 var registry []Registration

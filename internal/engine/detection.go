@@ -77,12 +77,13 @@ func (p *Policy) inspect(v *request.View, c *collector) *decision.Decision {
 
 // Observe charges the cost the upstream reported (Outcome.Cost) to the
 // limits that count cost, and feeds a forwarded request's outcome to the
-// detectors (never an allowlisted client's). Decisions it makes apply from the next request
+// detectors (never an allowlisted client's, and never an answer the guard
+// gave itself: o.Guard). Decisions it makes apply from the next request
 // on. Fronts call it after the upstream answered and before
 // Verdict.Finish.
 func (p *Policy) Observe(v *request.View, o verdict.Outcome) {
 	p.chargeReported(v, o.Cost)
-	if len(p.detectors) == 0 || p.allowlisted(v) {
+	if len(p.detectors) == 0 || o.Guard || p.allowlisted(v) {
 		return
 	}
 	c := collectors.Get().(*collector)
@@ -176,22 +177,25 @@ func mainCause(evidence []verdict.Evidence) string {
 
 // concerns reports whether a decision on e applies to requests like v:
 // identity scopes always, network scopes only to requests without a
-// verified identity.
+// verified identity (a session is never one).
 func (p *Policy) concerns(v *request.View, e verdict.Entity) bool {
 	switch e.Scope {
 	case verdict.ScopeKey:
 		return v.Identity.KeyID == e.Value
 	case verdict.ScopeUser:
 		return v.Identity.User == e.Value
+	case verdict.ScopeSession:
+		return v.Identity.Session == e.Value
 	}
 	return !v.Identity.Verified
 }
 
-// activeDecision returns the decision in force for v: on its API key or
-// user, or, for requests without a verified identity, on its IP, prefix or
-// fingerprint. Identity first, so one abuser behind a shared NAT does not
-// lock out the signed-in users and known keys behind it; a made-up key
-// does not shield a blocked address.
+// activeDecision returns the decision in force for v: on its API key,
+// user or session, or, for requests without a verified identity, on its
+// IP, prefix or fingerprint. Identity first, so one abuser behind a
+// shared NAT does not lock out the signed-in users and known keys behind
+// it; a made-up key or a session (client-chosen, never verified) does not
+// shield a blocked address.
 func (p *Policy) activeDecision(v *request.View, buf []byte) (*decision.Decision, []byte) {
 	ds := p.shared.Decisions
 	if ds == nil || ds.Len() == 0 {
@@ -205,6 +209,11 @@ func (p *Policy) activeDecision(v *request.View, buf []byte) (*decision.Decision
 	}
 	if u := v.Identity.User; u != "" {
 		if d := ds.Active(verdict.ScopeUser, append(buf[:0], u...), now); d != nil {
+			return d, buf
+		}
+	}
+	if s := v.Identity.Session; s != "" {
+		if d := ds.Active(verdict.ScopeSession, append(buf[:0], s...), now); d != nil {
 			return d, buf
 		}
 	}

@@ -35,6 +35,7 @@ const (
 	dimIPPrefix
 	dimAPIKey
 	dimUser
+	dimSession
 	dimTenant
 	dimPlan
 	dimRoute
@@ -43,7 +44,7 @@ const (
 )
 
 var dimensionNames = map[string]dimension{
-	"ip": dimIP, "ip_prefix": dimIPPrefix, "api_key": dimAPIKey, "user": dimUser,
+	"ip": dimIP, "ip_prefix": dimIPPrefix, "api_key": dimAPIKey, "user": dimUser, "session": dimSession,
 	"tenant": dimTenant, "plan": dimPlan, "route": dimRoute, "method": dimMethod,
 }
 
@@ -181,42 +182,80 @@ func compileAmount(name string, a config.Amount) *amount {
 		return &amount{quota: a.Quota.Limit, cal: limit.Calendar{Period: period, Location: a.Quota.Location()},
 			policy: fmt.Sprintf("%s;q=%d;w=%d", q, a.Quota.Limit, period.Seconds())}
 	default:
-		return &amount{slots: a.Concurrency, policy: fmt.Sprintf("%s;q=%d", q, a.Concurrency)}
+		return &amount{slots: a.Concurrency, policy: fmt.Sprintf(`%s;q=%d;qu="concurrent-requests"`, q, a.Concurrency)}
 	}
 }
 
-// checkLimits runs the limits; the first enforced refusal sets vd.
+// checkLimits runs the limits; the first enforced refusal sets vd. The
+// checks of one request go to the store as one batch (one round trip to a
+// remote store that implements limit.Batcher); the results are read in
+// limit order, as if each check had been made alone.
 func (p *Policy) checkLimits(vd *Verdict, v *request.View) {
 	now := v.Time.UnixNano()
+	b := &vd.batch
+	b.reset()
 	for i := range p.limits {
 		r := &p.limits[i]
 		a := r.amountFor(v)
 		if a == nil {
 			continue
 		}
-		key, ok := p.appendKey(vd.key[:0], r, v)
-		vd.key = key[:0]
+		start := len(b.keys)
+		key, ok := p.appendKey(b.keys, r, v)
+		b.keys = key
 		if !ok {
+			b.keys = b.keys[:start]
 			continue
 		}
-		var res limit.Result
+		op := limit.Op{Cost: r.charge(v), Stop: r.effectiveMode(key[start:]) != verdict.Shadow}
 		switch r.kind {
 		case rateRule:
-			res = p.store.Rate(key, now, a.rate, r.charge(v))
+			op.Kind, op.Rate = limit.OpRate, a.rate
 		case quotaRule:
 			_, end := a.cal.Bounds(v.Time)
-			res = p.store.Quota(key, now, end.UnixNano(), a.quota, r.charge(v))
+			op.Kind, op.PeriodEnd, op.Quota = limit.OpQuota, end.UnixNano(), a.quota
 		case concurrencyRule:
-			if res = p.store.Acquire(key, now, a.slots, lease); res.Allowed {
-				vd.holdSlot(key)
-			}
+			op.Kind, op.Slots, op.Lease = limit.OpAcquire, a.slots, lease
+		}
+		b.ops = append(b.ops, op)
+		b.ends = append(b.ends, len(b.keys))
+		b.rules = append(b.rules, limitRef{rule: r, amount: a})
+	}
+	if len(b.ops) == 0 {
+		return
+	}
+	start := 0
+	for i := range b.ops {
+		b.ops[i].Key = b.keys[start:b.ends[i]]
+		start = b.ends[i]
+	}
+	if cap(b.res) < len(b.ops) {
+		b.res = make([]limit.Result, len(b.ops))
+	}
+	b.res = b.res[:len(b.ops)]
+	var n int
+	if bt, ok := p.store.(limit.Batcher); ok {
+		n = bt.Batch(now, b.ops, b.res)
+	} else {
+		n = limit.Sequential(p.store, now, b.ops, b.res)
+	}
+	for i := range n {
+		r, a, res, key := b.rules[i].rule, b.rules[i].amount, b.res[i], b.ops[i].Key
+		if r.kind == concurrencyRule && res.Allowed {
+			vd.holdSlot(key)
 		}
 		if res.Allowed {
-			vd.consider(r.name, a.policy, res)
+			vd.note(r, a, res)
 			continue
 		}
-		mode := r.effectiveMode(key)
-		if mode == verdict.Shadow {
+		if res.Unavailable {
+			vd.Action, vd.Status, vd.Reason = verdict.Block, http.StatusServiceUnavailable, "store_unavailable"
+			vd.Rule, vd.Mode, vd.Would, vd.RetryAfter = r.name, verdict.Enforce, false, res.RetryAfter
+			vd.Detail = "the shared limit state is unavailable; retry later"
+			vd.releaseSlots(now)
+			return
+		}
+		if !b.ops[i].Stop {
 			if vd.Rule == "" {
 				vd.Rule, vd.Mode, vd.Reason, vd.Would = r.name, r.mode, reasons[r.kind], true
 			}
@@ -224,9 +263,8 @@ func (p *Policy) checkLimits(vd *Verdict, v *request.View) {
 			continue
 		}
 		vd.Action, vd.Status, vd.Reason = verdict.Throttle, http.StatusTooManyRequests, reasons[r.kind]
-		vd.Rule, vd.Mode, vd.Would, vd.RetryAfter = r.name, mode, false, res.RetryAfter
-		vd.RateLimit = verdict.RateLimit{}
-		vd.consider(r.name, a.policy, res)
+		vd.Rule, vd.Mode, vd.Would, vd.RetryAfter = r.name, r.mode, false, res.RetryAfter
+		vd.note(r, a, res)
 		vd.releaseSlots(now)
 		if r.kind == rateRule {
 			p.ignoredRetryAfter(v, r.name)
@@ -289,6 +327,24 @@ func (p *Policy) chargeReported(v *request.View, reported int64) {
 	}
 }
 
+// limitBatch is a Verdict's scratch for one request's limit checks.
+type limitBatch struct {
+	keys  []byte // the checks' keys, back to back
+	ends  []int  // key i ends at ends[i]
+	ops   []limit.Op
+	res   []limit.Result
+	rules []limitRef
+}
+
+type limitRef struct {
+	rule   *limitRule
+	amount *amount
+}
+
+func (b *limitBatch) reset() {
+	b.keys, b.ends, b.ops, b.res, b.rules = b.keys[:0], b.ends[:0], b.ops[:0], b.res[:0], b.rules[:0]
+}
+
 var reasons = [...]string{rateRule: "rate_limited", quotaRule: "quota_exceeded", concurrencyRule: "concurrency_limited"}
 
 // effectiveMode returns how r acts for key: a canary limit enforces for
@@ -345,6 +401,8 @@ func dimString(d dim, v *request.View) string {
 		return v.Identity.KeyID
 	case dimUser:
 		return v.Identity.User
+	case dimSession:
+		return v.Identity.Session
 	case dimTenant:
 		return v.Identity.Tenant
 	case dimPlan:

@@ -71,6 +71,7 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 		p.Upstream = u
 	}
 	p.Parser.Proxies = c.Network.Proxies()
+	p.Parser.Paths = c.Paths.Policy()
 	routes := make([]request.Route, len(c.Routes))
 	routeIndex := map[string]int{}
 	for i, r := range c.Routes {
@@ -96,7 +97,7 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 	}
 	p.cel = cel
 	p.detectors = shared.detectors.Build(&c.Detectors, detect.Env{Pseudonym: ident.Pseudonym,
-		RoutesConfigured: len(c.Routes) > 0 && p.blockUnknown}, shared.detectorEntities)
+		RoutesConfigured: len(c.Routes) > 0 && p.blockUnknown, Cluster: shared.cluster}, shared.detectorEntities)
 	for name, mode := range c.Detectors.Modes() {
 		if mode == verdict.Shadow {
 			p.shadowDetectors[name] = true
@@ -121,6 +122,7 @@ func (p *Policy) identifier(c *config.Config) (*request.Identifier, error) {
 		KeyHeader:    id.APIKey.Header,
 		KeyQuery:     id.APIKey.Query,
 		RequireKnown: id.APIKey.RequireKnown,
+		KeyBearer:    id.APIKey.Bearer,
 		Keys:         map[[32]byte]request.KeyInfo{},
 		Secret:       p.shared.secret(id.SecretEnv),
 	}

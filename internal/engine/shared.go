@@ -47,6 +47,9 @@ type Options struct {
 	// records and every signal it scores (offline replay counts them).
 	OnDecision func(decision.Decision)
 	OnSignal   func(detect.Signal)
+	// Cluster is what the nodes of a cluster count together, for the
+	// detectors that look at the whole cluster; nil on a single node.
+	Cluster detect.Cluster
 }
 
 // Shared is the state every Policy of one engine shares, so that a reload
@@ -64,6 +67,7 @@ type Shared struct {
 	detectors        *detect.Factory
 	getenv           func(string) string
 	detectorEntities int
+	cluster          detect.Cluster
 	dryRun           bool
 	repeatable       bool
 	ctx              context.Context
@@ -107,7 +111,7 @@ func NewShared(o Options) *Shared {
 		risk:      detect.NewTable[risk](o.RiskEntities, 24*time.Hour),
 		hasher:    h,
 		detectors: detect.NewFactory(h),
-		getenv:    o.Getenv, dryRun: o.DryRun, repeatable: o.Repeatable, detectorEntities: o.DetectorEntities,
+		getenv:    o.Getenv, dryRun: o.DryRun, repeatable: o.Repeatable, detectorEntities: o.DetectorEntities, cluster: o.Cluster,
 		ctx: ctx, stop: stop,
 		secrets: map[string][]byte{},
 	}

@@ -21,6 +21,9 @@ type Result struct {
 	Remaining  int64         // requests still allowed now, after this one
 	RetryAfter time.Duration // when denied: how long until the request would be allowed
 	Reset      time.Duration // how long until the key is back to its full allowance
+	// Unavailable marks a refusal made because the store could not decide
+	// (a remote store unreachable, configured to fail closed).
+	Unavailable bool
 }
 
 // Store holds limiter state by key. Keys are opaque bytes built by the

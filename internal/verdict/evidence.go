@@ -26,4 +26,10 @@ type Outcome struct {
 	// Cost is what the upstream reported the request cost (the route's
 	// cost header), 0 when it reported nothing.
 	Cost int64
+	// Guard is true when the guard answered the request itself (a refusal
+	// on the way to the upstream, or a replayed log line recording a
+	// guard's refusal): detectors never learn from the guard's own
+	// answers, or a refused client would be flagged again for the 403s and
+	// 429s it was given.
+	Guard bool
 }

@@ -32,22 +32,10 @@ var scopeNames = [...]string{ScopeIP: "ip", ScopePrefix: "prefix", ScopeKey: "ke
 // ScopeNames lists the scope names, for messages.
 const ScopeNames = "ip, prefix, key, user, fingerprint, session"
 
-func (s Scope) String() string {
-	if int(s) < len(scopeNames) && scopeNames[s] != "" {
-		return scopeNames[s]
-	}
-	return "invalid"
-}
+func (s Scope) String() string { return nameOf(scopeNames[:], s) }
 
 // ParseScope parses a scope name.
-func ParseScope(s string) (Scope, bool) {
-	for i, n := range scopeNames {
-		if n != "" && n == s {
-			return Scope(i), true
-		}
-	}
-	return 0, false
-}
+func ParseScope(s string) (Scope, bool) { return parseName[Scope](scopeNames[:], s) }
 
 // MarshalText returns the scope's name.
 func (s Scope) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
@@ -148,22 +136,10 @@ const (
 
 var actionNames = [...]string{Allow: "allow", Throttle: "throttle", Challenge: "challenge", Block: "block"}
 
-func (a Action) String() string {
-	if int(a) < len(actionNames) {
-		return actionNames[a]
-	}
-	return "invalid"
-}
+func (a Action) String() string { return nameOf(actionNames[:], a) }
 
 // ParseAction parses an action name.
-func ParseAction(s string) (Action, bool) {
-	for i, n := range actionNames {
-		if n == s {
-			return Action(i), true
-		}
-	}
-	return 0, false
-}
+func ParseAction(s string) (Action, bool) { return parseName[Action](actionNames[:], s) }
 
 // MarshalText returns the action's name.
 func (a Action) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
@@ -195,12 +171,7 @@ const (
 
 var modeNames = [...]string{Enforce: "enforce", Shadow: "shadow", Canary: "canary", Off: "off"}
 
-func (m Mode) String() string {
-	if int(m) < len(modeNames) {
-		return modeNames[m]
-	}
-	return "invalid"
-}
+func (m Mode) String() string { return nameOf(modeNames[:], m) }
 
 // ParseMode parses a mode name; "" is Enforce, and "on" (the detectors'
 // historic spelling) is too.
@@ -208,12 +179,7 @@ func ParseMode(s string) (Mode, bool) {
 	if s == "" || s == "on" {
 		return Enforce, true
 	}
-	for i, n := range modeNames {
-		if n == s {
-			return Mode(i), true
-		}
-	}
-	return 0, false
+	return parseName[Mode](modeNames[:], s)
 }
 
 // MarshalText returns the mode's name.
@@ -264,6 +230,24 @@ func (s Modes) String() string {
 		out += n
 	}
 	return out
+}
+
+// nameOf returns the name of v in names, or "invalid".
+func nameOf[T ~uint8](names []string, v T) string {
+	if int(v) < len(names) && names[v] != "" {
+		return names[v]
+	}
+	return "invalid"
+}
+
+// parseName returns the value whose name in names is s.
+func parseName[T ~uint8](names []string, s string) (T, bool) {
+	for i, n := range names {
+		if n != "" && n == s {
+			return T(i), true
+		}
+	}
+	return 0, false
 }
 
 // ErrInvalid is wrapped by every error about a malformed entity, action,

@@ -1,0 +1,4 @@
+package redis
+
+// BatchScript is the limit script, for the client benchmark.
+var BatchScript = batchScript
