@@ -5,14 +5,14 @@ import (
 	"github.com/abuseguard/abuseguard/internal/request"
 )
 
-// Risky reports whether the subject of v (its key, user or IP) carries a
-// risk score of at least half the throttle band: the requests an
-// overloaded upstream sheds first.
-func (p *Policy) Risky(v *request.View) bool {
+// Risk returns the risk score of the subject of v (its key, user or IP)
+// as a share of the throttle band: 0 without a score, 1 at the band. An
+// overloaded upstream sheds the riskiest requests first.
+func (p *Policy) Risk(v *request.View) float64 {
 	e := detect.Subject(v)
 	r, ok := p.shared.risk.Get(p.shared.hasher.String(byte(e.Scope), e.Value))
-	if !ok {
-		return false
+	if !ok || p.Config.Risk.ThrottleAt <= 0 {
+		return 0
 	}
-	return r.score.Value(v.Time.UnixNano(), p.Config.Risk.HalfLife) >= p.Config.Risk.ThrottleAt/2
+	return float64(r.score.Value(v.Time.UnixNano(), p.Config.Risk.HalfLife)) / float64(p.Config.Risk.ThrottleAt)
 }

@@ -60,16 +60,11 @@ func (g *upstreamGuards) admit(pol *engine.Policy, x *exchange, vd *engine.Verdi
 	}
 	if c.Adaptive.Mode != verdict.Off {
 		l := g.adaptive(c.Adaptive)
-		prio := adaptive.Anonymous
-		switch {
-		case vd.Allowlisted:
-			prio = adaptive.Allowlisted
-		case pol.Risky(&x.view):
-			prio = adaptive.Risky
-		case x.view.Identity.Verified:
-			prio = adaptive.Identified
+		class := adaptive.Class{Allowlisted: vd.Allowlisted, Identified: x.view.Identity.Verified}
+		if !class.Allowlisted {
+			class.Risk = pol.Risk(&x.view)
 		}
-		if l.Acquire(prio) {
+		if l.Acquire(class) {
 			ps.limiter = l
 		} else if c.Adaptive.Mode == verdict.Enforce {
 			if ps.breaker != nil {
@@ -83,13 +78,14 @@ func (g *upstreamGuards) admit(pol *engine.Policy, x *exchange, vd *engine.Verdi
 }
 
 // done reports the upstream's answer: failed for a 5xx or no answer;
-// gone when the client left before it.
+// gone when the client left before it (its latency then says nothing of
+// the upstream's; a failure's does, a timeout's most of all).
 func (ps passage) done(now time.Time, failed, gone bool, latency time.Duration) {
 	if ps.breaker != nil && !gone {
 		ps.breaker.Done(now, ps.ticket, failed, latency)
 	}
 	if ps.limiter != nil {
-		ps.limiter.Release(latency, gone || failed)
+		ps.limiter.Release(now, latency, gone)
 	}
 }
 

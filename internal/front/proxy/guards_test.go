@@ -192,3 +192,120 @@ limits:
 		}
 	}
 }
+
+// slowingUpstream is a real loopback upstream with workers workers: each
+// request holds one for service; past that they queue, so its latency
+// grows with the load, as an overloaded server's does.
+func slowingUpstream(t *testing.T, workers int, service time.Duration) *httptest.Server {
+	t.Helper()
+	sem := make(chan struct{}, workers)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case sem <- struct{}{}:
+		case <-r.Context().Done():
+			return
+		}
+		time.Sleep(service)
+		<-sem
+		fmt.Fprint(w, "ok")
+	}))
+	t.Cleanup(up.Close)
+	return up
+}
+
+// TestAdaptiveShedsFloodBeforeUsers: a real loopback upstream that serves
+// four requests at once in 20ms. Three identified clients use it alone
+// (the limiter learns its latency), then 40 anonymous clients flood it,
+// each in a closed loop. The limit shrinks as the latency rises and sheds
+// the flood with 503 concurrency_shed (problem+json, Retry-After) while
+// the identified clients keep their success rate. Wall clock: the
+// limiter's samples are 100ms of it.
+func TestAdaptiveShedsFloodBeforeUsers(t *testing.T) {
+	up := slowingUpstream(t, 4, 20*time.Millisecond)
+	h := newHarness(t, `
+identity:
+  api_key:
+    keys:
+      - {id: partner, sha256: 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824}
+adaptive: {mode: enforce, algorithm: gradient, initial: 40, min: 2, max: 100, tolerance: 2}
+`, up.URL, nil)
+	h.p.opts.Now = time.Now // the upstream's latency is wall-clock time
+	var stop atomic.Bool
+	type tally struct{ ok, shed, other, okNanos atomic.Int64 }
+	var users, flood tally
+	var badShed atomic.Value
+	client := func(peer string, header []string, tl *tally) {
+		for !stop.Load() {
+			sent := time.Now()
+			rec := h.do(newRequest("GET", "/search", nil, header...), peer)
+			switch {
+			case rec.Code == 200:
+				tl.ok.Add(1)
+				tl.okNanos.Add(int64(time.Since(sent)))
+			case rec.Code == 503 && strings.Contains(rec.Body.String(), "concurrency_shed"):
+				tl.shed.Add(1)
+				if rec.Header().Get("Retry-After") == "" || rec.Header().Get("Content-Type") != "application/problem+json" {
+					badShed.Store(fmt.Sprintf("%v %s", rec.Header(), rec.Body))
+				}
+				time.Sleep(5 * time.Millisecond)
+			default:
+				tl.other.Add(1)
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	}
+	done := make(chan struct{})
+	var running atomic.Int64
+	start := func(n int, f func(i int)) {
+		for i := range n {
+			running.Add(1)
+			go func() {
+				defer func() {
+					if running.Add(-1) == 0 {
+						close(done)
+					}
+				}()
+				f(i)
+			}()
+		}
+	}
+	start(3, func(i int) { client(fmt.Sprintf("198.51.100.%d:1000", i+1), []string{"X-API-Key: hello"}, &users) })
+	time.Sleep(1500 * time.Millisecond)
+	usersBefore := users.ok.Load() + users.shed.Load() + users.other.Load()
+	okBefore, nanosBefore := users.ok.Load(), users.okNanos.Load()
+	calm := h.metric(t, "abuseguard_adaptive_limit", "")
+	start(40, func(i int) { client(fmt.Sprintf("203.0.113.%d:2000", i+1), nil, &flood) })
+	time.Sleep(3 * time.Second)
+	stop.Store(true)
+	<-done
+
+	limit := h.metric(t, "abuseguard_adaptive_limit", "")
+	if v := badShed.Load(); v != nil {
+		t.Errorf("a shed request without Retry-After or problem+json: %v", v)
+	}
+	userTotal := users.ok.Load() + users.shed.Load() + users.other.Load()
+	floodTotal := flood.ok.Load() + flood.shed.Load() + flood.other.Load()
+	calmLatency := time.Duration(nanosBefore / max(1, okBefore))
+	floodLatency := time.Duration((users.okNanos.Load() - nanosBefore) / max(1, users.ok.Load()-okBefore))
+	t.Logf("limit %v calm, %v after the flood; users %d ok, %d shed (%d before the flood), latency %v calm, %v in the flood; flood %d ok, %d shed, %d other",
+		calm, limit, users.ok.Load(), users.shed.Load(), usersBefore, calmLatency, floodLatency, flood.ok.Load(), flood.shed.Load(), flood.other.Load())
+	// Unlimited, 43 requests in flight on 4 workers take 215ms each.
+	if floodLatency > 120*time.Millisecond {
+		t.Errorf("identified clients' latency %v in the flood (%v before), want under 120ms", floodLatency, calmLatency)
+	}
+	if usersBefore < 30 || users.shed.Load() > userTotal/10 || users.other.Load() != 0 {
+		t.Errorf("identified clients: %d ok, %d shed, %d other of %d; want at least 90%% served", users.ok.Load(), users.shed.Load(), users.other.Load(), userTotal)
+	}
+	// The flood's other refusals are the default policy's (rate limits,
+	// its risk score's throttle).
+	if flood.shed.Load() < floodTotal/4 || flood.ok.Load() > floodTotal/10 {
+		t.Errorf("flood: %d of %d shed, %d served, want at least a quarter shed and at most a tenth served", flood.shed.Load(), floodTotal, flood.ok.Load())
+	}
+	if limit > calm*0.6 {
+		t.Errorf("limit %v after the flood, %v before: want it down by at least 40%%", limit, calm)
+	}
+	shed := h.metric(t, "abuseguard_adaptive_shed_total", "anonymous") + h.metric(t, "abuseguard_adaptive_shed_total", "risky")
+	if idShed := h.metric(t, "abuseguard_adaptive_shed_total", "identified"); shed != float64(flood.shed.Load()) || idShed != float64(users.shed.Load()) {
+		t.Errorf("abuseguard_adaptive_shed_total: %v anonymous or risky, %v identified; want %d and %d", shed, idShed, flood.shed.Load(), users.shed.Load())
+	}
+}
