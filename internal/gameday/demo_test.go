@@ -3,10 +3,12 @@ package gameday_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,6 +174,64 @@ func TestOverloadGameDay(t *testing.T) {
 		if sc := s.Scenarios[name]; sc == nil || sc.FailedRequests != 0 {
 			t.Errorf("%s: failed requests in %+v", name, sc)
 		}
+	}
+}
+
+// TestGraphQLCostLimitStopsTheSimulator: the graphql-abuse scenario's deep
+// and alias-heavy queries are refused by the GraphQL cost limit alone (the
+// depth and alias limits off) with 400 graphql_too_complex before they
+// reach the shop, while the app's own product-screen query passes. The
+// shop counts the GraphQL requests it is sent, by client.
+func TestGraphQLCostLimitStopsTheSimulator(t *testing.T) {
+	t.Setenv(sample.TokenSecretEnv, "game-day-test-secret")
+	var abusive, app atomic.Int64
+	count := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/graphql" {
+				if strings.HasPrefix(r.UserAgent(), "gql/") {
+					abusive.Add(1)
+				} else {
+					app.Add(1)
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	run, s, err := gameday.Demo(context.Background(), gameday.DemoOptions{
+		Duration: 40 * time.Second, Seed: 1, Out: t.TempDir(), Virtual: true,
+		Scenarios: []string{"mobile", "graphql-abuse"}, Upstream: count,
+		GuardConfig: "graphql: {mode: enforce, max_depth: 0, max_aliases: 0, max_root_fields: 0, max_batch: 0, max_tokens: 0, max_cost: 1000}\n",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	abuse := s.Scenarios["graphql-abuse"]
+	if abuse == nil || abuse.AttackRequests < 20 {
+		t.Fatalf("graphql-abuse sent too little: %+v", abuse)
+	}
+	// Each is refused by the cost limit until the graphql detector's
+	// signals block the client (403 blocked): from the second query on.
+	blocked := false
+	for _, r := range run.Results {
+		if run.Actors[r.Actor].Scenario != "graphql-abuse" {
+			continue
+		}
+		switch {
+		case r.Status == 400 && r.Reason == "graphql_too_complex" && !blocked:
+		case r.Status == 403 && r.Reason == "blocked":
+			blocked = true
+		default:
+			t.Errorf("a graphql-abuse query at %v: %d %s, want 400 graphql_too_complex until blocked", r.At, r.Status, r.Reason)
+		}
+	}
+	if abuse.RefusedBy["graphql"] == 0 {
+		t.Errorf("refused by %v, want the GraphQL guard (rule graphql) first", abuse.RefusedBy)
+	}
+	if n := abusive.Load(); n != 0 {
+		t.Errorf("the shop was sent %d of the simulator's abusive queries", n)
+	}
+	if app.Load() == 0 || s.Scenarios["mobile"].BenignWronglyBlocked != 0 {
+		t.Errorf("the app's queries: %d reached the shop, %d app requests refused", app.Load(), s.Scenarios["mobile"].BenignWronglyBlocked)
 	}
 }
 
