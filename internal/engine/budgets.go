@@ -99,7 +99,11 @@ func (p *Policy) chargeBudgets(vd *Verdict, v *request.View, cost int64, decidin
 		return false
 	}
 	now := v.Time.UnixNano()
-	var buf [128]byte
+	var buf []byte // the Verdict's key scratch when deciding
+	if vd != nil {
+		buf = vd.key[:0]
+		defer func() { vd.key = buf[:0] }()
+	}
 	for i := range b.list {
 		bg := &b.list[i]
 		who := budgetOf(bg, v)
@@ -108,6 +112,7 @@ func (p *Policy) chargeBudgets(vd *Verdict, v *request.View, cost int64, decidin
 		}
 		key := append(append(append(buf[:0], "budget\x00"...), BudgetNames[bg.index]...), 0)
 		key = append(key, who...)
+		buf = key
 		_, end := bg.cal.Bounds(v.Time)
 		res := p.store.Quota(key, now, end.UnixNano(), bg.amount, cost)
 		if !res.Allowed && !deciding && res.Remaining > 0 {
