@@ -76,9 +76,10 @@ type Shared struct {
 	ruleErrors       atomic.Uint64
 	budgets          budgetAlerts
 
-	mu      sync.Mutex
-	secrets map[string][]byte // HMAC secrets by the environment variable naming them
-	jwt     *sharedJWT
+	mu         sync.Mutex
+	secrets    map[string][]byte // HMAC secrets by the environment variable naming them
+	jwt        *sharedJWT
+	challenges *sharedChallenges
 }
 
 // sharedJWT is the JWT verifier and the options it was made with: a

@@ -38,6 +38,9 @@ type DemoOptions struct {
 	// GuardConfig is YAML appended to the guard's config: settings
 	// examples/shop.yaml leaves at their defaults (OverloadGuardConfig).
 	GuardConfig string
+	// Config, when set, is the guard's config instead of examples/shop.yaml
+	// (listen addresses and log files are appended to it).
+	Config []byte
 }
 
 // Demo starts the sample shop API and the guard in front of it (the
@@ -90,7 +93,11 @@ func Demo(ctx context.Context, opts DemoOptions) (*Run, *Summary, error) {
 		}
 	}
 	configFile := filepath.Join(opts.Out, "guard.yaml")
-	guardConfig := fmt.Appendf(append([]byte(nil), examples.Shop...),
+	base := examples.Shop
+	if opts.Config != nil {
+		base = opts.Config
+	}
+	guardConfig := fmt.Appendf(append([]byte(nil), base...),
 		"\n# Written by abuseguard demo.\nlisten: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\naccess_log: %s\nevents: %s\n%s",
 		strconv.Quote(filepath.Join(opts.Out, "access.log")), strconv.Quote(filepath.Join(opts.Out, "events.jsonl")), opts.GuardConfig)
 	if err := os.WriteFile(configFile, guardConfig, 0o644); err != nil {
