@@ -10,7 +10,8 @@ import (
 // Decide returns the Verdict for v, in this order: an allowlisted client
 // skips decisions, detectors and rules; an active decision on the client
 // acts; the detectors see the request, and a decision they cause now acts
-// at once; an unknown route is refused when so configured; the limits run
+// at once; an unknown route is refused when so configured, and a GraphQL
+// document over a hard limit (400 graphql_too_complex); the limits run
 // in order (rates, quotas, concurrency): a request counts against every
 // limit it passes, and the first enforced limit that refuses it decides;
 // last, the CEL rules may act more strongly (or, with allow, lift a limit's
@@ -40,7 +41,13 @@ func (p *Policy) Decide(v *request.View) *Verdict {
 		vd.Action, vd.Status, vd.Reason = verdict.Block, http.StatusNotFound, "unknown_route"
 		return vd
 	}
+	if p.checkGraphQL(vd, v) {
+		return vd
+	}
 	p.checkLimits(vd, v)
+	if vd.Action == verdict.Allow && !vd.Allowlisted && p.chargeBudgets(vd, v, max(1, v.Cost), true) {
+		return vd
+	}
 	if p.cel.Len() > 0 && !vd.Allowlisted {
 		p.applyRules(vd, v, c.signals)
 	}

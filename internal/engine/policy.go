@@ -27,6 +27,8 @@ type Policy struct {
 	Upstream *url.URL // nil when the config names none
 
 	limits       []limitRule
+	graphql      *graphQLLimits // nil: the GraphQL hard limits are off
+	budgets      *budgets       // nil: no spending budget applies
 	cel          *policy.Rules
 	blockUnknown bool
 	v4, v6       int // ip_prefix sizes
@@ -78,7 +80,8 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 	routes := make([]request.Route, len(c.Routes))
 	routeIndex := map[string]int{}
 	for i, r := range c.Routes {
-		routes[i] = request.Route{Name: r.Name, Template: r.Match, Kind: r.Kind, Field: r.Field}
+		routes[i] = request.Route{Name: r.Name, Template: r.Match, Kind: r.Kind, Field: r.Field, Cost: r.Cost,
+			CostHeader: r.CostHeader}
 		routeIndex[r.Name] = i
 	}
 	router, err := request.NewRouter(routes)
@@ -109,6 +112,8 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 			p.shadowDetectors[name] = true
 		}
 	}
+	p.graphql = compileGraphQL(c, &p.Parser)
+	p.budgets = compileBudgets(c)
 	headers := map[string]int{}
 	for _, kind := range []ruleKind{rateRule, quotaRule, concurrencyRule} {
 		for _, l := range c.Limits {

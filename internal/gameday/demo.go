@@ -41,6 +41,12 @@ type DemoOptions struct {
 	// admin token to sign in with (from ABUSEGUARD_ADMIN_TOKEN, or made up
 	// for this demo).
 	Dashboard func(url, token string)
+	// Upstream, when set, wraps the sample API (Overloaded: the API on a
+	// small server).
+	Upstream func(http.Handler) http.Handler
+	// GuardConfig is YAML appended to the guard's config: settings the
+	// example config leaves at their defaults (OverloadGuardConfig).
+	GuardConfig string
 	// API is the sample API to run against, one of APIs: "shop" (the
 	// default, internal/sample) or "market" (internal/sample/market).
 	API string
@@ -146,6 +152,9 @@ func Demo(ctx context.Context, opts DemoOptions) (*Run, *Summary, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if opts.Upstream != nil {
+		handler = opts.Upstream(handler)
+	}
 	apiSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = apiSrv.Serve(api) }()
 	defer apiSrv.Close()
@@ -166,8 +175,8 @@ func Demo(ctx context.Context, opts DemoOptions) (*Run, *Summary, error) {
 	}
 	configFile := filepath.Join(opts.Out, "guard.yaml")
 	guardConfig := fmt.Appendf(example,
-		"\n# Written by abuseguard demo.\nlisten: 127.0.0.1:0\nadmin_listen: %s\naccess_log: %s\nevents: %s\n",
-		strconv.Quote(opts.AdminListen), strconv.Quote(filepath.Join(opts.Out, "access.log")), strconv.Quote(filepath.Join(opts.Out, "events.jsonl")))
+		"\n# Written by abuseguard demo.\nlisten: 127.0.0.1:0\nadmin_listen: %s\naccess_log: %s\nevents: %s\n%s",
+		strconv.Quote(opts.AdminListen), strconv.Quote(filepath.Join(opts.Out, "access.log")), strconv.Quote(filepath.Join(opts.Out, "events.jsonl")), opts.GuardConfig)
 	if err := os.WriteFile(configFile, guardConfig, 0o644); err != nil {
 		return nil, nil, err
 	}

@@ -40,6 +40,10 @@ type View struct {
 	// GraphQL is the shape of the GraphQL document a route of kind
 	// graphql carries; zero elsewhere.
 	GraphQL GraphQLShape
+	// Cost is the work the request asks of the upstream, in cost units:
+	// its GraphQL documents' price on a graphql route with a cost model,
+	// else its route's cost (default 1); 1 without a route.
+	Cost int64
 	// Subject is the HMAC id of the body field a login, verify, signup or
 	// reset route names (a username, an email, a promo code), "" otherwise.
 	Subject string

@@ -139,6 +139,13 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		return out
 	})
+	metrics.WatchBudgets(func() map[string][2]uint64 {
+		out := map[string][2]uint64{}
+		for i, c := range shared.BudgetAlertCounts() {
+			out[engine.BudgetNames[i]] = c
+		}
+		return out
+	})
 	logOut, err := dests.Open(cfg.AccessLog, "access_log")
 	if err != nil {
 		pol.Close()

@@ -180,6 +180,14 @@ func Detail(reason string) string {
 		return "too many requests in flight at once"
 	case "unknown_route":
 		return "no such endpoint"
+	case "graphql_too_complex":
+		return "the GraphQL document is too deep, too wide or too costly to run"
+	case "upstream_circuit_open":
+		return "the upstream is failing; retry after the time in Retry-After"
+	case "concurrency_shed":
+		return "the upstream is overloaded; retry after the time in Retry-After"
+	case "budget_exhausted":
+		return "the spending budget for this period is used up; it renews at the time in Retry-After"
 	}
 	return ""
 }
