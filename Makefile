@@ -3,10 +3,31 @@ GOFMT ?= $(shell $(GO) env GOROOT)/bin/gofmt
 # STATICCHECK is run with go run at a pinned version, so CI installs nothing.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: build test lint bench fuzz check-examples
+.PHONY: build release test lint bench fuzz soak check-examples
+
+# VERSION is stamped into release builds (abuseguard version prints it).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/abuseguard/abuseguard/internal/cli.version=$(VERSION)
+PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
 
 build:
 	$(GO) build -o bin/abuseguard ./cmd/abuseguard
+
+# release cross-compiles static binaries (CGO off, paths trimmed, version
+# stamped) for PLATFORMS into dist/, with their SHA256SUMS.
+release:
+	rm -rf dist && mkdir -p dist
+	set -e; for p in $(PLATFORMS); do os=$${p%/*}; arch=$${p#*/}; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' \
+			-o dist/abuseguard-$(VERSION)-$$os-$$arch ./cmd/abuseguard; done
+	cd dist && sha256sum abuseguard-* > SHA256SUMS
+
+# soak runs serve under steady load with a reload every minute for
+# SOAKTIME (not in CI): RSS and goroutines must stay flat and no request
+# may be dropped (docs/reliability.md).
+SOAKTIME ?= 30m
+soak:
+	$(GO) run ./tools/soak -duration $(SOAKTIME)
 
 # test is what CI runs: lint, vet, every test, then the race detector over
 # the packages with shared state (the flood test is skipped there with -short).
@@ -34,9 +55,12 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 ./internal/decision ./internal/policy
 	$(GO) test -run Flood -count=1 -v ./internal/engine
 	$(GO) test -run '^$$' -bench 'ReplayCombined|Feed|ParseCombined' -benchmem -count 3 ./internal/replay
+	$(GO) test -run '^$$' -bench CanonicalPath -benchmem -count 6 ./internal/request
 	$(GO) run ./tools/proxybench -duration 4s -rounds 5
 	$(GO) test -run '^$$' -bench 'Decide' -benchtime 2s -count 3 ./internal/store/redis
 	$(GO) test -run '^$$' -bench 'Client' -benchtime 2s -count 5 ./internal/store/redis
+	$(GO) test -run '^$$' -bench 'ShouldRateLimit' -benchtime 2s -count 3 ./internal/front/rls
+	$(GO) run ./tools/grpcbench -duration 5s -rounds 3
 
 # fuzz runs every fuzz target for FUZZTIME each; .ci/check-fuzz-targets
 # (in lint) fails when a func FuzzX in the repository is missing here.
@@ -46,7 +70,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/config
 	$(GO) test -run '^$$' -fuzz '^FuzzClientIP$$' -fuzztime $(FUZZTIME) ./internal/request
 	$(GO) test -run '^$$' -fuzz '^FuzzRouteTemplate$$' -fuzztime $(FUZZTIME) ./internal/request
+	$(GO) test -run '^$$' -fuzz '^FuzzCanonicalPath$$' -fuzztime $(FUZZTIME) ./internal/request
+	$(GO) test -run '^$$' -fuzz '^FuzzCanonicalPathRouter$$' -fuzztime $(FUZZTIME) ./internal/request
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/request
+	$(GO) test -run '^$$' -fuzz '^FuzzIsJWT$$' -fuzztime $(FUZZTIME) ./internal/request
 	$(GO) test -run '^$$' -fuzz '^FuzzGraphQLShapeOf$$' -fuzztime $(FUZZTIME) ./internal/request
 	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME) ./internal/policy
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCombined$$' -fuzztime $(FUZZTIME) ./internal/replay
@@ -54,6 +81,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseJSON$$' -fuzztime $(FUZZTIME) ./internal/replay
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSync$$' -fuzztime $(FUZZTIME) ./internal/store/redis
 	$(GO) test -run '^$$' -fuzz '^FuzzGraphQL$$' -fuzztime $(FUZZTIME) ./internal/sample
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/front/rls
+	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME) ./internal/front/forwardauth
+	$(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME) ./internal/front/extauthz
 
 check-examples: build
 	./bin/abuseguard check examples/*.yaml

@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -73,6 +75,12 @@ one keeps serving. SIGTERM drains in-flight requests, then exits.`,
 	f.StringVar(&opts.Upstream, "upstream", "", "upstream API URL, e.g. http://127.0.0.1:3000")
 	f.StringVar(&opts.Listen, "listen", "", "proxy listen address (default 127.0.0.1:8080)")
 	f.StringVar(&opts.AdminListen, "admin-listen", "", "admin listen address for /metrics, /healthz, /readyz (default 127.0.0.1:9090)")
+	f.StringVar(&opts.ForwardAuthListen, "forward-auth-listen", "", "forward-auth listen address: /auth for nginx, Caddy, Traefik; /ext_authz/... for Envoy's HTTP ext_authz (fronts.forward_auth.listen)")
+	f.StringVar(&opts.ExtAuthzListen, "ext-authz-listen", "", "Envoy ext_authz gRPC listen address (fronts.ext_authz.listen)")
+	f.StringVar(&opts.RLSListen, "rls-listen", "", "Envoy rate limit service gRPC listen address (fronts.rls.listen)")
+	f.StringVar(&opts.ALSListen, "als-listen", "", "Envoy access log service gRPC listen address: outcomes for the detectors (fronts.outcomes.als_listen)")
+	f.StringVar(&opts.OutcomeSyslogListen, "outcome-syslog-listen", "", "UDP address for nginx access log lines over syslog: outcomes for the detectors (fronts.outcomes.syslog_listen)")
+	f.StringVar(&opts.RLSConfig, "rls-config", "", "envoyproxy/ratelimit YAML file or directory for the rate limit service (fronts.rls.config)")
 	return cmd
 }
 
@@ -122,12 +130,54 @@ func versionCmd() *cobra.Command {
 	}
 }
 
-// Version returns the module version the binary was built from, or "dev".
+// version is set at release builds: go build -ldflags "-X
+// github.com/abuseguard/abuseguard/internal/cli.version=v1.2.3".
+var version string
+
+// Version returns what the binary was built from: the release version
+// (ldflags), else the module version, else "dev"; then the commit, its
+// time and a "+dirty" mark from the VCS stamp when the build has one, the
+// Go version and the platform.
 func Version() string {
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
-		return info.Main.Version
+	info, _ := debug.ReadBuildInfo()
+	return versionOf(version, info)
+}
+
+func versionOf(release string, info *debug.BuildInfo) string {
+	v := release
+	if v == "" && info != nil && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		v = info.Main.Version
 	}
-	return "dev"
+	if v == "" {
+		v = "dev"
+	}
+	var details []string
+	if info != nil {
+		var rev, at, dirty string
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				at = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = "+dirty"
+				}
+			}
+		}
+		if rev != "" {
+			details = append(details, "commit "+rev[:min(12, len(rev))]+dirty)
+		}
+		if at != "" {
+			details = append(details, at)
+		}
+		if info.GoVersion != "" {
+			details = append(details, info.GoVersion)
+		}
+	}
+	details = append(details, runtime.GOOS+"/"+runtime.GOARCH)
+	return v + " (" + strings.Join(details, ", ") + ")"
 }
 
 // check loads the config file and provisions it in a dry run, as serve

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -124,5 +126,26 @@ func TestSampleAPIServes(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("sample-api returned %v", err)
+	}
+}
+
+func TestVersionOf(t *testing.T) {
+	info := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "93f4a8e0123456789abcdef"}, {Key: "vcs.time", Value: "2026-12-07T05:00:00Z"}, {Key: "vcs.modified", Value: "true"},
+	}}
+	platform := runtime.GOOS + "/" + runtime.GOARCH
+	for _, tc := range []struct {
+		release string
+		info    *debug.BuildInfo
+		want    string
+	}{
+		{"v1.2.3", info, "v1.2.3 (commit 93f4a8e01234+dirty, 2026-12-07T05:00:00Z, go1.26.8, " + platform + ")"},
+		{"", info, "dev (commit 93f4a8e01234+dirty, 2026-12-07T05:00:00Z, go1.26.8, " + platform + ")"},
+		{"", &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v0.4.0"}}, "v0.4.0 (go1.26.8, " + platform + ")"},
+		{"", nil, "dev (" + platform + ")"},
+	} {
+		if got := versionOf(tc.release, tc.info); got != tc.want {
+			t.Errorf("versionOf(%q) = %q, want %q", tc.release, got, tc.want)
+		}
 	}
 }

@@ -123,3 +123,37 @@ func TestReplayCountsOverlongLines(t *testing.T) {
 		t.Fatalf("summary:\n%s", errOut.String())
 	}
 }
+
+// TestReplaySessions replays a JSON log whose client addresses are blank,
+// with --map session=sid: the probing session is the offender, the
+// browsing ones are not, and no line is skipped.
+func TestReplaySessions(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	for i := range 60 {
+		for s := range 3 {
+			fmt.Fprintf(&b, `{"time":%q,"ip":"","method":"GET","path":"/products/%d","status":200,"sid":"good-%d","user_agent":"Mozilla/5.0"}`+"\n",
+				at.Add(time.Duration(s)*10*time.Millisecond).Format(time.RFC3339Nano), (i+s)%7, s)
+		}
+		fmt.Fprintf(&b, `{"time":%q,"ip":"","method":"GET","path":"/backup-%d.tar","status":404,"sid":"bad","user_agent":"Mozilla/5.0"}`+"\n",
+			at.Add(100*time.Millisecond).Format(time.RFC3339Nano), i)
+		at = at.Add(time.Duration(1+i%3) * time.Second)
+	}
+	log := filepath.Join(dir, "access.jsonl")
+	if err := os.WriteFile(log, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "events.jsonl")
+	code, _, errOut := run("replay", "--format", "json", "--map", "session=sid", "--out", out, log)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(errOut, "read 240 lines: 240 replayed, 0 skipped") || !strings.Contains(errOut, "decisions by source: detector:probing") {
+		t.Errorf("summary:\n%s", errOut)
+	}
+	_, offenders, _ := strings.Cut(errOut, "top offenders:\n")
+	if lines := strings.Split(strings.TrimSpace(offenders), "\n"); len(lines) != 1 || !strings.HasPrefix(strings.TrimSpace(lines[0]), "session:s_") {
+		t.Errorf("offenders, want one session:\n%s", offenders)
+	}
+}

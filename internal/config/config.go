@@ -35,6 +35,7 @@ type Config struct {
 	Upstream      string              `yaml:"upstream"`
 	Server        Server              `yaml:"server"`
 	Network       Network             `yaml:"network"`
+	Paths         Paths               `yaml:"paths"`
 	Identity      Identity            `yaml:"identity"`
 	Routes        []Route             `yaml:"routes"`
 	UnknownRoutes string              `yaml:"unknown_routes"`
@@ -48,6 +49,7 @@ type Config struct {
 	Admin         Admin               `yaml:"admin"`
 	Detectors     detect.Config       `yaml:"detectors"`
 	Rules         []policy.RuleConfig `yaml:"rules"`
+	Fronts        Fronts              `yaml:"fronts"`
 
 	// File is the file the config came from, "" for the defaults alone.
 	File string `yaml:"-"`
@@ -79,6 +81,31 @@ type Server struct {
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
 	MaxBodyBytes      ByteSize      `yaml:"max_body_bytes"`
 	MaxHeaderBytes    ByteSize      `yaml:"max_header_bytes"`
+	// ReadBodyTimeout bounds the whole body; MinBodyRate (bytes a second,
+	// 0: off) is the average a body must keep after BodyRateGrace.
+	ReadBodyTimeout time.Duration `yaml:"read_body_timeout"`
+	MinBodyRate     ByteSize      `yaml:"min_body_rate"`
+	BodyRateGrace   time.Duration `yaml:"body_rate_grace"`
+	// MaxConns caps open client connections in total (0: half the open
+	// file limit), MaxConnsPerClient per client address (0: no cap).
+	MaxConns          int   `yaml:"max_conns"`
+	MaxConnsPerClient int   `yaml:"max_conns_per_client"`
+	HTTP2             HTTP2 `yaml:"http2"`
+}
+
+// HTTP2 holds the HTTP/2 server's limits (net/http's HTTP/2 server, the
+// bundled golang.org/x/net/http2).
+type HTTP2 struct {
+	// Cleartext serves HTTP/2 with prior knowledge (h2c) on listen, for
+	// a load balancer that speaks HTTP/2 to its backends.
+	Cleartext            bool     `yaml:"cleartext"`
+	MaxConcurrentStreams int      `yaml:"max_concurrent_streams"`
+	MaxReadFrameSize     ByteSize `yaml:"max_read_frame_size"`
+	// MaxReceiveBufferPerConnection and PerStream bound the flow-control
+	// windows: what one connection or stream may send before the server
+	// reads it.
+	MaxReceiveBufferPerConnection ByteSize `yaml:"max_receive_buffer_per_connection"`
+	MaxReceiveBufferPerStream     ByteSize `yaml:"max_receive_buffer_per_stream"`
 }
 
 // Network says which peers are trusted proxies and how clients group.
@@ -107,10 +134,14 @@ type Session struct {
 
 // APIKey locates API keys in requests and describes the known ones.
 type APIKey struct {
-	Header       string    `yaml:"header"`
-	Query        string    `yaml:"query"`
-	RequireKnown bool      `yaml:"require_known"`
-	Keys         []KeyInfo `yaml:"keys"`
+	Header       string `yaml:"header"`
+	Query        string `yaml:"query"`
+	RequireKnown bool   `yaml:"require_known"`
+	// Bearer reads keys from "Authorization: Bearer KEY" too: a token that
+	// is not a JWT is a key (hashed without the scheme); a JWT is verified
+	// under jwt.
+	Bearer bool      `yaml:"bearer"`
+	Keys   []KeyInfo `yaml:"keys"`
 }
 
 // KeyInfo describes one known API key, identified by the SHA-256 of the key
@@ -280,8 +311,12 @@ func parse(file string, data []byte) (*Config, error) {
 
 // restates reports whether validation error e is about a setting that
 // failed to decode, or one that contains it: such an error only repeats
-// the decode error in other words.
+// the decode error in other words. A conflict between settings present
+// together never restates one.
 func restates(e *Error, decodeErrs Errors) bool {
+	if e.conflict {
+		return false
+	}
 	for _, d := range decodeErrs {
 		if d.Path == e.Path || strings.HasPrefix(d.Path, e.Path+".") || strings.HasPrefix(d.Path, e.Path+"[") {
 			return true

@@ -66,6 +66,10 @@ type Error struct {
 	Path string
 	Msg  string
 	Err  error // optional cause, e.g. from UnmarshalText; Msg already includes it
+
+	// conflict marks a validation error about settings that are present
+	// together: a decode error inside one of them does not explain it.
+	conflict bool
 }
 
 // Error returns "file:line:col: path: msg", leaving out "path: " when Path
@@ -299,6 +303,8 @@ func (d *nodeDecoder) set(n *yaml.Node, v reflect.Value, path string) {
 		d.sequence(n, v, path)
 	case reflect.Map:
 		d.mapping(n, v, path)
+	case reflect.Interface:
+		d.dynamic(n, v, path)
 	case reflect.String, reflect.Bool,
 		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
@@ -306,6 +312,24 @@ func (d *nodeDecoder) set(n *yaml.Node, v reflect.Value, path string) {
 		d.scalar(n, v, path)
 	default:
 		d.at(n, path, fmt.Sprintf("cannot decode into unsupported type %s", v.Type()))
+	}
+}
+
+// dynamic decodes n into v, an empty interface, as plain YAML values
+// (maps, lists, strings, numbers, booleans): for free-form fields such as
+// metadata. Any other interface type is an error.
+func (d *nodeDecoder) dynamic(n *yaml.Node, v reflect.Value, path string) {
+	if v.NumMethod() != 0 {
+		d.at(n, path, fmt.Sprintf("cannot decode into unsupported type %s", v.Type()))
+		return
+	}
+	var x any
+	if err := n.Decode(&x); err != nil {
+		d.at(n, path, fmt.Sprintf("cannot decode %s: %v", describe(n), err))
+		return
+	}
+	if x != nil {
+		v.Set(reflect.ValueOf(x))
 	}
 }
 
@@ -804,4 +828,15 @@ func DecodeYAML(file string, data []byte, out any) error {
 		return errs
 	}
 	return nil
+}
+
+// DecodeYAMLPositions is DecodeYAML that also returns where each value it
+// set was written, by field path ("descriptors[0].rate_limit.unit"), so the
+// caller can place its own validation errors at file:line:col.
+func DecodeYAMLPositions(file string, data []byte, out any) (Positions, error) {
+	pos := Positions{}
+	if errs := decode(file, data, out, pos); errs != nil {
+		return pos, errs
+	}
+	return pos, nil
 }

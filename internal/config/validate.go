@@ -18,8 +18,8 @@ import (
 
 // Dimensions a limit can be keyed on, besides header:NAME.
 var dimensions = map[string]bool{
-	"ip": true, "ip_prefix": true, "api_key": true, "user": true,
-	"tenant": true, "plan": true, "route": true, "method": true, "session": true,
+	"ip": true, "ip_prefix": true, "api_key": true, "user": true, "session": true,
+	"tenant": true, "plan": true, "route": true, "method": true,
 }
 
 var (
@@ -38,6 +38,14 @@ func (v *validator) fail(path, format string, args ...any) {
 	v.errs = append(v.errs, v.c.ErrorAt(path, fmt.Errorf(format, args...)))
 }
 
+// conflict records an error about settings at path that may not be set
+// together; it is reported even when a value inside them failed to decode.
+func (v *validator) conflict(path, format string, args ...any) {
+	e := v.c.ErrorAt(path, fmt.Errorf(format, args...))
+	e.conflict = true
+	v.errs = append(v.errs, e)
+}
+
 // name checks a route, limit or key name, reporting whether it is valid.
 func (v *validator) name(path, s string) bool {
 	if namePattern.MatchString(s) {
@@ -50,8 +58,10 @@ func (v *validator) name(path, s string) bool {
 func (c *Config) validate() Errors {
 	v := &validator{c: c}
 	v.addresses()
+	v.fronts()
 	v.server()
 	v.network()
+	v.paths()
 	v.identity()
 	routes := v.routes()
 	for i := range c.Limits {
@@ -120,6 +130,33 @@ func (v *validator) server() {
 	}
 	if s.MaxHeaderBytes < 1<<10 {
 		v.fail("server.max_header_bytes", "must be at least 1KiB")
+	}
+	for path, d := range map[string]time.Duration{"server.read_body_timeout": s.ReadBodyTimeout, "server.body_rate_grace": s.BodyRateGrace} {
+		if d < 0 {
+			v.fail(path, "must not be negative (0 turns it off)")
+		}
+	}
+	if s.MinBodyRate < 0 {
+		v.fail("server.min_body_rate", "must not be negative (0 turns it off)")
+	}
+	if s.MaxConns < 0 {
+		v.fail("server.max_conns", "must not be negative (0: half the open file limit)")
+	}
+	if s.MaxConnsPerClient < 0 {
+		v.fail("server.max_conns_per_client", "must not be negative (0: no cap)")
+	}
+	h := s.HTTP2
+	if h.MaxConcurrentStreams < 1 {
+		v.fail("server.http2.max_concurrent_streams", "must be at least 1")
+	}
+	if h.MaxReadFrameSize < 16<<10 || h.MaxReadFrameSize > 16<<20-1 {
+		v.fail("server.http2.max_read_frame_size", "must be between 16KiB and 16MiB-1 (RFC 9113)")
+	}
+	for path, b := range map[string]ByteSize{"server.http2.max_receive_buffer_per_connection": h.MaxReceiveBufferPerConnection,
+		"server.http2.max_receive_buffer_per_stream": h.MaxReceiveBufferPerStream} {
+		if b < 64<<10 || b > 1<<31-1 {
+			v.fail(path, "must be between 64KiB and 2GiB-1")
+		}
 	}
 }
 
@@ -219,6 +256,9 @@ func (v *validator) identity() {
 	if h := id.APIKey.Header; h != "" && !headerPattern.MatchString(h) {
 		v.fail("identity.api_key.header", "%q is not a header name", h)
 	}
+	if id.APIKey.Bearer && strings.EqualFold(id.APIKey.Header, "Authorization") {
+		v.fail("identity.api_key.header", "Authorization is read by bearer: true (without the Bearer scheme); set header to \"\" or another header")
+	}
 	if id.APIKey.RequireKnown && len(id.APIKey.Keys) == 0 {
 		v.fail("identity.api_key.require_known", "requires at least one entry in keys")
 	}
@@ -300,7 +340,7 @@ func (v *validator) limit(i int, routes map[string]bool) {
 				v.fail(fmt.Sprintf("%s.key[%d]", path, j), "%q is not a header name", name)
 			}
 		} else if !dimensions[d] {
-			v.fail(fmt.Sprintf("%s.key[%d]", path, j), "unknown dimension %q (want ip, ip_prefix, api_key, user, tenant, plan, route, method or header:NAME)", d)
+			v.fail(fmt.Sprintf("%s.key[%d]", path, j), "unknown dimension %q (want ip, ip_prefix, api_key, user, session, tenant, plan, route, method or header:NAME)", d)
 		}
 	}
 	for j, r := range l.Routes {
@@ -375,7 +415,7 @@ func (v *validator) amount(path string, a Amount, plan string) string {
 		v.fail(path+".burst", "must be at least 1")
 	}
 	if len(kinds) > 1 {
-		v.fail(path, "set only one of rate, quota or concurrency, not %s", strings.Join(kinds, " and "))
+		v.conflict(path, "set only one of rate, quota or concurrency, not %s", strings.Join(kinds, " and "))
 	}
 	if len(kinds) == 0 {
 		if plan != "" {

@@ -229,7 +229,10 @@ func (d *Credentials) Response(v *request.View, o verdict.Outcome, s Sink) {
 	if r.fail+r.distinct > 0 {
 		d.emitEntity(s, v, Subject(v), kind, r)
 	}
-	if v.Identity.KeyID != "" || v.Identity.User != "" {
+	// A subject other than the address (a key, user or session) may be
+	// made up or shared; the address counts too, so rotating sessions or
+	// keys does not hide a brute-forcer.
+	if (v.Identity.KeyID != "" || v.Identity.User != "" || v.Identity.Session != "") && v.ClientIP.IsValid() {
 		if r := d.entity(addrKey(d.h, byte(verdict.ScopeIP), v.ClientIP), now, failed, tried); r.fail+r.distinct > 0 {
 			d.emitEntity(s, v, verdict.Entity{Scope: verdict.ScopeIP, Value: v.ClientIP.String()}, kind, r)
 		}

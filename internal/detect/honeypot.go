@@ -101,9 +101,14 @@ func (d *Honeypot) Request(v *request.View, s Sink) {
 	sig := Signal{Detector: d.Name(), Weight: d.cfg.Weight, Severity: High, Evidence: Evidence{
 		Summary: summary, Count: 1, Threshold: 1, RequestID: v.ID,
 	}}
-	ip := verdict.Entity{Scope: verdict.ScopeIP, Value: v.ClientIP.String()}
-	sig.Entity = ip
-	s.Emit(sig)
+	// The address always, when there is one: a made-up key or session
+	// beside it does not spare it.
+	var ip verdict.Entity
+	if v.ClientIP.IsValid() {
+		ip = verdict.Entity{Scope: verdict.ScopeIP, Value: v.ClientIP.String()}
+		sig.Entity = ip
+		s.Emit(sig)
+	}
 	if e := Subject(v); e != ip {
 		sig.Entity = e
 		s.Emit(sig)

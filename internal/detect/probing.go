@@ -340,7 +340,7 @@ func (d *Probing) emit(v *request.View, f probingFinding, pat, inj int, s Sink) 
 	}
 	if f.sensitive {
 		s.Emit(Signal{Detector: d.Name(), Entity: e, Weight: d.cfg.SensitiveWeight, Severity: High, Evidence: Evidence{
-			Summary:   fmt.Sprintf("sensitive path %q matches %q", evidenceClip(v.Path, 200), d.sensitive[pat].src),
+			Summary:   fmt.Sprintf("sensitive path %q matches %q", evidenceClip(sentOr(v), 200), d.sensitive[pat].src),
 			Count:     f.sensitiveCount,
 			Threshold: 1,
 			Window:    d.cfg.Window,
@@ -504,6 +504,11 @@ func (d *Probing) matchSensitive(v *request.View) int {
 		if (!vouched || p.traversal) && p.match(v.Path, slashes) {
 			return i
 		}
+		// The canonical path has no dot segments left: traversal shows in
+		// the spelling the client sent.
+		if p.traversal && v.SentPath != "" && v.SentPath != v.Path && p.match(v.SentPath, nil) {
+			return i
+		}
 	}
 	return -1
 }
@@ -533,6 +538,15 @@ func (d *Probing) pathKey(v *request.View) uint64 {
 		p = p[i:]
 	}
 	return m.Sum64()
+}
+
+// sentOr returns the path as the client spelled it when it had one, else
+// the canonical path: the evidence shows what was sent.
+func sentOr(v *request.View) string {
+	if v.SentPath != "" {
+		return v.SentPath
+	}
+	return v.Path
 }
 
 // probingCatchAll reports whether a route ends in a {name...} parameter: it

@@ -247,6 +247,26 @@ func TestProbingSensitiveSignals(t *testing.T) {
 	}
 }
 
+// TestProbingTraversalInSentPath: the canonical path has its dot segments
+// removed, so traversal is found in the spelling the client sent.
+func TestProbingTraversalInSentPath(t *testing.T) {
+	d := NewProbing(ProbingConfig{}, NewHasher())
+	for _, tc := range []struct {
+		path, sent string
+		want       bool
+	}{
+		{"/etc/passwd", "/files/../../etc/passwd", true},
+		{"/secret", "/files/%2e%2e/%2E%2E/secret", true},
+		{"/v1/items", "/v1/./items", false},
+		{"/v1/items", "/v1//items", false},
+	} {
+		got := d.matchSensitive(&request.View{Path: tc.path, SentPath: tc.sent, Route: &request.Route{Name: "x", Template: "GET /x"}}) >= 0
+		if got != tc.want {
+			t.Errorf("matchSensitive(path %q, sent %q) = %v, want %v", tc.path, tc.sent, got, tc.want)
+		}
+	}
+}
+
 func TestProbingInjectionPatterns(t *testing.T) {
 	d := NewProbing(ProbingConfig{}, NewHasher())
 	for _, tc := range []struct {

@@ -76,11 +76,11 @@ func (p *Policy) inspect(v *request.View, c *collector) *decision.Decision {
 }
 
 // Observe feeds a forwarded request's outcome to the detectors (never an
-// allowlisted client's). Decisions it makes apply from the next request
-// on. Fronts call it after the upstream answered and before
-// Verdict.Finish.
+// allowlisted client's, and never an answer the guard gave itself:
+// o.Guard). Decisions it makes apply from the next request on. Fronts
+// call it after the upstream answered and before Verdict.Finish.
 func (p *Policy) Observe(v *request.View, o verdict.Outcome) {
-	if len(p.detectors) == 0 || p.allowlisted(v) {
+	if len(p.detectors) == 0 || o.Guard || p.allowlisted(v) {
 		return
 	}
 	c := collectors.Get().(*collector)
@@ -196,7 +196,7 @@ func mainCause(evidence []verdict.Evidence) string {
 
 // concerns reports whether a decision on e applies to requests like v:
 // identity scopes always, network scopes only to requests without a
-// verified identity.
+// verified identity (a session is never one).
 func (p *Policy) concerns(v *request.View, e verdict.Entity) bool {
 	switch e.Scope {
 	case verdict.ScopeKey:
@@ -209,11 +209,12 @@ func (p *Policy) concerns(v *request.View, e verdict.Entity) bool {
 	return !v.Identity.Verified && !v.Hints.Has(request.SharedAddress)
 }
 
-// activeDecision returns the decision in force for v: on its API key or
-// user, or, for requests without a verified identity, on its IP, prefix or
-// fingerprint. Identity first, so one abuser behind a shared NAT does not
-// lock out the signed-in users and known keys behind it; a made-up key
-// does not shield a blocked address.
+// activeDecision returns the decision in force for v: on its API key,
+// user or session, or, for requests without a verified identity, on its
+// IP, prefix or fingerprint. Identity first, so one abuser behind a
+// shared NAT does not lock out the signed-in users and known keys behind
+// it; a made-up key or a session (client-chosen, never verified) does not
+// shield a blocked address.
 func (p *Policy) activeDecision(v *request.View, buf []byte) (*decision.Decision, []byte) {
 	ds := p.shared.Decisions
 	if ds == nil || ds.Len() == 0 {
@@ -230,8 +231,13 @@ func (p *Policy) activeDecision(v *request.View, buf []byte) (*decision.Decision
 			return d, buf
 		}
 	}
-	if v.Hints.Has(request.SharedAddress) {
-		return ds.Active(verdict.ScopeSession, append(buf[:0], v.Identity.Session...), now), buf
+	if s := v.Identity.Session; s != "" {
+		if d := ds.Active(verdict.ScopeSession, append(buf[:0], s...), now); d != nil {
+			return d, buf
+		}
+		if v.Hints.Has(request.SharedAddress) {
+			return nil, buf // an established session behind a shared address is judged by itself
+		}
 	}
 	if v.Identity.Verified || !v.ClientIP.IsValid() {
 		return nil, buf

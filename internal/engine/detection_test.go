@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/http/httptest"
+	"net/netip"
 	"runtime"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/abuseguard/abuseguard/internal/config"
 	"github.com/abuseguard/abuseguard/internal/decision"
+	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/store/memory"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
@@ -405,5 +407,72 @@ rules:
 	}
 	if w.ds.Len() != 0 {
 		t.Errorf("shadow mode made %d decisions", w.ds.Len())
+	}
+}
+
+// TestOwnRefusalsFeedNoDetector: outcomes the guard produced itself
+// (Guard: a refusal on the way to the upstream) reach no detector, so a
+// refused client is not flagged again for the 403s it was given; the same
+// statuses from the upstream are probing.
+func TestOwnRefusalsFeedNoDetector(t *testing.T) {
+	for _, guard := range []bool{true, false} {
+		w := newWorld(t, "")
+		signals := map[string]int{}
+		w.p.shared.OnSignal = func(s detect.Signal) { signals[s.Detector]++ }
+		for i := range 60 {
+			v := w.view("203.0.113.50", fmt.Sprintf("/v1/things/x%d", i))
+			w.p.Observe(v, verdict.Outcome{Status: 403, Latency: time.Millisecond, Guard: guard})
+			w.now = w.now.Add(700 * time.Millisecond)
+		}
+		switch {
+		case guard && len(signals) != 0:
+			t.Errorf("the guard's own answers produced signals %v", signals)
+		case !guard && signals["probing"] == 0:
+			t.Errorf("403s from the upstream on 60 distinct paths produced %v, want probing", signals)
+		}
+		if ds := w.ds.ForEntity(verdict.ScopeIP, "203.0.113.50", w.now); guard && len(ds) != 0 {
+			t.Errorf("decisions from the guard's own answers: %+v", ds)
+		}
+	}
+}
+
+// TestSessionDecisions checks what a decision on a session binds: the
+// requests carrying that session, on any address; and that a session,
+// client-chosen, does not shield an address with a decision of its own.
+func TestSessionDecisions(t *testing.T) {
+	w := newWorld(t, "")
+	for _, d := range []decision.Decision{
+		{Scope: verdict.ScopeSession, Value: "s_bad", Action: verdict.Block, Reason: "test", Source: "manual", Mode: verdict.Enforce},
+		{Scope: verdict.ScopeIP, Value: "203.0.113.66", Action: verdict.Block, Reason: "test", Source: "manual", Mode: verdict.Enforce},
+	} {
+		if _, _, err := w.ds.Add(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		ip, session string
+		want        verdict.Action
+	}{
+		{"198.51.100.1", "s_bad", verdict.Block},  // the session, from any address
+		{"", "s_bad", verdict.Block},              // and with no address at all
+		{"198.51.100.1", "s_good", verdict.Allow}, // another session on that address
+		{"203.0.113.66", "s_good", verdict.Block}, // a session does not shield a blocked address
+		{"203.0.113.66", "", verdict.Block},       // nor does its absence
+		{"198.51.100.1", "", verdict.Allow},       // an address with no decision
+	} {
+		ip := tt.ip
+		if ip == "" {
+			ip = "192.0.2.1" // replaced below: a View with no address
+		}
+		v := w.view(ip, "/")
+		if tt.ip == "" {
+			v.ClientIP = netip.Addr{}
+		}
+		v.Identity.Session = tt.session
+		vd := w.p.Decide(v)
+		if vd.Action != tt.want {
+			t.Errorf("ip %q session %q: %v, want %v", tt.ip, tt.session, vd.Action, tt.want)
+		}
+		vd.Finish(w.now)
 	}
 }

@@ -68,8 +68,8 @@ limits:
 		if got, _ := vd.AppendRateLimit(nil); string(got) != fmt.Sprintf(`"per-ip";r=%d;t=%d`, 4-i, 12*(i+1)) {
 			t.Errorf("request %d RateLimit = %s", i+1, got)
 		}
-		if vd.RateLimit.Policy != `"per-ip";q=5;w=60` {
-			t.Errorf("RateLimit-Policy = %s", vd.RateLimit.Policy)
+		if vd.RateLimitPolicy() != `"per-ip";q=5;w=60` {
+			t.Errorf("RateLimit-Policy = %s", vd.RateLimitPolicy())
 		}
 	}
 	vd := decide(t, p, req(t, p, t0, "203.0.113.1", "GET", "/x"))
@@ -77,7 +77,7 @@ limits:
 		vd.Mode != verdict.Enforce || vd.RetryAfter != 12*time.Second {
 		t.Fatalf("6th request: %+v", vd)
 	}
-	if got, _ := vd.AppendRateLimit(nil); string(got) != `"per-ip";r=0;t=60` {
+	if got, _ := vd.AppendRateLimit(nil); string(got) != `"per-ip";r=0;t=12` { // t is Retry-After
 		t.Errorf("throttled RateLimit = %s", got)
 	}
 	if vd := decide(t, p, req(t, p, t0, "203.0.113.2", "GET", "/x")); vd.Action != verdict.Allow {
@@ -286,15 +286,22 @@ limits:
 	}
 }
 
-func TestTightestLimitInHeaders(t *testing.T) {
+// TestEveryLimitInHeaders: every limit that applied is listed, in the
+// order checked (draft-ietf-httpapi-ratelimit-headers-09 lists policies;
+// it does not pick one by comparing different units).
+func TestEveryLimitInHeaders(t *testing.T) {
 	p := compile(t, `
 limits:
   - {name: wide, key: [ip], rate: 100/m, burst: 100}
   - {name: narrow, key: [ip_prefix], rate: 10/m, burst: 3}
+  - {name: in-flight, key: [ip], concurrency: 4}
 `)
 	vd := decide(t, p, req(t, p, t0, "203.0.113.1", "GET", "/"))
-	if got, _ := vd.AppendRateLimit(nil); !strings.HasPrefix(string(got), `"narrow";r=2;`) {
+	if got, _ := vd.AppendRateLimit(nil); string(got) != `"wide";r=99;t=1, "narrow";r=2;t=6, "in-flight";r=3` {
 		t.Fatalf("RateLimit = %s", got)
+	}
+	if got := vd.RateLimitPolicy(); got != `"wide";q=100;w=60, "narrow";q=3;w=18, "in-flight";q=4;qu="concurrent-requests"` {
+		t.Fatalf("RateLimit-Policy = %s", got)
 	}
 	// ip_prefix groups the /24.
 	decide(t, p, req(t, p, t0, "203.0.113.2", "GET", "/"))

@@ -35,18 +35,17 @@ const (
 	dimIPPrefix
 	dimAPIKey
 	dimUser
+	dimSession
 	dimTenant
 	dimPlan
 	dimRoute
 	dimMethod
 	dimHeader
-	dimSession
 )
 
 var dimensionNames = map[string]dimension{
-	"ip": dimIP, "ip_prefix": dimIPPrefix, "api_key": dimAPIKey, "user": dimUser,
+	"ip": dimIP, "ip_prefix": dimIPPrefix, "api_key": dimAPIKey, "user": dimUser, "session": dimSession,
 	"tenant": dimTenant, "plan": dimPlan, "route": dimRoute, "method": dimMethod,
-	"session": dimSession,
 }
 
 type dim struct {
@@ -154,7 +153,7 @@ func compileAmount(name string, a config.Amount) *amount {
 		return &amount{quota: a.Quota.Limit, cal: limit.Calendar{Period: period, Location: a.Quota.Location()},
 			policy: fmt.Sprintf("%s;q=%d;w=%d", q, a.Quota.Limit, period.Seconds())}
 	default:
-		return &amount{slots: a.Concurrency, policy: fmt.Sprintf("%s;q=%d", q, a.Concurrency)}
+		return &amount{slots: a.Concurrency, policy: fmt.Sprintf(`%s;q=%d;qu="concurrent-requests"`, q, a.Concurrency)}
 	}
 }
 
@@ -226,14 +225,13 @@ func (p *Policy) checkLimits(vd *Verdict, v *request.View) {
 			vd.holdSlot(key)
 		}
 		if res.Allowed {
-			vd.consider(r.name, a.policy, res)
+			vd.note(r, a, res)
 			continue
 		}
 		if res.Unavailable {
 			vd.Action, vd.Status, vd.Reason = verdict.Block, http.StatusServiceUnavailable, "store_unavailable"
 			vd.Rule, vd.Mode, vd.Would, vd.RetryAfter = r.name, verdict.Enforce, false, res.RetryAfter
 			vd.Detail = "the shared limit state is unavailable; retry later"
-			vd.RateLimit = verdict.RateLimit{}
 			vd.releaseSlots(now)
 			return
 		}
@@ -246,8 +244,7 @@ func (p *Policy) checkLimits(vd *Verdict, v *request.View) {
 		}
 		vd.Action, vd.Status, vd.Reason = verdict.Throttle, http.StatusTooManyRequests, reasons[r.kind]
 		vd.Rule, vd.Mode, vd.Would, vd.RetryAfter = r.name, r.mode, false, res.RetryAfter
-		vd.RateLimit = verdict.RateLimit{}
-		vd.consider(r.name, a.policy, res)
+		vd.note(r, a, res)
 		vd.releaseSlots(now)
 		if r.kind == rateRule {
 			p.ignoredRetryAfter(v, r.name)

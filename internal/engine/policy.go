@@ -72,6 +72,7 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 		p.Upstream = u
 	}
 	p.Parser.Proxies = c.Network.Proxies()
+	p.Parser.Paths = c.Paths.Policy()
 	routes := make([]request.Route, len(c.Routes))
 	routeIndex := map[string]int{}
 	for i, r := range c.Routes {
@@ -120,6 +121,7 @@ func (p *Policy) identifier(c *config.Config) (*request.Identifier, error) {
 		KeyHeader:      id.APIKey.Header,
 		KeyQuery:       id.APIKey.Query,
 		RequireKnown:   id.APIKey.RequireKnown,
+		KeyBearer:      id.APIKey.Bearer,
 		Keys:           map[[32]byte]request.KeyInfo{},
 		Secret:         p.shared.secret(id.SecretEnv),
 		SessionHeader:  id.Session.Header,

@@ -95,6 +95,10 @@ func (p *Policy) ruleEntity(v *request.View, scope verdict.Scope) (verdict.Scope
 		if v.Identity.User != "" {
 			return scope, v.Identity.User
 		}
+	case verdict.ScopeSession:
+		if v.Identity.Session != "" {
+			return scope, v.Identity.Session
+		}
 	}
 	s := detect.Subject(v)
 	return s.Scope, s.Value
@@ -108,6 +112,8 @@ func (p *Policy) subjectScore(v *request.View, vd *Verdict) float64 {
 		key = p.shared.hasher.String(byte(verdict.ScopeKey), v.Identity.KeyID)
 	case v.Identity.User != "":
 		key = p.shared.hasher.String(byte(verdict.ScopeUser), v.Identity.User)
+	case v.Identity.Session != "":
+		key = p.shared.hasher.String(byte(verdict.ScopeSession), v.Identity.Session)
 	default:
 		buf := v.ClientIP.AppendTo(vd.key[:0])
 		vd.key = buf[:0]

@@ -26,17 +26,24 @@ var verdicts = sync.Pool{New: func() any { return &Verdict{key: make([]byte, 0, 
 
 func newVerdict(p *Policy) *Verdict {
 	vd := verdicts.Get().(*Verdict)
+	limits := vd.Limits[:0]
 	*vd = Verdict{policy: p, slots: vd.slots[:0], ends: vd.ends[:0], key: vd.key[:0], batch: vd.batch}
+	vd.Limits = limits
 	return vd
 }
 
-// consider keeps res as the tightest limit when it leaves fewer requests.
-func (vd *Verdict) consider(name, policy string, res limit.Result) {
-	rl := &vd.RateLimit
-	if rl.Name != "" && (res.Remaining > rl.Remaining || res.Remaining == rl.Remaining && res.Reset <= rl.Reset) {
-		return
+// note records a limit that applied, for the RateLimit headers. A
+// violated limit's reset is its Retry-After.
+func (vd *Verdict) note(r *limitRule, a *amount, res limit.Result) {
+	rl := verdict.RateLimit{Name: r.name, Remaining: res.Remaining, Reset: res.Reset, Policy: a.policy,
+		Concurrent: r.kind == concurrencyRule}
+	if !res.Allowed {
+		rl.Remaining, rl.Reset, rl.Violated = 0, res.RetryAfter, true
 	}
-	*rl = verdict.RateLimit{Name: name, Remaining: res.Remaining, Reset: res.Reset, Policy: policy}
+	if rl.Concurrent && !rl.Violated {
+		rl.Reset = 0
+	}
+	vd.Limits = append(vd.Limits, rl)
 }
 
 func (vd *Verdict) holdSlot(key []byte) {

@@ -84,7 +84,7 @@ func Compile(cfgs []RuleConfig) (*Rules, []*CompileError) {
 		if c.Scope != "" {
 			s, ok := verdict.ParseScope(c.Scope)
 			if !ok {
-				fail(i, "scope", "unknown scope %q (want ip, prefix, key, user, fingerprint, or none for the request's subject)", c.Scope)
+				fail(i, "scope", "unknown scope %q (want ip, prefix, key, user, fingerprint, session, or none for the request's subject)", c.Scope)
 			}
 			r.Scope = s
 		}
@@ -254,7 +254,7 @@ func (inputSizes) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
 	case varUserAgent:
 		return size(maxUserAgent)
 	case varMethod, varHost, varRoute, varRouteKind, varParam, varIP, varFingerprint,
-		varKey, varUser, varTenant, varPlan, varLimited:
+		varKey, varUser, varTenant, varPlan, varSession, varLimited:
 		return size(maxShortString)
 	case varScopes:
 		return size(maxScopes)

@@ -30,6 +30,7 @@ const (
 	varPlan
 	varScopes
 	varAuthenticated
+	varSession
 	varScore
 	varSignals
 	varLimited
@@ -62,6 +63,7 @@ var variables = [numVars]struct {
 	varPlan:              {"identity.plan", cel.StringType},
 	varScopes:            {"identity.scopes", cel.ListType(cel.StringType)},
 	varAuthenticated:     {"identity.authenticated", cel.BoolType},
+	varSession:           {"identity.session", cel.StringType},
 	varScore:             {"score", cel.DoubleType},
 	varSignals:           {"signals", cel.MapType(cel.StringType, cel.DoubleType)},
 	varLimited:           {"limited", cel.StringType},
@@ -113,6 +115,8 @@ func slotOf(name string) int {
 		return varScopes
 	case "identity.authenticated":
 		return varAuthenticated
+	case "identity.session":
+		return varSession
 	case "score":
 		return varScore
 	case "signals":

@@ -202,6 +202,8 @@ func (a *activation) value(i int) ref.Val {
 		return types.NewStringList(types.DefaultTypeAdapter, v.Identity.Scopes)
 	case varAuthenticated:
 		return types.Bool(v.Identity.KeyID != "" || v.Identity.User != "")
+	case varSession:
+		return types.String(v.Identity.Session)
 	case varScore:
 		return types.Double(a.in.Score)
 	case varSignals:

@@ -41,12 +41,16 @@ func hashEntity(h rollout.Hash, scope verdict.Scope, v *request.View) rollout.Ha
 			return h.String(v.Identity.KeyID)
 		case v.Identity.User != "":
 			return h.String(v.Identity.User)
+		case v.Identity.Session != "":
+			return h.String(v.Identity.Session)
 		}
 		return h.Bytes(appendAddr(buf[:0], v.ClientIP))
 	case verdict.ScopeKey:
 		return h.String(v.Identity.KeyID)
 	case verdict.ScopeUser:
 		return h.String(v.Identity.User)
+	case verdict.ScopeSession:
+		return h.String(v.Identity.Session)
 	case verdict.ScopeFingerprint:
 		return h.Bytes(appendFingerprint(buf[:0], v.Fingerprint))
 	case verdict.ScopePrefix:

@@ -18,6 +18,10 @@ type Problem struct {
 	Rule       string        `json:"rule,omitempty"`
 	RequestID  string        `json:"request_id,omitempty"`
 	RetryAfter time.Duration `json:"-"`
+	// ViolatedPolicies names the limits that refused the request: the
+	// "violated-policies" member of the RateLimit draft's quota-exceeded
+	// problem type, next to the guard's own reason code.
+	ViolatedPolicies []string `json:"violated-policies,omitempty"`
 }
 
 // Error returns the reason and detail.

@@ -34,6 +34,13 @@ type Entry struct {
 	KeyID     string        // an API key's id, when the log already has one
 	User      string
 	Session   string
+	// GuardRefused is true when the line records the guard's own answer,
+	// not the upstream's: abuseguard's JSON access log with an action
+	// other than allow, or a refusal on the way to the upstream
+	// (request_too_large, body_timeout, client_closed). Replay decides on
+	// such a line but shows its status to no detector: a client the guard
+	// refused is not flagged again for the 403s and 429s it was given.
+	GuardRefused bool
 }
 
 // LineError is a line that does not parse: where and why.

@@ -32,7 +32,9 @@ import (
 //	Referer    referer, http_referer, request_Referer, request.headers.Referer, http.request.referrer
 //
 // APIKey, KeyID, User and Session have no defaults: they are read only
-// when named.
+// when named. A line with a blank or absent client address is taken when
+// it has one of them (the client is told by it), and is a bad line
+// otherwise.
 //
 // TimeFormat is "" (RFC 3339, "02/Jan/2006:15:04:05 -0700", or a Unix time
 // as a number or numeric string: seconds, with a fraction, below 1e11,
@@ -81,6 +83,7 @@ var latencyDefaults = []jsonName{
 type jsonParser struct {
 	time, clientIP, method, host, path, query, status, bytes, latency jsonField
 	userAgent, referer, apiKey, keyID, user, session                  jsonField
+	action, reason                                                    jsonField // abuseguard's own access log
 	timeFormat                                                        string
 }
 
@@ -97,6 +100,8 @@ func newJSONParser(m JSONMapping) (*jsonParser, error) {
 		latency:   jsonField{names: latencyDefaults},
 		userAgent: defaults("user_agent", "http_user_agent", "user_agent.original", "request_User-Agent", "request.headers.User-Agent"),
 		referer:   defaults("referer", "http_referer", "request_Referer", "request.headers.Referer", "http.request.referrer"),
+		action:    defaults("action"),
+		reason:    defaults("reason"),
 	}
 	for _, f := range []struct {
 		name string
@@ -189,11 +194,13 @@ func (p *jsonParser) Parse(line string, e *Entry) error {
 	if v, name, err = p.clientIP.get(m); err != nil {
 		return err
 	}
-	if name == "" {
-		return errors.New("no client address")
-	}
-	if e.ClientIP, ok = leftmostAddr(v); !ok {
-		return fmt.Errorf("bad client address %s in %q", quote(v), name)
+	// A blank address ("" or "-", or none) is taken when the line names
+	// its client otherwise (a session, key or user), checked at the end.
+	noAddr := name == "" || strings.TrimSpace(v) == "" || strings.TrimSpace(v) == "-"
+	if !noAddr {
+		if e.ClientIP, ok = leftmostAddr(v); !ok {
+			return fmt.Errorf("bad client address %s in %q", quote(v), name)
+		}
 	}
 
 	if v, name, err = p.status.get(m); err != nil {
@@ -258,7 +265,27 @@ func (p *jsonParser) Parse(line string, e *Entry) error {
 			*f.dst = v
 		}
 	}
+	action, _, _ := p.action.get(m)
+	reason, _, _ := p.reason.get(m)
+	e.GuardRefused = guardRefused(action, reason)
+	if noAddr && e.Session == "" && e.APIKey == "" && e.KeyID == "" && e.User == "" {
+		return errors.New("no client address, and no session, API key or user to tell the client by")
+	}
 	return nil
+}
+
+// guardRefused reports whether an access log line's action and reason
+// (abuseguard's own log) record an answer the guard gave itself.
+func guardRefused(action, reason string) bool {
+	switch action {
+	case "", "allow":
+		switch reason {
+		case "request_too_large", "body_timeout", "client_closed":
+			return true
+		}
+		return false
+	}
+	return true
 }
 
 // get returns the value of the first of f's names that m holds as a scalar

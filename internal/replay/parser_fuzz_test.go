@@ -9,7 +9,8 @@ import (
 const maxFuzzLine = 8 << 10
 
 // fuzzParse checks what every parser promises for any line: no panic, and
-// a nil error only with a real time and a valid client address. The same
+// a nil error only with a real time and a valid client address (the empty
+// mapping names no session, key or user to stand in for one). The same
 // line must parse the same on a fresh parser and on one that has parsed
 // warm first (the combined parser remembers the last timestamp).
 func fuzzParse(t *testing.T, format, warm, line string) {

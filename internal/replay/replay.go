@@ -149,9 +149,16 @@ func (r *Replayer) Feed(e *Entry) {
 	if e.Status != 401 && e.Status != 407 {
 		v.Identity.User = e.User
 	}
+	// A session id in a log may be the session's secret: it becomes an
+	// HMAC id at this boundary, as an API key does. It is an identity of
+	// its own (behaviour is attributed to it when there is no key or
+	// user) but never a verified one: a client chooses it.
+	if e.Session != "" && p.Parser.Identifier != nil {
+		v.Identity.Session = p.Parser.Identifier.Pseudonym("s_", e.Session)
+	}
 	vd := p.Decide(v)
 	if vd.Action == verdict.Allow {
-		p.Observe(v, verdict.Outcome{Status: e.Status, Latency: e.Latency, Bytes: e.Bytes})
+		p.Observe(v, verdict.Outcome{Status: e.Status, Latency: e.Latency, Bytes: e.Bytes, Guard: e.GuardRefused})
 	} else {
 		r.Refused[vd.Rule]++
 		if o := r.offender(detect.Subject(v).String()); o != nil {

@@ -257,3 +257,96 @@ func TestReplayProtocolProbes(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayOwnRefusalsFeedNoDetector replays abuseguard's own access log:
+// a client the live guard blocked kept asking for distinct paths and got
+// the guard's 403s. Those lines record the guard's answers, not the
+// upstream's, so they flag no one; the same statuses from the upstream
+// (no action in the line) are probing.
+func TestReplayOwnRefusalsFeedNoDetector(t *testing.T) {
+	p, err := NewParser("json", JSONMapping{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(action string) []string {
+		r := replayer(t, "", nil)
+		when := t0
+		for i := range 60 {
+			when = when.Add(time.Duration(400+i*137%900) * time.Millisecond) // irregular, like a person
+			at := when.Format(time.RFC3339Nano)
+			line := fmt.Sprintf(`{"time":%q,"client_ip":"203.0.113.50","method":"GET","path":"/v1/things/x%d","status":403,"user_agent":"Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"%s}`,
+				at, i, action)
+			var e Entry
+			if err := p.Parse(line, &e); err != nil {
+				t.Fatal(err)
+			}
+			r.Feed(&e)
+		}
+		return r.Flagged["ip:203.0.113.50"]
+	}
+	if got := run(`,"action":"block","rule":"detector:probing","reason":"blocked"`); len(got) != 0 {
+		t.Errorf("the guard's own 403s flagged the client again: %v", got)
+	}
+	if got := run(""); !strings.Contains(strings.Join(got, ","), "probing") {
+		t.Errorf("the upstream's 403s on 60 distinct paths flagged %v, want probing (the check above would pass for nothing)", got)
+	}
+}
+
+// TestReplaySessionsWithoutAddresses replays a log whose client addresses
+// are all blank, with a session field: each session is judged on its own,
+// so the one probing is blocked and the others browse on.
+func TestReplaySessionsWithoutAddresses(t *testing.T) {
+	var events bytes.Buffer
+	r := replayer(t, "", &events)
+	line := func(at time.Time, session, path string, status int) *Entry {
+		return &Entry{Time: at, Method: "GET", Path: path, Status: status, Session: session,
+			UserAgent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"}
+	}
+	at := t0
+	for i := range 60 {
+		for s := range 3 {
+			r.Feed(line(at.Add(time.Duration(s)*10*time.Millisecond), fmt.Sprintf("good-%d", s), fmt.Sprintf("/products/%d", (i+s)%7), 200))
+		}
+		r.Feed(line(at.Add(100*time.Millisecond), "bad", fmt.Sprintf("/backup-%d.tar", i), 404))
+		at = at.Add(time.Duration(1+i%3) * time.Second)
+	}
+	bad := "session:" + r.policy.Parser.Identifier.Pseudonym("s_", "bad")
+	if len(r.Decisions) == 0 {
+		t.Fatal("no decision")
+	}
+	for _, d := range r.Decisions {
+		if d.Entity().String() != bad {
+			t.Errorf("decision on %s, want only %s: %+v", d.Entity(), bad, d)
+		}
+	}
+	if last := r.Decisions[len(r.Decisions)-1]; last.Action != verdict.Block || last.Source != "detector:probing" {
+		t.Errorf("last decision %+v, want a probing block", last)
+	}
+	for e := range r.Flagged {
+		if e != bad {
+			t.Errorf("%s flagged by %v; only %s probes", e, r.Flagged[e], bad)
+		}
+	}
+	top := r.Offenders(10)
+	if len(top) != 1 || top[0].Entity != bad || top[0].Refused < 20 {
+		t.Errorf("offenders %+v, want only %s, refused 20 times or more", top, bad)
+	}
+	if strings.Contains(events.String(), `"bad"`) || !strings.Contains(events.String(), `"scope":"session"`) ||
+		!strings.Contains(events.String(), `"session":"`+strings.TrimPrefix(bad, "session:")+`"`) {
+		t.Errorf("events name the raw session, or no session scope or label:\n%.600s", events.String())
+	}
+}
+
+// TestReplaySessionLimit keys a limit on the session: with blank
+// addresses, each session has its own budget.
+func TestReplaySessionLimit(t *testing.T) {
+	r := replayer(t, "limits: [{name: per-session, key: [session], rate: 2/h}]", nil)
+	for i := range 3 {
+		for _, s := range []string{"a", "b"} {
+			r.Feed(&Entry{Time: t0.Add(time.Duration(i) * time.Second), Method: "GET", Path: "/", Status: 200, Session: s})
+		}
+	}
+	if r.Refused["per-session"] != 2 {
+		t.Fatalf("refused %v, want the third request of each session", r.Refused)
+	}
+}

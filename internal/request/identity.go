@@ -3,6 +3,7 @@ package request
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"hash"
@@ -28,6 +29,11 @@ type IdentifierOptions struct {
 	RequireKnown bool                 // refuse keys not in Keys
 	Secret       []byte               // HMAC key for the ids of unknown keys
 	JWT          *JWTVerifier         // nil: bearer tokens are not read
+	// KeyBearer reads an API key from "Authorization: Bearer KEY" when no
+	// header or query key is present: a token that is not JWT-shaped (see
+	// IsJWT), or any token when JWT is nil, is a key, looked up by the
+	// SHA-256 of KEY alone. A JWT-shaped token is verified as a JWT.
+	KeyBearer bool
 	// SessionHeader is the header carrying a session id, "" for none; it
 	// wins over SessionCookies.
 	SessionHeader string
@@ -76,21 +82,27 @@ type macState struct {
 // bearer token that does not verify.
 func (id *Identifier) Identify(h Header, rawQuery string, out *Identity) *problem.Problem {
 	if sess := id.session(h); sess != "" {
-		out.Session = id.Pseudonym("ss_", sess)
+		// The replay's session field is named the same way, so a session
+		// seen live and in a log is one entity.
+		out.Session = id.Pseudonym("s_", sess)
 	}
-	if key := id.apiKey(h, rawQuery); key != "" {
+	key := id.apiKey(h, rawQuery)
+	token, hasToken := bearerToken(h)
+	if hasToken && id.opts.KeyBearer && (id.opts.JWT == nil || !IsJWT(token)) {
+		if key == "" {
+			key = token
+		}
+		hasToken = false // an opaque key, not a token to verify
+	}
+	if key != "" {
 		if prob := id.IdentifyKey(key, out); prob != nil {
 			return prob
 		}
 	}
-	if id.opts.JWT == nil {
+	if id.opts.JWT == nil || !hasToken {
 		return nil
 	}
-	auth := h.Get("Authorization")
-	if len(auth) < 7 || !strings.EqualFold(auth[:7], "bearer ") {
-		return nil
-	}
-	claims, err := id.opts.JWT.Verify(strings.TrimSpace(auth[7:]))
+	claims, err := id.opts.JWT.Verify(token)
 	if err != nil {
 		reason := "token_invalid"
 		if te := (*TokenError)(nil); errors.As(err, &te) {
@@ -124,6 +136,56 @@ func (id *Identifier) IdentifyKey(key string, out *Identity) *problem.Problem {
 		out.KeyID = id.Pseudonym("k_", key)
 	}
 	return nil
+}
+
+// bearerToken returns the token of an "Authorization: Bearer TOKEN"
+// header, and whether there is one.
+func bearerToken(h Header) (string, bool) {
+	auth := h.Get("Authorization")
+	if len(auth) < 7 || !strings.EqualFold(auth[:7], "bearer ") {
+		return "", false
+	}
+	return strings.TrimSpace(auth[7:]), true
+}
+
+// IsJWT reports whether token is shaped like a JWT in compact form: a
+// JOSE header (the base64url of a JSON object) and a dot after it. It
+// does not verify anything; an opaque API key is not JWT-shaped (it would
+// need to start with "eyJ" or the like and have a dot).
+func IsJWT(token string) bool {
+	head, _, ok := strings.Cut(token, ".")
+	if !ok || head == "" {
+		return false
+	}
+	for i := 0; i < len(head); i++ {
+		if c := head[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	// The first byte of the decoded header other than JSON whitespace
+	// must open an object. Decode 16 characters (12 bytes) at a time.
+	var buf [12]byte
+	for len(head) > 0 {
+		n := min(len(head), 16)
+		if n%4 == 1 {
+			return false // a lone trailing character is not base64
+		}
+		m, err := base64.RawURLEncoding.Decode(buf[:], []byte(head[:n]))
+		if err != nil {
+			return false
+		}
+		for _, c := range buf[:m] {
+			switch c {
+			case ' ', '\t', '\n', '\r':
+				continue
+			case '{':
+				return true
+			}
+			return false
+		}
+		head = head[n:]
+	}
+	return false
 }
 
 func (id *Identifier) apiKey(h Header, rawQuery string) string {

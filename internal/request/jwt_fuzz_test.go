@@ -41,3 +41,27 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIsJWT checks that IsJWT never sends a token the verifier could
+// accept to the API key lookup: whatever it calls not a JWT, Verify
+// refuses as malformed.
+func FuzzIsJWT(f *testing.F) {
+	v := jwtStdVerifier(f, nil)
+	f.Add(jwtSignAlg(f, "HS256", nil, jwtClaims(nil)))
+	f.Add(jwtRaw(" \t{}", `{}`, ""))
+	f.Add(jwtRaw(`null`, `null`, ""))
+	f.Add("sk_live_4eC39HqLyjWDarjtT1zdp7dc")
+	f.Add("abc.def.ghi")
+	f.Add("eyJ=.e30.")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, token string) {
+		if len(token) > 8<<10 || IsJWT(token) {
+			t.Skip()
+		}
+		_, err := v.Verify(token)
+		var te *TokenError
+		if !errors.As(err, &te) || te.Reason != jwtReasonMalformed {
+			t.Fatalf("IsJWT(%q) = false, but Verify says %v, not %s", token, err, jwtReasonMalformed)
+		}
+	})
+}

@@ -23,13 +23,18 @@ type Parser struct {
 	Router      *Router
 	Identifier  *Identifier
 	HeaderNames []string // canonical names of the headers limits are keyed on; values land in View.Headers by index
+	// Paths is how request paths are made canonical (nil:
+	// DefaultPathPolicy).
+	Paths *PathPolicy
 }
 
 // Parse fills v from in, which arrived at now. It returns a problem when
 // the request must be refused before any decision: a malformed forwarding
 // header from a trusted proxy (400), or an identity that does not verify
-// (401). For a route with a Field, or of kind graphql, it peeks at up to
-// 64 KiB of the body.
+// (401), or a path spelled in a way the path policy refuses (400
+// ambiguous_path). The View's Path is the canonical path (see
+// CanonicalPath), and routes match on it. For a route with a Field, or of
+// kind graphql, it peeks at up to 64 KiB of the body.
 func (p *Parser) Parse(in *Input, now time.Time, v *View) *problem.Problem {
 	h := in.Header
 	if h == nil {
@@ -49,8 +54,20 @@ func (p *Parser) Parse(in *Input, now time.Time, v *View) *problem.Problem {
 	}
 	v.Time, v.ClientIP = now, ip
 	v.Method, v.Host, v.Path, v.Query = in.Method, in.Host, in.Path, in.RawQuery
+	pol := &DefaultPathPolicy
+	if p.Paths != nil {
+		pol = p.Paths
+	}
+	if v.SentPath = targetPath(in); v.SentPath != "" && v.SentPath[0] == '/' {
+		escaped, path, err := CanonicalPath(v.SentPath, *pol)
+		if err != nil {
+			return &problem.Problem{Status: http.StatusBadRequest, Reason: "ambiguous_path", Detail: err.Error() +
+				"; upstreams disagree on what it names"}
+		}
+		v.Path, v.EscapedPath = path, escaped
+	}
 	if p.Router != nil {
-		v.Route, v.Param = p.Router.Match(in.Method, in.Path)
+		v.Route, v.Param = p.Router.MatchRequest(in.Method, v.Path, pol.HeadAsGet)
 	}
 	for _, name := range p.HeaderNames {
 		v.Headers = append(v.Headers, h.Get(name))
@@ -81,6 +98,33 @@ type noHeader struct{}
 func (noHeader) Get(string) string      { return "" }
 func (noHeader) Values(string) []string { return nil }
 func (noHeader) Names(func(string))     {}
+
+// targetPath returns the path of in's request target as sent, still
+// percent-encoded: from the request line in origin form, else from the
+// absolute form, else (a front without a request line, such as a log)
+// the decoded Path escaped again. It returns "" for a CONNECT, or a
+// request with no path.
+func targetPath(in *Input) string {
+	if in.Method == http.MethodConnect {
+		return ""
+	}
+	u := in.Target
+	if u != "" && u[0] == '/' {
+		if i := strings.IndexByte(u, '?'); i >= 0 {
+			u = u[:i]
+		}
+		return u
+	}
+	if u != "" && u != "*" {
+		if pu, err := url.ParseRequestURI(u); err == nil && pu.Path != "" {
+			return pu.EscapedPath()
+		}
+	}
+	if in.Path == "" || in.Path[0] != '/' {
+		return in.Path
+	}
+	return (&url.URL{Path: in.Path}).EscapedPath()
+}
 
 func hints(h Header, ua string) Hints {
 	var hs Hints

@@ -171,6 +171,20 @@ func (r *Router) Match(method, path string) (*Route, string) {
 	return r.root.match(method, path[1:], path == "/")
 }
 
+// MatchRequest is Match for a request's method: with headAsGet, a HEAD
+// request no route names HEAD for (a route for HEAD, or one for the same
+// path a more specific route for GET outranks) takes the GET route, as
+// servers answer HEAD with their GET handler.
+func (r *Router) MatchRequest(method, path string, headAsGet bool) (*Route, string) {
+	rt, param := r.Match(method, path)
+	if headAsGet && method == "HEAD" && (rt == nil || rt.Method == "") {
+		if g, gp := r.Match("GET", path); g != nil && g.Method == "GET" {
+			return g, gp
+		}
+	}
+	return rt, param
+}
+
 // match matches the remaining path (without its leading slash); atRoot is
 // true only for the path "/".
 func (n *node) match(method, rest string, atRoot bool) (*Route, string) {

@@ -15,7 +15,7 @@ func TestIdentifySession(t *testing.T) {
 	a := session(def, HTTPHeader{"Cookie": {"theme=dark; sessionid=abc123; lang=de"}})
 	b := session(def, HTTPHeader{"Cookie": {`sessionid="abc123"`}})
 	c := session(def, HTTPHeader{"Cookie": {"JSESSIONID=zzz"}})
-	if !strings.HasPrefix(a, "ss_") || len(a) != 19 || strings.Contains(a, "abc123") {
+	if !strings.HasPrefix(a, "s_") || len(a) != 18 || strings.Contains(a, "abc123") {
 		t.Fatalf("session id %q", a)
 	}
 	if a != b || a == c || c == "" {

@@ -17,7 +17,16 @@ type View struct {
 	ClientIP netip.Addr // the client, resolved through trusted proxies only
 	Method   string
 	Host     string
-	Path     string
+	// Path is the canonical path, decoded (see CanonicalPath): what
+	// routes, limits, detectors, decisions and logs see.
+	Path string
+	// EscapedPath is the canonical path as the upstream is sent it,
+	// percent-encoded; "" when the request had no path to make canonical
+	// (a CONNECT, a replayed line).
+	EscapedPath string
+	// SentPath is the path as the client wrote it, still encoded, for
+	// evidence of the spelling (traversal attempts).
+	SentPath string
 	Query    string // the raw query string
 	Route    *Route // matched route, nil when no route matched
 	Param    string // the value of the route's last path parameter: the {id} in /items/{id}

@@ -37,7 +37,15 @@ type Options struct {
 	Upstream    string
 	Listen      string
 	AdminListen string
-	Logger      *slog.Logger // default: JSON to stderr
+	// Gateway fronts (docs/fronts.md); each overrides its fronts.* setting.
+	ForwardAuthListen string
+	ExtAuthzListen    string
+	RLSListen         string
+	RLSConfig         string
+	// Outcome receivers; each overrides its fronts.outcomes setting.
+	ALSListen           string
+	OutcomeSyslogListen string
+	Logger              *slog.Logger // default: JSON to stderr
 	// Ready, when set, is called once every listener is bound, with the
 	// inline proxy's and the admin listener's addresses.
 	Ready func(proxyAddr, adminAddr net.Addr)
@@ -71,11 +79,14 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer stores.Close()
 	decisions := stores.Decisions
-	eventsOut, closeEvents, err := sink(cfg.Events, "events")
+	// One writer per destination: the access log and the events share it
+	// when they name the same one, so their lines never interleave.
+	sinks := telemetry.NewSinks(100 * time.Millisecond)
+	defer sinks.Close()
+	eventsOut, err := sinks.Open(cfg.Events)
 	if err != nil {
-		return err
+		return fmt.Errorf("events: %w", err)
 	}
-	defer closeEvents()
 	shared := engine.NewShared(engine.Options{
 		Limits: stores.Limits, Decisions: decisions, Events: telemetry.NewEvents(eventsOut),
 		RiskEntities: stores.Sizes.RiskEntities, DetectorEntities: stores.Sizes.DetectorEntities,
@@ -108,18 +119,21 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		return out
 	})
-	logOut, closeLog, err := sink(cfg.AccessLog, "access_log")
+	logOut, err := sinks.Open(cfg.AccessLog)
 	if err != nil {
 		pol.Close()
-		return err
+		return fmt.Errorf("access_log: %w", err)
 	}
-	defer closeLog()
 	var accessLog *telemetry.AccessLog // nil when off: no line is even formatted
 	if logOut != nil {
 		accessLog = telemetry.NewAccessLog(logOut)
 	}
 	env := &frontEnv{cfg: cfg, engine: eng, metrics: metrics, accessLog: accessLog, log: log, now: opts.Now}
-	fronts := buildFronts(env)
+	fronts, err := buildFronts(env)
+	if err != nil {
+		pol.Close()
+		return err
+	}
 	var draining atomic.Bool
 	api := admin.Handler(admin.Options{
 		Decisions: decisions, Explainer: eng, Token: os.Getenv(cfg.Admin.TokenEnv), Now: opts.Now,
@@ -132,7 +146,7 @@ func Run(ctx context.Context, opts Options) error {
 		pol.Close()
 		return err
 	}
-	proxyLn, adminLn := lns[0], lns[len(lns)-1]
+	proxyLn, adminLn := lns[0], lns[len(lns)-1] // proxyLn: the first front when the proxy does not run
 
 	errc := make(chan error, len(fronts))
 	for i, f := range fronts {
@@ -141,13 +155,19 @@ func Run(ctx context.Context, opts Options) error {
 			opts.Listening(f.Name, lns[i].Addr())
 		}
 	}
+	if env.syslog != nil {
+		go func() { _ = env.syslog.Run(ctx) }()
+		if opts.Listening != nil {
+			opts.Listening("outcome_syslog", env.syslog.Addr())
+		}
+	}
 	var wg sync.WaitGroup
 	bg, stopBG := context.WithCancel(ctx)
 	// Watch for reloads before announcing readiness, so a SIGHUP or a file
 	// change right after Ready is not lost.
-	watch := watchReloads(opts.ConfigFile, log)
+	watch := watchReloads([]string{opts.ConfigFile, cfg.Fronts.RLS.Config}, log)
 	reload := func() {
-		err := reloadPolicy(opts, eng)
+		err := reloadPolicy(opts, eng, env)
 		if err != nil {
 			metrics.ConfigReloads.WithLabelValues("failed").Inc()
 			metrics.ConfigReloadOK.Set(0)
@@ -171,8 +191,17 @@ func Run(ctx context.Context, opts Options) error {
 			shared.Sweep(eng.Policy(), now)
 		})
 	}()
-	log.Info("abuseguard serving", "listen", proxyLn.Addr().String(), "admin", adminLn.Addr().String(),
-		"upstream", cfg.Upstream, "config", describe(cfg.File), "limits", len(cfg.Limits))
+	// "listen" and "admin" as before; the gateway fronts under their names.
+	listening := make([]any, 0, 2*len(fronts)+8)
+	for i, f := range fronts {
+		name := f.Name
+		if name == "proxy" {
+			name = "listen"
+		}
+		listening = append(listening, name, lns[i].Addr().String())
+	}
+	log.Info("abuseguard serving", append(listening,
+		"upstream", cfg.Upstream, "config", describe(cfg.File), "limits", len(cfg.Limits))...)
 	if opts.Ready != nil {
 		opts.Ready(proxyLn.Addr(), adminLn.Addr())
 	}
@@ -232,8 +261,11 @@ func load(opts Options) (*config.Config, error) {
 	if opts.AdminListen != "" {
 		cfg.AdminListen = opts.AdminListen
 	}
-	if cfg.Upstream == "" {
-		return nil, errors.New("no upstream: pass --upstream URL or set upstream in the config")
+	if err := overrideFronts(cfg, opts); err != nil {
+		return nil, err
+	}
+	if cfg.Upstream == "" && !cfg.Fronts.Any() {
+		return nil, errors.New("no upstream: pass --upstream URL or set upstream in the config (or run a gateway front: --forward-auth-listen, --ext-authz-listen, --rls-listen)")
 	}
 	return cfg, nil
 }
@@ -241,8 +273,12 @@ func load(opts Options) (*config.Config, error) {
 // reloadPolicy loads and compiles the config again and swaps it in; on any
 // error the current Policy stays. Listener addresses, server timeouts and
 // state.max_memory take effect only on restart.
-func reloadPolicy(opts Options, eng *engine.Engine) error {
+func reloadPolicy(opts Options, eng *engine.Engine, env *frontEnv) error {
 	cfg, err := load(opts)
+	if err != nil {
+		return err
+	}
+	rlsCfg, err := env.loadRLS(cfg)
 	if err != nil {
 		return err
 	}
@@ -251,40 +287,69 @@ func reloadPolicy(opts Options, eng *engine.Engine) error {
 		return err
 	}
 	eng.Swap(pol).Close()
+	if rlsCfg != nil {
+		env.rls.SetConfig(rlsCfg)
+	}
 	return nil
 }
 
-// reloadWatch delivers reload requests: SIGHUP and, when a config file is
-// set, changes to it.
+// reloadWatch delivers reload requests: SIGHUP and, when config files
+// are set, changes to them.
 type reloadWatch struct {
 	hup     chan os.Signal
-	watcher *fsnotify.Watcher // nil when not watching a file
-	file    string            // absolute path of the config file
+	watcher *fsnotify.Watcher // nil when not watching files
+	files   map[string]bool   // absolute paths of the watched files
+	dirs    map[string]bool   // watched directories whose every file counts (a directory of rls configs)
 }
 
-// watchReloads starts listening for SIGHUP and, when file is set, for
+// watchReloads starts listening for SIGHUP and, for each path set (the
+// config file, the rate limit service's config file or directory), for
 // changes in its directory, so that editors that replace the file and
 // Kubernetes ConfigMap symlink swaps are seen. Nothing is missed between
 // this call and run.
-func watchReloads(file string, log *slog.Logger) *reloadWatch {
-	w := &reloadWatch{hup: make(chan os.Signal, 1)}
+func watchReloads(paths []string, log *slog.Logger) *reloadWatch {
+	w := &reloadWatch{hup: make(chan os.Signal, 1), files: map[string]bool{}, dirs: map[string]bool{}}
 	signal.Notify(w.hup, syscall.SIGHUP)
-	if file == "" {
+	var watchDirs []string
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		abs, _ := filepath.Abs(p)
+		if info, err := os.Stat(abs); err == nil && info.IsDir() {
+			w.dirs[abs] = true
+			watchDirs = append(watchDirs, abs)
+			continue
+		}
+		w.files[abs] = true
+		watchDirs = append(watchDirs, filepath.Dir(abs))
+	}
+	if len(watchDirs) == 0 {
 		return w
 	}
-	w.file, _ = filepath.Abs(file)
 	fw, err := fsnotify.NewWatcher()
 	if err == nil {
-		if err = fw.Add(filepath.Dir(w.file)); err == nil {
+		for _, d := range watchDirs {
+			if err = fw.Add(d); err != nil {
+				break
+			}
+		}
+		if err == nil {
 			w.watcher = fw
 		} else {
 			fw.Close()
 		}
 	}
 	if err != nil {
-		log.Warn("not watching the config file; reload with SIGHUP", "err", err)
+		log.Warn("not watching the config files; reload with SIGHUP", "err", err)
 	}
 	return w
+}
+
+// concerns reports whether a change to name is a change to the config.
+func (w *reloadWatch) concerns(name string) bool {
+	p, _ := filepath.Abs(name)
+	return w.files[p] || w.dirs[filepath.Dir(p)] || filepath.Base(name) == "..data"
 }
 
 // run calls reload for each SIGHUP and for each burst of file events
@@ -304,7 +369,7 @@ func (w *reloadWatch) run(ctx context.Context, reload func()) {
 		case <-w.hup:
 			reload()
 		case ev := <-events:
-			if p, _ := filepath.Abs(ev.Name); p == w.file || filepath.Base(ev.Name) == "..data" {
+			if w.concerns(ev.Name) {
 				debounce = time.After(250 * time.Millisecond)
 			}
 		case <-debounce:
@@ -343,28 +408,4 @@ func adminMux(m *telemetry.Metrics, draining *atomic.Bool, api http.Handler) *ht
 		io.WriteString(w, "ready\n")
 	})
 	return mux
-}
-
-// sink opens the destination of the access log or the events: stdout,
-// stderr, off (a nil writer), or a file appended to. Lines are buffered
-// and flushed every 100ms and by the returned close.
-func sink(dest, setting string) (io.Writer, func(), error) {
-	var w io.Writer
-	closeFile := func() {}
-	switch dest {
-	case "off":
-		return nil, func() {}, nil
-	case "stdout":
-		w = os.Stdout
-	case "stderr":
-		w = os.Stderr
-	default:
-		f, err := os.OpenFile(dest, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", setting, err)
-		}
-		w, closeFile = f, func() { f.Close() }
-	}
-	b := telemetry.NewBufferedWriter(w, 100*time.Millisecond)
-	return b, func() { b.Close(); closeFile() }, nil
 }

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -557,4 +558,74 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// TestAccessLogAndEventsToOneFile sends concurrent requests through a
+// guard whose access log and events name one file, each request making
+// one access line and, past the first, one would_act event of a shadow
+// limit, and checks that every line of the file parses and none is lost.
+func TestAccessLogAndEventsToOneFile(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "all.jsonl")
+	cfg := filepath.Join(dir, "abuseguard.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`access_log: %[1]q
+events: %[1]q
+limits:
+  - name: per-ip
+    key: [ip]
+    rate: 1/m
+    burst: 1
+    mode: shadow
+`, out))
+	in := start(t, Options{ConfigFile: cfg, Upstream: newUpstream(t)})
+	const clients, perClient = 8, 150
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perClient {
+				// Long paths make long lines, so batches fill up mid-stream.
+				resp, err := in.client.Get(fmt.Sprintf("%s/v1/%d/%d/%s", in.proxy, c, i, strings.Repeat("x", (c*131+i*977)%3000)))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	if err := in.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var access, events int
+	n := 0
+	for line := range strings.Lines(string(data)) {
+		n++
+		var doc struct {
+			RequestID string `json:"request_id"`
+			Timestamp string `json:"@timestamp"`
+			Event     struct {
+				Action string `json:"action"`
+			} `json:"event"`
+		}
+		if err := json.Unmarshal([]byte(line), &doc); err != nil {
+			t.Fatalf("line %d is torn: %v: %.100s", n, err, line)
+		}
+		switch {
+		case doc.RequestID != "":
+			access++
+		case doc.Event.Action == "would_act":
+			events++
+		}
+	}
+	if access != clients*perClient || events != clients*perClient-1 {
+		t.Errorf("%d access lines and %d would_act events, want %d and %d", access, events, clients*perClient, clients*perClient-1)
+	}
 }

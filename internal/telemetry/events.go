@@ -25,6 +25,7 @@ type Event struct {
 	ClientIP netip.Addr
 	KeyID    string
 	User     string
+	Session  string // the request's session id (an HMAC id), when it has one
 	Route    string
 	Method   string
 	Path     string
@@ -177,6 +178,7 @@ type ecsLabels struct {
 	Scope      string `json:"scope,omitempty"`
 	Entity     string `json:"entity,omitempty"`
 	KeyID      string `json:"key_id,omitempty"`
+	Session    string `json:"session,omitempty"`
 	Route      string `json:"route,omitempty"`
 	Detector   string `json:"detector,omitempty"`
 	DecisionID string `json:"decision_id,omitempty"`
@@ -229,7 +231,7 @@ func ecsDocument(ev *Event) ecsDoc {
 		User:   ecsUser{ID: ev.User},
 		URL:    ecsURL{Path: ev.Path},
 		HTTP:   ecsHTTP{Request: ecsHTTPRequest{Method: ev.Method, ID: ev.RequestID}},
-		Labels: ecsLabels{Action: ev.Action, Mode: ev.Mode, Scope: ev.Scope, Entity: ev.Entity, KeyID: ev.KeyID, Route: ev.Route, Detector: ev.Detector, DecisionID: ev.DecisionID},
+		Labels: ecsLabels{Action: ev.Action, Mode: ev.Mode, Scope: ev.Scope, Entity: ev.Entity, KeyID: ev.KeyID, Session: ev.Session, Route: ev.Route, Detector: ev.Detector, DecisionID: ev.DecisionID},
 		Abuseguard: ecsAbuseguard{
 			Severity:   ev.Severity,
 			TTLSeconds: finite(ev.TTL.Seconds()),

@@ -23,4 +23,10 @@ type Outcome struct {
 	Latency       time.Duration
 	Bytes         int64
 	UpstreamError bool // the upstream could not be reached or timed out
+	// Guard is true when the guard answered the request itself (a refusal
+	// on the way to the upstream, or a replayed log line recording a
+	// guard's refusal): detectors never learn from the guard's own
+	// answers, or a refused client would be flagged again for the 403s and
+	// 429s it was given.
+	Guard bool
 }

@@ -10,8 +10,8 @@ import (
 
 // Verdict is the engine's answer for one request, in terms every front can
 // render: what to do, the status and stable reason code of a refusal, the
-// rule and mode that decided, and the tightest limit for the RateLimit
-// headers.
+// rule and mode that decided, and the limits that applied, for the
+// RateLimit headers.
 type Verdict struct {
 	Action     Action
 	Status     int    // HTTP status when Action is not Allow
@@ -31,46 +31,91 @@ type Verdict struct {
 	// detectors and rules were skipped (limits still applied).
 	Allowlisted bool
 
-	// RateLimit is the tightest limit that applied; its Name is "" when no
-	// limit did.
-	RateLimit RateLimit
+	// Limits are the limits that applied to the request, in the order
+	// they were checked, for the RateLimit and RateLimit-Policy headers;
+	// the one that refused it, if one did, is marked Violated.
+	Limits []RateLimit
 }
 
-// RateLimit is the state of one limit for the RateLimit headers.
+// RateLimit is the state of one limit for the RateLimit headers
+// (draft-ietf-httpapi-ratelimit-headers-09).
 type RateLimit struct {
 	Name      string
 	Remaining int64
-	Reset     time.Duration
-	// Policy is the precomputed RateLimit-Policy value of the limit.
+	// Reset is how long until the limit's quota is whole again; for a
+	// violated limit, how long until the next request may pass (the
+	// Retry-After). Zero for a concurrency limit that was not violated:
+	// its slots come back when requests in flight finish.
+	Reset time.Duration
+	// Policy is the precomputed RateLimit-Policy item of the limit.
 	Policy string
+	// Violated is true for the limit that refused the request.
+	Violated bool
+	// Concurrent is true for an in-flight limit (quota unit
+	// "concurrent-requests").
+	Concurrent bool
 }
 
 // Refused reports whether the request must not reach the upstream.
 func (v *Verdict) Refused() bool { return v.Action != Allow }
 
-// AppendRateLimit appends the RateLimit header value of the tightest limit
-// to dst, and reports false when no limit applied. The format is the IETF
-// draft's: "name";r=REMAINING;t=SECONDS.
+// AppendRateLimit appends the RateLimit header value to dst, one list
+// member per limit that applied: "name";r=REMAINING;t=SECONDS, t rounded
+// up as Retry-After is, so that on a refusal the violated limit's t equals
+// Retry-After. A concurrency limit that was not violated has no t. It
+// reports false when no limit applied.
 func (v *Verdict) AppendRateLimit(dst []byte) ([]byte, bool) {
-	rl := &v.RateLimit
-	if rl.Name == "" {
-		return dst, false
+	for i := range v.Limits {
+		rl := &v.Limits[i]
+		if i > 0 {
+			dst = append(dst, ", "...)
+		}
+		dst = strconv.AppendQuote(dst, rl.Name)
+		dst = append(dst, ";r="...)
+		dst = strconv.AppendInt(dst, rl.Remaining, 10)
+		switch {
+		case rl.Violated && v.RetryAfter > 0: // what Retry-After says, whatever set it
+			dst = append(dst, ";t="...)
+			dst = strconv.AppendInt(dst, problem.Seconds(v.RetryAfter), 10)
+		case !rl.Concurrent || rl.Violated:
+			dst = append(dst, ";t="...)
+			dst = strconv.AppendInt(dst, problem.Seconds(rl.Reset), 10)
+		}
 	}
-	dst = strconv.AppendQuote(dst, rl.Name)
-	dst = append(dst, ";r="...)
-	dst = strconv.AppendInt(dst, rl.Remaining, 10)
-	dst = append(dst, ";t="...)
-	return strconv.AppendInt(dst, problem.Seconds(rl.Reset), 10), true
+	return dst, len(v.Limits) > 0
+}
+
+// RateLimitPolicy returns the RateLimit-Policy header value: the policy
+// of every limit that applied.
+func (v *Verdict) RateLimitPolicy() string {
+	switch len(v.Limits) {
+	case 0:
+		return ""
+	case 1:
+		return v.Limits[0].Policy
+	}
+	n := 0
+	for i := range v.Limits {
+		n += len(v.Limits[i].Policy) + 2
+	}
+	b := make([]byte, 0, n)
+	for i := range v.Limits {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, v.Limits[i].Policy...)
+	}
+	return string(b)
 }
 
 // RateLimitHeaders calls set with the RateLimit and RateLimit-Policy
 // headers of v, when a limit applied. Fronts send them on allowed and
 // refused responses alike.
 func (v *Verdict) RateLimitHeaders(set func(name, value string)) {
-	var buf [96]byte
+	var buf [256]byte
 	if b, ok := v.AppendRateLimit(buf[:0]); ok {
 		set("Ratelimit", string(b))
-		set("Ratelimit-Policy", v.RateLimit.Policy)
+		set("Ratelimit-Policy", v.RateLimitPolicy())
 	}
 }
 
@@ -82,6 +127,11 @@ func (v *Verdict) Problem(requestID string) *problem.Problem {
 	}
 	p := &problem.Problem{Status: v.Status, Reason: v.Reason, Rule: v.Rule, RetryAfter: v.RetryAfter,
 		Detail: v.Detail, RequestID: requestID}
+	for i := range v.Limits {
+		if v.Limits[i].Violated {
+			p.ViolatedPolicies = append(p.ViolatedPolicies, v.Limits[i].Name)
+		}
+	}
 	if p.Detail == "" {
 		p.Detail = Detail(v.Reason)
 	}

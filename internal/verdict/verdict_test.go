@@ -3,6 +3,7 @@ package verdict
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -82,7 +83,7 @@ func TestParseEntity(t *testing.T) {
 
 func TestWriteHTTP(t *testing.T) {
 	v := Verdict{Action: Throttle, Status: 429, Reason: "rate_limited", Rule: "per-ip", RetryAfter: 1500 * time.Millisecond,
-		RateLimit: RateLimit{Name: "per-ip", Remaining: 0, Reset: 2 * time.Second, Policy: `"per-ip";q=5;w=60`}}
+		Limits: []RateLimit{{Name: "per-ip", Remaining: 0, Reset: 1500 * time.Millisecond, Policy: `"per-ip";q=5;w=60`, Violated: true}}}
 	w := httptest.NewRecorder()
 	if !v.WriteHTTP(w, "req-1") {
 		t.Fatal("a throttle was not written as a refusal")
@@ -94,12 +95,39 @@ func TestWriteHTTP(t *testing.T) {
 	}
 	var body map[string]any
 	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body["reason"] != "rate_limited" ||
-		body["request_id"] != "req-1" || body["detail"] != Detail("rate_limited") {
+		body["request_id"] != "req-1" || body["detail"] != Detail("rate_limited") ||
+		fmt.Sprint(body["violated-policies"]) != "[per-ip]" {
 		t.Fatalf("body %s (%v)", w.Body, err)
 	}
-	allow := Verdict{RateLimit: v.RateLimit}
+	allow := Verdict{Limits: []RateLimit{{Name: "per-ip", Remaining: 3, Reset: 24 * time.Second, Policy: `"per-ip";q=5;w=60`}}}
 	w = httptest.NewRecorder()
 	if allow.WriteHTTP(w, "req-2") || w.Header().Get("Ratelimit") == "" || w.Body.Len() != 0 {
 		t.Fatalf("allowed: refused or no RateLimit header: %v %q", w.Header(), w.Body)
+	}
+}
+
+// TestRateLimitHeadersListEveryPolicy: every limit that applied is listed
+// in both headers, each in its own unit; a concurrency limit carries
+// qu="concurrent-requests" and no t unless it refused; on a refusal the
+// violated limit's t is Retry-After.
+func TestRateLimitHeadersListEveryPolicy(t *testing.T) {
+	limits := []RateLimit{
+		{Name: "per-ip", Remaining: 150, Reset: 4 * time.Second, Policy: `"per-ip";q=200;w=10`},
+		{Name: "daily", Remaining: 9000, Reset: 5 * time.Hour, Policy: `"daily";q=10000;w=86400`},
+		{Name: "in-flight", Remaining: 7, Policy: `"in-flight";q=8;qu="concurrent-requests"`, Concurrent: true},
+	}
+	v := Verdict{Limits: limits}
+	got := map[string]string{}
+	v.RateLimitHeaders(func(name, value string) { got[name] = value })
+	if got["Ratelimit"] != `"per-ip";r=150;t=4, "daily";r=9000;t=18000, "in-flight";r=7` ||
+		got["Ratelimit-Policy"] != `"per-ip";q=200;w=10, "daily";q=10000;w=86400, "in-flight";q=8;qu="concurrent-requests"` {
+		t.Fatalf("headers %q", got)
+	}
+	refused := Verdict{Action: Throttle, Status: 429, Reason: "concurrency_limited", RetryAfter: 1200 * time.Millisecond,
+		Limits: []RateLimit{limits[0], {Name: "in-flight", Remaining: 0, Reset: time.Second, Policy: limits[2].Policy, Concurrent: true, Violated: true}}}
+	w := httptest.NewRecorder()
+	refused.WriteHTTP(w, "r")
+	if h := w.Header(); h.Get("Retry-After") != "2" || h.Get("Ratelimit") != `"per-ip";r=150;t=4, "in-flight";r=0;t=2` {
+		t.Fatalf("refusal headers %v", h)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -94,6 +95,7 @@ type exchange struct {
 	view    request.View
 	trusted bool // the peer is a trusted proxy: keep its forwarding headers
 	refused *problem.Problem
+	body    *bodyDeadline // nil for a request without a body
 }
 
 type exchangeKey struct{}
@@ -106,12 +108,21 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := p.opts.Now()
 	x := exchanges.Get().(*exchange)
 	x.view.Reset()
-	x.refused = nil
+	x.refused, x.body = nil, nil
 	x.policy = p.opts.Engine.Policy()
 	x.view.ID = p.requestID()
 	defer exchanges.Put(x)
 	rec := &recorder{ResponseWriter: w}
 	cfg := x.policy.Config
+	if r.Body != nil && r.Body != http.NoBody {
+		// Connection deadlines are wall-clock time, whatever clock the
+		// decisions use.
+		lim := BodyLimits{Timeout: cfg.Server.ReadBodyTimeout, MinRate: int64(cfg.Server.MinBodyRate), Grace: cfg.Server.BodyRateGrace}
+		if lim != (BodyLimits{}) {
+			x.body = newBodyDeadline(w, r.Body, lim, time.Now)
+			r.Body = x.body
+		}
+	}
 
 	prob := p.admit(r, int64(cfg.Server.MaxBodyBytes), int64(cfg.Server.MaxHeaderBytes))
 	if prob == nil {
@@ -151,7 +162,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	took := p.opts.Now().Sub(upstart)
 	p.opts.Metrics.UpstreamSeconds.Observe(took.Seconds())
 	x.policy.Observe(&x.view, verdict.Outcome{Status: rec.status(), Latency: took, Bytes: rec.bytes,
-		UpstreamError: x.refused != nil && x.refused.Status >= 500})
+		UpstreamError: x.refused != nil && x.refused.Status >= 500, Guard: x.refused != nil && x.refused.Status < 500})
 	p.finish(rec, x, vd, x.refused, start)
 }
 
@@ -177,9 +188,15 @@ func (p *Proxy) admit(r *http.Request, maxBody, maxHeader int64) *problem.Proble
 // rewrite builds the upstream request. Forwarding headers survive only
 // from trusted proxies: the client address is appended to a trusted
 // X-Forwarded-For, and a trusted X-Forwarded-Host and -Proto (say, from a
-// TLS-terminating load balancer) are kept.
+// TLS-terminating load balancer) are kept. The path sent is the
+// canonical one the decision was made on.
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	x := pr.In.Context().Value(exchangeKey{}).(*exchange)
+	if e := x.view.EscapedPath; e != "" {
+		if path, err := url.PathUnescape(e); err == nil {
+			pr.Out.URL.Path, pr.Out.URL.RawPath = path, e
+		}
+	}
 	pr.SetURL(x.policy.Upstream)
 	if !x.trusted {
 		pr.Out.Header.Del("Forwarded")
@@ -207,6 +224,11 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 	var tooLarge *http.MaxBytesError
 	var netErr net.Error
 	switch {
+	case x.body != nil && x.body.timedOut:
+		prob = &problem.Problem{Status: http.StatusRequestTimeout, Reason: "body_timeout",
+			Detail: "the request body did not arrive in time or fell below the minimum rate"}
+	case x.body != nil && x.body.failed:
+		prob = &problem.Problem{Status: 499, Reason: "client_closed", Detail: "the client went away while sending the body"}
 	case errors.As(err, &tooLarge):
 		prob = &problem.Problem{Status: http.StatusRequestEntityTooLarge, Reason: "request_too_large",
 			Detail: "the request body is larger than " + strconv.FormatInt(tooLarge.Limit, 10) + " bytes"}

@@ -234,10 +234,12 @@ limits:
 			if rec.Code != http.StatusOK || rec.Body.String() != "upstream says hi" {
 				t.Fatalf("got %d %q", rec.Code, rec.Body)
 			}
-			if got, want := rec.Header().Get("RateLimit"), fmt.Sprintf(`"per-ip";r=%d;t=%d`, 4-i, 12*(i+1)); got != want {
+			// every limit is listed; per-method (100/m) refills 0.6s a
+			// request: 0.6s, 1.2s, 1.8s, rounded up
+			if got, want := rec.Header().Get("RateLimit"), fmt.Sprintf(`"per-method";r=%d;t=%d, "per-ip";r=%d;t=%d`, 99-i, []int{1, 2, 2}[i], 4-i, 12*(i+1)); got != want {
 				t.Errorf("RateLimit = %q, want %q", got, want)
 			}
-			if got, want := rec.Header().Get("RateLimit-Policy"), `"per-ip";q=5;w=60`; got != want {
+			if got, want := rec.Header().Get("RateLimit-Policy"), `"per-method";q=100;w=60, "per-ip";q=5;w=60`; got != want {
 				t.Errorf("RateLimit-Policy = %q, want %q", got, want)
 			}
 			if up.calls() != i+1 {
@@ -268,7 +270,7 @@ limits:
 	checkProblem(t, rec, http.StatusTooManyRequests, "rate_limited", "per-ip")
 	for name, want := range map[string]string{
 		"Retry-After":      "12",
-		"RateLimit":        `"per-ip";r=0;t=60`,
+		"RateLimit":        `"per-ip";r=0;t=12`, // t agrees with Retry-After
 		"RateLimit-Policy": `"per-ip";q=5;w=60`,
 	} {
 		if got := rec.Header().Get(name); got != want {
@@ -442,6 +444,14 @@ identity:
     issuer: https://idp.test/
     audience: [api]
 `
+	// bearerKeys reads opaque bearer keys beside JWTs; "hello" is known.
+	const bearerKeys = jwtCfg + `
+  api_key:
+    bearer: true
+    require_known: true
+    keys:
+      - {id: acme, sha256: 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824}
+`
 	none, err := jwt.NewWithClaims(jwt.SigningMethodNone, tokenClaims()).SignedString(jwt.UnsafeAllowNoneSignatureType)
 	if err != nil {
 		t.Fatal(err)
@@ -544,6 +554,30 @@ identity:
 		config: jwtCfg,
 		req:    func() *http.Request { return newRequest("GET", "/x", nil, bearer("not.a.jwt")) },
 		status: 401, reason: "token_malformed",
+	}, {
+		name:   "known opaque bearer key",
+		config: bearerKeys,
+		req:    func() *http.Request { return newRequest("GET", "/x", nil, bearer("hello")) },
+		status: 200,
+	}, {
+		name:   "unknown opaque bearer key when known keys are required",
+		config: bearerKeys,
+		req:    func() *http.Request { return newRequest("GET", "/x", nil, bearer("guessed")) },
+		status: 401, reason: "unknown_api_key",
+	}, {
+		name:   "valid token beside bearer keys",
+		config: bearerKeys,
+		req: func() *http.Request {
+			return newRequest("GET", "/x", nil, bearer(signHS256(t, jwtSecret, tokenClaims())))
+		},
+		status: 200,
+	}, {
+		name:   "token with a bad signature beside bearer keys",
+		config: bearerKeys,
+		req: func() *http.Request {
+			return newRequest("GET", "/x", nil, bearer(signHS256(t, "some-other-secret-0123456789abcd", tokenClaims())))
+		},
+		status: 401, reason: "token_bad_signature",
 	}, {
 		name: "unknown API key when known keys are required",
 		config: `

@@ -1,0 +1,260 @@
+// Package gateway is what the authorization fronts (forward-auth, Envoy
+// ext_authz over gRPC and HTTP) share: a Checker decides a request a
+// gateway asks about, described as a request.Input, and renders the
+// verdict as an Answer each front writes in its own protocol.
+package gateway
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"net/netip"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/abuseguard/abuseguard/internal/config"
+	"github.com/abuseguard/abuseguard/internal/engine"
+	"github.com/abuseguard/abuseguard/internal/problem"
+	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/telemetry"
+	"github.com/abuseguard/abuseguard/internal/verdict"
+)
+
+// Options configure a Checker. Nil fields get defaults.
+type Options struct {
+	Engine    *engine.Engine
+	Metrics   *telemetry.Metrics   // default: a fresh, unexported set
+	AccessLog *telemetry.AccessLog // default: none
+	Now       func() time.Time     // default: time.Now
+	// Identity names the headers an allowed answer carries upstream.
+	Identity config.IdentityHeaders
+}
+
+// Checker decides requests for gateways. It is safe for concurrent use.
+type Checker struct {
+	opts    Options
+	idBase  string
+	idCount atomic.Uint64
+}
+
+// New returns a Checker.
+func New(opts Options) *Checker {
+	if opts.Metrics == nil {
+		opts.Metrics = telemetry.NewMetrics()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return &Checker{opts: opts, idBase: hex.EncodeToString(b[:]) + "-"}
+}
+
+// Answer is a verdict rendered for a gateway.
+type Answer struct {
+	// Allowed says the gateway may send the request upstream.
+	Allowed bool
+	// Status is 200 when allowed, else the guard's status (429, 403, ...).
+	Status int
+	// Header goes to the client: the RateLimit headers on every answer;
+	// Content-Type, Cache-Control and Retry-After on a refusal.
+	Header http.Header
+	// Body is the problem+json body of a refusal, nil when allowed.
+	Body []byte
+	// Upstream are the identity headers for the upstream, when allowed:
+	// every configured one, with "" for what the request lacks, so that a
+	// gateway replaces (or removes) any a client sent itself.
+	Upstream []Header
+	// RequestID names the decision in the access log and the problem body.
+	RequestID string
+	// Reason is the refusal's reason code, "" when allowed.
+	Reason string
+}
+
+// Header is one header name and value.
+type Header struct{ Name, Value string }
+
+// Check decides in. in.Peer is the gateway's view of the client (for
+// Envoy, the source address) or the gateway itself with the client in
+// X-Forwarded-For: the client address is found through the configured
+// trusted proxies, as the inline proxy finds it.
+func (c *Checker) Check(in *request.Input) *Answer {
+	start := c.opts.Now()
+	pol := c.opts.Engine.Policy()
+	id := c.requestID()
+	var v request.View
+	v.ID = id
+	a := &Answer{Header: http.Header{}, RequestID: id}
+	if prob := pol.Parser.Parse(in, start, &v); prob != nil {
+		prob.RequestID = id
+		c.refuse(a, prob)
+		c.opts.Metrics.Refused.WithLabelValues(prob.Reason).Inc()
+		c.log(&v, a, "block", "", "", start)
+		return a
+	}
+	vd := pol.Decide(&v)
+	c.opts.Metrics.DecisionSeconds.Observe(c.opts.Now().Sub(start).Seconds())
+	w := capture{h: a.Header}
+	if vd.WriteHTTP(&w, id) {
+		a.Status, a.Body, a.Reason = w.status, w.body.Bytes(), vd.Reason
+	} else {
+		a.Allowed, a.Status = true, http.StatusOK
+		a.Upstream = c.identity(pol, &v, vd)
+	}
+	rule, mode := vd.Rule, ""
+	if vd.Would {
+		mode = verdict.Shadow.String()
+	} else if rule != "" {
+		mode = vd.Mode.String()
+	}
+	route := "unmatched"
+	if v.Route != nil {
+		route = v.Route.Name
+	}
+	c.opts.Metrics.Requests.WithLabelValues(route, vd.Action.String(), rule, mode).Inc()
+	reason := vd.Reason
+	if reason == "" && vd.Allowlisted {
+		reason = "allowlisted"
+	}
+	a.Reason = reason
+	c.log(&v, a, vd.Action.String(), rule, mode, start)
+	// The gateway, not the guard, sees the request end: in-flight slots
+	// are released at once, so concurrency limits do not apply here.
+	vd.Finish(c.opts.Now())
+	return a
+}
+
+// identity returns the configured identity headers, "" where the request
+// has no value.
+func (c *Checker) identity(pol *engine.Policy, v *request.View, vd *engine.Verdict) []Header {
+	ih := &c.opts.Identity
+	out := make([]Header, 0, 5)
+	add := func(name, value string) {
+		if name != "" {
+			out = append(out, Header{name, value})
+		}
+	}
+	add(ih.KeyID, v.Identity.KeyID)
+	add(ih.User, v.Identity.User)
+	add(ih.Tenant, v.Identity.Tenant)
+	add(ih.Plan, v.Identity.Plan)
+	if ih.Risk != "" {
+		add(ih.Risk, pol.RiskBand(v, vd).String())
+	}
+
+	return out
+}
+
+// refuse renders a refusal made before any decision (a bad forwarding
+// header, an expired token).
+func (c *Checker) refuse(a *Answer, prob *problem.Problem) {
+	w := capture{h: a.Header}
+	problem.Write(&w, prob)
+	a.Status, a.Body, a.Reason = w.status, w.body.Bytes(), prob.Reason
+}
+
+func (c *Checker) log(v *request.View, a *Answer, action, rule, mode string, start time.Time) {
+	if c.opts.AccessLog == nil {
+		return
+	}
+	route := ""
+	if v.Route != nil {
+		route = v.Route.Name
+	}
+	c.opts.AccessLog.Log(&telemetry.Access{
+		Time: start, RequestID: a.RequestID, ClientIP: v.ClientIP, Method: v.Method, Path: v.Path,
+		Route: route, KeyID: v.Identity.KeyID, User: v.Identity.User,
+		Status: a.Status, Latency: c.opts.Now().Sub(start), Bytes: int64(len(a.Body)),
+		Action: action, Rule: rule, Mode: mode, Reason: a.Reason,
+	})
+}
+
+func (c *Checker) requestID() string {
+	var b [16]byte
+	return c.idBase + string(strconv.AppendUint(b[:0], c.idCount.Add(1), 36))
+}
+
+// capture is the http.ResponseWriter verdicts are rendered into.
+type capture struct {
+	h      http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (w *capture) Header() http.Header { return w.h }
+func (w *capture) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+func (w *capture) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.body.Write(b)
+}
+
+var (
+	_ http.ResponseWriter = (*capture)(nil)
+	_ request.Header      = MapHeader(nil)
+)
+
+// Trusts reports whether peer ("ip:port" or an IP) is one of the
+// configured trusted proxies, whose forwarding headers are believed.
+func (c *Checker) Trusts(peer string) bool {
+	pol := c.opts.Engine.Policy()
+	ap, err := netip.ParseAddrPort(peer)
+	if err != nil {
+		a, err := netip.ParseAddr(peer)
+		if err != nil {
+			return false
+		}
+		return pol.Parser.Proxies.Trusts(a.Unmap())
+	}
+	return pol.Parser.Proxies.Trusts(ap.Addr().Unmap())
+}
+
+// MapHeader is Envoy's header map (lower-case names, repeated headers
+// joined by commas), as Check requests and access log entries carry it,
+// as a request.Header.
+type MapHeader map[string]string
+
+// lower returns name in lower case, using buf when it must change.
+func lower(name string, buf []byte) []byte {
+	buf = append(buf[:0], name...)
+	for i, c := range buf {
+		if 'A' <= c && c <= 'Z' {
+			buf[i] = c + 'a' - 'A'
+		}
+	}
+	return buf
+}
+
+// Get returns the value of name.
+func (h MapHeader) Get(name string) string {
+	var buf [64]byte
+	return h[string(lower(name, buf[:0]))]
+}
+
+// Values returns the value of name as one element, or nil.
+func (h MapHeader) Values(name string) []string {
+	var buf [64]byte
+	if v, ok := h[string(lower(name, buf[:0]))]; ok {
+		return []string{v}
+	}
+	return nil
+}
+
+// Names calls f with each header's canonical name; HTTP/2 pseudo-headers
+// (":path") are left out.
+func (h MapHeader) Names(f func(string)) {
+	for k := range h {
+		if !strings.HasPrefix(k, ":") {
+			f(textproto.CanonicalMIMEHeaderKey(k))
+		}
+	}
+}
