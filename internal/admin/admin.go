@@ -1,5 +1,6 @@
 // Package admin serves the admin REST API under /v1: list, add, show and
-// remove decisions, and explain what is known about an entity. Every route
+// remove decisions, explain what is known about an entity, and suggest a
+// routes section learned from live traffic. Every route
 // needs the admin bearer token; without a configured token the API is off.
 // Errors are application/problem+json with a stable reason.
 package admin
@@ -41,6 +42,9 @@ type Options struct {
 	Token string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Routes, when set, answers GET /v1/routes/suggest; when nil it
+	// returns 404 route_learning_off.
+	Routes RouteSuggester
 	// OnChange, when set, is called after a manual add ("add") or removal
 	// ("remove") took effect, with the decision added or removed.
 	OnChange func(kind string, d decision.Decision)
@@ -79,6 +83,8 @@ func Handler(opts Options) http.Handler {
 	mux.Handle("/v1/decisions/{id}", methods("GET, DELETE"))
 	mux.HandleFunc("GET /v1/explain/{entity...}", a.explain)
 	mux.Handle("/v1/explain/{entity...}", methods("GET"))
+	mux.HandleFunc("GET /v1/routes/suggest", a.suggestRoutes)
+	mux.Handle("/v1/routes/suggest", methods("GET"))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, &problem.Problem{Status: http.StatusNotFound, Reason: "not_found", Detail: "no admin API route " + r.URL.Path})
 	})

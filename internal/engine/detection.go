@@ -80,6 +80,9 @@ func (p *Policy) inspect(v *request.View, c *collector) *decision.Decision {
 // o.Guard). Decisions it makes apply from the next request on. Fronts
 // call it after the upstream answered and before Verdict.Finish.
 func (p *Policy) Observe(v *request.View, o verdict.Outcome) {
+	if p.shared.routes != nil {
+		p.shared.routes.ObserveRoute(v, o)
+	}
 	if len(p.detectors) == 0 || o.Guard || p.allowlisted(v) {
 		return
 	}

@@ -137,10 +137,10 @@ func New(opts Options) *Learner {
 
 // Stats says how much a Learner has seen.
 type Stats struct {
-	Observed  uint64 // observations counted
-	Templates int    // templates remembered
-	Dropped   uint64 // observations of templates beyond MaxTemplates
-	Busy      uint64 // live observations skipped because another held the learner
+	Observed  uint64 `json:"observed"`  // observations counted
+	Templates int    `json:"templates"` // templates remembered
+	Dropped   uint64 `json:"dropped"`   // observations of templates beyond MaxTemplates
+	Busy      uint64 `json:"busy"`      // live observations skipped because another held the learner
 }
 
 // Stats returns the counts so far.

@@ -12,7 +12,9 @@ import (
 	"testing"
 
 	"github.com/abuseguard/abuseguard/internal/config"
+	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/sample"
+	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 func TestTemplate(t *testing.T) {
@@ -221,4 +223,25 @@ func TestSuggestNamesUnique(t *testing.T) {
 		seen[r.Route.Name] = true
 	}
 	loadYAML(t, s)
+}
+
+// BenchmarkObserveRoute is the engine's per-request cost of learning (a
+// known template), beside Template, which building the template string on
+// every request would cost.
+func BenchmarkObserveRoute(b *testing.B) {
+	l := New(Options{})
+	v := &request.View{Method: "GET", Path: "/api/products/12345/reviews", Query: "page=2&sort=new"}
+	o := verdict.Outcome{Status: 200}
+	b.Run("ObserveRoute", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			l.ObserveRoute(v, o)
+		}
+	})
+	b.Run("Template", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			_, _ = Template(v.Path)
+		}
+	})
 }

@@ -37,10 +37,10 @@ type Kept struct {
 
 // Suggested is a learned route and why.
 type Suggested struct {
-	Route     config.Route `json:"route"`
-	Requests  uint64       `json:"requests"`
-	NotFound  uint64       `json:"not_found"` // 404 answers: identifiers that do not exist
-	Inference `json:",inline"`
+	Route    config.Route `json:"route"`
+	Requests uint64       `json:"requests"`
+	NotFound uint64       `json:"not_found"` // 404 answers: identifiers that do not exist
+	Inference
 }
 
 // Suggest returns the routes learned so far beside the declared ones.

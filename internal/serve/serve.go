@@ -26,6 +26,7 @@ import (
 	"github.com/abuseguard/abuseguard/internal/config"
 	"github.com/abuseguard/abuseguard/internal/decision"
 	"github.com/abuseguard/abuseguard/internal/engine"
+	"github.com/abuseguard/abuseguard/internal/routelearn"
 	"github.com/abuseguard/abuseguard/internal/store"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
 )
@@ -87,10 +88,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("events: %w", err)
 	}
+	routes := routelearn.New(routelearn.Options{})
 	shared := engine.NewShared(engine.Options{
 		Limits: stores.Limits, Decisions: decisions, Events: telemetry.NewEvents(eventsOut),
 		RiskEntities: stores.Sizes.RiskEntities, DetectorEntities: stores.Sizes.DetectorEntities,
-		Getenv: os.Getenv, Context: ctx, Cluster: stores.Cluster(),
+		Getenv: os.Getenv, Context: ctx, Cluster: stores.Cluster(), Routes: routes,
 	})
 	defer shared.Close()
 	pol, err := engine.Compile(cfg, shared)
@@ -137,6 +139,7 @@ func Run(ctx context.Context, opts Options) error {
 	var draining atomic.Bool
 	api := admin.Handler(admin.Options{
 		Decisions: decisions, Explainer: eng, Token: os.Getenv(cfg.Admin.TokenEnv), Now: opts.Now,
+		Routes: routeSuggester{routes, eng},
 		OnChange: func(kind string, d decision.Decision) { eng.Policy().DecisionEvent(&d, kind) },
 	})
 	adminSrv := &http.Server{Handler: adminMux(metrics, &draining, api), ReadHeaderTimeout: 10 * time.Second}
