@@ -28,7 +28,7 @@ type CampaignConfig struct {
 	// members are remembered after their last part in it (default 10m).
 	Window time.Duration `yaml:"window"`
 	// Walk is how many ids a walk covers before its group is a campaign
-	// (default 30).
+	// (default 20).
 	Walk float64 `yaml:"walk"`
 	// Members is how many distinct entities must share the walk (default
 	// 5): one client walking alone is the scraping detector's.
@@ -123,6 +123,10 @@ func (g *campaignGroup) follow(id uint64, now, window int64, step uint64) (*camp
 // campaign apply to it.
 const campaignSure = 2
 
+// campaignDominant is the share of its group's requests from which a
+// campaign's walk is the group: one id of it makes a sure member.
+const campaignDominant = 0.5
+
 // campaignShare is the least share of its group's requests since it
 // started that a campaign's walk takes.
 const campaignShare = 0.05
@@ -132,6 +136,7 @@ type campaignMember struct {
 	group    uint64
 	contribs uint32
 	id       string // the campaign's ID; "" until the group is one
+	sure     bool   // a sure member: decisions on the campaign apply to it
 }
 
 // campaignRecord is what is listed about a campaign.
@@ -161,7 +166,7 @@ type CampaignInfo struct {
 func NewCampaign(cfg CampaignConfig, h Hasher) *Campaign {
 	cfg.Common = cfg.Common.Defaults(80)
 	cfg.Window = orDefault(cfg.Window, 10*time.Minute)
-	cfg.Walk = orDefault(cfg.Walk, 30)
+	cfg.Walk = orDefault(cfg.Walk, 20)
 	cfg.Members = orDefault(cfg.Members, 5)
 	cfg.Step = orDefault(cfg.Step, 3)
 	cfg.CampaignWeight = orDefault(cfg.CampaignWeight, 100)
@@ -224,7 +229,7 @@ func (d *Campaign) Request(v *request.View, s Sink) {
 	var extended, found bool
 	var grew int
 	var g campaignWalk
-	var members, nets float64
+	var members, nets, share float64
 	d.groups.Update(group, now, func(st *campaignGroup) {
 		st.seen++
 		wk, ok := st.follow(id, now, int64(w), uint64(d.cfg.Step))
@@ -243,7 +248,7 @@ func (d *Campaign) Request(v *request.View, s Sink) {
 		// clients and is a share of the group's requests: ids that land
 		// next to each other by chance in a busy group (many people on a
 		// small catalogue) make a walk too, but a thin one.
-		share := float64(wk.walk) / float64(st.seen-wk.seenAt+1)
+		share = float64(wk.walk) / float64(st.seen-wk.seenAt+1)
 		if st.dismissed == 0 && float64(wk.walk) >= d.cfg.Walk && members >= d.cfg.Members && share >= campaignShare {
 			found = true
 			grew = st.steps.Cross(float64(wk.walk), d.cfg.Walk)
@@ -257,16 +262,25 @@ func (d *Campaign) Request(v *request.View, s Sink) {
 	if found {
 		cid = d.record(group, v, &g, members, nets)
 	}
+	// A member belongs by how much of the walk it took: one id may be a
+	// person's page view that happened to land next to the walk (half the
+	// weight, a throttle at the default bands), unless the walk is most of
+	// its group's traffic; two or more ids are its work.
 	var contribs uint32
+	strength := 0.0
 	d.members.Update(subject, now, func(m *campaignMember) {
 		if m.group != group {
 			*m = campaignMember{group: group}
 		}
 		m.contribs++
-		if cid != "" {
-			m.id = cid
-		}
 		contribs = m.contribs
+		if cid != "" {
+			strength = min(1, float64(contribs)/campaignSure)
+			if share >= campaignDominant {
+				strength = 1
+			}
+			m.id, m.sure = cid, m.sure || strength == 1
+		}
 	})
 	if !found {
 		return
@@ -276,10 +290,6 @@ func (d *Campaign) Request(v *request.View, s Sink) {
 			Weight: d.cfg.CampaignWeight, Severity: High, Evidence: Evidence{
 				Summary: campaignSummary(&g, members, nets), Count: float64(g.walk), Threshold: d.cfg.Walk, Window: w, RequestID: v.ID}})
 	}
-	// A member belongs by how much of the walk it took: one id may be a
-	// person's page view that happened to land next to the walk (half the
-	// weight, a throttle at the default bands); two or more are its work.
-	strength := min(1, float64(contribs)/campaignSure)
 	s.Emit(Signal{Detector: "campaign", Entity: Subject(v), Weight: d.cfg.Weight * strength, Severity: High, Evidence: Evidence{
 		Summary: fmt.Sprintf("member of campaign %s (%d of its ids): this request extends its walk; %s", cid, contribs, campaignSummary(&g, members, nets)),
 		Count:   float64(g.walk), Threshold: d.cfg.Walk, Window: w, RequestID: v.ID}})
@@ -346,14 +356,15 @@ func (d *Campaign) forgetOldest() {
 func (d *Campaign) Response(*request.View, verdict.Outcome, Sink) {}
 
 // CampaignOf returns the ID of the campaign v's subject is surely a
-// member of (it took two or more ids of the walk, one since the campaign
-// was found), "" when none: one table lookup, no allocation.
+// member of (since the campaign was found it took an id of the walk, and
+// two in all or the walk is most of its group's traffic), "" when none:
+// one table lookup, no allocation.
 func (d *Campaign) CampaignOf(v *request.View) string {
 	if v.Identity.Verified {
 		return ""
 	}
 	m, ok := d.members.Get(subjectTableKey(d.h, v))
-	if !ok || m.contribs < campaignSure {
+	if !ok || !m.sure {
 		return ""
 	}
 	return m.id

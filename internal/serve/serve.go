@@ -139,7 +139,7 @@ func Run(ctx context.Context, opts Options) error {
 	var draining atomic.Bool
 	api := admin.Handler(admin.Options{
 		Decisions: decisions, Explainer: eng, Token: os.Getenv(cfg.Admin.TokenEnv), Now: opts.Now,
-		Routes:   routeSuggester{routes, eng},
+		Routes: routeSuggester{routes, eng}, Campaigns: eng,
 		OnChange: func(kind string, d decision.Decision) { eng.Policy().DecisionEvent(&d, kind) },
 	})
 	adminSrv := &http.Server{Handler: adminMux(metrics, &draining, api), ReadHeaderTimeout: 10 * time.Second}
