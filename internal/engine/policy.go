@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 
+	"github.com/abuseguard/abuseguard/internal/challenge"
 	"github.com/abuseguard/abuseguard/internal/config"
 	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/limit"
@@ -41,6 +42,7 @@ type Policy struct {
 	allowKeys       map[string]bool
 	allowUsers      map[string]bool
 	declaredKeys    map[string]bool // ids of identity.api_key.keys
+	challenges      *challenge.Authority
 }
 
 // Compile builds a Policy from a loaded config over shared state, which
@@ -97,6 +99,10 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 		return nil, err
 	}
 	p.cel = cel
+	if p.challenges, err = shared.challengeAuthority(c.Challenge); err != nil {
+		p.Close()
+		return nil, c.ErrorAt("challenge.secret_env", err)
+	}
 	p.detectors = shared.detectors.Build(&c.Detectors, detect.Env{Pseudonym: ident.Pseudonym,
 		RoutesConfigured: len(c.Routes) > 0 && p.blockUnknown, Cluster: shared.cluster}, shared.detectorEntities)
 	p.campaigns = findCampaigns(p.detectors)

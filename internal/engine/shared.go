@@ -80,9 +80,10 @@ type Shared struct {
 	persistErrors    atomic.Uint64
 	ruleErrors       atomic.Uint64
 
-	mu      sync.Mutex
-	secrets map[string][]byte // HMAC secrets by the environment variable naming them
-	jwt     *sharedJWT
+	mu         sync.Mutex
+	secrets    map[string][]byte // HMAC secrets by the environment variable naming them
+	jwt        *sharedJWT
+	challenges *sharedChallenges
 }
 
 // sharedJWT is the JWT verifier and the options it was made with: a

@@ -42,10 +42,16 @@ type View struct {
 	// Subject is the HMAC id of the body field a login, verify, signup or
 	// reset route names (a username, an email, a promo code), "" otherwise.
 	Subject string
+	// Solution is the request's proof-of-work solution in the
+	// Abuseguard-Solution header's form (from that header, or from the
+	// browser's solution cookie when Hints has SolutionCookie); Pass is
+	// its pass (the Abuseguard-Pass header or the pass cookie). "" when
+	// absent.
+	Solution, Pass string
 }
 
 // Hints are header facts about a client, for telling browsers from tools.
-type Hints uint8
+type Hints uint16
 
 // Hints.
 const (
@@ -58,6 +64,12 @@ const (
 	// HTTP/1.1"), the form clients use with a forward proxy: a client
 	// taking the API for an open proxy.
 	AbsoluteTarget
+	// AcceptsHTML: the Accept header names text/html (a browser
+	// navigating), so a challenge is answered with the interstitial page.
+	AcceptsHTML
+	// SolutionCookie: the solution came in the browser's cookie, so the
+	// pass goes back as a cookie.
+	SolutionCookie
 	// SharedAddress: the client's address is shared by many established
 	// sessions (an office or carrier NAT) and this request's session is one
 	// of them. The engine sets it; detectors then judge the session, and
