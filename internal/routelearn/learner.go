@@ -19,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/request"
@@ -61,7 +63,7 @@ type Learner struct {
 	mu        sync.Mutex
 	templates map[uint64]*template
 
-	observed, dropped, busy atomic.Uint64
+	observed, dropped, busy, unlearnable atomic.Uint64
 }
 
 // template is what is known about one method and path template.
@@ -141,6 +143,9 @@ type Stats struct {
 	Templates int    `json:"templates"` // templates remembered
 	Dropped   uint64 `json:"dropped"`   // observations of templates beyond MaxTemplates
 	Busy      uint64 `json:"busy"`      // live observations skipped because another held the learner
+	// Unlearnable counts observations whose path no template can spell:
+	// not starting with '/', or with an empty segment ("/a//b").
+	Unlearnable uint64 `json:"unlearnable"`
 }
 
 // Stats returns the counts so far.
@@ -148,7 +153,7 @@ func (l *Learner) Stats() Stats {
 	l.mu.Lock()
 	n := len(l.templates)
 	l.mu.Unlock()
-	return Stats{Observed: l.observed.Load(), Templates: n, Dropped: l.dropped.Load(), Busy: l.busy.Load()}
+	return Stats{Observed: l.observed.Load(), Templates: n, Dropped: l.dropped.Load(), Busy: l.busy.Load(), Unlearnable: l.unlearnable.Load()}
 }
 
 // Observe counts o, waiting for the learner if another goroutine holds it.
@@ -176,10 +181,11 @@ func (l *Learner) ObserveRoute(v *request.View, o verdict.Outcome) {
 }
 
 func (l *Learner) observeLocked(o Observation) {
-	if o.Path == "" || o.Path[0] != '/' {
+	l.observed.Add(1)
+	if o.Path == "" || o.Path[0] != '/' || strings.Contains(o.Path, "//") {
+		l.unlearnable.Add(1) // no template can spell an empty segment
 		return
 	}
-	l.observed.Add(1)
 	h := l.hash(o.Method, o.Path)
 	t := l.templates[h]
 	if t == nil {
@@ -246,7 +252,7 @@ func forSegments(path string, f func(seg string, k segKind)) {
 		case i == maxSegments && found:
 			f(remaining, rest)
 			return
-		case detect.LooksLikeID(seg) || len(seg) > maxLiteral || strings.ContainsAny(seg, "{}") || seg == "" && found:
+		case detect.LooksLikeID(seg) || !spellable(seg):
 			f(seg, param)
 		default:
 			f(seg, literal)
@@ -258,9 +264,23 @@ func forSegments(path string, f func(seg string, k segKind)) {
 	}
 }
 
+// spellable reports whether seg can be a literal segment of a template
+// in a config: at most 64 bytes of valid UTF-8 without braces, spaces or
+// control characters.
+func spellable(seg string) bool {
+	if len(seg) > maxLiteral || !utf8.ValidString(seg) {
+		return false
+	}
+	for _, c := range seg {
+		if c <= ' ' || c == 0x7f || c == '{' || c == '}' || unicode.IsSpace(c) || unicode.IsControl(c) {
+			return false
+		}
+	}
+	return true
+}
+
 // Template returns path's template: each identifier-looking segment (see
-// detect.LooksLikeID), or one that is empty (not last), longer than 64
-// bytes or holding a brace, is
+// detect.LooksLikeID), or one a config cannot spell (see spellable), is
 // a parameter, {id} for the first, {id2}, {id3} for later ones; a path
 // deeper than 16 segments ends in {rest...}. hasID reports whether any
 // segment was a parameter.
