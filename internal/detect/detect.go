@@ -13,28 +13,19 @@ import (
 )
 
 // Subject returns the entity a request's behaviour is attributed to: its
-// API key, else its user, else its session where the address cannot tell
-// clients apart (see SessionIsSubject), else its client IP.
+// API key, else its user, else its session when the session is the subject
+// (request.View.BySession), else
+// its client IP.
 func Subject(v *request.View) verdict.Entity {
 	switch {
 	case v.Identity.KeyID != "":
 		return verdict.Entity{Scope: verdict.ScopeKey, Value: v.Identity.KeyID}
 	case v.Identity.User != "":
 		return verdict.Entity{Scope: verdict.ScopeUser, Value: v.Identity.User}
-	case SessionIsSubject(v):
+	case v.BySession():
 		return verdict.Entity{Scope: verdict.ScopeSession, Value: v.Identity.Session}
 	}
 	return verdict.Entity{Scope: verdict.ScopeIP, Value: v.ClientIP.String()}
-}
-
-// SessionIsSubject reports whether v's session, rather than its address,
-// is its subject (when it has no key or user): a session is client-chosen,
-// so a client that makes up a new one per request must not become a new
-// subject each time; it is the subject only where the address tells
-// nothing apart: a log line without an address, or an address the engine
-// recognised as shared by many established sessions (request.SharedAddress).
-func SessionIsSubject(v *request.View) bool {
-	return v.Identity.Session != "" && (!v.ClientIP.IsValid() || v.Hints.Has(request.SharedAddress))
 }
 
 // Signal is one detector's finding about one entity.

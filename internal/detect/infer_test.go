@@ -35,3 +35,21 @@ func TestInferredResource(t *testing.T) {
 		t.Fatalf("inferredResource allocates %v times", n)
 	}
 }
+
+// TestScrapingNumericID checks the ids a sequential walk reads: plain
+// numbers and a word-and-number slug, not hex, mixed or multi-word slugs.
+func TestScrapingNumericID(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want uint64
+		ok   bool
+	}{
+		{"123", 123, true}, {"lst-00123", 123, true}, {"item_42", 42, true}, {"SKU-7", 7, true},
+		{"", 0, false}, {"lst-", 0, false}, {"a1-5", 0, false}, {"blue-kettle-5", 0, false},
+		{"deadbeef", 0, false}, {"verylongprefixword-5", 0, false}, {"12345678901234567890", 0, false},
+	} {
+		if got, ok := scrapingNumericID(tc.in); got != tc.want || ok != tc.ok {
+			t.Errorf("scrapingNumericID(%q) = %d, %v; want %d, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}

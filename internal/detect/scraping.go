@@ -37,7 +37,8 @@ type ScrapingConfig struct {
 	// StaticWeight is the risk points of the static-share signal (default 15).
 	StaticWeight float64 `yaml:"static_weight"`
 	// APIPrefixes are path prefixes of API (not page) endpoints, which the
-	// static-share check ignores (default ["/api/", "/graphql"]).
+	// static-share check ignores (default ["/api/", "/graphql"]); a path
+	// under a version segment (/v1/, /v2/ ...) is one too.
 	APIPrefixes []string `yaml:"api_prefixes"`
 	// SequentialRun is the numeric ids in a row, each within SequentialStep
 	// of the one before and extending the range walked, that make a
@@ -256,13 +257,25 @@ func (d *Scraping) Sweep(now int64) { d.state.Sweep(now) }
 // Stats returns the size and churn of the per-entity state.
 func (d *Scraping) Stats() TableStats { return d.state.Stats() }
 
+// api reports whether path is an API endpoint rather than a page: under
+// one of APIPrefixes, or under a version segment (/v1/..., /v2/...), the
+// common way APIs are spelled.
 func (d *Scraping) api(path string) bool {
 	for _, p := range d.cfg.APIPrefixes {
 		if strings.HasPrefix(path, p) {
 			return true
 		}
 	}
-	return false
+	seg, _, nested := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	if !nested || len(seg) < 2 || len(seg) > 4 || seg[0] != 'v' {
+		return false
+	}
+	for i := 1; i < len(seg); i++ {
+		if seg[i] < '0' || seg[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // scrapingStatic reports whether v asks for a static asset: a route of kind
@@ -287,8 +300,18 @@ func scrapingStatic(v *request.View) bool {
 
 var scrapingAssetExts = [...]string{"css", "js", "mjs", "png", "jpg", "jpeg", "gif", "svg", "webp", "avif", "ico", "woff", "woff2", "ttf", "otf", "map"}
 
-// scrapingNumericID parses a decimal id of up to 19 digits without allocating.
+// scrapingNumericID parses a decimal id of up to 19 digits, or a slug of
+// a word of up to 16 letters, a - or _ and such an id, without allocating.
 func scrapingNumericID(s string) (uint64, bool) {
+	// A slug of a word and a number ("lst-00123", "item_42") is its number.
+	if i := strings.LastIndexAny(s, "-_"); i > 0 && i <= 16 {
+		for j := 0; j < i; j++ {
+			if c := s[j] | 0x20; c < 'a' || c > 'z' {
+				return 0, false
+			}
+		}
+		s = s[i+1:]
+	}
 	if len(s) == 0 || len(s) > 19 {
 		return 0, false
 	}

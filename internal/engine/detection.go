@@ -244,9 +244,9 @@ func (p *Policy) activeDecision(v *request.View, buf []byte) (*decision.Decision
 		if d := ds.Active(verdict.ScopeSession, append(buf[:0], s...), now); d != nil {
 			return d, buf
 		}
-		if v.Hints.Has(request.SharedAddress) {
-			return nil, buf // an established session behind a shared address is judged by itself
-		}
+	}
+	if v.Hints.Has(request.SharedAddress) {
+		return nil, buf // an established session on a shared address: judged by its session alone
 	}
 	if v.Identity.Verified || !v.ClientIP.IsValid() {
 		return nil, buf

@@ -134,6 +134,7 @@ func (p *Policy) identifier(c *config.Config) (*request.Identifier, error) {
 		Secret:         p.shared.secret(id.SecretEnv),
 		SessionHeader:  id.Session.Header,
 		SessionCookies: id.Session.Cookies,
+		BearerSession:  !id.Session.Off,
 	}
 	if id.Session.Off {
 		opts.SessionHeader, opts.SessionCookies = "", []string{}

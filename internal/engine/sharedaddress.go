@@ -14,7 +14,7 @@ import (
 // establishedAfter requests: a client that makes up a new session cookie
 // for every request or two stays judged by its address.
 const (
-	establishedAfter = 3
+	establishedAfter = 2
 	sharedAt         = 5 // established sessions on one address
 	sharedWindow     = 10 * time.Minute
 )

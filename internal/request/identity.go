@@ -29,11 +29,6 @@ type IdentifierOptions struct {
 	RequireKnown bool                 // refuse keys not in Keys
 	Secret       []byte               // HMAC key for the ids of unknown keys
 	JWT          *JWTVerifier         // nil: bearer tokens are not read
-	// KeyBearer reads an API key from "Authorization: Bearer KEY" when no
-	// header or query key is present: a token that is not JWT-shaped (see
-	// IsJWT), or any token when JWT is nil, is a key, looked up by the
-	// SHA-256 of KEY alone. A JWT-shaped token is verified as a JWT.
-	KeyBearer bool
 	// SessionHeader is the header carrying a session id, "" for none; it
 	// wins over SessionCookies.
 	SessionHeader string
@@ -41,6 +36,16 @@ type IdentifierOptions struct {
 	// the first present wins; nil means DefaultSessionCookies, an empty
 	// non-nil slice means none.
 	SessionCookies []string
+	// KeyBearer reads an API key from "Authorization: Bearer KEY" when no
+	// header or query key is present: a token that is not JWT-shaped (see
+	// IsJWT), or any token when JWT is nil, is a key, looked up by the
+	// SHA-256 of KEY alone. A JWT-shaped token is verified as a JWT.
+	KeyBearer bool
+	// BearerSession makes a bearer token nothing else reads (no JWT
+	// verifier, not read as a key) the session id when no session header
+	// or cookie is sent: an app's opaque session token, unverified, like a
+	// cookie.
+	BearerSession bool
 }
 
 // DefaultSessionCookies are the session cookies of common web frameworks,
@@ -82,9 +87,7 @@ type macState struct {
 // bearer token that does not verify.
 func (id *Identifier) Identify(h Header, rawQuery string, out *Identity) *problem.Problem {
 	if sess := id.session(h); sess != "" {
-		// The replay's session field is named the same way, so a session
-		// seen live and in a log is one entity.
-		out.Session = id.Pseudonym("s_", sess)
+		out.Session = id.SessionID(sess)
 	}
 	key := id.apiKey(h, rawQuery)
 	token, hasToken := bearerToken(h)
@@ -98,6 +101,9 @@ func (id *Identifier) Identify(h Header, rawQuery string, out *Identity) *proble
 		if prob := id.IdentifyKey(key, out); prob != nil {
 			return prob
 		}
+	}
+	if hasToken && id.opts.JWT == nil && id.opts.BearerSession && out.Session == "" {
+		out.Session = id.SessionID(token)
 	}
 	if id.opts.JWT == nil || !hasToken {
 		return nil
@@ -262,6 +268,11 @@ func queryValue(rawQuery, name string) string {
 	}
 	return ""
 }
+
+// SessionID returns the id of a raw session value (a cookie's, a header's
+// or a log field's): "s_" and 16 hex digits of its HMAC. Live requests and
+// replayed lines name one session the same way.
+func (id *Identifier) SessionID(raw string) string { return id.Pseudonym("s_", raw) }
 
 // Pseudonym returns prefix and 16 hex digits of the HMAC of s: a stable id
 // for a secret or personal value that cannot be turned back into it.

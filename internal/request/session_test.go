@@ -54,3 +54,31 @@ func TestIdentifyBearerKey(t *testing.T) {
 		t.Fatalf("bearer key not recognised: %+v %+v", a, b)
 	}
 }
+
+// TestBearerSession checks that a bearer token nothing else reads is the
+// session under BearerSession: the same id as that value in a cookie, not
+// a key, and not when a cookie names the session or the option is off.
+func TestBearerSession(t *testing.T) {
+	on := NewIdentifier(IdentifierOptions{Secret: []byte("s"), BearerSession: true})
+	var i Identity
+	on.Identify(HTTPHeader{"Authorization": {"Bearer opaque-token-1"}}, "", &i)
+	if i.Session != on.SessionID("opaque-token-1") || i.KeyID != "" || i.Verified {
+		t.Fatalf("bearer session: %+v", i)
+	}
+	i = Identity{}
+	on.Identify(HTTPHeader{"Authorization": {"Bearer opaque-token-1"}, "Cookie": {"sid=c1"}}, "", &i)
+	if i.Session != on.SessionID("c1") {
+		t.Fatalf("the cookie should win: %+v", i)
+	}
+	i = Identity{}
+	NewIdentifier(IdentifierOptions{Secret: []byte("s")}).Identify(HTTPHeader{"Authorization": {"Bearer opaque-token-1"}}, "", &i)
+	if i.Session != "" {
+		t.Fatalf("BearerSession off: %+v", i)
+	}
+	i = Identity{}
+	keys := NewIdentifier(IdentifierOptions{Secret: []byte("s"), BearerSession: true, KeyBearer: true})
+	keys.Identify(HTTPHeader{"Authorization": {"Bearer opaque-token-1"}}, "", &i)
+	if i.Session != "" || i.KeyID == "" {
+		t.Fatalf("a bearer key is a key, not a session: %+v", i)
+	}
+}

@@ -80,6 +80,16 @@ const (
 // Has reports whether all of flags are set.
 func (h Hints) Has(flags Hints) bool { return h&flags == flags }
 
+// BySession reports whether v's behaviour is its session's rather than
+// its address's: v carries a session and its address is shared by many
+// established sessions (SharedAddress, an office NAT) or absent (a
+// replayed log that names clients by session). On an address of its own
+// a session is not the subject, so a client rotating session cookies is
+// still judged as one address.
+func (v *View) BySession() bool {
+	return v.Identity.Session != "" && (v.Hints.Has(SharedAddress) || !v.ClientIP.IsValid())
+}
+
 // Identity is who the request claims to be, after verification.
 type Identity struct {
 	KeyID  string // stable id of the API key: its configured id, or an HMAC id for unknown keys

@@ -568,18 +568,18 @@ func TestAccessLogAndEventsToOneFile(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "all.jsonl")
 	cfg := filepath.Join(dir, "abuseguard.yaml")
-	// One address fetching 1200 distinct resources in a second is a
-	// scraper (the paths read as templates with ids); the test is about
-	// the shared file, so the scraping detector is off.
 	writeFile(t, cfg, fmt.Sprintf(`access_log: %[1]q
 events: %[1]q
-detectors: {scraping: {mode: off}}
 limits:
   - name: per-ip
     key: [ip]
     rate: 1/m
     burst: 1
     mode: shadow
+# 1,200 requests walking ids from one address are a scraper; this test is
+# about the log, so nothing but the shadow limit acts.
+detectors:
+  scraping: {mode: off}
 `, out))
 	in := start(t, Options{ConfigFile: cfg, Upstream: newUpstream(t)})
 	const clients, perClient = 8, 150
