@@ -1,7 +1,8 @@
 // Package deploy holds the packaging (Dockerfile at the repository root,
-// the systemd unit, the Kubernetes manifests); its tests check them
-// against the config defaults and lint what can be linted without Docker
-// or a cluster.
+// the systemd unit, the Kubernetes manifests) and the observability kit
+// (Prometheus rules, Grafana dashboards); its tests check them against
+// the config defaults and the exported metrics, and lint what can be
+// linted without Docker or a cluster.
 package deploy
 
 import (

@@ -1,7 +1,8 @@
 // Package admin serves the admin REST API under /v1: list, add, show and
-// remove decisions, explain what is known about an entity, and suggest a
-// routes section learned from live traffic, and list, show and dismiss
-// campaigns. Every route
+// remove decisions, explain what is known about an entity, record analyst
+// feedback on decisions, roll limits and rules out, suggest a routes
+// section learned from live traffic, and list, show and dismiss campaigns.
+// Every route
 // needs the admin bearer token; without a configured token the API is off.
 // Errors are application/problem+json with a stable reason.
 package admin
@@ -52,6 +53,13 @@ type Options struct {
 	// OnChange, when set, is called after a manual add ("add") or removal
 	// ("remove") took effect, with the decision added or removed.
 	OnChange func(kind string, d decision.Decision)
+	// OnFeedback, when set, is called after an analyst's verdict
+	// (confirmed, false_positive) on decision d was recorded.
+	OnFeedback func(verdict string, d decision.Decision)
+	// Rollout, when set, serves the rollout routes under /v1/rules.
+	Rollout Rollout
+	// Incidents, when set, serves the incident routes under /v1/incidents.
+	Incidents Incidents
 }
 
 // Limits and defaults of the API.
@@ -87,6 +95,8 @@ func Handler(opts Options) http.Handler {
 	mux.Handle("/v1/decisions/{id}", methods("GET, DELETE"))
 	mux.HandleFunc("GET /v1/explain/{entity...}", a.explain)
 	mux.Handle("/v1/explain/{entity...}", methods("GET"))
+	a.opsRoutes(mux)
+	a.incidentRoutes(mux)
 	mux.HandleFunc("GET /v1/campaigns", a.listCampaigns)
 	mux.Handle("/v1/campaigns", methods("GET"))
 	mux.HandleFunc("GET /v1/campaigns/{id}", a.getCampaign)

@@ -36,7 +36,7 @@ func decisionsCmd() *cobra.Command { return newDecisionsCmd(time.Now) }
 // newDecisionsCmd is decisionsCmd with the clock that "expires in" is
 // measured from.
 func newDecisionsCmd(now func() time.Time) *cobra.Command {
-	c := &adminClient{now: now, http: &http.Client{Timeout: 30 * time.Second}}
+	c := &adminClient{now: now, http: newAdminHTTP()}
 	cmd := &cobra.Command{
 		Use:   "decisions",
 		Short: "List, add, remove and explain decisions through the admin API",
@@ -50,13 +50,23 @@ admin token: pass --token or set ` + envAdminToken + `.`,
   abuseguard decisions remove d_3f9a1c0e5b7d2a64`,
 		Args: cobra.NoArgs,
 	}
+	c.flags(cmd)
+	cmd.AddCommand(c.listCmd(), c.addCmd(), c.removeCmd(), c.explainCmd(),
+		c.feedbackCmd("confirm", admin.VerdictConfirmed, "Confirm a decision as abuse (it stays in force; counts toward precision)"),
+		c.feedbackCmd("false-positive", admin.VerdictFalsePositive, "Mark a decision a false positive: lift it and count it (M3)"))
+	return cmd
+}
+
+// flags adds the admin API client's flags to cmd and its subcommands.
+func (c *adminClient) flags(cmd *cobra.Command) {
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&c.base, "admin", defaultAdminURL, "admin API base URL (env "+envAdminURL+")")
 	pf.StringVar(&c.token, "token", "", "admin API bearer token (env "+envAdminToken+")")
 	pf.BoolVar(&c.raw, "json", false, "print the API's JSON response as is")
-	cmd.AddCommand(c.listCmd(), c.addCmd(), c.removeCmd(), c.explainCmd())
-	return cmd
 }
+
+// newAdminHTTP returns the HTTP client of the admin API commands.
+func newAdminHTTP() *http.Client { return &http.Client{Timeout: 30 * time.Second} }
 
 // adminClient calls the admin API for the decisions commands.
 type adminClient struct {

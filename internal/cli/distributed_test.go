@@ -311,6 +311,11 @@ func TestDistributedRedisKilled(t *testing.T) {
 				if v := n.metric(t, "abuseguard_redis_available"); v != "0" {
 					t.Fatalf("abuseguard_redis_available = %q during the outage", v)
 				}
+				// What the StoreUnavailable alert reads besides the gauge.
+				counter := map[string]string{"open": "abuseguard_redis_fallback_checks_total", "closed": "abuseguard_redis_refused_checks_total"}[onError]
+				if v := n.metric(t, counter); v == "" || v == "0" {
+					t.Fatalf("%s = %q during the outage, want the checks on_error %s decided", counter, v, onError)
+				}
 				if !strings.Contains(n.logs.String(), `"msg":"redis unavailable"`) {
 					t.Fatalf("no log line for the outage:\n%s", n.logs)
 				}

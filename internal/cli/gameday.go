@@ -100,7 +100,9 @@ the guard with a live progress line, then prints the result table and writes
 summary.json, report.md and report.html, with the guard's config, events and
 access log, into --out. --api market runs the same game day against a second,
 differently shaped sample API (examples/market.yaml); --defaults runs the guard
-with no config of its own, as serve --upstream alone would.`,
+with no config of its own, as serve --upstream alone would. While it runs, the built-in dashboard shows
+the attacks being stopped: the demo prints its URL (http://127.0.0.1:9090/ui/
+when that port is free) and the admin token to sign in with.`,
 		Example: "  abuseguard demo\n  abuseguard demo --duration 30s --out /tmp/gd",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -111,6 +113,9 @@ with no config of its own, as serve --upstream alone would.`,
 			opts.Progress = progressLine(stderr)
 			opts.Ready = func(guard, api string) {
 				fmt.Fprintf(stderr, "sample %s API on %s, guard on %s; game day of %s (seed %d)\n", opts.API, api, guard, opts.Duration, opts.Seed)
+			}
+			opts.Dashboard = func(url, token string) {
+				fmt.Fprintf(stderr, "dashboard: %s  (sign in with the admin token %s)\n", url, token)
 			}
 			run, summary, err := gameday.Demo(ctx, opts)
 			if err != nil {

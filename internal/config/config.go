@@ -30,27 +30,32 @@ func DefaultYAML() []byte { return defaultYAML }
 
 // Config is abuseguard's whole configuration.
 type Config struct {
-	Listen        string              `yaml:"listen"`
-	AdminListen   string              `yaml:"admin_listen"`
-	Upstream      string              `yaml:"upstream"`
-	Server        Server              `yaml:"server"`
-	Network       Network             `yaml:"network"`
-	Paths         Paths               `yaml:"paths"`
-	Identity      Identity            `yaml:"identity"`
-	Routes        []Route             `yaml:"routes"`
-	UnknownRoutes string              `yaml:"unknown_routes"`
-	Limits        []Limit             `yaml:"limits"`
-	State         State               `yaml:"state"`
-	AccessLog     string              `yaml:"access_log"`
-	Risk          Risk                `yaml:"risk"`
-	Decisions     Decisions           `yaml:"decisions"`
-	Challenge     Challenge           `yaml:"challenge"`
-	Allowlist     Allowlist           `yaml:"allowlist"`
-	Events        string              `yaml:"events"`
-	Admin         Admin               `yaml:"admin"`
-	Detectors     detect.Config       `yaml:"detectors"`
-	Rules         []policy.RuleConfig `yaml:"rules"`
-	Fronts        Fronts              `yaml:"fronts"`
+	Listen        string   `yaml:"listen"`
+	AdminListen   string   `yaml:"admin_listen"`
+	Upstream      string   `yaml:"upstream"`
+	Server        Server   `yaml:"server"`
+	Network       Network  `yaml:"network"`
+	Paths         Paths    `yaml:"paths"`
+	Identity      Identity `yaml:"identity"`
+	Routes        []Route  `yaml:"routes"`
+	UnknownRoutes string   `yaml:"unknown_routes"`
+	Limits        []Limit  `yaml:"limits"`
+	State         State    `yaml:"state"`
+	AccessLog     string   `yaml:"access_log"`
+	// AccessLogBenignSample is the share of benign requests' lines the
+	// access log keeps (0 to 1; 1 keeps all): allowed, no rule that would
+	// have acted, upstream status below 400. Every other line is kept.
+	AccessLogBenignSample float64             `yaml:"access_log_benign_sample"`
+	Risk                  Risk                `yaml:"risk"`
+	Decisions             Decisions           `yaml:"decisions"`
+	Challenge             Challenge           `yaml:"challenge"`
+	Allowlist             Allowlist           `yaml:"allowlist"`
+	Events                string              `yaml:"events"`
+	EventsSchema          string              `yaml:"events_schema"`
+	Admin                 Admin               `yaml:"admin"`
+	Detectors             detect.Config       `yaml:"detectors"`
+	Rules                 []policy.RuleConfig `yaml:"rules"`
+	Fronts                Fronts              `yaml:"fronts"`
 
 	// File is the file the config came from, "" for the defaults alone.
 	File string `yaml:"-"`

@@ -72,10 +72,16 @@ func (c *Config) validate() Errors {
 	}
 	v.stateStore()
 	if c.AccessLog == "" {
-		v.fail("access_log", "must be stdout, stderr, off or a file path")
+		v.fail("access_log", "must be stdout, stderr, off, a file path, file+rotate:///PATH, syslog+udp|tcp|tls://HOST:PORT or a webhook URL")
+	}
+	if !(c.AccessLogBenignSample >= 0 && c.AccessLogBenignSample <= 1) {
+		v.fail("access_log_benign_sample", "must be between 0 and 1 (the share of benign lines kept)")
 	}
 	if c.Events == "" {
-		v.fail("events", "must be stdout, stderr, off or a file path")
+		v.fail("events", "must be stdout, stderr, off, a file path, file+rotate:///PATH, syslog+udp|tcp|tls://HOST:PORT or a webhook URL")
+	}
+	if c.EventsSchema != "ecs" && c.EventsSchema != "ocsf" {
+		v.fail("events_schema", "%q: want ecs or ocsf", c.EventsSchema)
 	}
 	v.risk()
 	v.decisions()

@@ -24,7 +24,7 @@ func (p *Policy) event(v *request.View, s *detect.Signal, shadow bool) {
 	ev.Emit(&telemetry.Event{
 		Time: v.Time, Kind: kind, Reason: s.Detector, Severity: s.Severity.String(), Detector: s.Detector,
 		Scope: s.Entity.Scope.String(), Entity: s.Entity.Value, ClientIP: v.ClientIP, KeyID: v.Identity.KeyID,
-		User: v.Identity.User, Session: v.Identity.Session, Route: routeName(v), Method: v.Method, Path: v.Path, RequestID: v.ID,
+		User: v.Identity.User, Session: v.Identity.Session, Route: routeName(v), Method: v.Method, Path: v.Path, RequestID: v.ID, TraceID: v.TraceID,
 		Summary: s.Evidence.Summary, Count: s.Evidence.Count, Threshold: s.Evidence.Threshold, Window: s.Evidence.Window,
 		Score: s.Weight,
 	})
@@ -56,8 +56,8 @@ func (p *Policy) decisionEvent(v *request.View, d *decision.Decision, kind strin
 		Scope: d.Scope.String(), Entity: d.Value, TTL: d.Expires.Sub(d.Created), Score: d.Score, DecisionID: d.ID,
 	}
 	if v != nil {
-		e.ClientIP, e.KeyID, e.User, e.Session, e.Route, e.Method, e.Path, e.RequestID =
-			v.ClientIP, v.Identity.KeyID, v.Identity.User, v.Identity.Session, routeName(v), v.Method, v.Path, v.ID
+		e.ClientIP, e.KeyID, e.User, e.Session, e.Route, e.Method, e.Path, e.RequestID, e.TraceID =
+			v.ClientIP, v.Identity.KeyID, v.Identity.User, v.Identity.Session, routeName(v), v.Method, v.Path, v.ID, v.TraceID
 	}
 	if tip != nil {
 		e.Detector, e.Summary, e.Count, e.Threshold, e.Window =
@@ -80,7 +80,7 @@ func (p *Policy) ruleEvent(v *request.View, r *policy.Rule, kind string) {
 	p.shared.Events.Emit(&telemetry.Event{
 		Time: v.Time, Kind: kind, Action: r.Action.String(), Reason: r.Reason, Severity: "medium", Rule: "rule:" + r.Name, Mode: r.Mode.String(),
 		ClientIP: v.ClientIP, KeyID: v.Identity.KeyID, User: v.Identity.User, Session: v.Identity.Session, Route: routeName(v),
-		Method: v.Method, Path: v.Path, RequestID: v.ID, Summary: r.When,
+		Method: v.Method, Path: v.Path, RequestID: v.ID, TraceID: v.TraceID, Summary: r.When,
 	})
 }
 
@@ -93,6 +93,6 @@ func (p *Policy) limitEvent(v *request.View, r *limitRule, res limit.Result) {
 	p.shared.Events.Emit(&telemetry.Event{
 		Time: v.Time, Kind: "would_act", Action: "throttle", Reason: reasons[r.kind], Severity: "low", Rule: r.name,
 		Mode: r.mode.String(), ClientIP: v.ClientIP, KeyID: v.Identity.KeyID, User: v.Identity.User, Session: v.Identity.Session, Route: routeName(v),
-		Method: v.Method, Path: v.Path, RequestID: v.ID, Count: float64(res.Limit - res.Remaining), Threshold: float64(res.Limit),
+		Method: v.Method, Path: v.Path, RequestID: v.ID, TraceID: v.TraceID, Count: float64(res.Limit - res.Remaining), Threshold: float64(res.Limit),
 	})
 }

@@ -30,7 +30,7 @@ rules:
     reason: game_day
 `, 1) + "\nchallenge:\n  difficulty: [12]\n"
 	run, s, err := gameday.Demo(context.Background(), gameday.DemoOptions{Duration: 20 * time.Second, Seed: 1,
-		Out: t.TempDir(), Virtual: true, Config: []byte(config)})
+		Out: t.TempDir(), Virtual: true, Config: []byte(config), AdminListen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,13 @@ type DemoOptions struct {
 	Progress func(Progress)
 	// Ready, when set, is told the guard's and the sample API's URLs.
 	Ready func(guard, api string)
+	// AdminListen is the guard's admin listener (default 127.0.0.1:9090,
+	// or a free loopback port when that one is taken).
+	AdminListen string
+	// Dashboard, when set, is told the built-in dashboard's URL and the
+	// admin token to sign in with (from ABUSEGUARD_ADMIN_TOKEN, or made up
+	// for this demo).
+	Dashboard func(url, token string)
 	// API is the sample API to run against, one of APIs: "shop" (the
 	// default, internal/sample) or "market" (internal/sample/market).
 	API string
@@ -68,6 +75,33 @@ func (o *DemoOptions) upstream(secret string) (http.Handler, []byte, error) {
 		example = []byte("# The embedded defaults: no routes, keys, limits or rules.\ndecisions: {path: \"\"}\n")
 	}
 	return h, append([]byte(nil), example...), nil
+}
+
+// DefaultDemoAdmin is where the demo's dashboard listens when it can.
+const DefaultDemoAdmin = "127.0.0.1:9090"
+
+// demoAdmin returns addr when it can be bound now, else a free loopback
+// port.
+func demoAdmin(addr string) string {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "127.0.0.1:0"
+	}
+	ln.Close()
+	return addr
+}
+
+// demoToken returns the admin token of the demo: the environment's, or a
+// new random one, set in the environment for the guard to read.
+func demoToken() (string, error) {
+	const env = "ABUSEGUARD_ADMIN_TOKEN" // admin.token_env in examples/shop.yaml's defaults
+	if tok := os.Getenv(env); tok != "" {
+		return tok, nil
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	tok := hex.EncodeToString(b[:])
+	return tok, os.Setenv(env, tok)
 }
 
 // Demo starts a sample API (the shop unless opts.API names another) and
@@ -123,10 +157,17 @@ func Demo(ctx context.Context, opts DemoOptions) (*Run, *Summary, error) {
 			return nil, nil, err
 		}
 	}
+	if opts.AdminListen == "" {
+		opts.AdminListen = demoAdmin(DefaultDemoAdmin)
+	}
+	token, err := demoToken()
+	if err != nil {
+		return nil, nil, err
+	}
 	configFile := filepath.Join(opts.Out, "guard.yaml")
 	guardConfig := fmt.Appendf(example,
-		"\n# Written by abuseguard demo.\nlisten: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\naccess_log: %s\nevents: %s\n",
-		strconv.Quote(filepath.Join(opts.Out, "access.log")), strconv.Quote(filepath.Join(opts.Out, "events.jsonl")))
+		"\n# Written by abuseguard demo.\nlisten: 127.0.0.1:0\nadmin_listen: %s\naccess_log: %s\nevents: %s\n",
+		strconv.Quote(opts.AdminListen), strconv.Quote(filepath.Join(opts.Out, "access.log")), strconv.Quote(filepath.Join(opts.Out, "events.jsonl")))
 	if err := os.WriteFile(configFile, guardConfig, 0o644); err != nil {
 		return nil, nil, err
 	}
@@ -137,24 +178,30 @@ func Demo(ctx context.Context, opts DemoOptions) (*Run, *Summary, error) {
 	defer logFile.Close()
 
 	guardCtx, stopGuard := context.WithCancel(context.WithoutCancel(ctx))
-	ready := make(chan string, 1)
+	ready := make(chan [2]string, 1)
 	guardDone := make(chan error, 1)
 	go func() {
 		guardDone <- serve.Run(guardCtx, serve.Options{
 			ConfigFile: configFile, Upstream: apiURL, Now: now,
 			Logger: slog.New(slog.NewJSONHandler(logFile, nil)),
-			Ready:  func(proxy, _ net.Addr) { ready <- "http://" + proxy.String() },
+			Ready: func(proxy, admin net.Addr) {
+				ready <- [2]string{"http://" + proxy.String(), "http://" + admin.String()}
+			},
 		})
 	}()
-	var guardURL string
+	var guardURL, adminURL string
 	select {
-	case guardURL = <-ready:
+	case urls := <-ready:
+		guardURL, adminURL = urls[0], urls[1]
 	case err := <-guardDone:
 		stopGuard()
 		return nil, nil, fmt.Errorf("guard: %w", err)
 	}
 	if opts.Ready != nil {
 		opts.Ready(guardURL, apiURL)
+	}
+	if opts.Dashboard != nil {
+		opts.Dashboard(adminURL+"/ui/", token)
 	}
 
 	run, simErr := Simulate(ctx, Options{

@@ -3,6 +3,8 @@ package gameday_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,9 +36,24 @@ var caughtEventually = []string{"token-churn", "office-abuser", "account-enumera
 func TestStandardGameDay(t *testing.T) {
 	t.Setenv(sample.TokenSecretEnv, "game-day-test-secret")
 	out := t.TempDir()
-	run, s, err := gameday.Demo(context.Background(), gameday.DemoOptions{Duration: time.Minute, Seed: 1, Out: out, Virtual: true})
+	t.Setenv("ABUSEGUARD_ADMIN_TOKEN", "demo-test-token")
+	var dashboard string // the login page's status, fetched while the guard runs
+	run, s, err := gameday.Demo(context.Background(), gameday.DemoOptions{Duration: time.Minute, Seed: 1, Out: out, Virtual: true,
+		AdminListen: "127.0.0.1:0",
+		Dashboard: func(url, token string) {
+			resp, err := http.Get(url + "login")
+			if err != nil {
+				dashboard = err.Error()
+				return
+			}
+			resp.Body.Close()
+			dashboard = fmt.Sprintf("%s %d %s", url[strings.LastIndex(url, "/ui/"):], resp.StatusCode, token)
+		}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if dashboard != "/ui/ 200 demo-test-token" {
+		t.Errorf("the demo's dashboard: %q, want its login page to answer 200 and the token to be the environment's", dashboard)
 	}
 	if err := report.Write(out, run, s); err != nil {
 		t.Fatal(err)

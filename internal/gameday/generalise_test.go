@@ -72,7 +72,8 @@ func TestGameDayGeneralises(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			_, s, err := gameday.Demo(context.Background(), gameday.DemoOptions{
-				Duration: time.Minute, Seed: 1, Out: t.TempDir(), Virtual: true, API: tc.api, Defaults: tc.defaults})
+				Duration: time.Minute, Seed: 1, Out: t.TempDir(), Virtual: true, API: tc.api, Defaults: tc.defaults,
+				AdminListen: "127.0.0.1:0"})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -68,7 +68,7 @@ func NewReplayer(ctx context.Context, cfg *config.Config, events io.Writer) (*Re
 		return nil, err
 	}
 	if events != nil {
-		r.events = telemetry.NewEvents(events)
+		r.events = telemetry.NewEventsIn(events, telemetry.Schema(cfg.EventsSchema))
 	}
 	opts := engine.Options{
 		Limits: stores.Limits, Decisions: stores.Decisions, Events: r.events, Repeatable: true, Getenv: os.Getenv,

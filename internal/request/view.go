@@ -13,6 +13,7 @@ import (
 // retain it after the decision.
 type View struct {
 	ID       string     // request id, unique per request
+	TraceID  string     // the W3C trace id of the request's span, "" when not traced
 	Time     time.Time  // when the request arrived (event time in replay)
 	ClientIP netip.Addr // the client, resolved through trusted proxies only
 	Method   string

@@ -10,6 +10,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/abuseguard/abuseguard/internal/admin"
@@ -20,9 +24,11 @@ import (
 	"github.com/abuseguard/abuseguard/internal/front/forwardauth"
 	"github.com/abuseguard/abuseguard/internal/front/gateway"
 	"github.com/abuseguard/abuseguard/internal/front/grpcserver"
+	"github.com/abuseguard/abuseguard/internal/front/opsmetrics"
 	"github.com/abuseguard/abuseguard/internal/front/outcome"
 	"github.com/abuseguard/abuseguard/internal/front/proxy"
 	"github.com/abuseguard/abuseguard/internal/front/rls"
+	"github.com/abuseguard/abuseguard/internal/rollout"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
 )
 
@@ -54,6 +60,8 @@ type frontEnv struct {
 	accessLog *telemetry.AccessLog
 	log       *slog.Logger
 	now       func() time.Time
+	tally     *rollout.Tally
+	tracer    trace.TracerProvider // nil: tracing is off
 
 	// rls is the rate limit service when it runs; a reload gives it the
 	// envoyproxy/ratelimit config anew.
@@ -80,11 +88,15 @@ func buildFronts(e *frontEnv) ([]Front, error) {
 	var checker *gateway.Checker
 	if cfg.Fronts.ForwardAuth.Listen != "" || cfg.Fronts.ExtAuthz.Listen != "" {
 		checker = gateway.New(gateway.Options{Engine: e.engine, Metrics: e.metrics, AccessLog: e.accessLog,
-			Now: e.now, Identity: cfg.Fronts.ForwardAuth.IdentityHeaders})
+			Now: e.now, Identity: cfg.Fronts.ForwardAuth.IdentityHeaders, Tally: e.tally})
 	}
 	if addr := cfg.Fronts.ForwardAuth.Listen; addr != "" {
+		var h http.Handler = forwardauth.New(checker)
+		if e.tracer != nil {
+			h = otelhttp.NewHandler(h, "abuseguard forward_auth", otelhttp.WithTracerProvider(e.tracer), otelhttp.WithPropagators(propagation.TraceContext{}))
+		}
 		fronts = append(fronts, Front{Name: "forward_auth", Addr: addr, Server: &http.Server{
-			Handler:           forwardauth.New(checker),
+			Handler:           h,
 			ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 			IdleTimeout:       cfg.Server.IdleTimeout,
 			MaxHeaderBytes:    int(2*cfg.Server.MaxHeaderBytes) + 4096,
@@ -92,7 +104,7 @@ func buildFronts(e *frontEnv) ([]Front, error) {
 		}})
 	}
 	if addr := cfg.Fronts.ExtAuthz.Listen; addr != "" {
-		srv := grpcserver.New(grpcserver.Options{})
+		srv := grpcserver.New(grpcserver.Options{Tracer: e.tracer})
 		name := extauthz.New(checker).Register(srv.GRPC)
 		srv.Ready(name)
 		fronts = append(fronts, Front{Name: "ext_authz", Addr: addr, Server: grpcFront{srv}})
@@ -104,8 +116,8 @@ func buildFronts(e *frontEnv) ([]Front, error) {
 		}
 		e.rls = rls.New(rc, rls.Options{Store: e.engine.Store(), Now: e.now,
 			ShadowMode: cfg.Fronts.RLS.ShadowMode, Headers: cfg.Fronts.RLS.ResponseHeaders,
-			Recorder: rls.NewMetrics(e.metrics.Registry)})
-		srv := grpcserver.New(grpcserver.Options{})
+			Recorder: rls.NewMetrics(e.metrics.Registry), Requests: rlsRequests{opsmetrics.Recorder{Metrics: e.metrics}}})
+		srv := grpcserver.New(grpcserver.Options{Tracer: e.tracer})
 		name := e.rls.Register(srv.GRPC)
 		srv.Ready(name)
 		fronts = append(fronts, Front{Name: "rls", Addr: addr, Server: grpcFront{srv}})
@@ -113,6 +125,7 @@ func buildFronts(e *frontEnv) ([]Front, error) {
 	var feeder *outcome.Feeder
 	if o := cfg.Fronts.Outcomes; o.ALSListen != "" || o.SyslogListen != "" {
 		feeder = outcome.NewFeeder(e.engine)
+		feeder.Ops = &opsmetrics.Recorder{Metrics: e.metrics}
 		for result, n := range map[string]*atomic.Uint64{"fed": &feeder.Fed, "refused": &feeder.Refused, "bad": &feeder.Bad} {
 			e.metrics.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name:        "abuseguard_outcomes_total",
@@ -122,7 +135,7 @@ func buildFronts(e *frontEnv) ([]Front, error) {
 		}
 	}
 	if addr := cfg.Fronts.Outcomes.ALSListen; addr != "" {
-		srv := grpcserver.New(grpcserver.Options{})
+		srv := grpcserver.New(grpcserver.Options{Tracer: e.tracer})
 		srv.Ready(outcome.NewALS(feeder).Register(srv.GRPC))
 		fronts = append(fronts, Front{Name: "als", Addr: addr, Server: grpcFront{srv}})
 	}
@@ -135,6 +148,16 @@ func buildFronts(e *frontEnv) ([]Front, error) {
 	}
 	return fronts, nil
 }
+
+// rlsRequests counts the rate limit service's answers in the operations
+// metrics.
+type rlsRequests struct{ ops opsmetrics.Recorder }
+
+func (r rlsRequests) Request(domain string, o rls.Outcome) {
+	r.ops.RateLimitService(domain, o == rls.OverLimit, o == rls.ShadowOverLimit)
+}
+
+var _ rls.RequestRecorder = rlsRequests{}
 
 // loadRLS loads the rate limit service's config, or returns nil when the
 // service does not run.
@@ -201,10 +224,17 @@ func overrideFronts(cfg *config.Config, opts Options) error {
 // proxyFront is the inline reverse proxy.
 func (e *frontEnv) proxyFront() Front {
 	cfg := e.cfg
-	inline := proxy.New(proxy.Options{
+	var transport http.RoundTripper = proxy.NewTransport(cfg.Server.UpstreamTimeout)
+	if e.tracer != nil {
+		transport = otelhttp.NewTransport(transport, otelhttp.WithTracerProvider(e.tracer), otelhttp.WithPropagators(propagation.TraceContext{}))
+	}
+	var inline http.Handler = proxy.New(proxy.Options{
 		Engine: e.engine, Metrics: e.metrics, AccessLog: e.accessLog, Logger: e.log,
-		Transport: proxy.NewTransport(cfg.Server.UpstreamTimeout), Now: e.now,
+		Transport: transport, Now: e.now, Tally: e.tally,
 	})
+	if e.tracer != nil {
+		inline = otelhttp.NewHandler(inline, "abuseguard", otelhttp.WithTracerProvider(e.tracer), otelhttp.WithPropagators(propagation.TraceContext{}))
+	}
 	srv := &http.Server{
 		Handler:           inline,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,

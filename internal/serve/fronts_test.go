@@ -74,6 +74,39 @@ func TestGatewayFronts(t *testing.T) {
 	if ask("192.0.2.1") != rlpb.RateLimitResponse_OK || ask("192.0.2.1") != rlpb.RateLimitResponse_OVER_LIMIT {
 		t.Fatal("1/minute did not refuse the second request")
 	}
+	// The service's answers count in the operations metrics; a domain the
+	// config does not name is "other", never a new label value.
+	if _, err := rl.ShouldRateLimit(ctx, &rlpb.RateLimitRequest{Domain: "minted-by-a-caller", Descriptors: []*commonpb.RateLimitDescriptor{
+		{Entries: []*commonpb.RateLimitDescriptor_Entry{{Key: "remote_address", Value: "192.0.2.1"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	// An nginx outcome over syslog counts as an upstream response.
+	udp, err := net.Dial("udp", syslog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	if _, err := udp.Write([]byte(`<190>Dec  7 06:30:00 gw abuseguard: {"time":"2026-12-07T06:30:00+00:00","remote_addr":"203.0.113.9","method":"GET","host":"api.example","uri":"/items","args":"","status":401,"bytes":12,"request_time":0.25,"user_agent":"curl/8","key_id":"","user":""}`)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(wait)
+	for v, _ := in.metric(t, `abuseguard_upstream_responses_total{code="401",route="unmatched"}`); v != "1"; v, _ = in.metric(t, `abuseguard_upstream_responses_total{code="401",route="unmatched"}`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the nginx outcome is not in abuseguard_upstream_responses_total (%q)", v)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for series, want := range map[string]string{
+		`abuseguard_requests_total{action="allow",mode="",route="rls:api",rule=""}`:                           "1",
+		`abuseguard_requests_total{action="throttle",mode="enforce",route="rls:api",rule="rls"}`:              "1",
+		`abuseguard_requests_total{action="allow",mode="",route="rls:other",rule=""}`:                         "1",
+		`abuseguard_acted_total{action="throttle",identity="anonymous",mode="enforce",reason="rate_limited"}`: "1",
+		`abuseguard_upstream_cost_seconds_total{route="unmatched"}`:                                           "0.25",
+	} {
+		if got, _ := in.metric(t, series); got != want {
+			t.Errorf("%s = %q, want %s", series, got, want)
+		}
+	}
 
 	writeRLS("5")
 	select {

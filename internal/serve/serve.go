@@ -26,6 +26,8 @@ import (
 	"github.com/abuseguard/abuseguard/internal/config"
 	"github.com/abuseguard/abuseguard/internal/decision"
 	"github.com/abuseguard/abuseguard/internal/engine"
+	"github.com/abuseguard/abuseguard/internal/incident"
+	"github.com/abuseguard/abuseguard/internal/rollout"
 	"github.com/abuseguard/abuseguard/internal/routelearn"
 	"github.com/abuseguard/abuseguard/internal/store"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
@@ -74,6 +76,12 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	overrides, err := rollout.OpenOverrides(rolloutPath(cfg))
+	if err != nil {
+		return err
+	}
+	ro := &rollouts{overrides: overrides, tally: rollout.NewTally(opts.Now), log: log, now: opts.Now}
+	ro.apply(cfg)
 	stores, err := store.Open(cfg, store.Options{Now: opts.Now, Context: ctx, Logger: log, Getenv: os.Getenv})
 	if err != nil {
 		return err
@@ -82,25 +90,37 @@ func Run(ctx context.Context, opts Options) error {
 	decisions := stores.Decisions
 	// One writer per destination: the access log and the events share it
 	// when they name the same one, so their lines never interleave.
-	sinks := telemetry.NewSinks(100 * time.Millisecond)
-	defer sinks.Close()
-	eventsOut, err := sinks.Open(cfg.Events)
+	dests := newDestinations(100 * time.Millisecond)
+	defer dests.Close()
+	eventsOut, err := dests.Open(cfg.Events, "events")
 	if err != nil {
-		return fmt.Errorf("events: %w", err)
+		return err
 	}
 	routes := routelearn.New(routelearn.Options{})
+	metrics := telemetry.NewMetrics()
+	watchSIEM(metrics, dests)
+	incidents := incident.New(0)
 	shared := engine.NewShared(engine.Options{
-		Limits: stores.Limits, Decisions: decisions, Events: telemetry.NewEvents(eventsOut),
+		Limits: stores.Limits, Decisions: decisions, Events: telemetry.NewEventsIn(eventsOut, telemetry.Schema(cfg.EventsSchema)),
 		RiskEntities: stores.Sizes.RiskEntities, DetectorEntities: stores.Sizes.DetectorEntities,
 		Getenv: os.Getenv, Context: ctx, Cluster: stores.Cluster(), Routes: routes,
+		OnSignal: observeSignal(metrics), OnDecision: observeDecision(metrics, incidents),
 	})
 	defer shared.Close()
+	ro.events = shared.Events
 	pol, err := engine.Compile(cfg, shared)
 	if err != nil {
 		return err
 	}
 	eng := engine.New(pol)
-	metrics := telemetry.NewMetrics()
+	ro.engine = eng
+	var env *frontEnv       // the fronts' environment, set once they are built
+	var reloadMu sync.Mutex // a promote and a SIGHUP must not swap in each other's stale policy
+	ro.reload = func() error {
+		reloadMu.Lock()
+		defer reloadMu.Unlock()
+		return reloadPolicy(opts, eng, env, ro.apply)
+	}
 	if mem := stores.Memory; mem != nil {
 		metrics.WatchState(func() telemetry.StateStats {
 			s := mem.Stats()
@@ -121,16 +141,23 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		return out
 	})
-	logOut, err := sinks.Open(cfg.AccessLog)
+	logOut, err := dests.Open(cfg.AccessLog, "access_log")
 	if err != nil {
 		pol.Close()
-		return fmt.Errorf("access_log: %w", err)
+		return err
 	}
 	var accessLog *telemetry.AccessLog // nil when off: no line is even formatted
 	if logOut != nil {
 		accessLog = telemetry.NewAccessLog(logOut)
+		accessLog.SampleBenign(cfg.AccessLogBenignSample, metrics.AccessLogSampledOut)
 	}
-	env := &frontEnv{cfg: cfg, engine: eng, metrics: metrics, accessLog: accessLog, log: log, now: opts.Now}
+	tracer, stopTracing, err := telemetry.NewTracing(ctx, os.Getenv, "")
+	if err != nil {
+		pol.Close()
+		return err
+	}
+	defer stopTracing(context.Background())
+	env = &frontEnv{cfg: cfg, engine: eng, metrics: metrics, accessLog: accessLog, log: log, now: opts.Now, tally: ro.tally, tracer: tracer}
 	fronts, err := buildFronts(env)
 	if err != nil {
 		pol.Close()
@@ -140,9 +167,20 @@ func Run(ctx context.Context, opts Options) error {
 	api := admin.Handler(admin.Options{
 		Decisions: decisions, Explainer: eng, Token: os.Getenv(cfg.Admin.TokenEnv), Now: opts.Now,
 		Routes: routeSuggester{routes, eng}, Campaigns: eng,
-		OnChange: func(kind string, d decision.Decision) { eng.Policy().DecisionEvent(&d, kind) },
+		OnChange: func(kind string, d decision.Decision) {
+			eng.Policy().DecisionEvent(&d, kind)
+			if kind == "add" {
+				observeDecision(metrics, incidents)(d)
+			} else {
+				incidents.Lifted(d, opts.Now())
+			}
+		},
+		OnFeedback: feedback(metrics, ro.tally, shared.Events, opts.Now),
+		Rollout:    ro,
+		Incidents:  incidents,
 	})
-	adminSrv := &http.Server{Handler: adminMux(metrics, &draining, api), ReadHeaderTimeout: 10 * time.Second}
+	dashboard := admin.UI(admin.UIOptions{API: api, Token: os.Getenv(cfg.Admin.TokenEnv), Metrics: metrics.Registry, Now: opts.Now})
+	adminSrv := &http.Server{Handler: adminMux(metrics, &draining, api, dashboard), ReadHeaderTimeout: 10 * time.Second}
 	fronts = append(fronts, Front{Name: "admin", Addr: cfg.AdminListen, Server: adminSrv})
 	lns, err := listen(fronts)
 	if err != nil {
@@ -170,7 +208,7 @@ func Run(ctx context.Context, opts Options) error {
 	// change right after Ready is not lost.
 	watch := watchReloads([]string{opts.ConfigFile, cfg.Fronts.RLS.Config}, log)
 	reload := func() {
-		err := reloadPolicy(opts, eng, env)
+		err := ro.reload()
 		if err != nil {
 			metrics.ConfigReloads.WithLabelValues("failed").Inc()
 			metrics.ConfigReloadOK.Set(0)
@@ -192,6 +230,7 @@ func Run(ctx context.Context, opts Options) error {
 			now := opts.Now()
 			stores.Sweep(now)
 			shared.Sweep(eng.Policy(), now)
+			incidents.Sweep(now)
 		})
 	}()
 	// "listen" and "admin" as before; the gateway fronts under their names.
@@ -276,11 +315,12 @@ func load(opts Options) (*config.Config, error) {
 // reloadPolicy loads and compiles the config again and swaps it in; on any
 // error the current Policy stays. Listener addresses, server timeouts and
 // state.max_memory take effect only on restart.
-func reloadPolicy(opts Options, eng *engine.Engine, env *frontEnv) error {
+func reloadPolicy(opts Options, eng *engine.Engine, env *frontEnv, apply func(*config.Config)) error {
 	cfg, err := load(opts)
 	if err != nil {
 		return err
 	}
+	apply(cfg)
 	rlsCfg, err := env.loadRLS(cfg)
 	if err != nil {
 		return err
@@ -396,9 +436,10 @@ func every(ctx context.Context, interval time.Duration, f func()) {
 	}
 }
 
-func adminMux(m *telemetry.Metrics, draining *atomic.Bool, api http.Handler) *http.ServeMux {
+func adminMux(m *telemetry.Metrics, draining *atomic.Bool, api, dashboard http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", api)
+	mux.Handle("/ui/", dashboard)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "ok\n")

@@ -42,6 +42,9 @@ type Event struct {
 	// DecisionID names the decision a "decision" or "decision_removed"
 	// event is about.
 	DecisionID string
+	// TraceID is the W3C trace id of the request that caused the event,
+	// "" when it was not traced (ECS trace.id).
+	TraceID string
 }
 
 // Event kinds.
@@ -62,18 +65,23 @@ const ECSVersion = "8.11.0"
 // stdout, a pipe to a log shipper that keeps up). A write error is
 // counted, never fatal. A nil *Events discards.
 type Events struct {
-	mu   sync.Mutex // serialises writes to w
-	w    io.Writer
-	errs atomic.Uint64
-	bufs sync.Pool // of *bytes.Buffer
+	mu     sync.Mutex // serialises writes to w
+	w      io.Writer
+	schema Schema
+	errs   atomic.Uint64
+	bufs   sync.Pool // of *bytes.Buffer
 }
 
-// NewEvents returns Events writing to w; a nil w discards.
-func NewEvents(w io.Writer) *Events {
+// NewEvents returns Events writing ECS lines to w; a nil w discards.
+func NewEvents(w io.Writer) *Events { return NewEventsIn(w, SchemaECS) }
+
+// NewEventsIn returns Events writing lines in schema to w (SchemaOCSF, or
+// ECS for any other value); a nil w discards.
+func NewEventsIn(w io.Writer, schema Schema) *Events {
 	if w == nil {
 		w = io.Discard
 	}
-	return &Events{w: w, bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
+	return &Events{w: w, schema: schema, bufs: sync.Pool{New: func() any { return new(bytes.Buffer) }}}
 }
 
 // maxPooledEventBuffer is the largest buffer returned to the pool, so one
@@ -86,12 +94,17 @@ func (e *Events) Emit(ev *Event) {
 	if e == nil || ev == nil || e.w == io.Discard {
 		return
 	}
-	doc := ecsDocument(ev)
+	var doc any
+	if e.schema == SchemaOCSF {
+		doc = ocsfDocument(ev)
+	} else {
+		doc = ecsDocument(ev)
+	}
 	buf := e.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&doc); err != nil { // Encode ends the line with \n
+	if err := enc.Encode(doc); err != nil { // Encode ends the line with \n
 		e.errs.Add(1)
 	} else {
 		e.mu.Lock()
@@ -126,6 +139,11 @@ type ecsDoc struct {
 	HTTP       ecsHTTP       `json:"http,omitzero"`
 	Labels     ecsLabels     `json:"labels,omitzero"`
 	Abuseguard ecsAbuseguard `json:"abuseguard,omitzero"`
+	Trace      ecsTrace      `json:"trace,omitzero"`
+}
+
+type ecsTrace struct {
+	ID string `json:"id,omitempty"`
 }
 
 type ecsVersion struct {
@@ -216,6 +234,7 @@ func ecsDocument(ev *Event) ecsDoc {
 	d := ecsDoc{
 		Timestamp: at.UTC().Format(time.RFC3339Nano),
 		ECS:       ecsVersion{ECSVersion},
+		Trace:     ecsTrace{ID: ev.TraceID},
 		Event: ecsEvent{
 			Kind:      "event",
 			Category:  ecsCategoryIDS,

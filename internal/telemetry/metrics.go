@@ -22,6 +22,11 @@ type Metrics struct {
 	ConfigReloads   *prometheus.CounterVec // result: ok, failed
 	ConfigReloadOK  prometheus.Gauge       // 1 when the last reload succeeded
 	Challenges      *prometheus.CounterVec // outcome: issued, solved, pass, or the reason a solution or pass was refused
+	// AccessLogSampledOut counts benign access log lines left out by
+	// access_log_benign_sample.
+	AccessLogSampledOut prometheus.Counter
+
+	Ops *Ops // the operations metrics of docs/metrics.md
 }
 
 // NewMetrics registers abuseguard's metrics, with the Go runtime and
@@ -62,8 +67,13 @@ func NewMetrics() *Metrics {
 			Help: "Proof-of-work challenges by outcome: issued, solved (a solution earned a pass), pass (a pass let a request through), or the reason a solution or pass was refused (challenge_expired, challenge_replayed, pass_transplanted, ...).",
 		}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.Requests, m.Refused, m.DecisionSeconds, m.UpstreamSeconds, m.ConfigReloads, m.ConfigReloadOK, m.Challenges)
+	m.AccessLogSampledOut = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "abuseguard_access_log_sampled_out_total",
+		Help: "Benign requests' access log lines left out by access_log_benign_sample (suspicious ones are always written).",
+	})
+	reg.MustRegister(m.Requests, m.Refused, m.DecisionSeconds, m.UpstreamSeconds, m.ConfigReloads, m.ConfigReloadOK, m.Challenges, m.AccessLogSampledOut)
 	m.ConfigReloadOK.Set(1)
+	m.Ops = newOps(reg)
 	m.ConfigReloads.WithLabelValues("ok")
 	m.ConfigReloads.WithLabelValues("failed")
 	return m

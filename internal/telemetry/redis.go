@@ -64,3 +64,31 @@ var (
 	redisSketchDesc     = prometheus.NewDesc("abuseguard_redis_sketch_flushes_total", "Flushes of the distributed detector's counts.", nil, nil)
 	redisSketchErrDesc  = prometheus.NewDesc("abuseguard_redis_sketch_flush_errors_total", "Flushes of the distributed detector's counts that failed.", nil, nil)
 )
+
+// SIEMStats sums the counters of the SIEM queues (syslog, webhook).
+type SIEMStats struct {
+	Dropped, Sent, Failed uint64
+	Queued                int
+}
+
+// WatchSIEM exports the SIEM queues' counters, read from stats at each
+// scrape (zero while no SIEM destination is open).
+func (m *Metrics) WatchSIEM(stats func() SIEMStats) {
+	m.Registry.MustRegister(collectorFunc{
+		descs: []*prometheus.Desc{siemDroppedDesc, siemSentDesc, siemFailedDesc, siemQueuedDesc},
+		collect: func(ch chan<- prometheus.Metric) {
+			s := stats()
+			ch <- prometheus.MustNewConstMetric(siemDroppedDesc, prometheus.CounterValue, float64(s.Dropped))
+			ch <- prometheus.MustNewConstMetric(siemSentDesc, prometheus.CounterValue, float64(s.Sent))
+			ch <- prometheus.MustNewConstMetric(siemFailedDesc, prometheus.CounterValue, float64(s.Failed))
+			ch <- prometheus.MustNewConstMetric(siemQueuedDesc, prometheus.GaugeValue, float64(s.Queued))
+		},
+	})
+}
+
+var (
+	siemDroppedDesc = prometheus.NewDesc("abuseguard_siem_dropped_total", "Security events dropped because the SIEM queue was full (the SIEM is slow or down).", nil, nil)
+	siemSentDesc    = prometheus.NewDesc("abuseguard_siem_sent_total", "Security events the SIEM sink accepted.", nil, nil)
+	siemFailedDesc  = prometheus.NewDesc("abuseguard_siem_failed_total", "Security events the SIEM sink refused after its retries.", nil, nil)
+	siemQueuedDesc  = prometheus.NewDesc("abuseguard_siem_queued", "Security events waiting for the SIEM sink.", nil, nil)
+)

@@ -46,12 +46,12 @@ func (s *Server) Register(g *grpc.Server) string {
 // source address, or, when that is a trusted proxy, the address its
 // X-Forwarded-For names. A request Check cannot read (no HTTP attributes,
 // a path that is not a request target) is denied with 400.
-func (s *Server) Check(_ context.Context, req *authpb.CheckRequest) (*authpb.CheckResponse, error) {
+func (s *Server) Check(ctx context.Context, req *authpb.CheckRequest) (*authpb.CheckResponse, error) {
 	var in request.Input
 	if !input(req, &in) {
 		return denied(http.StatusBadRequest, nil, `{"type":"https://abuseguard.dev/problems/bad_check_request","status":400,"reason":"bad_check_request"}`), nil
 	}
-	a := s.checker.Check(&in)
+	a := s.checker.CheckContext(ctx, &in)
 	if !a.Allowed {
 		return denied(a.Status, a.Header, string(a.Body)), nil
 	}

@@ -103,7 +103,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Detail: "this listener answers " + AuthPath + " and " + ExtAuthzPrefix + "/..."})
 		return
 	}
-	a := h.checker.Check(&in)
+	a := h.checker.CheckContext(r.Context(), &in)
 	out := w.Header()
 	for k, vs := range a.Header {
 		out[k] = vs

@@ -6,6 +6,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
@@ -16,10 +17,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/abuseguard/abuseguard/internal/config"
 	"github.com/abuseguard/abuseguard/internal/engine"
+	"github.com/abuseguard/abuseguard/internal/front/opsmetrics"
 	"github.com/abuseguard/abuseguard/internal/problem"
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/rollout"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
 	"github.com/abuseguard/abuseguard/internal/verdict"
 )
@@ -30,6 +36,7 @@ type Options struct {
 	Metrics   *telemetry.Metrics   // default: a fresh, unexported set
 	AccessLog *telemetry.AccessLog // default: none
 	Now       func() time.Time     // default: time.Now
+	Tally     *rollout.Tally       // default: none; counts what each rule acted or would have acted on
 	// Identity names the headers an allowed answer carries upstream.
 	Identity config.IdentityHeaders
 }
@@ -37,6 +44,7 @@ type Options struct {
 // Checker decides requests for gateways. It is safe for concurrent use.
 type Checker struct {
 	opts    Options
+	ops     opsmetrics.Recorder
 	idBase  string
 	idCount atomic.Uint64
 }
@@ -51,7 +59,8 @@ func New(opts Options) *Checker {
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return &Checker{opts: opts, idBase: hex.EncodeToString(b[:]) + "-"}
+	return &Checker{opts: opts, idBase: hex.EncodeToString(b[:]) + "-",
+		ops: opsmetrics.Recorder{Metrics: opts.Metrics, Tally: opts.Tally}}
 }
 
 // Answer is a verdict rendered for a gateway.
@@ -93,17 +102,29 @@ type Header struct{ Name, Value string }
 // X-Forwarded-For: the client address is found through the configured
 // trusted proxies, as the inline proxy finds it.
 func (c *Checker) Check(in *request.Input) *Answer {
+	return c.CheckContext(context.Background(), in)
+}
+
+// CheckContext is Check for a request whose context may carry a trace
+// span (otelhttp's or otelgrpc's): the span's trace id goes into the
+// request's events and access log line, and the verdict onto the span as
+// attributes.
+func (c *Checker) CheckContext(ctx context.Context, in *request.Input) *Answer {
 	start := c.opts.Now()
 	pol := c.opts.Engine.Policy()
 	id := c.requestID()
 	var v request.View
 	v.ID = id
+	span := trace.SpanFromContext(ctx)
+	if sc := span.SpanContext(); sc.IsValid() {
+		v.TraceID = sc.TraceID().String()
+	}
 	a := &Answer{Header: http.Header{}, RequestID: id}
 	if prob := pol.Parser.Parse(in, start, &v); prob != nil {
 		prob.RequestID = id
 		c.refuse(a, prob)
 		c.opts.Metrics.Refused.WithLabelValues(prob.Reason).Inc()
-		c.log(&v, a, "block", "", "", start)
+		c.log(span, &v, a, "block", "", "", start)
 		return a
 	}
 	vd := pol.Decide(&v)
@@ -133,12 +154,13 @@ func (c *Checker) Check(in *request.Input) *Answer {
 		route = v.Route.Name
 	}
 	c.opts.Metrics.Requests.WithLabelValues(route, vd.Action.String(), rule, mode).Inc()
+	c.ops.Verdict(&v, vd, vd.Action.String(), mode)
 	reason := vd.Reason
 	if reason == "" && vd.Allowlisted {
 		reason = "allowlisted"
 	}
 	a.Reason = reason
-	c.log(&v, a, vd.Action.String(), rule, mode, start)
+	c.log(span, &v, a, vd.Action.String(), rule, mode, start)
 	// The gateway, not the guard, sees the request end: in-flight slots
 	// are released at once, so concurrency limits do not apply here.
 	vd.Finish(c.opts.Now())
@@ -174,16 +196,23 @@ func (c *Checker) refuse(a *Answer, prob *problem.Problem) {
 	a.Status, a.Body, a.Problem, a.Reason = w.status, w.body.Bytes(), w.body.Bytes(), prob.Reason
 }
 
-func (c *Checker) log(v *request.View, a *Answer, action, rule, mode string, start time.Time) {
-	if c.opts.AccessLog == nil {
-		return
-	}
+// log writes the access log line of a checked request and puts its
+// verdict on span when it records.
+func (c *Checker) log(span trace.Span, v *request.View, a *Answer, action, rule, mode string, start time.Time) {
 	route := ""
 	if v.Route != nil {
 		route = v.Route.Name
 	}
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("abuseguard.action", action), attribute.String("abuseguard.rule", rule),
+			attribute.String("abuseguard.mode", mode), attribute.String("abuseguard.reason", a.Reason),
+			attribute.String("abuseguard.route", route), attribute.String("abuseguard.request_id", a.RequestID))
+	}
+	if c.opts.AccessLog == nil {
+		return
+	}
 	c.opts.AccessLog.Log(&telemetry.Access{
-		Time: start, RequestID: a.RequestID, ClientIP: v.ClientIP, Method: v.Method, Path: v.Path,
+		Time: start, RequestID: a.RequestID, TraceID: v.TraceID, ClientIP: v.ClientIP, Method: v.Method, Path: v.Path,
 		Route: route, KeyID: v.Identity.KeyID, User: v.Identity.User,
 		Status: a.Status, Latency: c.opts.Now().Sub(start), Bytes: int64(len(a.Body)),
 		Action: action, Rule: rule, Mode: mode, Reason: a.Reason,

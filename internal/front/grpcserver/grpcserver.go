@@ -6,6 +6,9 @@ package grpcserver
 import (
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -19,6 +22,9 @@ type Options struct {
 	MaxRecvBytes int
 	// MaxStreams is the most concurrent streams per connection (default 1024).
 	MaxStreams uint32
+	// Tracer, when set, traces every call (otelgrpc, W3C trace context
+	// from the caller's metadata); nil: tracing is off.
+	Tracer trace.TracerProvider
 }
 
 // Server is a gRPC server with a health service. Services register on
@@ -37,12 +43,17 @@ func New(opts Options) *Server {
 	if opts.MaxStreams == 0 {
 		opts.MaxStreams = 1024
 	}
-	g := grpc.NewServer(
+	so := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(opts.MaxRecvBytes),
 		grpc.MaxConcurrentStreams(opts.MaxStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Minute, Timeout: 20 * time.Second}),
-	)
+	}
+	if opts.Tracer != nil {
+		so = append(so, grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(opts.Tracer),
+			otelgrpc.WithPropagators(propagation.TraceContext{}))))
+	}
+	g := grpc.NewServer(so...)
 	h := health.NewServer()
 	healthpb.RegisterHealthServer(g, h)
 	h.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)

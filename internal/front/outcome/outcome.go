@@ -24,6 +24,7 @@ import (
 
 	"github.com/abuseguard/abuseguard/internal/engine"
 	"github.com/abuseguard/abuseguard/internal/front/gateway"
+	"github.com/abuseguard/abuseguard/internal/front/opsmetrics"
 	"github.com/abuseguard/abuseguard/internal/replay"
 	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/verdict"
@@ -36,6 +37,10 @@ type Feeder struct {
 	// Fed, Refused and Bad count outcomes fed, skipped because the guard
 	// refused the request, and entries or lines that did not parse.
 	Fed, Refused, Bad atomic.Uint64
+	// Ops, when set before the first Feed, records each fed outcome's
+	// upstream status and time (abuseguard_upstream_responses_total and
+	// _cost_seconds_total), as the inline proxy does.
+	Ops *opsmetrics.Recorder
 }
 
 // NewFeeder returns a Feeder for e.
@@ -59,6 +64,13 @@ func (f *Feeder) Feed(in *request.Input, at time.Time, keyID, user string, o ver
 	}
 	pol.Observe(&v, o)
 	f.Fed.Add(1)
+	if f.Ops != nil {
+		route := ""
+		if v.Route != nil {
+			route = v.Route.Name
+		}
+		f.Ops.Upstream(route, o.Status, o.Latency)
+	}
 }
 
 // ALS is the Envoy access log service: envoy.service.accesslog.v3

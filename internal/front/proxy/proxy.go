@@ -19,9 +19,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/abuseguard/abuseguard/internal/engine"
+	"github.com/abuseguard/abuseguard/internal/front/opsmetrics"
 	"github.com/abuseguard/abuseguard/internal/problem"
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/rollout"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
 	"github.com/abuseguard/abuseguard/internal/verdict"
 	"github.com/abuseguard/abuseguard/pkg/challenge"
@@ -35,12 +40,14 @@ type Options struct {
 	Logger    *slog.Logger         // default: slog.Default()
 	Transport http.RoundTripper    // default: NewTransport(30s)
 	Now       func() time.Time     // default: time.Now
+	Tally     *rollout.Tally       // default: none; counts what each rule acted or would have acted on
 }
 
 // Proxy decides and forwards requests. It is safe for concurrent use.
 type Proxy struct {
 	opts    Options
 	rp      *httputil.ReverseProxy
+	ops     opsmetrics.Recorder
 	idBase  string
 	idCount atomic.Uint64
 }
@@ -75,7 +82,8 @@ func New(opts Options) *Proxy {
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	p := &Proxy{opts: opts, idBase: hex.EncodeToString(b[:]) + "-"}
+	p := &Proxy{opts: opts, idBase: hex.EncodeToString(b[:]) + "-",
+		ops: opsmetrics.Recorder{Metrics: opts.Metrics, Tally: opts.Tally}}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:      p.rewrite,
 		Transport:    opts.Transport,
@@ -96,6 +104,7 @@ type exchange struct {
 	view    request.View
 	trusted bool // the peer is a trusted proxy: keep its forwarding headers
 	refused *problem.Problem
+	span    trace.Span    // the request's span (otelhttp's, when tracing is on)
 	body    *bodyDeadline // nil for a request without a body
 }
 
@@ -131,6 +140,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		prob = x.policy.Parser.Parse(&x.input, start, &x.view)
 		x.input = request.Input{} // holds r: drop it before the exchange is pooled
 	}
+	x.span = trace.SpanFromContext(r.Context())
+	if sc := x.span.SpanContext(); sc.IsValid() {
+		x.view.TraceID = sc.TraceID().String()
+	}
 	if prob != nil {
 		if !x.view.ClientIP.IsValid() {
 			x.view.ClientIP = peerIP(r.RemoteAddr)
@@ -164,6 +177,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
 	took := p.opts.Now().Sub(upstart)
 	p.opts.Metrics.UpstreamSeconds.Observe(took.Seconds())
+	status := rec.status()
+	if x.refused != nil {
+		status = 0 // no answer from the upstream: the guard's 502 or 504
+	}
+	route := ""
+	if x.view.Route != nil {
+		route = x.view.Route.Name
+	}
+	p.ops.Upstream(route, status, took)
 	x.policy.Observe(&x.view, verdict.Outcome{Status: rec.status(), Latency: took, Bytes: rec.bytes,
 		UpstreamError: x.refused != nil && x.refused.Status >= 500, Guard: x.refused != nil && x.refused.Status < 500})
 	p.finish(rec, x, vd, x.refused, start)
@@ -284,20 +306,26 @@ func (p *Proxy) finish(rec *recorder, x *exchange, vd *engine.Verdict, prob *pro
 		route = x.view.Route.Name
 	}
 	p.opts.Metrics.Requests.WithLabelValues(route, action, rule, mode).Inc()
+	p.ops.Verdict(&x.view, vd, action, mode)
 	p.log(rec, x, action, rule, mode, reason, start)
 	vd.Finish(p.opts.Now())
 }
 
 func (p *Proxy) log(rec *recorder, x *exchange, action, rule, mode, reason string, start time.Time) {
-	if p.opts.AccessLog == nil {
-		return
-	}
 	route := ""
 	if x.view.Route != nil {
 		route = x.view.Route.Name
 	}
+	if x.span != nil && x.span.IsRecording() {
+		x.span.SetAttributes(attribute.String("abuseguard.action", action), attribute.String("abuseguard.rule", rule),
+			attribute.String("abuseguard.mode", mode), attribute.String("abuseguard.reason", reason),
+			attribute.String("abuseguard.route", route), attribute.String("abuseguard.request_id", x.view.ID))
+	}
+	if p.opts.AccessLog == nil {
+		return
+	}
 	p.opts.AccessLog.Log(&telemetry.Access{
-		Time: start, RequestID: x.view.ID, ClientIP: x.view.ClientIP, Method: x.view.Method, Path: x.view.Path,
+		Time: start, RequestID: x.view.ID, TraceID: x.view.TraceID, ClientIP: x.view.ClientIP, Method: x.view.Method, Path: x.view.Path,
 		Route: route, KeyID: x.view.Identity.KeyID, User: x.view.Identity.User,
 		Status: rec.status(), Latency: p.opts.Now().Sub(start), Bytes: rec.bytes,
 		Action: action, Rule: rule, Mode: mode, Reason: reason,

@@ -912,6 +912,12 @@ func TestMetrics(t *testing.T) {
 		"abuseguard_refused_total{reason=headers_too_large}":                                 1,
 		"abuseguard_refused_total{reason=token_expired}":                                     1,
 		"abuseguard_config_reloads_total{result=failed}":                                     0,
+		// The operations metrics (docs/metrics.md).
+		"abuseguard_acted_total{action=throttle,identity=anonymous,mode=enforce,reason=rate_limited}": 1,
+		"abuseguard_acted_total{action=allow,identity=anonymous,mode=shadow,reason=rate_limited}":     1,
+		"abuseguard_upstream_responses_total{code=2xx,route=get-user}":                                2,
+		"abuseguard_upstream_responses_total{code=2xx,route=unmatched}":                               1,
+		"abuseguard_verified_requests_total{}":                                                        0,
 	} {
 		if got, ok := counters[key]; !ok || got != want {
 			t.Errorf("%s = %v (present %v), want %v", key, got, ok, want)

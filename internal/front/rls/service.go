@@ -45,6 +45,15 @@ type Recorder interface {
 	Hits(domain, statsKey string, hits uint64, o Outcome)
 }
 
+// RequestRecorder counts answered requests by domain ("" for a domain the
+// config does not name, so a caller cannot mint labels) and overall outcome:
+// OverLimit when any descriptor was refused, else ShadowOverLimit when
+// any was over its limit in shadow mode, else WithinLimit. It must be
+// safe for concurrent use.
+type RequestRecorder interface {
+	Request(domain string, o Outcome)
+}
+
 // Options configure a Service. Nil and zero fields get safe defaults.
 type Options struct {
 	// Store holds the counters. Required.
@@ -53,6 +62,8 @@ type Options struct {
 	Now func() time.Time
 	// Recorder counts hits; none when nil.
 	Recorder Recorder
+	// Requests counts answered requests; none when nil.
+	Requests RequestRecorder
 	// ShadowMode reports every descriptor OK whatever its count, as
 	// envoyproxy/ratelimit's SHADOW_MODE does.
 	ShadowMode bool
@@ -68,6 +79,7 @@ type Service struct {
 	store    limit.Store
 	now      func() time.Time
 	recorder Recorder
+	requests RequestRecorder
 	shadow   bool
 	headers  bool
 	cfg      atomic.Pointer[Config]
@@ -81,6 +93,7 @@ func New(cfg *Config, opts Options) *Service {
 		store:    opts.Store,
 		now:      opts.Now,
 		recorder: opts.Recorder,
+		requests: opts.Requests,
 		shadow:   opts.ShadowMode,
 		headers:  opts.Headers,
 	}
@@ -172,6 +185,7 @@ func (s *Service) ShouldRateLimit(_ context.Context, req *rlpb.RateLimitRequest)
 	nowNs := now.UnixNano()
 	hitsReq := uint64(max(req.GetHitsAddend(), 1))
 	tightest := -1
+	overall := WithinLimit
 	for i, lim := range limits {
 		st := &statuses[i]
 		resp.Statuses[i] = st
@@ -204,10 +218,14 @@ func (s *Service) ShouldRateLimit(_ context.Context, req *rlpb.RateLimitRequest)
 			s.record(domain, stats[i], hits, WithinLimit)
 		case lim.ShadowMode || s.shadow:
 			s.record(domain, stats[i], hits, ShadowOverLimit)
+			if overall == WithinLimit {
+				overall = ShadowOverLimit
+			}
 		default:
 			st.Code = rlpb.RateLimitResponse_OVER_LIMIT
 			resp.OverallCode = rlpb.RateLimitResponse_OVER_LIMIT
 			s.record(domain, stats[i], hits, OverLimit)
+			overall = OverLimit
 		}
 		if tightest < 0 || st.LimitRemaining < statuses[tightest].LimitRemaining {
 			tightest = i
@@ -215,6 +233,12 @@ func (s *Service) ShouldRateLimit(_ context.Context, req *rlpb.RateLimitRequest)
 	}
 	if s.headers && tightest >= 0 {
 		resp.ResponseHeadersToAdd = rateLimitHeaders(&statuses[tightest])
+	}
+	if s.requests != nil {
+		if cfg.domains[domain] == nil {
+			domain = ""
+		}
+		s.requests.Request(domain, overall)
 	}
 	return resp, nil
 }
