@@ -86,6 +86,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseJSON$$' -fuzztime $(FUZZTIME) ./internal/replay
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSync$$' -fuzztime $(FUZZTIME) ./internal/store/redis
 	$(GO) test -run '^$$' -fuzz '^FuzzGraphQL$$' -fuzztime $(FUZZTIME) ./internal/sample
+	$(GO) test -run '^$$' -fuzz '^FuzzTemplate$$' -fuzztime $(FUZZTIME) ./internal/routelearn
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSolution$$' -fuzztime $(FUZZTIME) ./pkg/challenge
 	$(GO) test -run '^$$' -fuzz '^FuzzParseWWWAuthenticate$$' -fuzztime $(FUZZTIME) ./pkg/challenge
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckPass$$' -fuzztime $(FUZZTIME) ./internal/challenge

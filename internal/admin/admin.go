@@ -1,6 +1,8 @@
 // Package admin serves the admin REST API under /v1: list, add, show and
 // remove decisions, explain what is known about an entity, record analyst
-// feedback on decisions, and roll limits and rules out. Every route
+// feedback on decisions, roll limits and rules out, suggest a routes
+// section learned from live traffic, and list, show and dismiss campaigns.
+// Every route
 // needs the admin bearer token; without a configured token the API is off.
 // Errors are application/problem+json with a stable reason.
 package admin
@@ -42,6 +44,12 @@ type Options struct {
 	Token string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Campaigns, when set, answers /v1/campaigns; when nil it returns
+	// 404 campaigns_off.
+	Campaigns Campaigns
+	// Routes, when set, answers GET /v1/routes/suggest; when nil it
+	// returns 404 route_learning_off.
+	Routes RouteSuggester
 	// OnChange, when set, is called after a manual add ("add") or removal
 	// ("remove") took effect, with the decision added or removed.
 	OnChange func(kind string, d decision.Decision)
@@ -89,6 +97,14 @@ func Handler(opts Options) http.Handler {
 	mux.Handle("/v1/explain/{entity...}", methods("GET"))
 	a.opsRoutes(mux)
 	a.incidentRoutes(mux)
+	mux.HandleFunc("GET /v1/campaigns", a.listCampaigns)
+	mux.Handle("/v1/campaigns", methods("GET"))
+	mux.HandleFunc("GET /v1/campaigns/{id}", a.getCampaign)
+	mux.Handle("/v1/campaigns/{id}", methods("GET"))
+	mux.HandleFunc("POST /v1/campaigns/{id}/dismiss", a.dismissCampaign)
+	mux.Handle("/v1/campaigns/{id}/dismiss", methods("POST"))
+	mux.HandleFunc("GET /v1/routes/suggest", a.suggestRoutes)
+	mux.Handle("/v1/routes/suggest", methods("GET"))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, &problem.Problem{Status: http.StatusNotFound, Reason: "not_found", Detail: "no admin API route " + r.URL.Path})
 	})

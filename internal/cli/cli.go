@@ -49,7 +49,7 @@ func Root() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(demoCmd(), serveCmd(), sampleAPICmd(), simulateCmd(), checkCmd(), replayCmd(), decisionsCmd(), rulesCmd(), incidentsCmd(), versionCmd())
+	root.AddCommand(demoCmd(), serveCmd(), sampleAPICmd(), simulateCmd(), checkCmd(), replayCmd(), decisionsCmd(), rulesCmd(), incidentsCmd(), campaignsCmd(), routesCmd(), versionCmd())
 	return root
 }
 

@@ -312,6 +312,9 @@ func (c *adminClient) explainCmd() *cobra.Command {
 
 func printExplanation(w io.Writer, x decision.Explanation, now time.Time) {
 	fmt.Fprintf(w, "%s\n  score: %.1f\n", x.Entity, x.Score)
+	if x.Campaign != "" {
+		fmt.Fprintf(w, "  campaign: %s (%d ids of its walk; abuseguard campaigns show %s)\n", x.Campaign, x.CampaignIDs, x.Campaign)
+	}
 	if len(x.Decisions) == 0 {
 		fmt.Fprintln(w, "  decisions: none active")
 	} else {

@@ -68,6 +68,10 @@ type Explanation struct {
 	Score     float64            `json:"score"`
 	Signals   []verdict.Evidence `json:"recent_signals"`
 	Decisions []Decision         `json:"decisions"`
+	// Campaign is the campaign (detect.Campaign) the entity is a member
+	// of, "" for none; CampaignIDs is how many ids of its walk it took.
+	Campaign    string `json:"campaign,omitempty"`
+	CampaignIDs int    `json:"campaign_ids,omitempty"`
 }
 
 // Decision is an active verdict on one entity until it expires. A Decision

@@ -119,7 +119,7 @@ type Stats struct {
 
 const (
 	shardCount        = 32 // a power of two
-	scopeLimit        = int(verdict.ScopeSession) + 1
+	scopeLimit        = int(verdict.ScopeCampaign) + 1
 	maxOffenseHistory = 32 // offense times kept per entity; Offense tops out at this + 1
 	offenderSample    = 8  // histories compared to choose one to forget
 	schemaVersion     = "1"

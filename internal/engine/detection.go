@@ -86,6 +86,9 @@ func (p *Policy) Observe(v *request.View, o verdict.Outcome) {
 	if extra := o.Cost - max(1, v.Cost); extra > 0 && !o.Guard {
 		p.chargeBudgets(nil, v, extra, false)
 	}
+	if p.shared.routes != nil {
+		p.shared.routes.ObserveRoute(v, o)
+	}
 	if len(p.detectors) == 0 || o.Guard || p.allowlisted(v) {
 		return
 	}
@@ -211,6 +214,8 @@ func (p *Policy) concerns(v *request.View, e verdict.Entity) bool {
 		return v.Identity.User == e.Value
 	case verdict.ScopeSession:
 		return v.Identity.Session == e.Value
+	case verdict.ScopeCampaign:
+		return p.campaigns != nil && p.campaigns.CampaignOf(v) == e.Value
 	}
 	return !v.Identity.Verified && !v.Hints.Has(request.SharedAddress)
 }
@@ -236,6 +241,10 @@ func (p *Policy) activeDecision(v *request.View, buf []byte) (*decision.Decision
 		if d := ds.Active(verdict.ScopeUser, append(buf[:0], u...), now); d != nil {
 			return d, buf
 		}
+	}
+	var d *decision.Decision
+	if d, buf = p.campaignDecision(v, buf, now); d != nil {
+		return d, buf
 	}
 	if s := v.Identity.Session; s != "" {
 		if d := ds.Active(verdict.ScopeSession, append(buf[:0], s...), now); d != nil {

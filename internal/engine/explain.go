@@ -20,5 +20,8 @@ func (e *Engine) Explain(ent verdict.Entity, now time.Time) decision.Explanation
 	if s.Decisions != nil {
 		x.Decisions = s.Decisions.ForEntity(ent.Scope, ent.Value, now)
 	}
+	if c := e.Policy().campaigns; c != nil {
+		x.Campaign, x.CampaignIDs, _ = c.MemberOf(ent)
+	}
 	return x
 }

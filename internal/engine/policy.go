@@ -37,6 +37,7 @@ type Policy struct {
 	closers      []func()
 
 	detectors       []detect.Detector
+	campaigns       campaignIndex // the campaign detector, nil when off
 	shadowDetectors map[string]bool
 	throttle        limit.Rate // the rate of throttle decisions
 	allowNets       request.Proxies
@@ -107,6 +108,7 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 	}
 	p.detectors = shared.detectors.Build(&c.Detectors, detect.Env{Pseudonym: ident.Pseudonym,
 		RoutesConfigured: len(c.Routes) > 0 && p.blockUnknown, Cluster: shared.cluster}, shared.detectorEntities)
+	p.campaigns = findCampaigns(p.detectors)
 	for name, mode := range c.Detectors.Modes() {
 		if mode == verdict.Shadow {
 			p.shadowDetectors[name] = true

@@ -108,6 +108,12 @@ func (p *Policy) ruleEntity(v *request.View, scope verdict.Scope) (verdict.Scope
 		if v.Identity.Session != "" {
 			return scope, v.Identity.Session
 		}
+	case verdict.ScopeCampaign:
+		if p.campaigns != nil {
+			if c := p.campaigns.CampaignOf(v); c != "" {
+				return scope, c
+			}
+		}
 	}
 	s := detect.Subject(v)
 	return s.Scope, s.Value

@@ -50,6 +50,9 @@ type Options struct {
 	// Cluster is what the nodes of a cluster count together, for the
 	// detectors that look at the whole cluster; nil on a single node.
 	Cluster detect.Cluster
+	// Routes, when set, sees every answered request after its response
+	// (route learning, internal/routelearn); nil: none is shown.
+	Routes RouteObserver
 }
 
 // Shared is the state every Policy of one engine shares, so that a reload
@@ -69,6 +72,7 @@ type Shared struct {
 	getenv           func(string) string
 	detectorEntities int
 	cluster          detect.Cluster
+	routes           RouteObserver
 	dryRun           bool
 	repeatable       bool
 	ctx              context.Context
@@ -116,7 +120,7 @@ func NewShared(o Options) *Shared {
 		hasher:    h,
 		detectors: detect.NewFactory(h),
 		getenv:    o.Getenv, dryRun: o.DryRun, repeatable: o.Repeatable, detectorEntities: o.DetectorEntities, cluster: o.Cluster,
-		ctx: ctx, stop: stop,
+		routes: o.Routes, ctx: ctx, stop: stop,
 		secrets: map[string][]byte{},
 	}
 	s.budgets.given = detect.NewTable[budgetAlert](max(1024, o.RiskEntities/4), 32*24*time.Hour)

@@ -23,7 +23,6 @@ import (
 // short fails the test; one that stops falling short fails it too, so the
 // docs are corrected.
 var knownShortfalls = map[string]string{
-	"scraping-slow":       "never: each address stays under every per-client threshold",
 	"token-churn":         "slow: the second churn step is what acts",
 	"office-abuser":       "borderline: 10 failures at 2 a second",
 	"account-enumeration": "borderline: 10 identifiers at 3 a second, then the throttle's burst",

@@ -28,6 +28,7 @@ import (
 	"github.com/abuseguard/abuseguard/internal/engine"
 	"github.com/abuseguard/abuseguard/internal/incident"
 	"github.com/abuseguard/abuseguard/internal/rollout"
+	"github.com/abuseguard/abuseguard/internal/routelearn"
 	"github.com/abuseguard/abuseguard/internal/store"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
 )
@@ -95,13 +96,14 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	routes := routelearn.New(routelearn.Options{})
 	metrics := telemetry.NewMetrics()
 	watchSIEM(metrics, dests)
 	incidents := incident.New(0)
 	shared := engine.NewShared(engine.Options{
 		Limits: stores.Limits, Decisions: decisions, Events: telemetry.NewEventsIn(eventsOut, telemetry.Schema(cfg.EventsSchema)),
 		RiskEntities: stores.Sizes.RiskEntities, DetectorEntities: stores.Sizes.DetectorEntities,
-		Getenv: os.Getenv, Context: ctx, Cluster: stores.Cluster(),
+		Getenv: os.Getenv, Context: ctx, Cluster: stores.Cluster(), Routes: routes,
 		OnSignal: observeSignal(metrics), OnDecision: observeDecision(metrics, incidents),
 	})
 	defer shared.Close()
@@ -171,6 +173,7 @@ func Run(ctx context.Context, opts Options) error {
 	var draining atomic.Bool
 	api := admin.Handler(admin.Options{
 		Decisions: decisions, Explainer: eng, Token: os.Getenv(cfg.Admin.TokenEnv), Now: opts.Now,
+		Routes: routeSuggester{routes, eng}, Campaigns: eng,
 		OnChange: func(kind string, d decision.Decision) {
 			eng.Policy().DecisionEvent(&d, kind)
 			if kind == "add" {

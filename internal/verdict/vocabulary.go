@@ -24,13 +24,16 @@ const (
 	ScopeUser
 	ScopeFingerprint
 	ScopeSession
+	// ScopeCampaign is a group of entities acting together (the campaign
+	// detector's "c_..." IDs); a decision on it applies to its members.
+	ScopeCampaign
 )
 
 var scopeNames = [...]string{ScopeIP: "ip", ScopePrefix: "prefix", ScopeKey: "key", ScopeUser: "user",
-	ScopeFingerprint: "fingerprint", ScopeSession: "session"}
+	ScopeFingerprint: "fingerprint", ScopeSession: "session", ScopeCampaign: "campaign"}
 
 // ScopeNames lists the scope names, for messages.
-const ScopeNames = "ip, prefix, key, user, fingerprint, session"
+const ScopeNames = "ip, prefix, key, user, fingerprint, session, campaign"
 
 func (s Scope) String() string { return nameOf(scopeNames[:], s) }
 
