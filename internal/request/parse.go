@@ -26,6 +26,9 @@ type Parser struct {
 	// Paths is how request paths are made canonical (nil:
 	// DefaultPathPolicy).
 	Paths *PathPolicy
+	// Checks are the content guards run on every routed request (the
+	// OpenAPI validator, the WAF), in order; none by default.
+	Checks []Check
 }
 
 // Parse fills v from in, which arrived at now. It returns a problem when
@@ -80,6 +83,9 @@ func (p *Parser) Parse(in *Input, now time.Time, v *View) *problem.Problem {
 	v.Fingerprint = FingerprintOf(in.Header, v.UserAgent)
 	if v.Route != nil && v.Route.Kind == "graphql" {
 		v.GraphQL = GraphQLShapeOf(graphQLQuery(in, h))
+	}
+	for _, c := range p.Checks {
+		c.Check(in, v)
 	}
 	if p.Identifier == nil {
 		return nil

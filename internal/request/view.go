@@ -39,6 +39,9 @@ type View struct {
 	// GraphQL is the shape of the GraphQL document a route of kind
 	// graphql carries; zero elsewhere.
 	GraphQL GraphQLShape
+	// Findings are what content guards (Parser.Checks) found wrong with
+	// the request; nil when they found nothing or none is configured.
+	Findings []Finding
 	// Subject is the HMAC id of the body field a login, verify, signup or
 	// reset route names (a username, an email, a promo code), "" otherwise.
 	Subject string
@@ -95,6 +98,6 @@ func (h HeaderValues) Get(i int) string {
 
 // Reset clears v for reuse, keeping its buffers.
 func (v *View) Reset() {
-	headers := v.Headers[:0]
-	*v = View{Headers: headers}
+	headers, findings := v.Headers[:0], v.Findings[:0]
+	*v = View{Headers: headers, Findings: findings}
 }
