@@ -16,6 +16,7 @@ import (
 	_ "time/tzdata" // quota time zones work on machines without a zone database
 
 	"github.com/abuseguard/abuseguard/internal/detect"
+	"github.com/abuseguard/abuseguard/internal/guard/openapi"
 	"github.com/abuseguard/abuseguard/internal/limit"
 	"github.com/abuseguard/abuseguard/internal/policy"
 	"github.com/abuseguard/abuseguard/internal/verdict"
@@ -30,14 +31,17 @@ func DefaultYAML() []byte { return defaultYAML }
 
 // Config is abuseguard's whole configuration.
 type Config struct {
-	Listen        string              `yaml:"listen"`
-	AdminListen   string              `yaml:"admin_listen"`
-	Upstream      string              `yaml:"upstream"`
-	Server        Server              `yaml:"server"`
-	Network       Network             `yaml:"network"`
-	Paths         Paths               `yaml:"paths"`
-	Identity      Identity            `yaml:"identity"`
-	Routes        []Route             `yaml:"routes"`
+	Listen      string   `yaml:"listen"`
+	AdminListen string   `yaml:"admin_listen"`
+	Upstream    string   `yaml:"upstream"`
+	Server      Server   `yaml:"server"`
+	Network     Network  `yaml:"network"`
+	Paths       Paths    `yaml:"paths"`
+	Identity    Identity `yaml:"identity"`
+	Routes      []Route  `yaml:"routes"`
+	// RoutesFrom names an OpenAPI 3 spec whose operations are added to
+	// Routes (declared routes win); relative to the config's directory.
+	RoutesFrom    string              `yaml:"routes_from"`
 	UnknownRoutes string              `yaml:"unknown_routes"`
 	Limits        []Limit             `yaml:"limits"`
 	State         State               `yaml:"state"`
@@ -47,6 +51,8 @@ type Config struct {
 	Allowlist     Allowlist           `yaml:"allowlist"`
 	Events        string              `yaml:"events"`
 	Admin         Admin               `yaml:"admin"`
+	OpenAPI       OpenAPI             `yaml:"openapi"`
+	WAF           WAF                 `yaml:"waf"`
 	Detectors     detect.Config       `yaml:"detectors"`
 	Rules         []policy.RuleConfig `yaml:"rules"`
 	Fronts        Fronts              `yaml:"fronts"`
@@ -57,6 +63,8 @@ type Config struct {
 	Positions Positions `yaml:"-"`
 
 	rules *policy.Rules // Rules compiled by Parse
+
+	openAPISpec *openapi.Spec // the spec RoutesFrom names, loaded by Parse
 }
 
 // CompiledRules returns the CEL rules, compiled and type-checked once when
@@ -280,6 +288,7 @@ func parse(file string, data []byte) (*Config, error) {
 		decodeErrs = decode(file, data, c, c.Positions)
 	}
 	errs := slices.Clone(decodeErrs)
+	errs = append(errs, c.importRoutes()...)
 	for _, e := range c.validateRules(data) {
 		if !restates(e, decodeErrs) {
 			errs = append(errs, e)

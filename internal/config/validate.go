@@ -79,6 +79,7 @@ func (c *Config) validate() Errors {
 	}
 	v.risk()
 	v.decisions()
+	v.contentGuards()
 	for _, e := range c.Detectors.Validate() {
 		v.fail("detectors."+e.Path, "%s", e.Msg)
 	}

@@ -82,6 +82,9 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 		return nil, c.ErrorAt("routes", err)
 	}
 	p.Parser.Router = router
+	if p.Parser.Checks, err = p.contentChecks(c); err != nil {
+		return nil, err
+	}
 	ident, err := p.identifier(c)
 	if err != nil {
 		p.Close()
@@ -95,7 +98,7 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 	}
 	p.cel = cel
 	p.detectors = shared.detectors.Build(&c.Detectors, detect.Env{Pseudonym: ident.Pseudonym,
-		RoutesConfigured: len(c.Routes) > 0 && p.blockUnknown, Cluster: shared.cluster}, shared.detectorEntities)
+		RoutesConfigured: len(c.Routes) > 0 && (p.blockUnknown || c.RoutesFrom != ""), Cluster: shared.cluster}, shared.detectorEntities)
 	for name, mode := range c.Detectors.Modes() {
 		if mode == verdict.Shadow {
 			p.shadowDetectors[name] = true

@@ -10,8 +10,9 @@ type Check interface {
 }
 
 // Finding is what a content guard found wrong with a request. The engine
-// refuses the request with Status and Reason when Enforce is set, and the
-// detectors see every finding either way (probing counts the OpenAPI
+// refuses the request with Status and Reason when both Refuse and Enforce
+// are set (with Refuse alone it records what the guard would have done),
+// and the detectors see every finding either way (probing counts the OpenAPI
 // ones as misses; the waf detector turns Score into risk).
 type Finding struct {
 	Guard  string // "openapi" or "waf"
@@ -22,9 +23,10 @@ type Finding struct {
 	// Rules the ids of the WAF rules that matched.
 	Score int
 	Rules []int
-	// Enforce says the guard refuses the request; without it the finding
-	// is detection only.
-	Enforce bool
+	// Refuse says the guard would refuse the request (every OpenAPI
+	// finding; a WAF finding whose score reached the threshold), and
+	// Enforce that its mode is enforce rather than detection only.
+	Refuse, Enforce bool
 }
 
 // Finding returns the first finding of guard, or nil.

@@ -21,7 +21,7 @@ func TestLoadImportsOperations(t *testing.T) {
 	for _, o := range s.Operations {
 		got = append(got, o.Name+"="+o.Template)
 	}
-	want := "create-order=POST /v1/orders DELETE /v1/orders/{id}=DELETE /v1/orders/{id} get-order=GET /v1/orders/{id} " +
+	want := "create-order=POST /v1/orders delete-v1-orders-id=DELETE /v1/orders/{id} get-order=GET /v1/orders/{id} " +
 		"list-products=GET /v1/products get-product=GET /v1/products/{slug}"
 	if strings.Join(got, " ") != want {
 		t.Errorf("operations\n%s\nwant\n%s", strings.Join(got, " "), want)

@@ -39,7 +39,9 @@ type Spec struct {
 
 // Operation is one method on one path of the spec.
 type Operation struct {
-	// Name is the operationId, else "METHOD /path" (a route name).
+	// Name is the route name: the operationId, else the method and path
+	// ("delete-v1-orders-id"), with characters a route name cannot have
+	// replaced by '-', at most 64 bytes.
 	Name   string
 	Method string
 	// Template is the route template: "GET " + Base + the spec's path,
@@ -134,9 +136,9 @@ func newSpec(file string, doc *openapi3.T) (*Spec, error) {
 		slices.Sort(methods)
 		for _, m := range methods {
 			o := Operation{Method: m, Path: p, Template: m + " " + s.Base + p, item: item, op: ops[m]}
-			o.Name = ops[m].OperationID
+			o.Name = routeName(ops[m].OperationID)
 			if o.Name == "" {
-				o.Name = m + " " + s.Base + p
+				o.Name = routeName(strings.ToLower(m) + s.Base + p)
 			}
 			if names[o.Name] {
 				errs = append(errs, fmt.Errorf("%s: paths.%s.%s: operationId %q is used twice", file, p, strings.ToLower(m), o.Name))
@@ -154,4 +156,24 @@ func newSpec(file string, doc *openapi3.T) (*Spec, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// routeName turns s into a route name: letters, digits, '.', '_' and '-',
+// runs of anything else as one '-', trimmed of '-', at most 64 bytes.
+func routeName(s string) string {
+	var b strings.Builder
+	dash := false
+	for i := 0; i < len(s) && b.Len() < 63; i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-' {
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			dash = false
+			b.WriteByte(c)
+			continue
+		}
+		dash = true
+	}
+	return strings.TrimRight(b.String(), "-")
 }

@@ -106,7 +106,7 @@ func (v *Validator) Check(in *request.Input, view *request.View) {
 }
 
 func (v *Validator) add(view *request.View, reason string, status int, detail string) {
-	view.Findings = append(view.Findings, request.Finding{Guard: "openapi", Reason: reason, Status: status, Detail: detail, Enforce: v.opts.Enforce})
+	view.Findings = append(view.Findings, request.Finding{Guard: "openapi", Reason: reason, Status: status, Detail: detail, Refuse: true, Enforce: v.opts.Enforce})
 }
 
 // validate runs kin-openapi's request validation for op and returns the

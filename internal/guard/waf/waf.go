@@ -236,3 +236,72 @@ func splitPeer(peer string) (string, int) {
 	p, _ := strconv.Atoi(port)
 	return host, p
 }
+
+// Guard is the WAF as a content guard of the request parser
+// (request.Check): it peeks at the body up to the cap, inspects the
+// request, and adds a finding when the CRS scored it: reason waf_blocked,
+// status 403, the score and the matched rule ids; it refuses when the CRS
+// would block, and enforces that when Enforce is set.
+type Guard struct {
+	WAF     *WAF
+	Enforce bool
+}
+
+// Check inspects in and records what the CRS found on v.
+func (g Guard) Check(in *request.Input, v *request.View) {
+	body, over := g.body(in)
+	r := g.WAF.Inspect(in, body, over)
+	if r.Score <= 0 && !r.Blocked {
+		return
+	}
+	v.Findings = append(v.Findings, request.Finding{Guard: "waf", Reason: "waf_blocked", Status: 403,
+		Detail: detail(r, g.WAF.opts.AnomalyThreshold), Score: r.Score, Rules: r.Rules, Refuse: r.Blocked, Enforce: g.Enforce})
+}
+
+// body peeks at in's body up to the cap. A Content-Length over the cap
+// is over it without reading; a body without one (chunked) that the peek
+// cannot take whole is inspected without its body.
+func (g Guard) body(in *request.Input) (body []byte, over bool) {
+	if in.Body == nil {
+		return nil, false
+	}
+	if in.Header != nil {
+		if cl := in.Header.Get("Content-Length"); cl != "" {
+			n, err := strconv.ParseInt(cl, 10, 64)
+			switch {
+			case err == nil && n == 0:
+				return nil, false
+			case err == nil && n > int64(g.WAF.opts.MaxBodyBytes):
+				return nil, true
+			}
+		}
+	}
+	return in.Body.Peek(g.WAF.opts.MaxBodyBytes), false
+}
+
+// detail is the finding's one line: the rules, the score and the
+// threshold.
+func detail(r Result, threshold int) string {
+	var b strings.Builder
+	b.WriteString("OWASP CRS rules ")
+	for i, id := range r.Rules {
+		if i == 10 {
+			fmt.Fprintf(&b, " and %d more", len(r.Rules)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Itoa(id))
+	}
+	if len(r.Rules) == 0 {
+		fmt.Fprintf(&b, "%d", r.Rule)
+	}
+	fmt.Fprintf(&b, " matched: anomaly score %d (blocking at %d)", r.Score, threshold)
+	if r.BodyOverCap {
+		b.WriteString("; the body was over the inspection cap and not inspected")
+	}
+	return b.String()
+}
+
+var _ request.Check = Guard{}
