@@ -16,6 +16,7 @@ import (
 	_ "time/tzdata" // quota time zones work on machines without a zone database
 
 	"github.com/abuseguard/abuseguard/internal/detect"
+	"github.com/abuseguard/abuseguard/internal/guard/graphqlcost"
 	"github.com/abuseguard/abuseguard/internal/guard/openapi"
 	"github.com/abuseguard/abuseguard/internal/limit"
 	"github.com/abuseguard/abuseguard/internal/policy"
@@ -55,6 +56,9 @@ type Config struct {
 	WAF           WAF                 `yaml:"waf"`
 	Detectors     detect.Config       `yaml:"detectors"`
 	Rules         []policy.RuleConfig `yaml:"rules"`
+	GraphQL       GraphQL             `yaml:"graphql"`
+	Breaker       Breaker             `yaml:"breaker"`
+	Adaptive      Adaptive            `yaml:"adaptive"`
 	Fronts        Fronts              `yaml:"fronts"`
 
 	// File is the file the config came from, "" for the defaults alone.
@@ -62,9 +66,9 @@ type Config struct {
 	// Positions says where each setting was written.
 	Positions Positions `yaml:"-"`
 
-	rules *policy.Rules // Rules compiled by Parse
-
-	openAPISpec *openapi.Spec // the spec RoutesFrom names, loaded by Parse
+	rules       *policy.Rules      // Rules compiled by Parse
+	graphQLCost *graphqlcost.Model // GraphQL's cost model, built by Parse
+	openAPISpec *openapi.Spec      // the spec RoutesFrom names, loaded by Parse
 }
 
 // CompiledRules returns the CEL rules, compiled and type-checked once when
@@ -182,6 +186,11 @@ type Route struct {
 	Match string `yaml:"match"`
 	Kind  string `yaml:"kind"`
 	Field string `yaml:"field"`
+	// Cost is what one request costs in cost units (default 1), for limits
+	// with cost: route or graphql; CostHeader names an upstream response
+	// header reporting the real cost, charged after the fact.
+	Cost       int64  `yaml:"cost"`
+	CostHeader string `yaml:"cost_header"`
 }
 
 // RouteKinds are the values of Route.Kind.
@@ -195,8 +204,12 @@ type Limit struct {
 	AppliesTo     string       `yaml:"applies_to"` // all, anonymous or identified
 	Mode          verdict.Mode `yaml:"mode"`       // enforce, shadow or canary
 	CanaryPercent float64      `yaml:"canary_percent"`
-	Amount        `yaml:",inline"`
-	PerPlan       map[string]Amount `yaml:"per_plan"`
+	// Cost is what each request charges: request (1, the default), route
+	// (its route's cost) or graphql (its GraphQL documents' price on a
+	// graphql route, its route's cost elsewhere).
+	Cost    string `yaml:"cost"`
+	Amount  `yaml:",inline"`
+	PerPlan map[string]Amount `yaml:"per_plan"`
 }
 
 // Amount is how much a limit allows: exactly one of a rate (with its burst),

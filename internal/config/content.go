@@ -115,7 +115,4 @@ func (v *validator) contentGuards() {
 	if w.MaxBodyBytes > 64<<20 {
 		v.fail("waf.max_body_bytes", "at most 64MiB")
 	}
-	if w.MaxBodyBytes > v.c.Server.MaxBodyBytes && v.c.Server.MaxBodyBytes > 0 {
-		v.fail("waf.max_body_bytes", "%d is more than server.max_body_bytes (%d)", w.MaxBodyBytes, v.c.Server.MaxBodyBytes)
-	}
 }

@@ -79,6 +79,7 @@ func (c *Config) validate() Errors {
 	}
 	v.risk()
 	v.decisions()
+	v.guards()
 	v.contentGuards()
 	for _, e := range c.Detectors.Validate() {
 		v.fail("detectors."+e.Path, "%s", e.Msg)
@@ -304,6 +305,12 @@ func (v *validator) routes() map[string]bool {
 		if r.Kind != "" && !slices.Contains(RouteKinds, r.Kind) {
 			v.fail(path+".kind", "%q: want one of %s", r.Kind, strings.Join(RouteKinds, ", "))
 		}
+		if r.Cost < 0 {
+			v.fail(path+".cost", "must be at least 0")
+		}
+		if r.CostHeader != "" && !headerPattern.MatchString(r.CostHeader) {
+			v.fail(path+".cost_header", "%q is not a header name", r.CostHeader)
+		}
 		if r.Field != "" && !slices.Contains([]string{"login", "verify", "signup", "reset"}, r.Kind) {
 			v.fail(path+".field", "only login, verify, signup and reset routes read a body field")
 		}
@@ -349,6 +356,9 @@ func (v *validator) limit(i int, routes map[string]bool) {
 			v.fail(fmt.Sprintf("%s.routes[%d]", path, j), "no route is named %q", r)
 		}
 	}
+	if !limitCosts.MatchString(l.Cost) {
+		v.fail(path+".cost", "%q: want request, route or graphql", l.Cost)
+	}
 	switch l.AppliesTo {
 	case "", "all", "anonymous", "identified":
 	default:
@@ -380,6 +390,9 @@ func (v *validator) limit(i int, routes map[string]bool) {
 	}
 	if kind == "" {
 		v.fail(path, "set one of rate, quota or concurrency (or per_plan)")
+	}
+	if kind == "concurrency" && l.Cost != "" && l.Cost != "request" {
+		v.fail(path+".cost", "a concurrency limit counts requests in flight, not cost")
 	}
 }
 

@@ -11,7 +11,8 @@ import (
 // skips decisions, detectors and rules; an active decision on the client
 // acts; the detectors see the request, and a decision they cause now acts
 // at once; a content guard's enforced finding (OpenAPI validation, the
-// WAF) is refused; an unknown route is refused when so configured; the limits run
+// WAF) is refused; an unknown route is refused when so configured, and a
+// GraphQL document over a hard limit (400 graphql_too_complex); the limits run
 // in order (rates, quotas, concurrency): a request counts against every
 // limit it passes, and the first enforced limit that refuses it decides;
 // last, the CEL rules may act more strongly (or, with allow, lift a limit's
@@ -41,6 +42,9 @@ func (p *Policy) Decide(v *request.View) *Verdict {
 	}
 	if v.Route == nil && p.blockUnknown {
 		vd.Action, vd.Status, vd.Reason = verdict.Block, http.StatusNotFound, "unknown_route"
+		return vd
+	}
+	if p.checkGraphQL(vd, v) {
 		return vd
 	}
 	p.checkLimits(vd, v)

@@ -75,11 +75,14 @@ func (p *Policy) inspect(v *request.View, c *collector) *decision.Decision {
 	return p.apply(v, c.signals)
 }
 
-// Observe feeds a forwarded request's outcome to the detectors (never an
-// allowlisted client's, and never an answer the guard gave itself:
-// o.Guard). Decisions it makes apply from the next request on. Fronts
-// call it after the upstream answered and before Verdict.Finish.
+// Observe charges the cost the upstream reported (Outcome.Cost) to the
+// limits that count cost, and feeds a forwarded request's outcome to the
+// detectors (never an allowlisted client's, and never an answer the guard
+// gave itself: o.Guard). Decisions it makes apply from the next request
+// on. Fronts call it after the upstream answered and before
+// Verdict.Finish.
 func (p *Policy) Observe(v *request.View, o verdict.Outcome) {
+	p.chargeReported(v, o.Cost)
 	if len(p.detectors) == 0 || o.Guard || p.allowlisted(v) {
 		return
 	}

@@ -62,6 +62,7 @@ type limitRule struct {
 	// who is 0 for every request, anonymousOnly or identifiedOnly.
 	who     audience
 	mode    verdict.Mode
+	cost    chargeKind
 	canary  rollout.Canary // the keys a canary-mode limit enforces for
 	base    *amount
 	perPlan map[string]*amount
@@ -75,6 +76,28 @@ const (
 	anonymousOnly
 	identifiedOnly
 )
+
+// chargeKind is what a request charges a limit: config.Limit.Cost.
+type chargeKind uint8
+
+const (
+	chargeRequest chargeKind = iota // 1
+	chargeRoute                     // the route's cost
+	chargeGraphQL                   // View.Cost: the GraphQL price, else the route's cost
+)
+
+// charge returns what v costs limit r.
+func (r *limitRule) charge(v *request.View) int64 {
+	switch r.cost {
+	case chargeRoute:
+		if v.Route != nil {
+			return max(1, v.Route.Cost)
+		}
+	case chargeGraphQL:
+		return max(1, v.Cost)
+	}
+	return 1
+}
 
 // amount is a compiled config.Amount.
 type amount struct {
@@ -91,6 +114,12 @@ const lease = 10 * time.Minute
 
 func compileLimit(l config.Limit, routeIndex map[string]int, headers map[string]int, headerNames *[]string) limitRule {
 	r := limitRule{name: l.Name, mode: l.Mode, canary: rollout.NewCanary(l.CanaryPercent)}
+	switch l.Cost {
+	case "route":
+		r.cost = chargeRoute
+	case "graphql":
+		r.cost = chargeGraphQL
+	}
 	switch l.AppliesTo {
 	case "anonymous":
 		r.who = anonymousOnly
@@ -167,16 +196,7 @@ func (p *Policy) checkLimits(vd *Verdict, v *request.View) {
 	b.reset()
 	for i := range p.limits {
 		r := &p.limits[i]
-		if r.routes != nil && (v.Route == nil || !r.routes[v.Route.Index]) {
-			continue
-		}
-		if r.who != everyone && (r.who == anonymousOnly) == v.Identity.Verified {
-			continue
-		}
-		a := r.base
-		if pa, ok := r.perPlan[v.Identity.Plan]; ok {
-			a = pa
-		}
+		a := r.amountFor(v)
 		if a == nil {
 			continue
 		}
@@ -187,7 +207,7 @@ func (p *Policy) checkLimits(vd *Verdict, v *request.View) {
 			b.keys = b.keys[:start]
 			continue
 		}
-		op := limit.Op{Cost: 1, Stop: r.effectiveMode(key[start:]) != verdict.Shadow}
+		op := limit.Op{Cost: r.charge(v), Stop: r.effectiveMode(key[start:]) != verdict.Shadow}
 		switch r.kind {
 		case rateRule:
 			op.Kind, op.Rate = limit.OpRate, a.rate
@@ -250,6 +270,60 @@ func (p *Policy) checkLimits(vd *Verdict, v *request.View) {
 			p.ignoredRetryAfter(v, r.name)
 		}
 		return
+	}
+}
+
+// amountFor returns what limit r allows v, nil when r does not apply to v
+// (another route, another audience, a plan without an amount).
+func (r *limitRule) amountFor(v *request.View) *amount {
+	if r.routes != nil && (v.Route == nil || !r.routes[v.Route.Index]) {
+		return nil
+	}
+	if r.who != everyone && (r.who == anonymousOnly) == v.Identity.Verified {
+		return nil
+	}
+	if pa, ok := r.perPlan[v.Identity.Plan]; ok {
+		return pa
+	}
+	return r.base
+}
+
+// chargeReported charges the limits that count cost with what the
+// upstream reported a request cost (its route's cost header) beyond what
+// the request was charged when it was decided. A rate or quota already
+// too low to take the whole excess is emptied instead: the next request
+// waits, and the debt beyond the limit's capacity is forgiven.
+func (p *Policy) chargeReported(v *request.View, reported int64) {
+	if reported <= 0 || v.Route == nil || v.Route.CostHeader == "" {
+		return
+	}
+	now := v.Time.UnixNano()
+	var buf [128]byte
+	for i := range p.limits {
+		r := &p.limits[i]
+		if r.cost == chargeRequest || r.kind == concurrencyRule {
+			continue
+		}
+		extra := reported - r.charge(v)
+		a := r.amountFor(v)
+		if extra <= 0 || a == nil {
+			continue
+		}
+		key, ok := p.appendKey(buf[:0], r, v)
+		if !ok {
+			continue
+		}
+		switch r.kind {
+		case rateRule:
+			if res := p.store.Rate(key, now, a.rate, extra); !res.Allowed && res.Remaining > 0 {
+				p.store.Rate(key, now, a.rate, res.Remaining)
+			}
+		case quotaRule:
+			_, end := a.cal.Bounds(v.Time)
+			if res := p.store.Quota(key, now, end.UnixNano(), a.quota, extra); !res.Allowed && res.Remaining > 0 {
+				p.store.Quota(key, now, end.UnixNano(), a.quota, res.Remaining)
+			}
+		}
 	}
 }
 

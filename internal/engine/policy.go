@@ -26,6 +26,7 @@ type Policy struct {
 	Upstream *url.URL // nil when the config names none
 
 	limits       []limitRule
+	graphql      *graphQLLimits // nil: the GraphQL hard limits are off
 	cel          *policy.Rules
 	blockUnknown bool
 	v4, v6       int // ip_prefix sizes
@@ -74,7 +75,8 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 	routes := make([]request.Route, len(c.Routes))
 	routeIndex := map[string]int{}
 	for i, r := range c.Routes {
-		routes[i] = request.Route{Name: r.Name, Template: r.Match, Kind: r.Kind, Field: r.Field}
+		routes[i] = request.Route{Name: r.Name, Template: r.Match, Kind: r.Kind, Field: r.Field, Cost: r.Cost,
+			CostHeader: r.CostHeader}
 		routeIndex[r.Name] = i
 	}
 	router, err := request.NewRouter(routes)
@@ -104,6 +106,7 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 			p.shadowDetectors[name] = true
 		}
 	}
+	p.graphql = compileGraphQL(c, &p.Parser)
 	headers := map[string]int{}
 	for _, kind := range []ruleKind{rateRule, quotaRule, concurrencyRule} {
 		for _, l := range c.Limits {

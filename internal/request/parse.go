@@ -23,6 +23,8 @@ type Parser struct {
 	Router      *Router
 	Identifier  *Identifier
 	HeaderNames []string // canonical names of the headers limits are keyed on; values land in View.Headers by index
+	// GraphQL says how the documents of graphql routes are measured.
+	GraphQL GraphQLOptions
 	// Paths is how request paths are made canonical (nil:
 	// DefaultPathPolicy).
 	Paths *PathPolicy
@@ -81,8 +83,16 @@ func (p *Parser) Parse(in *Input, now time.Time, v *View) *problem.Problem {
 		v.Hints |= AbsoluteTarget
 	}
 	v.Fingerprint = FingerprintOf(in.Header, v.UserAgent)
-	if v.Route != nil && v.Route.Kind == "graphql" {
-		v.GraphQL = GraphQLShapeOf(graphQLQuery(in, h))
+	if v.Route != nil {
+		v.Cost = max(1, v.Route.Cost)
+		if v.Route.Kind == "graphql" {
+			v.GraphQL = measureGraphQL(in, h, &p.GraphQL)
+			if v.GraphQL.Cost > 0 {
+				v.Cost = v.GraphQL.Cost
+			}
+		}
+	} else {
+		v.Cost = 1
 	}
 	for _, c := range p.Checks {
 		c.Check(in, v)
@@ -210,20 +220,6 @@ func (f Fingerprint) AppendTo(dst []byte) []byte {
 func bodyField(in *Input, h Header, field string) string {
 	buf, ct := peekBody(in, h)
 	return fieldOf(buf, ct, field)
-}
-
-// graphQLQuery returns the GraphQL document of in: the query parameter of
-// a GET, else the body's "query" field (JSON or form), or the whole body
-// sent as application/graphql.
-func graphQLQuery(in *Input, h Header) string {
-	if in.Method == http.MethodGet {
-		return queryValue(in.RawQuery, "query")
-	}
-	buf, ct := peekBody(in, h)
-	if ct == "application/graphql" {
-		return string(buf)
-	}
-	return fieldOf(buf, ct, "query")
 }
 
 // peekBody returns up to maxFieldBody bytes of in's body and its media

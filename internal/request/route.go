@@ -19,6 +19,11 @@ type Route struct {
 	// Field is the body field (JSON or form) holding the identifier that
 	// login, verify, signup and reset routes are about.
 	Field string
+	// Cost is what one request to the route costs in cost units (0: 1);
+	// CostHeader names the upstream response header that reports the
+	// real cost after the fact ("" when none does).
+	Cost       int64
+	CostHeader string
 }
 
 // ParseTemplate splits "METHOD /path/{param}" (method optional) into its

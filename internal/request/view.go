@@ -42,6 +42,10 @@ type View struct {
 	// Findings are what content guards (Parser.Checks) found wrong with
 	// the request; nil when they found nothing or none is configured.
 	Findings []Finding
+	// Cost is the work the request asks of the upstream, in cost units:
+	// its GraphQL documents' price on a graphql route with a cost model,
+	// else its route's cost (default 1); 1 without a route.
+	Cost int64
 	// Subject is the HMAC id of the body field a login, verify, signup or
 	// reset route names (a username, an email, a promo code), "" otherwise.
 	Subject string

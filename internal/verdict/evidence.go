@@ -23,6 +23,9 @@ type Outcome struct {
 	Latency       time.Duration
 	Bytes         int64
 	UpstreamError bool // the upstream could not be reached or timed out
+	// Cost is what the upstream reported the request cost (the route's
+	// cost header), 0 when it reported nothing.
+	Cost int64
 	// Guard is true when the guard answered the request itself (a refusal
 	// on the way to the upstream, or a replayed log line recording a
 	// guard's refusal): detectors never learn from the guard's own

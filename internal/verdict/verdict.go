@@ -149,6 +149,12 @@ func Detail(reason string) string {
 		return "too many requests in flight at once"
 	case "unknown_route":
 		return "no such endpoint"
+	case "graphql_too_complex":
+		return "the GraphQL document is too deep, too wide or too costly to run"
+	case "upstream_circuit_open":
+		return "the upstream is failing; retry after the time in Retry-After"
+	case "concurrency_shed":
+		return "the upstream is overloaded; retry after the time in Retry-After"
 	}
 	return ""
 }

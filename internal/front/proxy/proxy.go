@@ -40,6 +40,7 @@ type Options struct {
 type Proxy struct {
 	opts    Options
 	rp      *httputil.ReverseProxy
+	guards  *upstreamGuards
 	idBase  string
 	idCount atomic.Uint64
 }
@@ -74,7 +75,7 @@ func New(opts Options) *Proxy {
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	p := &Proxy{opts: opts, idBase: hex.EncodeToString(b[:]) + "-"}
+	p := &Proxy{opts: opts, idBase: hex.EncodeToString(b[:]) + "-", guards: newUpstreamGuards(opts.Metrics.Registry, opts.Now)}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:      p.rewrite,
 		Transport:    opts.Transport,
@@ -153,6 +154,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.finish(rec, x, vd, prob, start)
 		return
 	}
+	ps, prob := p.guards.admit(x.policy, x, vd, start)
+	if prob != nil {
+		prob.RequestID = x.view.ID
+		problem.Write(rec, prob)
+		p.finish(rec, x, vd, prob, start)
+		return
+	}
 	x.trusted = x.policy.Parser.Proxies.Trusts(peerIP(r.RemoteAddr))
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = http.MaxBytesReader(rec, r.Body, int64(cfg.Server.MaxBodyBytes))
@@ -160,9 +168,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	upstart := p.opts.Now()
 	p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
 	took := p.opts.Now().Sub(upstart)
+	failed := rec.status() >= 500 || x.refused != nil && x.refused.Status >= 500
+	ps.done(p.opts.Now(), failed, rec.status() == 499, took)
 	p.opts.Metrics.UpstreamSeconds.Observe(took.Seconds())
 	x.policy.Observe(&x.view, verdict.Outcome{Status: rec.status(), Latency: took, Bytes: rec.bytes,
-		UpstreamError: x.refused != nil && x.refused.Status >= 500, Guard: x.refused != nil && x.refused.Status < 500})
+		UpstreamError: x.refused != nil && x.refused.Status >= 500, Guard: x.refused != nil && x.refused.Status < 500,
+		Cost: reportedCost(rec, x.view.Route)})
 	p.finish(rec, x, vd, x.refused, start)
 }
 
@@ -302,6 +313,19 @@ func (p *Proxy) log(rec *recorder, x *exchange, action, rule, mode, reason strin
 func (p *Proxy) requestID() string {
 	var b [16]byte
 	return p.idBase + string(strconv.AppendUint(b[:0], p.idCount.Add(1), 36))
+}
+
+// reportedCost is the cost the upstream reported in the route's cost
+// header, 0 when the route has none or the value is not a whole number.
+func reportedCost(rec *recorder, rt *request.Route) int64 {
+	if rt == nil || rt.CostHeader == "" {
+		return 0
+	}
+	n, err := strconv.ParseInt(rec.Header().Get(rt.CostHeader), 10, 64)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
 }
 
 func peerIP(remote string) netip.Addr {
