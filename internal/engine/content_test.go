@@ -230,7 +230,7 @@ func writeFile(t *testing.T, name, text string) {
 // guards off (the baseline: no check runs), with OpenAPI validation, and
 // with the WAF (paranoia level 1), in one run.
 func BenchmarkContentGuards(b *testing.B) {
-	base := "network: {trusted_proxies: []}\ndetectors: {probing: {mode: \"off\"}, automation: {mode: \"off\"}, scraping: {mode: \"off\"}, volumetric: {mode: \"off\"}}\nroutes_from: " + shopSpec + "\n"
+	base := "network: {trusted_proxies: []}\nlimits: []\ndetectors: {probing: {mode: \"off\"}, automation: {mode: \"off\"}, scraping: {mode: \"off\"}, volumetric: {mode: \"off\"}}\nroutes_from: " + shopSpec + "\n"
 	for _, c := range []struct{ name, yaml string }{
 		{"off", base},
 		{"openapi", base + "openapi: {mode: shadow}\n"},

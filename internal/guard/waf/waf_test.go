@@ -82,3 +82,26 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkInspect is one CRS inspection at paranoia level 1: a benign
+// GET, a benign JSON POST, and a GET carrying SQL injection.
+func BenchmarkInspect(b *testing.B) {
+	w := sharedWAF(b)
+	cases := []struct {
+		name string
+		in   *request.Input
+		body string
+	}{
+		{"get", input("GET", "/v1/products?page=2&sort=price", nil), ""},
+		{"post-json", input("POST", "/v1/orders", http.Header{"Content-Type": {"application/json"}, "Content-Length": {"43"}}), `{"sku":"A-100","quantity":2,"note":"door"}`},
+		{"get-sqli", input("GET", "/v1/products?id=1%27%20UNION%20SELECT%20password%20FROM%20users--", nil), ""},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				w.Inspect(c.in, []byte(c.body), false)
+			}
+		})
+	}
+}
