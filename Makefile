@@ -61,6 +61,8 @@ bench:
 	$(GO) test -run '^$$' -bench 'Client' -benchtime 2s -count 5 ./internal/store/redis
 	$(GO) test -run '^$$' -bench 'ShouldRateLimit' -benchtime 2s -count 3 ./internal/front/rls
 	$(GO) run ./tools/grpcbench -duration 5s -rounds 3
+	$(GO) test -run '^$$' -bench 'ContentGuards' -benchmem -count 6 ./internal/engine
+	$(GO) test -run '^$$' -bench 'Inspect' -benchmem -count 6 ./internal/guard/waf
 
 # fuzz runs every fuzz target for FUZZTIME each; .ci/check-fuzz-targets
 # (in lint) fails when a func FuzzX in the repository is missing here.
