@@ -49,6 +49,7 @@ type Config struct {
 	AccessLog     string              `yaml:"access_log"`
 	Risk          Risk                `yaml:"risk"`
 	Decisions     Decisions           `yaml:"decisions"`
+	Challenge     Challenge           `yaml:"challenge"`
 	Allowlist     Allowlist           `yaml:"allowlist"`
 	Events        string              `yaml:"events"`
 	Admin         Admin               `yaml:"admin"`
@@ -242,6 +243,33 @@ type Risk struct {
 	PersistenceWeight float64      `yaml:"persistence_weight"`
 	Mode              verdict.Mode `yaml:"mode"` // enforce or shadow
 	MaxEntities       int          `yaml:"max_entities"`
+}
+
+// Challenge configures the proof-of-work challenges a challenge decision
+// or rule poses (docs/challenges.md).
+type Challenge struct {
+	// SecretEnv names the environment variable holding the secret that
+	// signs tokens and passes (the same on every replica); unset or empty,
+	// a random secret lives as long as the process. PreviousSecretEnv
+	// still verifies what the secret before it signed.
+	SecretEnv         string `yaml:"secret_env"`
+	PreviousSecretEnv string `yaml:"previous_secret_env"`
+	// Difficulty is the ladder of leading zero bits: the first step for a
+	// first offense at risk.challenge_at, one step up per StepScore points
+	// above it and per repeated offense.
+	Difficulty []int   `yaml:"difficulty"`
+	StepScore  float64 `yaml:"step_score"`
+	// TTL is how long a challenge can be solved, PassTTL how long the pass
+	// a solution earns lasts, Rotation how often the signing key rolls
+	// over (at least PassTTL, so a pass outlives its key).
+	TTL      time.Duration `yaml:"ttl"`
+	PassTTL  time.Duration `yaml:"pass_ttl"`
+	Rotation time.Duration `yaml:"rotation"`
+	// Relief is the risk points a solved challenge takes off the
+	// entity's score; it never lifts a block.
+	Relief float64 `yaml:"relief"`
+	// ReplayEntries bounds the cache of spent solutions.
+	ReplayEntries int `yaml:"replay_entries"`
 }
 
 // Decisions configures the decision store.

@@ -81,6 +81,7 @@ func (c *Config) validate() Errors {
 	v.decisions()
 	v.guards()
 	v.contentGuards()
+	v.challenge()
 	for _, e := range c.Detectors.Validate() {
 		v.fail("detectors."+e.Path, "%s", e.Msg)
 	}
@@ -234,6 +235,42 @@ func (v *validator) decisions() {
 	}
 	if d.MaxDecisions < 1 {
 		v.fail("decisions.max_decisions", "must be at least 1")
+	}
+}
+
+// maxChallengeDifficulty caps the ladder: 2^30 hashes is minutes in a
+// browser already.
+const maxChallengeDifficulty = 30
+
+func (v *validator) challenge() {
+	c := v.c.Challenge
+	if len(c.Difficulty) == 0 {
+		v.fail("challenge.difficulty", "list at least one difficulty in leading zero bits, e.g. [16, 18, 20]")
+	}
+	for i, d := range c.Difficulty {
+		switch {
+		case d < 1 || d > maxChallengeDifficulty:
+			v.fail(fmt.Sprintf("challenge.difficulty[%d]", i), "%d: want 1 to %d leading zero bits", d, maxChallengeDifficulty)
+		case i > 0 && d < c.Difficulty[i-1]:
+			v.fail(fmt.Sprintf("challenge.difficulty[%d]", i), "%d is easier than the step before it (%d): the ladder only climbs", d, c.Difficulty[i-1])
+		}
+	}
+	if c.StepScore <= 0 || c.StepScore > 100 {
+		v.fail("challenge.step_score", "must be above 0 and at most 100")
+	}
+	for path, d := range map[string]time.Duration{"challenge.ttl": c.TTL, "challenge.pass_ttl": c.PassTTL, "challenge.rotation": c.Rotation} {
+		if d < time.Second {
+			v.fail(path, "must be at least 1s")
+		}
+	}
+	if c.PassTTL > 0 && c.Rotation > 0 && c.Rotation < c.PassTTL {
+		v.fail("challenge.rotation", "%v is shorter than challenge.pass_ttl (%v): a pass must outlive the key that signed it", c.Rotation, c.PassTTL)
+	}
+	if c.Relief < 0 || c.Relief > 100 {
+		v.fail("challenge.relief", "must be between 0 and 100")
+	}
+	if c.ReplayEntries < 64 {
+		v.fail("challenge.replay_entries", "must be at least 64")
 	}
 }
 

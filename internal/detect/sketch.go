@@ -107,9 +107,10 @@ func (s Score) Value(now int64, halfLife time.Duration) float64 {
 	return s.v * math.Exp2(-float64(now-s.at)/float64(halfLife))
 }
 
-// Add raises the score by x at now, capped at 100, and returns the result.
+// Add raises the score by x (lowers it, for a negative x) at now, kept
+// within 0 and 100, and returns the result.
 func (s *Score) Add(now int64, halfLife time.Duration, x float64) float64 {
-	s.v = min(100, s.Value(now, halfLife)+x)
+	s.v = max(0, min(100, s.Value(now, halfLife)+x))
 	s.at = max(now, s.at)
 	return s.v
 }

@@ -250,7 +250,11 @@ func (p *Policy) enforce(vd *Verdict, v *request.View, d *decision.Decision) boo
 		vd.Detail = "blocked for " + d.Reason + " until " + d.Expires.UTC().Format(time.RFC3339)
 		vd.RetryAfter = until
 	case verdict.Challenge:
-		vd.Action, vd.Status, vd.Reason = verdict.Challenge, http.StatusTooManyRequests, "challenge_required"
+		if p.answer(vd, v, d.Entity(), d.Offense) { // a pass or a solution
+			vd.Rule, vd.DecisionID = "", ""
+			return false
+		}
+		vd.Action, vd.Status = verdict.Challenge, http.StatusTooManyRequests
 		vd.Detail = "a challenge is required (" + d.Reason + ")"
 		vd.RetryAfter = until
 		p.persisted(v, d)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 
+	"github.com/abuseguard/abuseguard/internal/challenge"
 	"github.com/abuseguard/abuseguard/internal/config"
 	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/limit"
@@ -40,6 +41,7 @@ type Policy struct {
 	allowNets       request.Proxies
 	allowKeys       map[string]bool
 	allowUsers      map[string]bool
+	challenges      *challenge.Authority
 }
 
 // Compile builds a Policy from a loaded config over shared state, which
@@ -99,6 +101,10 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 		return nil, err
 	}
 	p.cel = cel
+	if p.challenges, err = shared.challengeAuthority(c.Challenge); err != nil {
+		p.Close()
+		return nil, c.ErrorAt("challenge.secret_env", err)
+	}
 	p.detectors = shared.detectors.Build(&c.Detectors, detect.Env{Pseudonym: ident.Pseudonym,
 		RoutesConfigured: len(c.Routes) > 0 && (p.blockUnknown || c.RoutesFrom != ""), Cluster: shared.cluster}, shared.detectorEntities)
 	for name, mode := range c.Detectors.Modes() {

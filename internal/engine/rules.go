@@ -47,6 +47,11 @@ func (p *Policy) applyRules(vd *Verdict, v *request.View, signals []detect.Signa
 	if action <= vd.Action {
 		return
 	}
+	var answered bool
+	if action == verdict.Challenge {
+		scope, value := p.ruleEntity(v, r.Scope)
+		answered = p.answer(vd, v, verdict.Entity{Scope: scope, Value: value}, 1)
+	}
 	if r.TTL > 0 && p.shared.Decisions != nil {
 		scope, value := p.ruleEntity(v, r.Scope)
 		d, added, err := p.shared.Decisions.Add(decision.Decision{
@@ -62,13 +67,17 @@ func (p *Policy) applyRules(vd *Verdict, v *request.View, signals []detect.Signa
 			vd.DecisionID = d.ID
 		}
 	}
+	if answered { // a pass or a solution: the decision, if any, is recorded; the request goes on
+		vd.DecisionID = ""
+		return
+	}
 	vd.releaseSlots(v.Time.UnixNano())
 	vd.Rule, vd.Mode, vd.Would, vd.RetryAfter = name, mode, false, r.TTL
 	switch action {
 	case verdict.Block:
 		vd.Action, vd.Status, vd.Reason = verdict.Block, http.StatusForbidden, r.Reason
 	case verdict.Challenge:
-		vd.Action, vd.Status, vd.Reason, vd.Detail = verdict.Challenge, http.StatusTooManyRequests, "challenge_required", "a challenge is required ("+r.Reason+")"
+		vd.Action, vd.Status, vd.Detail = verdict.Challenge, http.StatusTooManyRequests, "a challenge is required ("+r.Reason+")"
 	default:
 		vd.Action, vd.Status, vd.Reason = verdict.Throttle, http.StatusTooManyRequests, r.Reason
 		if vd.RetryAfter == 0 {

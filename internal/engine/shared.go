@@ -76,9 +76,10 @@ type Shared struct {
 	persistErrors    atomic.Uint64
 	ruleErrors       atomic.Uint64
 
-	mu      sync.Mutex
-	secrets map[string][]byte // HMAC secrets by the environment variable naming them
-	jwt     *sharedJWT
+	mu         sync.Mutex
+	secrets    map[string][]byte // HMAC secrets by the environment variable naming them
+	jwt        *sharedJWT
+	challenges *sharedChallenges
 	// The WAF and the options it was built with: one compiled rule set
 	// while they do not change.
 	wafInstance *waf.WAF

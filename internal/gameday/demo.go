@@ -32,6 +32,9 @@ type DemoOptions struct {
 	Progress func(Progress)
 	// Ready, when set, is told the guard's and the sample API's URLs.
 	Ready func(guard, api string)
+	// Config, when set, is the guard's config instead of examples/shop.yaml
+	// (listen addresses and log files are appended to it).
+	Config []byte
 }
 
 // Demo starts the sample shop API and the guard in front of it (the
@@ -80,7 +83,11 @@ func Demo(ctx context.Context, opts DemoOptions) (*Run, *Summary, error) {
 		}
 	}
 	configFile := filepath.Join(opts.Out, "guard.yaml")
-	guardConfig := fmt.Appendf(append([]byte(nil), examples.Shop...),
+	base := examples.Shop
+	if opts.Config != nil {
+		base = opts.Config
+	}
+	guardConfig := fmt.Appendf(append([]byte(nil), base...),
 		"\n# Written by abuseguard demo.\nlisten: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\naccess_log: %s\nevents: %s\n",
 		strconv.Quote(filepath.Join(opts.Out, "access.log")), strconv.Quote(filepath.Join(opts.Out, "events.jsonl")))
 	if err := os.WriteFile(configFile, guardConfig, 0o644); err != nil {

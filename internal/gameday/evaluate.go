@@ -79,6 +79,27 @@ type ScenarioSummary struct {
 	// code when the guard named no rule).
 	RefusedBy map[string]int `json:"refused_by"`
 	Timeline  Timeline       `json:"timeline"`
+	// Challenges is what the scenario's actors met and paid in
+	// proof-of-work challenges; absent when they met none.
+	Challenges *Challenges `json:"challenges,omitempty"`
+}
+
+// Challenges sums ChallengeCosts: challenges issued, solutions accepted,
+// requests let through by a pass, and the work solving took.
+type Challenges struct {
+	Issued     int     `json:"issued"`
+	Solved     int     `json:"solved"`
+	PassesUsed int     `json:"passes_used"`
+	Hashes     uint64  `json:"hashes"`
+	SolvingS   float64 `json:"solving_s"`
+}
+
+func (c *Challenges) add(x ChallengeCost) {
+	c.Issued += x.Issued
+	c.Solved += x.Solved
+	c.PassesUsed += x.PassesUsed
+	c.Hashes += x.Hashes
+	c.SolvingS += x.Solving.Seconds()
 }
 
 // Counts are the measures a run and each scenario share. An actor counts
@@ -276,6 +297,16 @@ func Evaluate(run *Run) *Summary {
 		sc.Counts.finish(byScenario[name])
 	}
 
+	for i, c := range run.Challenges {
+		if i >= len(run.Actors) || c == (ChallengeCost{}) {
+			continue
+		}
+		sc := s.Scenarios[run.Actors[i].Scenario]
+		if sc.Challenges == nil {
+			sc.Challenges = &Challenges{}
+		}
+		sc.Challenges.add(c)
+	}
 	s.Targets = targetsOf(&s.Counts)
 	for _, name := range s.ScenarioNames() {
 		s.Shortfalls = append(s.Shortfalls, shortfallsOf(name, s.Scenarios[name])...)

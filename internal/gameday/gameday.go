@@ -95,6 +95,9 @@ type Run struct {
 	// to the guard and straight to the upstream, when a direct URL was
 	// given; nil otherwise.
 	Overhead *Overhead
+	// Challenges is what each actor (by index into Actors) met and paid
+	// in proof-of-work challenges; nil when no actor met one.
+	Challenges []ChallengeCost
 }
 
 // Overhead is the latency of identical requests through the guard and

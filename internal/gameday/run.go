@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/abuseguard/abuseguard/pkg/challenge"
 )
 
 // Step is one request an actor sends.
@@ -162,6 +164,7 @@ func Simulate(ctx context.Context, opts Options) (*Run, error) {
 	} else {
 		r.wall(ctx)
 	}
+	r.run.Challenges = r.challengeCosts()
 	return r.run, nil
 }
 
@@ -229,6 +232,8 @@ type runner struct {
 	sent     int
 	prog     Progress
 	nextTick time.Duration
+	solvers  map[int]*solver // by member; nil entries for actors that ignore challenges
+	costs    []ChallengeCost // challenges met by actors without a solver
 }
 
 func newRunner(opts Options, cast []Cast) *runner {
@@ -301,7 +306,7 @@ func (r *runner) signIn(ctx context.Context) error {
 		if r.opts.Clock != nil {
 			r.opts.Clock.set(origin.Add(time.Duration(i) * time.Second))
 		}
-		a := r.send(ctx, r.client(step.Source), &step, 0)
+		a := r.send(ctx, r.client(step.Source), nil, &step, 0)
 		if a.Outcome != Reached || a.Status != http.StatusOK {
 			return fmt.Errorf("sign-in %d of %d (%s %s) answered %d %s: the target must let ordinary sign-ins through before the game day starts", i+1, len(signers), step.Method, step.Path, a.Status, a.Reason)
 		}
@@ -346,6 +351,7 @@ func (r *runner) record(i int, step *Step, a *Answer, latency time.Duration, now
 		}
 		r.run.Results = append(r.run.Results, Result{Actor: i, At: a.At, Latency: latency, Status: a.Status, Outcome: a.Outcome, Reason: a.Reason, Rule: a.Rule})
 		r.count(i, a)
+		r.countChallenge(i, a)
 	}
 	r.schedule(i, now, a)
 }
@@ -386,8 +392,9 @@ func (r *runner) virtual(ctx context.Context) {
 		d := heap.Pop(&r.queue).(dueItem)
 		r.opts.Clock.set(r.start.Add(d.at))
 		step := r.members[d.member].step
+		c, sv := r.clientOf(d.member, step.Source)
 		began := time.Now()
-		a := r.send(ctx, r.client(step.Source), &step, d.at)
+		a := r.send(ctx, c, sv, &step, d.at)
 		latency := time.Since(began)
 		r.sent++
 		// The answer takes no virtual time: the next step is due its wait
@@ -427,11 +434,11 @@ func (r *runner) wall(ctx context.Context) {
 			step := r.members[d.member].step
 			inflight++
 			r.sent++
-			c := r.client(step.Source) // here: the clients map is the loop's alone
+			c, sv := r.clientOf(d.member, step.Source) // here: the clients map is the loop's alone
 			go func(i int, step Step) {
 				began := time.Now()
 				at := began.Sub(r.start)
-				a := r.send(ctx, c, &step, at)
+				a := r.send(ctx, c, sv, &step, at)
 				done <- finished{member: i, step: step, answer: a, latency: time.Since(began), at: time.Since(r.start)}
 			}(d.member, step)
 		}
@@ -458,30 +465,45 @@ func (r *runner) wall(ctx context.Context) {
 	r.tick(r.opts.Duration)
 }
 
-// send sends step with c and reads the answer. It never fails: a
-// transport error is a Failed answer. It may run on any goroutine.
-func (r *runner) send(ctx context.Context, c *http.Client, step *Step, at time.Duration) Answer {
+// send sends step with c (through s, when the actor solves challenges)
+// and reads the answer. It never fails: a transport error is a Failed
+// answer. It may run on any goroutine.
+func (r *runner) send(ctx context.Context, c *http.Client, s *solver, step *Step, at time.Duration) Answer {
 	a := Answer{At: at, Outcome: Failed}
 	base := r.target
 	if step.bare {
 		base = r.direct
 	}
-	var body io.Reader
-	if step.Body != nil {
-		body = bytes.NewReader(step.Body)
+	newRequest := func() (*http.Request, error) {
+		var body io.Reader
+		if step.Body != nil {
+			body = bytes.NewReader(step.Body)
+		}
+		req, err := http.NewRequestWithContext(ctx, step.Method, base+step.Path, body)
+		if err != nil {
+			return nil, err
+		}
+		for k, vs := range step.Header {
+			req.Header[k] = vs
+		}
+		if r.opts.ForwardedFor && step.Source.IsValid() {
+			req.Header.Set("X-Forwarded-For", step.Source.String())
+		}
+		return req, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, step.Method, base+step.Path, body)
+	req, err := newRequest()
 	if err != nil {
 		a.Reason = err.Error()
 		return a
 	}
-	for k, vs := range step.Header {
-		req.Header[k] = vs
+	var resp *http.Response
+	held, solved := false, 0
+	if s != nil {
+		held, solved = s.holdsPass(req.URL), s.cost.Solved
+		resp, err = s.do(ctx, req, newRequest)
+	} else {
+		resp, err = c.Do(req)
 	}
-	if r.opts.ForwardedFor && step.Source.IsValid() {
-		req.Header.Set("X-Forwarded-For", step.Source.String())
-	}
-	resp, err := c.Do(req)
 	if err != nil {
 		a.Reason = "transport: " + err.Error()
 		return a
@@ -491,6 +513,20 @@ func (r *runner) send(ctx context.Context, c *http.Client, step *Step, at time.D
 	a.Body, _ = io.ReadAll(io.LimitReader(resp.Body, maxKeptBody))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxReadBody))
 	a.Outcome, a.Reason, a.Rule = classify(resp.StatusCode, resp.Header.Get("Content-Type"), a.Body)
+	if _, ok := challengeIn(resp); ok {
+		a.Outcome = Challenged // the browser page is text/html
+		if a.Reason == "" {
+			a.Reason = challenge.Reason
+		}
+	}
+	if s != nil {
+		switch {
+		case a.Outcome != Reached:
+			s.cost.Solved = solved // a solution that did not get through was not accepted
+		case s.cost.Solved == solved && held:
+			s.cost.PassesUsed++
+		}
+	}
 	return a
 }
 
@@ -516,8 +552,8 @@ func classify(status int, contentType string, body []byte) (Outcome, string, str
 	switch {
 	case status >= 500:
 		return Failed, reason, p.Rule // the guard could not reach the upstream
-	case reason == "challenge_required":
-		return Challenged, reason, p.Rule
+	case strings.HasPrefix(reason, "challenge_") || strings.HasPrefix(reason, "pass_"):
+		return Challenged, reason, p.Rule // challenge_required, or a refused solution or pass with a new challenge
 	case status == http.StatusTooManyRequests:
 		return Throttled, reason, p.Rule
 	default:

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/abuseguard/abuseguard/pkg/challenge"
 )
 
 // Problem is a refused request: its status, a stable reason code that
@@ -22,6 +24,9 @@ type Problem struct {
 	// "violated-policies" member of the RateLimit draft's quota-exceeded
 	// problem type, next to the guard's own reason code.
 	ViolatedPolicies []string `json:"violated-policies,omitempty"`
+	// Challenge is the proof-of-work a challenged client may solve
+	// (docs/challenges.md); nil for other refusals.
+	Challenge *challenge.Challenge `json:"challenge,omitempty"`
 }
 
 // Error returns the reason and detail.
@@ -51,7 +56,16 @@ func Write(w http.ResponseWriter, p *Problem) {
 		h.Set("Retry-After", strconv.FormatInt(Seconds(p.RetryAfter), 10))
 	}
 	w.WriteHeader(p.Status)
-	_ = json.NewEncoder(w).Encode(body{Type: TypeURI(p.Reason), Title: http.StatusText(p.Status), Problem: p})
+	_, _ = w.Write(Marshal(p))
+}
+
+// Marshal returns p's application/problem+json body, ending in a newline.
+func Marshal(p *Problem) []byte {
+	b, err := json.Marshal(body{Type: TypeURI(p.Reason), Title: http.StatusText(p.Status), Problem: p})
+	if err != nil { // plain fields only: cannot fail
+		return []byte(`{"status":500,"reason":"internal"}` + "\n")
+	}
+	return append(b, '\n')
 }
 
 // Seconds rounds d up to whole seconds, at least 1 for any positive d.

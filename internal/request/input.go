@@ -32,6 +32,10 @@ type Input struct {
 	Header Header
 	// Body shows the start of the body; nil when the front cannot.
 	Body Body
+	// TLS is true when the client's connection is TLS (to the guard, or,
+	// as a trusted gateway reports it, to the gateway), so that cookies
+	// the guard sets are marked Secure.
+	TLS bool
 }
 
 // Header reads request headers by canonical name (as

@@ -83,6 +83,7 @@ func (p *Parser) Parse(in *Input, now time.Time, v *View) *problem.Problem {
 		v.Hints |= AbsoluteTarget
 	}
 	v.Fingerprint = FingerprintOf(in.Header, v.UserAgent)
+	challengeFields(h, v)
 	if v.Route != nil {
 		v.Cost = max(1, v.Route.Cost)
 		if v.Route.Kind == "graphql" {
@@ -183,7 +184,9 @@ func FingerprintOf(h Header, ua string) Fingerprint {
 	case nil:
 	case HTTPHeader: // the common case, without a closure to allocate
 		for k := range hh {
-			names ^= fnv1a(fnvOffset, k)
+			if !protocolHeader(k) {
+				names ^= fnv1a(fnvOffset, k)
+			}
 		}
 	default:
 		names = nameHash(h)
@@ -202,7 +205,11 @@ func FingerprintOf(h Header, ua string) Fingerprint {
 // nameHash folds the header names of h into an order-independent hash.
 func nameHash(h Header) uint64 {
 	var n uint64
-	h.Names(func(k string) { n ^= fnv1a(fnvOffset, k) })
+	h.Names(func(k string) {
+		if !protocolHeader(k) {
+			n ^= fnv1a(fnvOffset, k)
+		}
+	})
 	return n
 }
 

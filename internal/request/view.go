@@ -49,6 +49,12 @@ type View struct {
 	// Subject is the HMAC id of the body field a login, verify, signup or
 	// reset route names (a username, an email, a promo code), "" otherwise.
 	Subject string
+	// Solution is the request's proof-of-work solution in the
+	// Abuseguard-Solution header's form (from that header, or from the
+	// browser's solution cookie when Hints has SolutionCookie); Pass is
+	// its pass (the Abuseguard-Pass header or the pass cookie). "" when
+	// absent.
+	Solution, Pass string
 }
 
 // Hints are header facts about a client, for telling browsers from tools.
@@ -65,6 +71,12 @@ const (
 	// HTTP/1.1"), the form clients use with a forward proxy: a client
 	// taking the API for an open proxy.
 	AbsoluteTarget
+	// AcceptsHTML: the Accept header names text/html (a browser
+	// navigating), so a challenge is answered with the interstitial page.
+	AcceptsHTML
+	// SolutionCookie: the solution came in the browser's cookie, so the
+	// pass goes back as a cookie.
+	SolutionCookie
 )
 
 // Has reports whether all of flags are set.

@@ -6,6 +6,9 @@ package telemetry
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/abuseguard/abuseguard/internal/verdict"
+	"github.com/abuseguard/abuseguard/pkg/challenge"
 )
 
 // Metrics are abuseguard's Prometheus metrics.
@@ -18,6 +21,7 @@ type Metrics struct {
 	UpstreamSeconds prometheus.Histogram
 	ConfigReloads   *prometheus.CounterVec // result: ok, failed
 	ConfigReloadOK  prometheus.Gauge       // 1 when the last reload succeeded
+	Challenges      *prometheus.CounterVec // outcome: issued, solved, pass, or the reason a solution or pass was refused
 }
 
 // NewMetrics registers abuseguard's metrics, with the Go runtime and
@@ -53,12 +57,34 @@ func NewMetrics() *Metrics {
 			Name: "abuseguard_config_last_reload_successful",
 			Help: "1 when the last configuration reload succeeded, 0 when it failed.",
 		}),
+		Challenges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "abuseguard_challenges_total",
+			Help: "Proof-of-work challenges by outcome: issued, solved (a solution earned a pass), pass (a pass let a request through), or the reason a solution or pass was refused (challenge_expired, challenge_replayed, pass_transplanted, ...).",
+		}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.Requests, m.Refused, m.DecisionSeconds, m.UpstreamSeconds, m.ConfigReloads, m.ConfigReloadOK)
+	reg.MustRegister(m.Requests, m.Refused, m.DecisionSeconds, m.UpstreamSeconds, m.ConfigReloads, m.ConfigReloadOK, m.Challenges)
 	m.ConfigReloadOK.Set(1)
 	m.ConfigReloads.WithLabelValues("ok")
 	m.ConfigReloads.WithLabelValues("failed")
 	return m
+}
+
+// CountChallenge counts the challenge outcome of vd, if it has one: a
+// solution that earned a pass (solved), a pass that let the request
+// through (pass), or a challenge issued, with the reason a solution or
+// pass was refused when one was.
+func (m *Metrics) CountChallenge(vd *verdict.Verdict) {
+	switch {
+	case vd.Pass != "":
+		m.Challenges.WithLabelValues("solved").Inc()
+	case vd.PassUsed:
+		m.Challenges.WithLabelValues("pass").Inc()
+	case vd.Challenge.Token != "":
+		m.Challenges.WithLabelValues("issued").Inc()
+		if vd.Reason != challenge.Reason {
+			m.Challenges.WithLabelValues(vd.Reason).Inc()
+		}
+	}
 }
 
 // StateStats is a snapshot of limiter state size and churn.

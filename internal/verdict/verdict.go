@@ -5,7 +5,9 @@ import (
 	"strconv"
 	"time"
 
+	pages "github.com/abuseguard/abuseguard/internal/challenge"
 	"github.com/abuseguard/abuseguard/internal/problem"
+	"github.com/abuseguard/abuseguard/pkg/challenge"
 )
 
 // Verdict is the engine's answer for one request, in terms every front can
@@ -35,6 +37,31 @@ type Verdict struct {
 	// they were checked, for the RateLimit and RateLimit-Policy headers;
 	// the one that refused it, if one did, is marked Violated.
 	Limits []RateLimit
+
+	// Challenge is the proof-of-work a challenge verdict poses; its Token
+	// is "" when there is none (other verdicts, or challenges off).
+	Challenge challenge.Challenge
+	// Page: answer the challenge with the interstitial page, the client
+	// being a browser navigating.
+	Page bool
+	// Pass is the pass the request's solution earned, for PassTTL,
+	// handed back in the Abuseguard-Pass header, and as the HttpOnly pass
+	// cookie too when PassCookie (the solution came from the page).
+	Pass       string
+	PassTTL    time.Duration
+	PassCookie bool
+	// PassUsed: a valid pass let the request through a challenge.
+	PassUsed bool
+	// Secure is set by the front when the client's connection is TLS, so
+	// that cookies are marked Secure.
+	Secure bool
+	// OneCookie is set by fronts whose gateway passes at most one
+	// Set-Cookie to the client (nginx's auth_request_set sees the first
+	// only, newer nginx and Caddy join repeats into one line): the pass
+	// cookie is then the only one, and the page's spent solution cookie
+	// is left to expire by itself (Max-Age 300; a valid pass is checked
+	// before any solution).
+	OneCookie bool
 }
 
 // RateLimit is the state of one limit for the RateLimit headers
@@ -132,6 +159,10 @@ func (v *Verdict) Problem(requestID string) *problem.Problem {
 			p.ViolatedPolicies = append(p.ViolatedPolicies, v.Limits[i].Name)
 		}
 	}
+	if v.Challenge.Token != "" {
+		c := v.Challenge
+		p.Challenge = &c
+	}
 	if p.Detail == "" {
 		p.Detail = Detail(v.Reason)
 	}
@@ -165,10 +196,48 @@ func Detail(reason string) string {
 func (v *Verdict) WriteHTTP(w http.ResponseWriter, requestID string) bool {
 	h := w.Header()
 	v.RateLimitHeaders(func(name, value string) { h[name] = []string{value} })
+	v.PassHeaders(func(name, value string) { h[name] = append(h[name], value) })
 	p := v.Problem(requestID)
 	if p == nil {
 		return false
 	}
+	if v.Challenge.Token != "" && v.Page {
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Cache-Control", "no-store")
+		if v.RetryAfter > 0 {
+			h.Set("Retry-After", strconv.FormatInt(problem.Seconds(v.RetryAfter), 10))
+		}
+		w.WriteHeader(p.Status)
+		_, _ = w.Write(pages.Page(v.Challenge, requestID))
+		return true
+	}
 	problem.Write(w, p)
 	return true
+}
+
+// PassHeaders calls set with the challenge protocol's headers of v: the
+// WWW-Authenticate challenge of a challenge verdict; the Abuseguard-Pass
+// header of an earned pass, and with PassCookie the HttpOnly, SameSite=Lax
+// pass cookie (Secure when v.Secure) and, unless v.OneCookie, the clearing
+// of the page's solution cookie.
+func (v *Verdict) PassHeaders(set func(name, value string)) {
+	if v.Challenge.Token != "" {
+		set("Www-Authenticate", v.Challenge.WWWAuthenticate())
+	}
+	if v.Pass == "" {
+		return
+	}
+	set(challenge.PassHeader, v.Pass)
+	if !v.PassCookie {
+		return
+	}
+	pass := &http.Cookie{Name: challenge.PassCookie, Value: v.Pass, Path: "/", HttpOnly: true, Secure: v.Secure,
+		SameSite: http.SameSiteLaxMode, MaxAge: int(problem.Seconds(v.PassTTL))}
+	set("Set-Cookie", pass.String())
+	if v.OneCookie {
+		return
+	}
+	spent := &http.Cookie{Name: challenge.SolutionCookie, Value: "", Path: "/", MaxAge: -1, Secure: v.Secure,
+		SameSite: http.SameSiteLaxMode}
+	set("Set-Cookie", spent.String())
 }

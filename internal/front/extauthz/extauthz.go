@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	corepb "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authpb "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/abuseguard/abuseguard/internal/front/gateway"
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/pkg/challenge"
 )
 
 // Server answers Check. It is safe for concurrent use.
@@ -53,7 +55,9 @@ func (s *Server) Check(_ context.Context, req *authpb.CheckRequest) (*authpb.Che
 	if !a.Allowed {
 		return denied(a.Status, a.Header, string(a.Body)), nil
 	}
-	ok := &authpb.OkHttpResponse{}
+	// The challenge protocol's headers are the guard's business, not the
+	// upstream's.
+	ok := &authpb.OkHttpResponse{HeadersToRemove: []string{protocolSolution, protocolPass}}
 	for _, u := range a.Upstream {
 		if u.Value == "" {
 			// Not the client's to say: drop one it sent.
@@ -62,6 +66,8 @@ func (s *Server) Check(_ context.Context, req *authpb.CheckRequest) (*authpb.Che
 		}
 		ok.Headers = append(ok.Headers, header(u.Name, u.Value))
 	}
+	// To the client: RateLimit, and the pass (header and, for a browser,
+	// cookie) a solution earned.
 	for name, vs := range a.Header {
 		for _, v := range vs {
 			ok.ResponseHeadersToAdd = append(ok.ResponseHeadersToAdd, header(name, v))
@@ -90,7 +96,7 @@ func input(req *authpb.CheckRequest, in *request.Input) bool {
 		return false
 	}
 	*in = request.Input{Method: h.GetMethod(), Host: h.GetHost(), Path: u.Path, RawQuery: u.RawQuery,
-		Target: target, Header: gateway.MapHeader(h.GetHeaders())}
+		Target: target, Header: gateway.MapHeader(h.GetHeaders()), TLS: h.GetScheme() == "https"}
 	if sa := attrs.GetSource().GetAddress().GetSocketAddress(); sa != nil {
 		in.Peer = net.JoinHostPort(sa.GetAddress(), strconv.FormatUint(uint64(sa.GetPortValue()), 10))
 	}
@@ -129,12 +135,21 @@ func denied(status int, h http.Header, body string) *authpb.CheckResponse {
 	}
 }
 
+// header is one header for Envoy to set: it replaces one of the same
+// name, but for Set-Cookie, which is added (cookies do not combine).
 func header(name, value string) *corepb.HeaderValueOption {
-	return &corepb.HeaderValueOption{
-		Header:       &corepb.HeaderValue{Key: name, Value: value},
-		AppendAction: corepb.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+	action := corepb.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
+	if strings.EqualFold(name, "Set-Cookie") {
+		action = corepb.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD
 	}
+	return &corepb.HeaderValueOption{Header: &corepb.HeaderValue{Key: name, Value: value}, AppendAction: action}
 }
+
+// The challenge protocol's request headers, as Envoy names them.
+var (
+	protocolSolution = strings.ToLower(challenge.SolutionHeader)
+	protocolPass     = strings.ToLower(challenge.PassHeader)
+)
 
 // peekBody is a body Envoy buffered into the Check request
 // (with_request_body).

@@ -66,7 +66,13 @@ detectors:
 // newServer is a Server over guardYAML and a fresh memory store.
 func newServer(t testing.TB) *Server {
 	t.Helper()
-	cfg, err := config.Parse("guard.yaml", []byte(guardYAML))
+	return newServerYAML(t, guardYAML)
+}
+
+// newServerYAML is newServer with the config yaml.
+func newServerYAML(t testing.TB, yaml string) *Server {
+	t.Helper()
+	cfg, err := config.Parse("guard.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,8 +86,14 @@ func newServer(t testing.TB) *Server {
 
 func client(t *testing.T) authpb.AuthorizationClient {
 	t.Helper()
+	return clientOf(t, newServer(t))
+}
+
+// clientOf serves s on a loopback port and returns a client of it.
+func clientOf(t *testing.T, s *Server) authpb.AuthorizationClient {
+	t.Helper()
 	srv := grpcserver.New(grpcserver.Options{})
-	srv.Ready(newServer(t).Register(srv.GRPC))
+	srv.Ready(s.Register(srv.GRPC))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -99,13 +111,19 @@ func client(t *testing.T) authpb.AuthorizationClient {
 // check asks as Envoy does about a request from source with headers.
 func check(t *testing.T, c authpb.AuthorizationClient, source, path string, headers map[string]string) *authpb.CheckResponse {
 	t.Helper()
+	return checkScheme(t, c, source, path, "http", headers)
+}
+
+// checkScheme is check for a request Envoy received over scheme.
+func checkScheme(t *testing.T, c authpb.AuthorizationClient, source, path, scheme string, headers map[string]string) *authpb.CheckResponse {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resp, err := c.Check(ctx, &authpb.CheckRequest{Attributes: &authpb.AttributeContext{
 		Source: &authpb.AttributeContext_Peer{Address: &corepb.Address{Address: &corepb.Address_SocketAddress{
 			SocketAddress: &corepb.SocketAddress{Address: source, PortSpecifier: &corepb.SocketAddress_PortValue{PortValue: 40000}}}}},
 		Request: &authpb.AttributeContext_Request{Http: &authpb.AttributeContext_HttpRequest{
-			Method: "GET", Path: path, Host: "api.example", Headers: headers}},
+			Method: "GET", Path: path, Host: "api.example", Scheme: scheme, Headers: headers}},
 	}})
 	if err != nil {
 		t.Fatal(err)

@@ -7,14 +7,17 @@
 package forwardauth
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
+	pages "github.com/abuseguard/abuseguard/internal/challenge"
 	"github.com/abuseguard/abuseguard/internal/front/gateway"
 	"github.com/abuseguard/abuseguard/internal/problem"
 	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/pkg/challenge"
 )
 
 // Paths the handler answers.
@@ -24,15 +27,23 @@ const (
 	// ExtAuthzPrefix is the path_prefix of Envoy's HTTP ext_authz service:
 	// the original path follows it.
 	ExtAuthzPrefix = "/ext_authz"
+	// ChallengePath renders a challenge's interstitial page for gateways
+	// that cannot pass the guard's refusal body through (nginx): they ask
+	// it with the refusal's ProblemHeader.
+	ChallengePath = "/challenge"
 )
 
 // Headers a refusal carries for gateways that cannot pass the guard's
 // status and body through themselves (nginx's auth_request turns any
 // status but 401 and 403 into 500): the status, and the problem+json body
 // on one line.
+// PageHeader ("1") marks a refusal whose body is a challenge's
+// interstitial page rather than problem+json: such a gateway has
+// ChallengePath render it.
 const (
 	StatusHeader  = "X-Abuseguard-Status"
 	ProblemHeader = "X-Abuseguard-Problem"
+	PageHeader    = "X-Abuseguard-Page"
 )
 
 // maxProblemHeader caps the problem body copied into ProblemHeader.
@@ -46,8 +57,9 @@ type Handler struct {
 // New returns a Handler deciding with checker.
 func New(checker *gateway.Checker) *Handler { return &Handler{checker: checker} }
 
-// ServeHTTP answers /auth (forward-auth) and /ext_authz/... (Envoy HTTP
-// ext_authz); any other path is 404.
+// ServeHTTP answers /auth (forward-auth), /ext_authz/... (Envoy HTTP
+// ext_authz) and /challenge (the interstitial page); any other path is
+// 404.
 //
 // At /auth the original request is read from X-Forwarded-Method,
 // X-Forwarded-Uri and X-Forwarded-Host (or nginx's X-Original-Method and
@@ -55,10 +67,15 @@ func New(checker *gateway.Checker) *Handler { return &Handler{checker: checker} 
 // subrequest comes from a trusted proxy: from any other peer the answer is
 // 403 untrusted_gateway, since those headers would be the client's own.
 // A client's Forwarded header is never read here; gateways pass it through
-// untouched, so it would be the client's word.
+// untouched, so it would be the client's word. X-Forwarded-Proto "https"
+// from the gateway marks the client's connection as TLS (cookies are then
+// Secure).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var in request.Input
 	switch {
+	case r.URL.Path == ChallengePath:
+		h.page(w, r)
+		return
 	case r.URL.Path == AuthPath:
 		if !h.checker.Trusts(r.RemoteAddr) {
 			problem.Write(w, &problem.Problem{Status: http.StatusForbidden, Reason: "untrusted_gateway",
@@ -73,7 +90,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == ExtAuthzPrefix || strings.HasPrefix(r.URL.Path, ExtAuthzPrefix+"/"):
 		in = request.Input{Peer: r.RemoteAddr, Method: r.Method, Host: r.Host,
 			Path: strings.TrimPrefix(r.URL.Path, ExtAuthzPrefix), RawQuery: r.URL.RawQuery,
-			Header: gatewayHeader(r.Header)}
+			Header: gatewayHeader(r.Header), TLS: r.Header.Get("X-Forwarded-Proto") == "https"}
 		if in.Path == "" {
 			in.Path = "/"
 		}
@@ -99,8 +116,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out.Set(StatusHeader, strconv.Itoa(a.Status))
-	if b := strings.TrimSpace(string(a.Body)); len(b) <= maxProblemHeader && !strings.ContainsAny(b, "\r\n") {
+	if b := strings.TrimSpace(string(a.Problem)); len(b) <= maxProblemHeader && !strings.ContainsAny(b, "\r\n") {
 		out.Set(ProblemHeader, b)
+	}
+	if a.Page {
+		out.Set(PageHeader, "1")
 	}
 	w.WriteHeader(a.Status)
 	_, _ = w.Write(a.Body)
@@ -127,8 +147,38 @@ func forwarded(r *http.Request, in *request.Input) bool {
 		host = r.Host
 	}
 	*in = request.Input{Peer: r.RemoteAddr, Method: method, Host: host, Path: u.Path, RawQuery: u.RawQuery,
-		Target: target, Header: gatewayHeader(h)}
+		Target: target, Header: gatewayHeader(h), TLS: h.Get("X-Forwarded-Proto") == "https"}
 	return true
+}
+
+// page answers ChallengePath: the interstitial page, with status 429 and
+// WWW-Authenticate, for the challenge in the problem+json body a trusted
+// gateway passes in ProblemHeader (the guard's own refusal, as /auth
+// answered it). The page is the one /auth would have sent; it holds
+// nothing but what the gateway sends.
+func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
+	if !h.checker.Trusts(r.RemoteAddr) {
+		problem.Write(w, &problem.Problem{Status: http.StatusForbidden, Reason: "untrusted_gateway",
+			Detail: "the challenge page is rendered for trusted proxies only: add the gateway's address to network.trusted_proxies"})
+		return
+	}
+	body := []byte(r.Header.Get(ProblemHeader))
+	c, err := challenge.ParseProblem(body)
+	if err != nil {
+		problem.Write(w, &problem.Problem{Status: http.StatusBadRequest, Reason: "bad_challenge",
+			Detail: ProblemHeader + " holds no challenge: " + err.Error()})
+		return
+	}
+	var ref struct {
+		RequestID string `json:"request_id"`
+	}
+	_ = json.Unmarshal(body, &ref) // ParseProblem read it: it is JSON
+	out := w.Header()
+	out.Set("Content-Type", "text/html; charset=utf-8")
+	out.Set("Cache-Control", "no-store")
+	out.Set("Www-Authenticate", c.WWWAuthenticate())
+	w.WriteHeader(http.StatusTooManyRequests)
+	_, _ = w.Write(pages.Page(c, ref.RequestID))
 }
 
 func first(h http.Header, names ...string) string {

@@ -77,7 +77,13 @@ func newChecker(t testing.TB) *gateway.Checker {
 // newGuardEngine is newChecker, with the engine it decides with.
 func newGuardEngine(t testing.TB) (*gateway.Checker, *engine.Engine) {
 	t.Helper()
-	cfg, err := config.Parse("guard.yaml", []byte(guardYAML()))
+	return newGuardEngineYAML(t, guardYAML())
+}
+
+// newGuardEngineYAML is newGuardEngine with the config yaml.
+func newGuardEngineYAML(t testing.TB, yaml string) (*gateway.Checker, *engine.Engine) {
+	t.Helper()
+	cfg, err := config.Parse("guard.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,15 +97,21 @@ func newGuardEngine(t testing.TB) (*gateway.Checker, *engine.Engine) {
 }
 
 // startGuard serves the forward-auth handler on 127.0.0.1.
-func startGuard(t *testing.T) *httptest.Server {
+func startGuard(t testing.TB) *httptest.Server {
 	s, _ := startGuardEngine(t)
 	return s
 }
 
 // startGuardEngine is startGuard, with the guard's engine.
-func startGuardEngine(t *testing.T) (*httptest.Server, *engine.Engine) {
+func startGuardEngine(t testing.TB) (*httptest.Server, *engine.Engine) {
 	t.Helper()
-	c, eng := newGuardEngine(t)
+	return startGuardYAML(t, guardYAML())
+}
+
+// startGuardYAML is startGuardEngine with the config yaml.
+func startGuardYAML(t testing.TB, yaml string) (*httptest.Server, *engine.Engine) {
+	t.Helper()
+	c, eng := newGuardEngineYAML(t, yaml)
 	s := httptest.NewServer(New(c))
 	t.Cleanup(s.Close)
 	return s, eng
@@ -112,7 +124,7 @@ type upstream struct {
 	seen []http.Header
 }
 
-func startUpstream(t *testing.T) *upstream {
+func startUpstream(t testing.TB) *upstream {
 	t.Helper()
 	u := &upstream{}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -148,7 +160,7 @@ func clientFrom(ip string) *http.Client {
 }
 
 // freePort returns a loopback address that was free a moment ago.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -160,7 +172,7 @@ func freePort(t *testing.T) string {
 }
 
 // waitListening waits until addr accepts connections.
-func waitListening(t *testing.T, addr string, logs func() string) {
+func waitListening(t testing.TB, addr string, logs func() string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -178,7 +190,7 @@ func waitListening(t *testing.T, addr string, logs func() string) {
 	}
 }
 
-func readDeploy(t *testing.T, name string) string {
+func readDeploy(t testing.TB, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(deployDir, name))
 	if err != nil {

@@ -61,10 +61,20 @@ type Answer struct {
 	// Status is 200 when allowed, else the guard's status (429, 403, ...).
 	Status int
 	// Header goes to the client: the RateLimit headers on every answer;
-	// Content-Type, Cache-Control and Retry-After on a refusal.
+	// Content-Type, Cache-Control and Retry-After on a refusal; a
+	// challenge's WWW-Authenticate; the Abuseguard-Pass header (and, for
+	// a browser, the one pass cookie) when a solution earned a pass.
 	Header http.Header
-	// Body is the problem+json body of a refusal, nil when allowed.
+	// Body is the body of a refusal, nil when allowed: the problem+json
+	// body, or, when Page, the challenge's interstitial page.
 	Body []byte
+	// Problem is the problem+json body of a refusal even when Body is the
+	// interstitial page (for gateways that pass the problem in a header
+	// and have the page rendered apart, nginx).
+	Problem []byte
+	// Page: Body is the interstitial page of a challenge (a browser
+	// navigating), text/html.
+	Page bool
 	// Upstream are the identity headers for the upstream, when allowed:
 	// every configured one, with "" for what the request lacks, so that a
 	// gateway replaces (or removes) any a client sent itself.
@@ -98,9 +108,16 @@ func (c *Checker) Check(in *request.Input) *Answer {
 	}
 	vd := pol.Decide(&v)
 	c.opts.Metrics.DecisionSeconds.Observe(c.opts.Now().Sub(start).Seconds())
+	// Gateways pass one Set-Cookie on at most (see verdict.OneCookie).
+	vd.Secure, vd.OneCookie = in.TLS, true
+	c.opts.Metrics.CountChallenge(&vd.Verdict)
 	w := capture{h: a.Header}
 	if vd.WriteHTTP(&w, id) {
-		a.Status, a.Body, a.Reason = w.status, w.body.Bytes(), vd.Reason
+		a.Status, a.Body, a.Problem, a.Reason = w.status, w.body.Bytes(), w.body.Bytes(), vd.Reason
+		if vd.Page && vd.Challenge.Token != "" {
+			a.Page = true
+			a.Problem = problem.Marshal(vd.Problem(id))
+		}
 	} else {
 		a.Allowed, a.Status = true, http.StatusOK
 		a.Upstream = c.identity(pol, &v, vd)
@@ -154,7 +171,7 @@ func (c *Checker) identity(pol *engine.Policy, v *request.View, vd *engine.Verdi
 func (c *Checker) refuse(a *Answer, prob *problem.Problem) {
 	w := capture{h: a.Header}
 	problem.Write(&w, prob)
-	a.Status, a.Body, a.Reason = w.status, w.body.Bytes(), prob.Reason
+	a.Status, a.Body, a.Problem, a.Reason = w.status, w.body.Bytes(), w.body.Bytes(), prob.Reason
 }
 
 func (c *Checker) log(v *request.View, a *Answer, action, rule, mode string, start time.Time) {

@@ -24,6 +24,7 @@ import (
 	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
 	"github.com/abuseguard/abuseguard/internal/verdict"
+	"github.com/abuseguard/abuseguard/pkg/challenge"
 )
 
 // Options configures a Proxy. Nil fields get defaults.
@@ -143,6 +144,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	vd := x.policy.Decide(&x.view)
 	p.opts.Metrics.DecisionSeconds.Observe(p.opts.Now().Sub(start).Seconds())
+	x.trusted = x.policy.Parser.Proxies.Trusts(peerIP(r.RemoteAddr))
+	vd.Secure = r.TLS != nil || x.trusted && r.Header.Get("X-Forwarded-Proto") == "https"
+	p.opts.Metrics.CountChallenge(&vd.Verdict)
 	if vd.WriteHTTP(rec, x.view.ID) {
 		p.finish(rec, x, vd, nil, start)
 		return
@@ -161,7 +165,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.finish(rec, x, vd, prob, start)
 		return
 	}
-	x.trusted = x.policy.Parser.Proxies.Trusts(peerIP(r.RemoteAddr))
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = http.MaxBytesReader(rec, r.Body, int64(cfg.Server.MaxBodyBytes))
 	}
@@ -225,6 +228,8 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	pr.Out.Header.Set("X-Request-Id", x.view.ID)
+	pr.Out.Header.Del(challenge.SolutionHeader) // the guard's business, not the upstream's
+	pr.Out.Header.Del(challenge.PassHeader)
 }
 
 // upstreamError answers when the upstream cannot be reached or the

@@ -38,11 +38,12 @@ var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 // cuts short fails the round trip instead of racing the response.
 type upstream struct {
 	*httptest.Server
-	mu   sync.Mutex
-	seen []http.Header
+	mu    sync.Mutex
+	seen  []http.Header
+	paths []string
 }
 
-func newUpstream(t *testing.T) *upstream {
+func newUpstream(t testing.TB) *upstream {
 	t.Helper()
 	u := &upstream{}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -52,6 +53,7 @@ func newUpstream(t *testing.T) *upstream {
 		}
 		u.mu.Lock()
 		u.seen = append(u.seen, r.Header.Clone())
+		u.paths = append(u.paths, r.URL.Path)
 		u.mu.Unlock()
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "upstream says hi")
@@ -68,7 +70,7 @@ func (u *upstream) calls() int {
 }
 
 // last returns the headers of the last request the upstream answered.
-func (u *upstream) last(t *testing.T) http.Header {
+func (u *upstream) last(t testing.TB) http.Header {
 	t.Helper()
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -76,6 +78,25 @@ func (u *upstream) last(t *testing.T) http.Header {
 		t.Fatal("the upstream was never called")
 	}
 	return u.seen[len(u.seen)-1]
+}
+
+// reached reports whether the upstream answered a request for path.
+func (u *upstream) reached(path string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return slices.Contains(u.paths, path)
+}
+
+// seenCookie returns the Cookie headers of every request the upstream
+// answered, joined.
+func (u *upstream) seenCookie() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var b strings.Builder
+	for _, h := range u.seen {
+		b.WriteString(h.Get("Cookie") + "\n")
+	}
+	return b.String()
 }
 
 // slowUpstream returns the URL of an upstream that never answers: each
@@ -116,7 +137,7 @@ type harness struct {
 
 // newHarness compiles yaml with upstreamURL as the upstream and returns a
 // Proxy on it. A nil transport gets NewTransport(5s).
-func newHarness(t *testing.T, yaml, upstreamURL string, transport http.RoundTripper) *harness {
+func newHarness(t testing.TB, yaml, upstreamURL string, transport http.RoundTripper) *harness {
 	t.Helper()
 	c, err := config.Parse("test.yaml", []byte(yaml))
 	if err != nil {

@@ -20,7 +20,8 @@ type reportData struct {
 	Targets    []targetRow
 	Rows       []scenarioRow // scenarios in ScenarioNames order, then the run
 	Shortfalls []string
-	Overhead   []overheadRow // empty without overhead samples
+	Overhead   []overheadRow  // empty without overhead samples
+	Challenges []challengeRow // scenarios that met challenges; empty when none did
 	Direct     string
 	Charts     []*chart // report.html only
 	HowToRead  string
@@ -42,6 +43,10 @@ type scenarioRow struct {
 }
 
 type overheadRow struct{ Quantile, Guarded, Bare, Overhead string }
+
+type challengeRow struct {
+	Name, Label, Issued, Solved, PassesUsed, Hashes, Solving, PerSolve string
+}
 
 func reportDataOf(s *gameday.Summary) *reportData {
 	d := &reportData{Passed: s.Passed(), Shortfalls: s.Shortfalls, Direct: s.OverheadDirect, HowToRead: howToRead()}
@@ -92,6 +97,20 @@ func reportDataOf(s *gameday.Summary) *reportData {
 		r := rowOf(name, sc.Label, &sc.Counts, s.FallsShort(name))
 		r.RefusedBy = topRefusers(sc.RefusedBy, 3)
 		d.Rows = append(d.Rows, r)
+	}
+	for _, name := range s.ScenarioNames() {
+		sc := s.Scenarios[name]
+		c := sc.Challenges
+		if c == nil {
+			continue
+		}
+		perSolve := "-"
+		if c.Solved > 0 {
+			perSolve = strconv.FormatUint(c.Hashes/uint64(c.Solved), 10)
+		}
+		d.Challenges = append(d.Challenges, challengeRow{Name: name, Label: sc.Label, Issued: strconv.Itoa(c.Issued),
+			Solved: strconv.Itoa(c.Solved), PassesUsed: strconv.Itoa(c.PassesUsed), Hashes: strconv.FormatUint(c.Hashes, 10),
+			Solving: strconv.FormatFloat(c.SolvingS, 'f', 3, 64) + " s", PerSolve: perSolve})
 	}
 	total := rowOf("all scenarios", "-", &s.Counts, false)
 	total.RefusedBy = "-"
