@@ -60,6 +60,7 @@ type Config struct {
 	GraphQL       GraphQL             `yaml:"graphql"`
 	Breaker       Breaker             `yaml:"breaker"`
 	Adaptive      Adaptive            `yaml:"adaptive"`
+	Budgets       Budgets             `yaml:"budgets"`
 	Fronts        Fronts              `yaml:"fronts"`
 
 	// File is the file the config came from, "" for the defaults alone.

@@ -77,6 +77,31 @@ type Adaptive struct {
 	Tolerance float64 `yaml:"tolerance"`
 }
 
+// Budgets configures spending budgets in cost units (a request's cost:
+// its GraphQL price or its route's cost, plus what the upstream reports
+// after the fact), per tenant and per API key, by calendar day and month.
+type Budgets struct {
+	// Mode: off (default), shadow (alerts at 80% and 100%, no refusal) or
+	// enforce (alerts, and 429 budget_exhausted once a budget is spent,
+	// with Retry-After until its period ends).
+	Mode verdict.Mode `yaml:"mode"`
+	// Timezone is where days and months begin ("" or UTC; an IANA name).
+	Timezone string        `yaml:"timezone"`
+	Tenant   BudgetAmounts `yaml:"tenant"`
+	Key      BudgetAmounts `yaml:"key"`
+}
+
+// BudgetAmounts are a budget's cost units per day and per month; 0: none.
+type BudgetAmounts struct {
+	Daily   int64 `yaml:"daily"`
+	Monthly int64 `yaml:"monthly"`
+}
+
+// Location returns the budgets' time zone; "" is UTC.
+func (b Budgets) Location() *time.Location {
+	return Quota{Timezone: b.Timezone}.Location()
+}
+
 // guards validates the GraphQL, breaker and adaptive sections, and
 // compiles the GraphQL cost model.
 func (v *validator) guards() {
@@ -160,6 +185,22 @@ func (v *validator) guards() {
 	}
 	if a.Tolerance < 1 {
 		v.fail("adaptive.tolerance", "must be at least 1")
+	}
+
+	bu := v.c.Budgets
+	switch bu.Mode {
+	case verdict.Off, verdict.Shadow, verdict.Enforce:
+	default:
+		v.fail("budgets.mode", "%q: want off, shadow or enforce", bu.Mode)
+	}
+	if _, err := time.LoadLocation(bu.Timezone); err != nil {
+		v.fail("budgets.timezone", "%q: %v", bu.Timezone, err)
+	}
+	for path, n := range map[string]int64{"tenant.daily": bu.Tenant.Daily, "tenant.monthly": bu.Tenant.Monthly,
+		"key.daily": bu.Key.Daily, "key.monthly": bu.Key.Monthly} {
+		if n < 0 {
+			v.fail("budgets."+path, "must be at least 0")
+		}
 	}
 }
 

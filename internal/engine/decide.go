@@ -48,6 +48,9 @@ func (p *Policy) Decide(v *request.View) *Verdict {
 		return vd
 	}
 	p.checkLimits(vd, v)
+	if vd.Action == verdict.Allow && !vd.Allowlisted && p.chargeBudgets(vd, v, max(1, v.Cost), true) {
+		return vd
+	}
 	if p.cel.Len() > 0 && !vd.Allowlisted {
 		p.applyRules(vd, v, c.signals)
 	}

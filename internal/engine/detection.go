@@ -83,6 +83,9 @@ func (p *Policy) inspect(v *request.View, c *collector) *decision.Decision {
 // Verdict.Finish.
 func (p *Policy) Observe(v *request.View, o verdict.Outcome) {
 	p.chargeReported(v, o.Cost)
+	if extra := o.Cost - max(1, v.Cost); extra > 0 && !o.Guard {
+		p.chargeBudgets(nil, v, extra, false)
+	}
 	if len(p.detectors) == 0 || o.Guard || p.allowlisted(v) {
 		return
 	}

@@ -28,6 +28,7 @@ type Policy struct {
 
 	limits       []limitRule
 	graphql      *graphQLLimits // nil: the GraphQL hard limits are off
+	budgets      *budgets       // nil: no spending budget applies
 	cel          *policy.Rules
 	blockUnknown bool
 	v4, v6       int // ip_prefix sizes
@@ -113,6 +114,7 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 		}
 	}
 	p.graphql = compileGraphQL(c, &p.Parser)
+	p.budgets = compileBudgets(c)
 	headers := map[string]int{}
 	for _, kind := range []ruleKind{rateRule, quotaRule, concurrencyRule} {
 		for _, l := range c.Limits {

@@ -75,6 +75,7 @@ type Shared struct {
 	stop             context.CancelFunc
 	persistErrors    atomic.Uint64
 	ruleErrors       atomic.Uint64
+	budgets          budgetAlerts
 
 	mu         sync.Mutex
 	secrets    map[string][]byte // HMAC secrets by the environment variable naming them
@@ -112,7 +113,7 @@ func NewShared(o Options) *Shared {
 		h = detect.NewFixedHasher()
 	}
 	ctx, stop := context.WithCancel(o.Context)
-	return &Shared{
+	s := &Shared{
 		Limits: o.Limits, Decisions: o.Decisions, Events: o.Events, OnDecision: o.OnDecision, OnSignal: o.OnSignal,
 		risk:      detect.NewTable[risk](o.RiskEntities, 24*time.Hour),
 		hasher:    h,
@@ -121,6 +122,8 @@ func NewShared(o Options) *Shared {
 		ctx: ctx, stop: stop,
 		secrets: map[string][]byte{},
 	}
+	s.budgets.given = detect.NewTable[budgetAlert](max(1024, o.RiskEntities/4), 32*24*time.Hour)
+	return s
 }
 
 // Close stops the shared state's background work (JWKS refresh).

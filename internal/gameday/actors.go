@@ -584,6 +584,20 @@ func castFlood(c *casting) {
 	m.until = c.at(p.Start) + p.Length
 }
 
+// castOverloadFlood: one actor per source, each pacing itself at its
+// share of the rate, so that many requests are in flight at once.
+func castOverloadFlood(c *casting) {
+	p := c.params.OverloadFlood
+	sources := c.addrs.take(p.Sources)
+	for i, src := range sources {
+		rng := c.rng(i)
+		m := &machine{client: client{rng: rng, src: src, header: toolHeader("k6/0.49.0 (https://k6.io/)"), api: &c.params.API},
+			rate: p.Rate / float64(len(sources))}
+		m.next = func(m *machine) Step { return m.step("GET", m.searchPath(), 0, nil) }
+		c.add("", []netip.Addr{src}, c.at(p.Start), m)
+	}
+}
+
 // intruder touches the decoy after the home page, then browses on.
 type intruder struct {
 	*browser

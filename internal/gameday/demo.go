@@ -32,6 +32,12 @@ type DemoOptions struct {
 	Progress func(Progress)
 	// Ready, when set, is told the guard's and the sample API's URLs.
 	Ready func(guard, api string)
+	// Upstream, when set, wraps the sample API (Overloaded: the shop on a
+	// small server).
+	Upstream func(http.Handler) http.Handler
+	// GuardConfig is YAML appended to the guard's config: settings
+	// examples/shop.yaml leaves at their defaults (OverloadGuardConfig).
+	GuardConfig string
 	// Config, when set, is the guard's config instead of examples/shop.yaml
 	// (listen addresses and log files are appended to it).
 	Config []byte
@@ -71,7 +77,11 @@ func Demo(ctx context.Context, opts DemoOptions) (*Run, *Summary, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	apiSrv := &http.Server{Handler: sample.New(sample.Options{Seed: opts.Seed, TokenSecret: []byte(secret)}), ReadHeaderTimeout: 10 * time.Second}
+	var shop http.Handler = sample.New(sample.Options{Seed: opts.Seed, TokenSecret: []byte(secret)})
+	if opts.Upstream != nil {
+		shop = opts.Upstream(shop)
+	}
+	apiSrv := &http.Server{Handler: shop, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = apiSrv.Serve(api) }()
 	defer apiSrv.Close()
 	apiURL := "http://" + api.Addr().String()
@@ -88,8 +98,8 @@ func Demo(ctx context.Context, opts DemoOptions) (*Run, *Summary, error) {
 		base = opts.Config
 	}
 	guardConfig := fmt.Appendf(append([]byte(nil), base...),
-		"\n# Written by abuseguard demo.\nlisten: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\naccess_log: %s\nevents: %s\n",
-		strconv.Quote(filepath.Join(opts.Out, "access.log")), strconv.Quote(filepath.Join(opts.Out, "events.jsonl")))
+		"\n# Written by abuseguard demo.\nlisten: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\naccess_log: %s\nevents: %s\n%s",
+		strconv.Quote(filepath.Join(opts.Out, "access.log")), strconv.Quote(filepath.Join(opts.Out, "events.jsonl")), opts.GuardConfig)
 	if err := os.WriteFile(configFile, guardConfig, 0o644); err != nil {
 		return nil, nil, err
 	}

@@ -46,7 +46,8 @@ const (
 	Reached Outcome = iota
 	// Throttled, Challenged and Blocked are the guard's refusals: an
 	// application/problem+json answer whose type is an abuseguard problem
-	// (429 throttled or rate limited, 429 challenge_required, 403 or 404).
+	// (429 throttled or rate limited, or 503 concurrency_shed: the
+	// adaptive limit shed it; 429 challenge_required; 403 or 404).
 	Throttled
 	Challenged
 	Blocked

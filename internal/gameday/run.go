@@ -550,6 +550,8 @@ func classify(status int, contentType string, body []byte) (Outcome, string, str
 	}
 	reason := strings.TrimPrefix(p.Type, guardProblem)
 	switch {
+	case reason == "concurrency_shed":
+		return Throttled, reason, p.Rule // the adaptive limit held it back
 	case status >= 500:
 		return Failed, reason, p.Rule // the guard could not reach the upstream
 	case strings.HasPrefix(reason, "challenge_") || strings.HasPrefix(reason, "pass_"):

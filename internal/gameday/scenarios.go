@@ -110,7 +110,11 @@ type Params struct {
 		Think Span    `yaml:"think"`
 		Start float64 `yaml:"start"`
 	} `yaml:"honeypot"`
-	OfficeAbuser Pace `yaml:"office_abuser"`
+	OfficeAbuser  Pace `yaml:"office_abuser"`
+	OverloadFlood struct {
+		Pace    `yaml:",inline"`
+		Sources int `yaml:"sources"`
+	} `yaml:"overload_flood"`
 }
 
 // DefaultParams returns the embedded defaults (scenarios.yaml).
@@ -168,12 +172,14 @@ func (p *Params) check(file string) error {
 		"credential_stuffing_distributed": p.CredentialStuffingDistributed.Pace, "promo_bruteforce": p.PromoBruteforce,
 		"account_enumeration": p.AccountEnumeration, "path_probing": p.PathProbing, "leaked_key": p.LeakedKey.Pace,
 		"token_churn": p.TokenChurn, "graphql_abuse": p.GraphQLAbuse.Pace, "flood": p.Flood.Pace, "office_abuser": p.OfficeAbuser,
+		"overload_flood": p.OverloadFlood.Pace,
 	} {
 		positive(name+".rate", a.Rate)
 		fraction(name+".start", a.Start)
 	}
 	positive("credential_stuffing_distributed.sources", float64(p.CredentialStuffingDistributed.Sources))
 	positive("leaked_key.sources", float64(p.LeakedKey.Sources))
+	positive("overload_flood.sources", float64(p.OverloadFlood.Sources))
 	span("honeypot.think", p.Honeypot.Think)
 	if len(p.API.Partner) == 0 {
 		bad = append(bad, "api.partner must list at least one path")
@@ -191,32 +197,37 @@ type Scenario struct {
 	Label       Label
 	Description string
 	cast        func(c *casting)
+	// Alone is true for a scenario that needs a setup of its own (see
+	// Overload) and so is not part of Mixed.
+	Alone bool
 }
 
 // Scenarios lists every scenario, benign first, in the order of
 // scenarios.yaml.
 var Scenarios = []Scenario{
-	{"browsing", Benign, "people in browsers: pages, assets, search, some sign in", castBrowsing},
-	{"mobile", Benign, "the shop's app, signed in, behind carrier NAT, retrying on 5xx", castMobile},
-	{"partner-batch", Benign, "a partner's sync job near its rate limit", castPartnerBatch},
-	{"office", Benign, "200 signed-in colleagues behind one NAT address", castOffice},
-	{"launch-spike", Benign, "a launch: a wave of new visitors who browse and sign up", castLaunchSpike},
-	{"scraping-fast", Attack, "one address walks the catalog by id", castScrapingFast},
-	{"scraping-slow", Attack, "low and slow catalog walk rotating over 40 addresses", castScrapingSlow},
-	{"credential-stuffing", Attack, "leaked pairs against login from one address", castCredentialStuffing},
-	{"credential-stuffing-distributed", Attack, "leaked pairs over 500 addresses with one client fingerprint", castCredentialStuffingDistributed},
-	{"promo-bruteforce", Attack, "guessing promo codes", castPromoBruteforce},
-	{"account-enumeration", Attack, "which emails have accounts, through password reset", castAccountEnumeration},
-	{"path-probing", Attack, "a scanner's word list of sensitive and admin paths", castPathProbing},
-	{"leaked-key", Attack, "a partner's API key used from 100 addresses", castLeakedKey},
-	{"token-churn", Attack, "one address cycling through made-up API keys", castTokenChurn},
-	{"graphql-abuse", Attack, "deep and alias-heavy GraphQL queries", castGraphQLAbuse},
-	{"flood", Attack, "a volumetric burst on search from one address", castFlood},
-	{"honeypot", Attack, "touches the decoy path, then keeps going", castHoneypot},
-	{"office-abuser", Attack, "one colleague stuffing credentials from the office NAT address", castOfficeAbuser},
+	{"browsing", Benign, "people in browsers: pages, assets, search, some sign in", castBrowsing, false},
+	{"mobile", Benign, "the shop's app, signed in, behind carrier NAT, retrying on 5xx", castMobile, false},
+	{"partner-batch", Benign, "a partner's sync job near its rate limit", castPartnerBatch, false},
+	{"office", Benign, "200 signed-in colleagues behind one NAT address", castOffice, false},
+	{"launch-spike", Benign, "a launch: a wave of new visitors who browse and sign up", castLaunchSpike, false},
+	{"scraping-fast", Attack, "one address walks the catalog by id", castScrapingFast, false},
+	{"scraping-slow", Attack, "low and slow catalog walk rotating over 40 addresses", castScrapingSlow, false},
+	{"credential-stuffing", Attack, "leaked pairs against login from one address", castCredentialStuffing, false},
+	{"credential-stuffing-distributed", Attack, "leaked pairs over 500 addresses with one client fingerprint", castCredentialStuffingDistributed, false},
+	{"promo-bruteforce", Attack, "guessing promo codes", castPromoBruteforce, false},
+	{"account-enumeration", Attack, "which emails have accounts, through password reset", castAccountEnumeration, false},
+	{"path-probing", Attack, "a scanner's word list of sensitive and admin paths", castPathProbing, false},
+	{"leaked-key", Attack, "a partner's API key used from 100 addresses", castLeakedKey, false},
+	{"token-churn", Attack, "one address cycling through made-up API keys", castTokenChurn, false},
+	{"graphql-abuse", Attack, "deep and alias-heavy GraphQL queries", castGraphQLAbuse, false},
+	{"flood", Attack, "a volumetric burst on search from one address", castFlood, false},
+	{"honeypot", Attack, "touches the decoy path, then keeps going", castHoneypot, false},
+	{"office-abuser", Attack, "one colleague stuffing credentials from the office NAT address", castOfficeAbuser, false},
+	{"overload-flood", Attack, "a flood on search from 100 addresses, each under the per-address limits, at more than the upstream serves", castOverloadFlood, true},
 }
 
-// Mixed names every scenario at once: the standard mixed game day.
+// Mixed names every scenario at once, but those Alone: the standard mixed
+// game day.
 const Mixed = "mixed"
 
 // Cast is one actor ready to run.
@@ -297,7 +308,7 @@ func selectScenarios(names []string) (map[string]bool, error) {
 			case n == "":
 			case n == Mixed:
 				for _, s := range Scenarios {
-					want[s.Name] = true
+					want[s.Name] = want[s.Name] || !s.Alone
 				}
 			case slices.ContainsFunc(Scenarios, func(s Scenario) bool { return s.Name == n }):
 				want[n] = true

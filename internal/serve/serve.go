@@ -119,6 +119,13 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		return out
 	})
+	metrics.WatchBudgets(func() map[string][2]uint64 {
+		out := map[string][2]uint64{}
+		for i, c := range shared.BudgetAlertCounts() {
+			out[engine.BudgetNames[i]] = c
+		}
+		return out
+	})
 	logOut, err := sinks.Open(cfg.AccessLog)
 	if err != nil {
 		pol.Close()

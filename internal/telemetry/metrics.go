@@ -132,6 +132,23 @@ var (
 	detectorEvictDesc   = prometheus.NewDesc("abuseguard_detector_evictions_total", "Tracked entities dropped to stay within max_entities.", []string{"detector"}, nil)
 )
 
+var budgetAlertsDesc = prometheus.NewDesc("abuseguard_budget_alerts_total",
+	"Spending budget alerts (budget_alert events): an entity's spend in a period crossed 80% or 100% of a budget.", []string{"budget", "level"}, nil)
+
+// WatchBudgets exports the spending budget alerts, read from counts at
+// each scrape: by budget name, the alerts at 80% and at 100%.
+func (m *Metrics) WatchBudgets(counts func() map[string][2]uint64) {
+	m.Registry.MustRegister(collectorFunc{
+		descs: []*prometheus.Desc{budgetAlertsDesc},
+		collect: func(ch chan<- prometheus.Metric) {
+			for name, c := range counts() {
+				ch <- prometheus.MustNewConstMetric(budgetAlertsDesc, prometheus.CounterValue, float64(c[0]), name, "80")
+				ch <- prometheus.MustNewConstMetric(budgetAlertsDesc, prometheus.CounterValue, float64(c[1]), name, "100")
+			}
+		},
+	})
+}
+
 // WatchDecisions exports the decision store's size and errors, read from
 // stats at each scrape.
 func (m *Metrics) WatchDecisions(stats func() DecisionStats) {

@@ -186,6 +186,8 @@ func Detail(reason string) string {
 		return "the upstream is failing; retry after the time in Retry-After"
 	case "concurrency_shed":
 		return "the upstream is overloaded; retry after the time in Retry-After"
+	case "budget_exhausted":
+		return "the spending budget for this period is used up; it renews at the time in Retry-After"
 	}
 	return ""
 }

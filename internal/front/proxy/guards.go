@@ -33,6 +33,7 @@ type passage struct {
 	breaker *breaker.Breaker
 	ticket  breaker.Ticket
 	limiter *adaptive.Limiter // nil: no slot held
+	slot    adaptive.Ticket
 }
 
 func newUpstreamGuards(reg prometheus.Registerer, now func() time.Time) *upstreamGuards {
@@ -64,8 +65,8 @@ func (g *upstreamGuards) admit(pol *engine.Policy, x *exchange, vd *engine.Verdi
 		if !class.Allowlisted {
 			class.Risk = pol.Risk(&x.view)
 		}
-		if l.Acquire(class) {
-			ps.limiter = l
+		if tk, ok := l.Acquire(class); ok {
+			ps.limiter, ps.slot = l, tk
 		} else if c.Adaptive.Mode == verdict.Enforce {
 			if ps.breaker != nil {
 				ps.breaker.Done(now, ps.ticket, false, 0)
@@ -85,7 +86,7 @@ func (ps passage) done(now time.Time, failed, gone bool, latency time.Duration) 
 		ps.breaker.Done(now, ps.ticket, failed, latency)
 	}
 	if ps.limiter != nil {
-		ps.limiter.Release(now, latency, gone)
+		ps.limiter.Release(ps.slot, now, latency, gone)
 	}
 }
 

@@ -26,7 +26,13 @@
 // Shedding is by Class: each request may fill only its share of the limit,
 // so as the limit shrinks the riskiest requests are refused first, then
 // anonymous ones, then identified ones; allowlisted partners may exceed
-// the limit by half.
+// the limit by half. Identified and allowlisted requests also have a
+// reserve, a quarter of the limit each (none for a client at the throttle
+// band), that they get even when the rest is full: a flood
+// that fills what it may does not shed the few identified users, as in
+// Netflix's partitioned limiters, where a partition under its guaranteed
+// share is admitted whatever the total. So at most 2 × the limit is in
+// flight.
 package adaptive
 
 import (
@@ -109,6 +115,7 @@ type Limiter struct {
 	mu       sync.Mutex
 	limit    float64
 	inflight int
+	pools    [3]int // in flight: unused, identified, allowlisted
 	// the sample being taken
 	n       int
 	sum     time.Duration
@@ -156,28 +163,53 @@ func New(o Options) *Limiter {
 	return &Limiter{opts: o, limit: float64(o.Initial)}
 }
 
-// Acquire takes a slot for a request of class c, and reports false when
-// c's share of the limit is full: the request is to be shed. A caller
-// that got a slot calls Release exactly once.
-func (l *Limiter) Acquire(c Class) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if float64(l.inflight) >= math.Max(1, math.Floor(l.limit*c.Share()+1e-9)) {
-		l.shed[c.Priority()]++
-		return false
-	}
-	l.inflight++
-	l.maxIn = max(l.maxIn, l.inflight)
-	return true
+// reserve is the share of the limit identified and allowlisted requests
+// get whatever else is in flight.
+const reserve = 0.25
+
+// Ticket is a slot taken: what Release needs to return it.
+type Ticket struct {
+	p    Priority
+	pool uint8 // 0 none, 1 identified, 2 allowlisted
 }
 
-// Release returns a slot at now with the request's latency; dropped is
-// true when the request has no meaningful latency (the client went away),
-// which then does not count.
-func (l *Limiter) Release(now time.Time, latency time.Duration, dropped bool) {
+// Priority returns the class the slot was taken for.
+func (t Ticket) Priority() Priority { return t.p }
+
+// Acquire takes a slot for a request of class c, and reports false when
+// c's share of the limit is full and its reserve (if any) too: the request
+// is to be shed. A caller that got a slot calls Release exactly once with
+// the Ticket.
+func (l *Limiter) Acquire(c Class) (Ticket, bool) {
+	t := Ticket{p: c.Priority()}
+	risk := min(1, max(0, c.Risk))
+	switch {
+	case c.Allowlisted:
+		t.pool, risk = 2, 0
+	case c.Identified:
+		t.pool = 1
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if float64(l.inflight) >= math.Max(1, math.Floor(l.limit*c.Share()+1e-9)) &&
+		(t.pool == 0 || risk >= 1 || float64(l.pools[t.pool]) >= math.Max(1, math.Floor(l.limit*reserve))) {
+		l.shed[t.p]++
+		return t, false
+	}
+	l.inflight++
+	l.pools[t.pool]++
+	l.maxIn = max(l.maxIn, l.inflight)
+	return t, true
+}
+
+// Release returns the slot t at now with the request's latency; dropped
+// is true when the request has no meaningful latency (the client went
+// away), which then does not count.
+func (l *Limiter) Release(t Ticket, now time.Time, latency time.Duration, dropped bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.inflight--
+	l.pools[t.pool]--
 	if dropped || latency <= 0 {
 		return
 	}

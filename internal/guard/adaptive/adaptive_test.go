@@ -30,12 +30,13 @@ type sim struct {
 	clients int
 	busy    []time.Time // when each client's request ends (zero: idle)
 	took    []time.Duration
+	ticket  []Ticket
 	retry   []time.Time
 	flight  int
 }
 
 func newSim(l *Limiter, c *clock.Fake, clients int) *sim {
-	return &sim{l: l, c: c, clients: clients, busy: make([]time.Time, clients), took: make([]time.Duration, clients), retry: make([]time.Time, clients)}
+	return &sim{l: l, c: c, clients: clients, busy: make([]time.Time, clients), took: make([]time.Duration, clients), ticket: make([]Ticket, clients), retry: make([]time.Time, clients)}
 }
 
 func (s *sim) run(u upstream, d time.Duration) (limit int, recent time.Duration) {
@@ -45,7 +46,7 @@ func (s *sim) run(u upstream, d time.Duration) (limit int, recent time.Duration)
 	for now := s.c.Now(); now.Before(end); now = s.c.Now() {
 		for i := range s.clients {
 			if !s.busy[i].IsZero() && !now.Before(s.busy[i]) {
-				s.l.Release(now, s.took[i], false)
+				s.l.Release(s.ticket[i], now, s.took[i], false)
 				s.flight--
 				s.busy[i] = time.Time{}
 				if end.Sub(now) <= time.Second {
@@ -58,10 +59,12 @@ func (s *sim) run(u upstream, d time.Duration) (limit int, recent time.Duration)
 			if !s.busy[i].IsZero() || now.Before(s.retry[i]) {
 				continue
 			}
-			if !s.l.Acquire(Class{Identified: true}) {
+			t, ok := s.l.Acquire(Class{Identified: true})
+			if !ok {
 				s.retry[i] = now.Add(10 * time.Millisecond)
 				continue
 			}
+			s.ticket[i] = t
 			s.flight++
 			s.took[i] = u.latency(s.flight)
 			s.busy[i] = now.Add(s.took[i])
@@ -110,11 +113,12 @@ func TestSmallSamplesWait(t *testing.T) {
 	c := clock.NewFake(time.Unix(1_700_000_000, 0))
 	l := New(Options{Initial: 20, Min: 4, Max: 400, Window: time.Second})
 	for range 100 { // fast, with 20 in flight: the limit would grow
-		for range 20 {
-			l.Acquire(Class{})
+		var ts [20]Ticket
+		for i := range ts {
+			ts[i], _ = l.Acquire(Class{Identified: true})
 		}
-		for range 20 {
-			l.Release(c.Now(), time.Millisecond, false)
+		for _, t := range ts {
+			l.Release(t, c.Now(), time.Millisecond, false)
 		}
 	}
 	if got := l.Stats().Limit; got != 20 {
@@ -122,11 +126,12 @@ func TestSmallSamplesWait(t *testing.T) {
 	}
 	for range 5 { // five windows: the limit grows by 4/5 each
 		c.Advance(time.Second)
-		for range 16 {
-			l.Acquire(Class{})
+		var ts [16]Ticket
+		for i := range ts {
+			ts[i], _ = l.Acquire(Class{Identified: true})
 		}
-		for range 16 {
-			l.Release(c.Now(), time.Millisecond, false)
+		for _, t := range ts {
+			l.Release(t, c.Now(), time.Millisecond, false)
 		}
 	}
 	if got := l.Stats().Limit; got != 24 {
@@ -138,41 +143,69 @@ func TestSmallSamplesWait(t *testing.T) {
 // first, then anonymous, then identified; allowlisted ones last.
 func TestShedsRiskiestFirst(t *testing.T) {
 	l := New(Options{Initial: 10, Min: 10, Max: 10})
-	for i := range 4 {
-		if !l.Acquire(Class{Identified: true}) {
-			t.Fatalf("slot %d refused", i)
+	steps := []struct {
+		name string
+		c    Class
+		want []bool
+	}{
+		{"identified", Class{Identified: true}, []bool{true, true, true, true}},
+		{"anonymous at the throttle band (share 0.4)", Class{Risk: 1}, []bool{false}},
+		{"identified at half the band (share 0.75)", Class{Risk: 0.5, Identified: true}, []bool{true}},
+		{"anonymous at half the band (share 0.6)", Class{Risk: 0.5}, []bool{true, false}},
+		{"anonymous (share 0.8)", Class{}, []bool{true, true, false}},
+		{"identified (share 1; own reserve of 2 used)", Class{Identified: true}, []bool{true, true, false}},
+		{"allowlisted at the band (share 1.5)", Class{Allowlisted: true, Risk: 1}, []bool{true, true, true, true, true, false}},
+	}
+	for _, st := range steps {
+		for i, want := range st.want {
+			if _, got := l.Acquire(st.c); got != want {
+				t.Errorf("%s, request %d: got a slot %v, want %v (%+v)", st.name, i+1, got, want, l.Stats())
+			}
 		}
-	}
-	if l.Acquire(Class{Risk: 1}) {
-		t.Error("an anonymous client at the throttle band got a slot at 4 of 10 (its share: 0.4)")
-	}
-	if !l.Acquire(Class{Risk: 0.5, Identified: true}) {
-		t.Error("an identified client at half the band was shed at 4 of 10 (its share: 0.75)")
-	}
-	if !l.Acquire(Class{Risk: 0.5}) || l.Acquire(Class{Risk: 0.5}) {
-		t.Error("anonymous at half the band: want a slot at 5 of 10, shed at 6 (share 0.6)")
-	}
-	if !l.Acquire(Class{}) || !l.Acquire(Class{}) || l.Acquire(Class{}) {
-		t.Error("anonymous requests: want slots up to 8 of 10, then shed")
-	}
-	if !l.Acquire(Class{Identified: true}) || !l.Acquire(Class{Identified: true}) || l.Acquire(Class{Identified: true}) {
-		t.Error("identified: want slots up to 10, then shed")
-	}
-	for range 5 {
-		if !l.Acquire(Class{Allowlisted: true, Risk: 1}) {
-			t.Error("an allowlisted request was shed before 15 in flight")
-		}
-	}
-	if l.Acquire(Class{Allowlisted: true}) {
-		t.Error("allowlisted: want shed past 1.5x the limit")
 	}
 	st := l.Stats()
 	if st.InFlight != 15 || st.Shed != [4]uint64{2, 1, 1, 1} {
 		t.Errorf("stats %+v, want 15 in flight and shed 2 risky, 1 of each other", st)
 	}
-	l.Release(time.Unix(0, 0), time.Millisecond, false)
+	l.Release(Ticket{p: Identified, pool: 1}, time.Unix(0, 0), time.Millisecond, false)
 	if st := l.Stats(); st.InFlight != 14 {
 		t.Errorf("in flight %d after a release", st.InFlight)
+	}
+}
+
+// TestReserve: identified and allowlisted clients get a quarter of the
+// limit each whatever fills the rest, but for a client at the throttle
+// band; anonymous ones get none.
+func TestReserve(t *testing.T) {
+	l := New(Options{Initial: 10, Min: 10, Max: 10})
+	for range 8 {
+		l.Acquire(Class{})
+	}
+	for range 7 {
+		l.Acquire(Class{Allowlisted: true})
+	}
+	// 15 in flight, above the limit: only the identified reserve is left.
+	for i, want := range []bool{true, true, false} {
+		if _, got := l.Acquire(Class{Identified: true}); got != want {
+			t.Errorf("identified request %d over the limit: got a slot %v, want %v", i+1, got, want)
+		}
+	}
+	if tk, got := l.Acquire(Class{Identified: true, Risk: 0.6}); got || tk.Priority() != Risky {
+		t.Errorf("a risky identified client got a slot from a full reserve (%v)", tk.Priority())
+	}
+	if _, got := l.Acquire(Class{}); got {
+		t.Error("an anonymous client got a slot over the limit")
+	}
+	if st := l.Stats(); st.InFlight != 17 {
+		t.Errorf("in flight %d, want 17", st.InFlight)
+	}
+	// A client at the throttle band has no reserve.
+	l = New(Options{Initial: 20, Min: 20, Max: 20})
+	for range 16 {
+		l.Acquire(Class{})
+	}
+	if _, got := l.Acquire(Class{Identified: true, Risk: 1}); got {
+		t.Error("an identified client at the band got a slot from the reserve")
 	}
 }
 
@@ -182,10 +215,11 @@ func BenchmarkAcquireRelease(b *testing.B) {
 	now := time.Unix(1_700_000_000, 0)
 	b.ReportAllocs()
 	for b.Loop() {
-		if !l.Acquire(Class{Identified: true}) {
+		tk, ok := l.Acquire(Class{Identified: true})
+		if !ok {
 			b.Fatal("shed")
 		}
 		now = now.Add(time.Millisecond)
-		l.Release(now, time.Millisecond, false)
+		l.Release(tk, now, time.Millisecond, false)
 	}
 }
