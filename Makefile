@@ -57,6 +57,9 @@ bench:
 	$(GO) test -run '^$$' -bench 'ReplayCombined|Feed|ParseCombined' -benchmem -count 3 ./internal/replay
 	$(GO) test -run '^$$' -bench CanonicalPath -benchmem -count 6 ./internal/request
 	$(GO) run ./tools/proxybench -duration 4s -rounds 5
+	$(GO) test -run '^$$' -bench BenchmarkGuards -benchtime 20000x -count 6 ./internal/engine
+	$(GO) test -run '^$$' -bench BenchmarkUpstreamGuards -benchtime 20000x -count 6 ./internal/front/proxy
+	$(GO) test -run '^$$' -bench . -benchtime 200000x -count 3 ./internal/guard/...
 	$(GO) test -run '^$$' -bench 'Decide' -benchtime 2s -count 3 ./internal/store/redis
 	$(GO) test -run '^$$' -bench 'Client' -benchtime 2s -count 5 ./internal/store/redis
 	$(GO) test -run '^$$' -bench 'ShouldRateLimit' -benchtime 2s -count 3 ./internal/front/rls

@@ -118,6 +118,9 @@ func TestStandardGameDay(t *testing.T) {
 // concurrency_shed) or refused. On the wall clock (concurrency is the
 // point), 12 s.
 func TestOverloadGameDay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a wall-clock load test: it runs in the full pass, not the short one under the race detector")
+	}
 	t.Setenv(sample.TokenSecretEnv, "game-day-test-secret")
 	const service = 40 * time.Millisecond
 	run, s, err := gameday.Demo(context.Background(), gameday.DemoOptions{

@@ -221,6 +221,9 @@ func slowingUpstream(t *testing.T, workers int, service time.Duration) *httptest
 // the identified clients keep their success rate. Wall clock: the
 // limiter's samples are 100ms of it.
 func TestAdaptiveShedsFloodBeforeUsers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a wall-clock load test: it runs in the full pass, not the short one under the race detector")
+	}
 	up := slowingUpstream(t, 4, 20*time.Millisecond)
 	h := newHarness(t, `
 identity:
