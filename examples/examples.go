@@ -8,3 +8,9 @@ import _ "embed"
 //
 //go:embed shop.yaml
 var Shop []byte
+
+// Market is market.yaml: the guard in front of the sample marketplace,
+// configured only from what README.md and docs/ tell a user.
+//
+//go:embed market.yaml
+var Market []byte

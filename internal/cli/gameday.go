@@ -91,14 +91,16 @@ func demoCmd() *cobra.Command {
 		scenario string
 	)
 	cmd := &cobra.Command{
-		Use:   "demo [--duration D] [--out DIR]",
+		Use:   "demo [--api shop|market] [--defaults] [--duration D] [--out DIR]",
 		Short: "Start the sample shop and the guard in front of it, run a mixed game day, and show the report",
 		Long: `One command to see abuseguard work: it starts the sample shop API and the
 guard in front of it (examples/shop.yaml: the default policy plus the shop's
 routes), each on a free loopback port, runs the standard mixed game day through
 the guard with a live progress line, then prints the result table and writes
 summary.json, report.md and report.html, with the guard's config, events and
-access log, into --out.`,
+access log, into --out. --api market runs the same game day against a second,
+differently shaped sample API (examples/market.yaml); --defaults runs the guard
+with no config of its own, as serve --upstream alone would.`,
 		Example: "  abuseguard demo\n  abuseguard demo --duration 30s --out /tmp/gd",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -108,7 +110,7 @@ access log, into --out.`,
 			stderr := cmd.ErrOrStderr()
 			opts.Progress = progressLine(stderr)
 			opts.Ready = func(guard, api string) {
-				fmt.Fprintf(stderr, "sample shop API on %s, guard on %s; game day of %s (seed %d)\n", api, guard, opts.Duration, opts.Seed)
+				fmt.Fprintf(stderr, "sample %s API on %s, guard on %s; game day of %s (seed %d)\n", opts.API, api, guard, opts.Duration, opts.Seed)
 			}
 			run, summary, err := gameday.Demo(ctx, opts)
 			if err != nil {
@@ -128,6 +130,8 @@ access log, into --out.`,
 	f.StringVar(&opts.Out, "out", "gameday-demo", "directory for the reports, the guard's config, events and access log")
 	f.StringVar(&scenario, "scenario", gameday.Mixed, "scenarios to run, comma-separated, or mixed for all")
 	f.BoolVar(&opts.Virtual, "virtual-clock", false, "run on a virtual clock shared with the guard: as fast as the machine answers, and reproducible")
+	f.StringVar(&opts.API, "api", "shop", "the sample API: shop, or market (a differently shaped marketplace)")
+	f.BoolVar(&opts.Defaults, "defaults", false, "run the guard under its embedded defaults (no routes, keys or rules) instead of the API's example config")
 	return cmd
 }
 

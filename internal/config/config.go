@@ -131,9 +131,19 @@ type Network struct {
 
 // Identity says how requests identify themselves.
 type Identity struct {
-	SecretEnv string `yaml:"secret_env"`
-	APIKey    APIKey `yaml:"api_key"`
-	JWT       *JWT   `yaml:"jwt"`
+	SecretEnv string  `yaml:"secret_env"`
+	APIKey    APIKey  `yaml:"api_key"`
+	JWT       *JWT    `yaml:"jwt"`
+	Session   Session `yaml:"session"`
+}
+
+// Session says where a request's session id is: a header, else the first
+// of Cookies present. Without Cookies the session cookies of common
+// frameworks are read (request.DefaultSessionCookies); Off reads none.
+type Session struct {
+	Header  string   `yaml:"header"`
+	Cookies []string `yaml:"cookies"`
+	Off     bool     `yaml:"off"`
 }
 
 // APIKey locates API keys in requests and describes the known ones.

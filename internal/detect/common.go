@@ -78,7 +78,7 @@ func subjectTableKey(h Hasher, v *request.View) uint64 {
 		return h.String(byte(verdict.ScopeKey), v.Identity.KeyID)
 	case v.Identity.User != "":
 		return h.String(byte(verdict.ScopeUser), v.Identity.User)
-	case v.Identity.Session != "":
+	case v.BySession():
 		return h.String(byte(verdict.ScopeSession), v.Identity.Session)
 	}
 	ip := v.ClientIP.As16()

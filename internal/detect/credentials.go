@@ -81,6 +81,13 @@ type CredentialsConfig struct {
 	// AuthWeight is the risk points of one auth-failure step (default 15:
 	// 15 failures reach the throttle band, 30 a block).
 	AuthWeight float64 `yaml:"auth_weight"`
+	// InferKinds learns the kind of a POST, PUT or PATCH route with no
+	// declared kind from the statuses it answers: one that answered 401
+	// or 403 is login-like, else one that answered 400, 404, 409 or 422
+	// is code-like (a voucher, a one-time code, an account lookup), and
+	// its attempts are then counted as on a declared login or verify
+	// route (default true; false turns it off).
+	InferKinds *bool `yaml:"infer_kinds"`
 }
 
 // Credentials detects brute force and credential stuffing on routes of kind
@@ -98,6 +105,11 @@ type CredentialsConfig struct {
 //   - distributed low-and-slow (login routes): during a global spike of
 //     failing logins, a client fingerprint or /24 (/64) prefix that carries
 //     many of the failures and mostly fails itself;
+//   - inferred kinds: a POST, PUT or PATCH route with no declared kind
+//     whose answers say what it is (401/403: credentials; 400, 404, 409,
+//     422: codes or identifiers) is judged as a login or verify route
+//     from then on, so brute force and code guessing are seen without a
+//     routes section (CredentialsConfig.InferKinds);
 //   - auth failures anywhere: many 401 responses to one entity on requests
 //     outside login and verify routes (HTTP basic auth, an API that
 //     checks its own tokens), so brute force is seen without routes.
@@ -120,9 +132,12 @@ type CredentialsConfig struct {
 // guessed secret itself (a promo code that many people mistype is no
 // account under attack).
 type Credentials struct {
-	cfg    CredentialsConfig
-	h      Hasher
-	state  *Table[credState]
+	cfg   CredentialsConfig
+	h     Hasher
+	state *Table[credState]
+	// kinds holds the learned kind bits (inferLogin, inferCode) of
+	// routes with no declared kind, by template hash.
+	kinds  *Table[uint8]
 	fail   [2]statusBits // by credKind
 	global credGlobal
 	// authSeen has a bit set for every auth-failure key that ever got a
@@ -159,6 +174,7 @@ const (
 // Hash namespaces of the credentials detector (scopes use their own value).
 const (
 	nsCredSubject   = 'c' // per-identifier failure counts
+	nsCredRoute     = 'r' // declared routes without a kind, by name
 	nsCredTried     = 't' // identifiers in an entity's Distinct
 	credGlobalEvery = int64(time.Second)
 )
@@ -186,7 +202,12 @@ func NewCredentials(cfg CredentialsConfig, h Hasher) *Credentials {
 	if cfg.VerifyFailureStatuses == nil {
 		cfg.VerifyFailureStatuses = []int{400, 401, 403, 404, 422}
 	}
-	d := &Credentials{cfg: cfg, h: h, state: NewTable[credState](cfg.MaxEntities, 3*cfg.Window)}
+	if cfg.InferKinds == nil {
+		on := true
+		cfg.InferKinds = &on
+	}
+	d := &Credentials{cfg: cfg, h: h, state: NewTable[credState](cfg.MaxEntities, 3*cfg.Window),
+		kinds: NewTable[uint8](cfg.MaxEntities/16+64, time.Hour)}
 	d.fail[credLogin] = newStatusBits(cfg.FailureStatuses)
 	d.fail[credVerify] = newStatusBits(cfg.VerifyFailureStatuses)
 	return d
@@ -201,14 +222,17 @@ func (d *Credentials) Request(*request.View, Sink) {}
 // Response counts a login or verify attempt and its outcome, and signals
 // each threshold multiple a measure crosses.
 func (d *Credentials) Response(v *request.View, o verdict.Outcome, s Sink) {
-	kind := credOther
+	kind, what := credOther, ""
 	if v.Route != nil {
-		switch v.Route.Kind {
+		switch what = v.Route.Kind; what {
 		case "login":
 			kind = credLogin
 		case "verify":
 			kind = credVerify
 		}
+	}
+	if kind == credOther && what == "" && *d.cfg.InferKinds {
+		kind, what = d.inferredKind(v, o.Status)
 	}
 	if kind == credOther {
 		d.authFailure(v, o, s)
@@ -227,14 +251,14 @@ func (d *Credentials) Response(v *request.View, o verdict.Outcome, s Sink) {
 	key := subjectTableKey(d.h, v)
 	r := d.entity(key, now, failed, tried)
 	if r.fail+r.distinct > 0 {
-		d.emitEntity(s, v, Subject(v), kind, r)
+		d.emitEntity(s, v, Subject(v), kind, what, r)
 	}
 	// A subject other than the address (a key, user or session) may be
 	// made up or shared; the address counts too, so rotating sessions or
 	// keys does not hide a brute-forcer.
-	if (v.Identity.KeyID != "" || v.Identity.User != "" || v.Identity.Session != "") && v.ClientIP.IsValid() {
+	if (v.Identity.KeyID != "" || v.Identity.User != "" || v.BySession()) && v.ClientIP.IsValid() {
 		if r := d.entity(addrKey(d.h, byte(verdict.ScopeIP), v.ClientIP), now, failed, tried); r.fail+r.distinct > 0 {
-			d.emitEntity(s, v, verdict.Entity{Scope: verdict.ScopeIP, Value: v.ClientIP.String()}, kind, r)
+			d.emitEntity(s, v, verdict.Entity{Scope: verdict.ScopeIP, Value: v.ClientIP.String()}, kind, what, r)
 		}
 	}
 
@@ -260,6 +284,53 @@ func (d *Credentials) Response(v *request.View, o verdict.Outcome, s Sink) {
 			d.sharedFire(s, v, pk, now, verdict.Entity{Scope: verdict.ScopePrefix, Value: p.String()}, "prefix")
 		}
 	}
+}
+
+// Learned kind bits of a route without a declared kind.
+const (
+	inferLogin uint8 = 1 << iota // answered 401 or 403
+	inferCode                    // answered 400, 404, 409 or 422
+)
+
+// inferredKind learns from status what v's route (a POST, PUT or PATCH
+// with no declared kind) is, and returns the kind its attempts count as
+// and its name in evidence: credLogin once it has answered 401 or 403,
+// else credVerify once it has answered 400, 404, 409 or 422, else
+// credOther. A path no route matched is known by its inferred template,
+// so /v2/orders/123/confirm and /v2/orders/456/confirm are one route.
+func (d *Credentials) inferredKind(v *request.View, status int) (int, string) {
+	switch v.Method {
+	case "POST", "PUT", "PATCH":
+	default:
+		return credOther, ""
+	}
+	var t uint64
+	if v.Route != nil {
+		t = d.h.String(nsCredRoute, v.Route.Name)
+	} else {
+		_, t, _ = inferredResource(d.h, v.Path)
+	}
+	var add uint8
+	switch status {
+	case 401, 403:
+		add = inferLogin
+	case 400, 404, 409, 422:
+		add = inferCode
+	}
+	var bits uint8
+	now := v.Time.UnixNano()
+	if add == 0 {
+		bits, _ = d.kinds.Get(t)
+	} else {
+		d.kinds.Update(t, now, func(b *uint8) { *b |= add; bits = *b })
+	}
+	switch {
+	case bits&inferLogin != 0:
+		return credLogin, "login (inferred)"
+	case bits&inferCode != 0:
+		return credVerify, "verify (inferred)"
+	}
+	return credOther, ""
 }
 
 // authFailure counts a 401 on a request outside login and verify routes
@@ -363,8 +434,7 @@ func (d *Credentials) entity(key uint64, now int64, failed bool, tried uint64) c
 	return r
 }
 
-func (d *Credentials) emitEntity(s Sink, v *request.View, e verdict.Entity, kind int, r credFired) {
-	what := v.Route.Kind
+func (d *Credentials) emitEntity(s Sink, v *request.View, e verdict.Entity, kind int, what string, r credFired) {
 	if r.fail > 0 {
 		d.emit(s, v, e, d.cfg.Weight, Medium, r.failures, d.cfg.Threshold,
 			fmt.Sprintf("%.0f failed %s attempts in %v (%.0f%% of attempts)", r.failures, what, d.cfg.Window, 100*r.ratio))
@@ -430,11 +500,14 @@ func (d *Credentials) emit(s Sink, v *request.View, e verdict.Entity, weight flo
 
 // Sweep drops entities, identifiers, fingerprints and prefixes idle for
 // three windows.
-func (d *Credentials) Sweep(now int64) { d.state.Sweep(now) }
+func (d *Credentials) Sweep(now int64) {
+	d.state.Sweep(now)
+	d.kinds.Sweep(now)
+}
 
 // Stats returns the size and churn of the detector's state: entities,
 // identifiers, fingerprints and prefixes share one table.
-func (d *Credentials) Stats() TableStats { return d.state.Stats() }
+func (d *Credentials) Stats() TableStats { return tableStatsSum(d.state.Stats(), d.kinds.Stats()) }
 
 // credGlobal counts all login attempts and failures in a sliding window,
 // over sharded locks so that logins do not contend on one mutex. Whether

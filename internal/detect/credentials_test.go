@@ -274,16 +274,19 @@ func TestCredentialsBenign(t *testing.T) {
 }
 
 func TestCredentialsIgnoresOtherRoutes(t *testing.T) {
-	// With the auth-failure check off, 401s outside login and verify
-	// routes count for nothing; with it on, other statuses keep no state.
+	// With the auth-failure check and kind inference off, 401s outside
+	// login and verify routes count for nothing; with the auth check on,
+	// other statuses keep no state; a route answering only 200 is never
+	// inferred to be anything.
 	other := &request.Route{Name: "me", Template: "GET /me"}
+	off := false
 	for _, tc := range []struct {
 		name   string
 		cfg    CredentialsConfig
 		status int
 	}{
-		{"auth check off", CredentialsConfig{AuthThreshold: -1}, 401},
-		{"forbidden is not an auth failure", CredentialsConfig{}, 403},
+		{"auth check off", CredentialsConfig{AuthThreshold: -1, InferKinds: &off}, 401},
+		{"forbidden is not an auth failure", CredentialsConfig{InferKinds: &off}, 403},
 		{"successes", CredentialsConfig{}, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -564,5 +567,45 @@ func TestCredentialsSurgeOnABusySite(t *testing.T) {
 	}
 	if got, _ := credentialsRun(NewCredentials(CredentialsConfig{GlobalSurge: -1}, NewHasher()), attempts); len(got) != 0 {
 		t.Errorf("without the surge check: %d signals, want none (the ratio never reaches 60%%)", len(got))
+	}
+}
+
+// TestCredentialsInfersKinds checks kind inference from status semantics:
+// a POST route with no declared kind that answers 403 is judged as a
+// login (brute force from one address is signalled), one answering 422 as
+// a verify route; the same statuses on GET are not, and an address whose
+// posts mostly succeed is left alone.
+func TestCredentialsInfersKinds(t *testing.T) {
+	for _, tc := range []struct {
+		name, method, path string
+		status             func(i int) int
+		want               bool
+	}{
+		{"403 on a sign-in", "POST", "/auth/session", func(int) int { return 403 }, true},
+		{"422 on a voucher", "POST", "/redeem", func(int) int { return 422 }, true},
+		{"404 on an id route", "POST", "/v2/orders/123/confirm", func(int) int { return 404 }, true},
+		{"403 on GET", "GET", "/v2/me", func(int) int { return 403 }, false},
+		{"mostly successes", "POST", "/auth/session", func(i int) int {
+			if i%4 == 0 {
+				return 403
+			}
+			return 201
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := NewCredentials(CredentialsConfig{AuthThreshold: -1}, NewHasher())
+			s := &credentialsSink{}
+			for i := range 40 {
+				v := &request.View{Time: credentialsT0.Add(time.Duration(i) * 300 * time.Millisecond), ClientIP: credentialsIP(7),
+					Method: tc.method, Path: tc.path, Fingerprint: credentialsChrome}
+				d.Response(v, verdict.Outcome{Status: tc.status(i)}, s)
+			}
+			if got := len(s.got) > 0; got != tc.want {
+				t.Fatalf("signals %+v, want some: %v", s.got, tc.want)
+			}
+			if tc.want && (s.got[0].Entity.Scope != verdict.ScopeIP || !strings.Contains(s.got[0].Evidence.Summary, "(inferred)")) {
+				t.Errorf("signal %+v, want the address, evidence naming an inferred kind", s.got[0])
+			}
+		})
 	}
 }

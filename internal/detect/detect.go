@@ -13,14 +13,16 @@ import (
 )
 
 // Subject returns the entity a request's behaviour is attributed to: its
-// API key, else its user, else its session, else its client IP.
+// API key, else its user, else its session when the session is the subject
+// (request.View.BySession), else
+// its client IP.
 func Subject(v *request.View) verdict.Entity {
 	switch {
 	case v.Identity.KeyID != "":
 		return verdict.Entity{Scope: verdict.ScopeKey, Value: v.Identity.KeyID}
 	case v.Identity.User != "":
 		return verdict.Entity{Scope: verdict.ScopeUser, Value: v.Identity.User}
-	case v.Identity.Session != "":
+	case v.BySession():
 		return verdict.Entity{Scope: verdict.ScopeSession, Value: v.Identity.Session}
 	}
 	return verdict.Entity{Scope: verdict.ScopeIP, Value: v.ClientIP.String()}

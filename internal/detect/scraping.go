@@ -37,7 +37,8 @@ type ScrapingConfig struct {
 	// StaticWeight is the risk points of the static-share signal (default 15).
 	StaticWeight float64 `yaml:"static_weight"`
 	// APIPrefixes are path prefixes of API (not page) endpoints, which the
-	// static-share check ignores (default ["/api/", "/graphql"]).
+	// static-share check ignores (default ["/api/", "/graphql"]); a path
+	// under a version segment (/v1/, /v2/ ...) is one too.
 	APIPrefixes []string `yaml:"api_prefixes"`
 	// SequentialRun is the numeric ids in a row, each within SequentialStep
 	// of the one before and extending the range walked, that make a
@@ -83,7 +84,7 @@ type scrapingState struct {
 	ids, pages                                Distinct
 	total, static, html                       Window
 	last, lo, hi                              uint64 // the last numeric id and the range the walk covers
-	lastAt                                    int64
+	lastAt, runAt                             int64  // the last id's time and the walk's start
 	run                                       uint32
 	route                                     int32
 	idSteps, staticSteps, runSteps, pageSteps Steps
@@ -96,6 +97,12 @@ type scrapingFired struct {
 	nIDs, total, assets, pagesN, runLen float64
 	lo, hi                              uint64
 }
+
+// inferredWalkPace is the average time per id under which a sequential
+// walk over an inferred template (a path no declared route matched) counts:
+// people paging through a catalogue take seconds per item, a script
+// milliseconds. Declared routes have no such floor.
+const inferredWalkPace = time.Second
 
 // Hash namespaces of the scraping detector's sketches.
 const (
@@ -138,12 +145,18 @@ func (d *Scraping) Request(v *request.View, s Sink) {
 	static := scrapingStatic(v)
 	var idHash, pageHash uint64
 	var id uint64
-	hasID, numeric, hasPage := false, false, false
+	hasID, numeric, hasPage, inferred := false, false, false, false
 	route := int32(-1)
 	if !static && v.Route != nil && v.Param != "" {
 		hasID, route = true, int32(v.Route.Index)
 		idHash = d.h.String(nsScrapeID, v.Param) + uint64(v.Route.Index+1)*0x9E3779B97F4A7C15
 		id, numeric = scrapingNumericID(v.Param)
+	} else if !static && v.Route == nil {
+		if param, tmpl, ok := inferredResource(d.h, v.Path); ok {
+			hasID, route, inferred = true, int32(tmpl>>33)|1<<30, true // never a declared route's index
+			idHash = d.h.String(nsScrapeID, param) + tmpl*0x9E3779B97F4A7C15
+			id, numeric = scrapingNumericID(param)
+		}
 	}
 	if !static {
 		if pair, ok := scrapingPageParam(v.Query, cfg.PageParams); ok {
@@ -180,14 +193,17 @@ func (d *Scraping) Request(v *request.View, s Sink) {
 			}
 			switch {
 			case st.run == 0 || route != st.route || now-st.lastAt > int64(w) || diff > step:
-				st.run, st.lo, st.hi = 1, id, id
+				st.run, st.lo, st.hi, st.runAt = 1, id, id, now
 			case id < st.lo:
 				st.run, st.lo = st.run+1, id
 			case id > st.hi:
 				st.run, st.hi = st.run+1, id
 			}
 			st.last, st.lastAt, st.route = id, now, route
-			if cfg.SequentialRun > 0 {
+			// On an inferred template (no declared route) a walk must also
+			// be faster than a person paging through: under
+			// inferredWalkPace per id on average.
+			if cfg.SequentialRun > 0 && (!inferred || now-st.runAt < int64(st.run)*int64(inferredWalkPace)) {
 				r.run = st.runSteps.Cross(float64(st.run), float64(cfg.SequentialRun))
 			}
 			r.runLen, r.lo, r.hi = float64(st.run), st.lo, st.hi
@@ -241,13 +257,25 @@ func (d *Scraping) Sweep(now int64) { d.state.Sweep(now) }
 // Stats returns the size and churn of the per-entity state.
 func (d *Scraping) Stats() TableStats { return d.state.Stats() }
 
+// api reports whether path is an API endpoint rather than a page: under
+// one of APIPrefixes, or under a version segment (/v1/..., /v2/...), the
+// common way APIs are spelled.
 func (d *Scraping) api(path string) bool {
 	for _, p := range d.cfg.APIPrefixes {
 		if strings.HasPrefix(path, p) {
 			return true
 		}
 	}
-	return false
+	seg, _, nested := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	if !nested || len(seg) < 2 || len(seg) > 4 || seg[0] != 'v' {
+		return false
+	}
+	for i := 1; i < len(seg); i++ {
+		if seg[i] < '0' || seg[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // scrapingStatic reports whether v asks for a static asset: a route of kind
@@ -272,8 +300,18 @@ func scrapingStatic(v *request.View) bool {
 
 var scrapingAssetExts = [...]string{"css", "js", "mjs", "png", "jpg", "jpeg", "gif", "svg", "webp", "avif", "ico", "woff", "woff2", "ttf", "otf", "map"}
 
-// scrapingNumericID parses a decimal id of up to 19 digits without allocating.
+// scrapingNumericID parses a decimal id of up to 19 digits, or a slug of
+// a word of up to 16 letters, a - or _ and such an id, without allocating.
 func scrapingNumericID(s string) (uint64, bool) {
+	// A slug of a word and a number ("lst-00123", "item_42") is its number.
+	if i := strings.LastIndexAny(s, "-_"); i > 0 && i <= 16 {
+		for j := 0; j < i; j++ {
+			if c := s[j] | 0x20; c < 'a' || c > 'z' {
+				return 0, false
+			}
+		}
+		s = s[i+1:]
+	}
 	if len(s) == 0 || len(s) > 19 {
 		return 0, false
 	}

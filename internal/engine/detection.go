@@ -135,6 +135,9 @@ func (p *Policy) apply(v *request.View, signals []detect.Signal) *decision.Decis
 				evidence = r.evidence()
 			}
 		})
+		if action > verdict.Throttle && p.declaredKey(v, s.Entity) && permittedForKeys[mainCause(evidence)] {
+			action = verdict.Throttle
+		}
 		if action == verdict.Allow || p.shared.Decisions == nil {
 			continue
 		}
@@ -158,6 +161,25 @@ func (p *Policy) apply(v *request.View, signals []detect.Signal) *decision.Decis
 		}
 	}
 	return made
+}
+
+// permittedForKeys are the detectors whose behaviour a declared key's plan
+// permits: bulk reads of a catalogue (scraping, enumeration of ids that
+// were deleted), a script's fingerprint (automation), volume, and running
+// into its own limits. A decision they cause on a declared key is at most a
+// throttle with Retry-After, never a challenge or block; signals of abuse
+// no plan permits (a key shared across many addresses, credential attacks,
+// probing, decoys, GraphQL abuse) escalate as for anyone. A rule or a
+// manual decision may still block the key.
+var permittedForKeys = map[string]bool{
+	"scraping": true, "enumeration": true, "automation": true, "volumetric": true, rateLimited: true,
+}
+
+// declaredKey reports whether e is the API key of v and that key is a
+// declared one (in identity.api_key.keys): an identity the operator vouched
+// for, not a client-chosen string.
+func (p *Policy) declaredKey(v *request.View, e verdict.Entity) bool {
+	return e.Scope == verdict.ScopeKey && v.Identity.KeyID == e.Value && p.declaredKeys[e.Value]
 }
 
 // mainCause returns the detector that added the most risk in evidence: the
@@ -190,7 +212,7 @@ func (p *Policy) concerns(v *request.View, e verdict.Entity) bool {
 	case verdict.ScopeSession:
 		return v.Identity.Session == e.Value
 	}
-	return !v.Identity.Verified
+	return !v.Identity.Verified && !v.Hints.Has(request.SharedAddress)
 }
 
 // activeDecision returns the decision in force for v: on its API key,
@@ -219,6 +241,9 @@ func (p *Policy) activeDecision(v *request.View, buf []byte) (*decision.Decision
 		if d := ds.Active(verdict.ScopeSession, append(buf[:0], s...), now); d != nil {
 			return d, buf
 		}
+	}
+	if v.Hints.Has(request.SharedAddress) {
+		return nil, buf // an established session on a shared address: judged by its session alone
 	}
 	if v.Identity.Verified || !v.ClientIP.IsValid() {
 		return nil, buf

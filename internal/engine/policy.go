@@ -42,6 +42,7 @@ type Policy struct {
 	allowNets       request.Proxies
 	allowKeys       map[string]bool
 	allowUsers      map[string]bool
+	declaredKeys    map[string]bool // ids of identity.api_key.keys
 	challenges      *challenge.Authority
 }
 
@@ -64,6 +65,7 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 		allowNets:       c.Allowlist.Networks(),
 		allowKeys:       setOf(c.Allowlist.KeyIDs),
 		allowUsers:      setOf(c.Allowlist.Users),
+		declaredKeys:    declaredKeyIDs(c.Identity.APIKey.Keys),
 		shadowDetectors: map[string]bool{},
 	}
 	if c.Upstream != "" {
@@ -130,12 +132,18 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 func (p *Policy) identifier(c *config.Config) (*request.Identifier, error) {
 	id := c.Identity
 	opts := request.IdentifierOptions{
-		KeyHeader:    id.APIKey.Header,
-		KeyQuery:     id.APIKey.Query,
-		RequireKnown: id.APIKey.RequireKnown,
-		KeyBearer:    id.APIKey.Bearer,
-		Keys:         map[[32]byte]request.KeyInfo{},
-		Secret:       p.shared.secret(id.SecretEnv),
+		KeyHeader:      id.APIKey.Header,
+		KeyQuery:       id.APIKey.Query,
+		RequireKnown:   id.APIKey.RequireKnown,
+		KeyBearer:      id.APIKey.Bearer,
+		Keys:           map[[32]byte]request.KeyInfo{},
+		Secret:         p.shared.secret(id.SecretEnv),
+		SessionHeader:  id.Session.Header,
+		SessionCookies: id.Session.Cookies,
+		BearerSession:  !id.Session.Off,
+	}
+	if id.Session.Off {
+		opts.SessionHeader, opts.SessionCookies = "", []string{}
 	}
 	for _, k := range id.APIKey.Keys {
 		var sum [32]byte
@@ -183,4 +191,13 @@ func (p *Policy) Close() {
 		c()
 	}
 	p.closers = nil
+}
+
+// declaredKeyIDs returns the set of the declared keys' ids.
+func declaredKeyIDs(keys []config.KeyInfo) map[string]bool {
+	out := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		out[k.ID] = true
+	}
+	return out
 }

@@ -121,7 +121,7 @@ func (p *Policy) subjectScore(v *request.View, vd *Verdict) float64 {
 		key = p.shared.hasher.String(byte(verdict.ScopeKey), v.Identity.KeyID)
 	case v.Identity.User != "":
 		key = p.shared.hasher.String(byte(verdict.ScopeUser), v.Identity.User)
-	case v.Identity.Session != "":
+	case v.BySession():
 		key = p.shared.hasher.String(byte(verdict.ScopeSession), v.Identity.Session)
 	default:
 		buf := v.ClientIP.AppendTo(vd.key[:0])

@@ -64,6 +64,7 @@ type Shared struct {
 	OnSignal   func(detect.Signal)
 
 	risk             *detect.Table[risk]
+	addresses        *sharedAddresses
 	hasher           detect.Hasher
 	detectors        *detect.Factory
 	getenv           func(string) string
@@ -116,6 +117,7 @@ func NewShared(o Options) *Shared {
 	s := &Shared{
 		Limits: o.Limits, Decisions: o.Decisions, Events: o.Events, OnDecision: o.OnDecision, OnSignal: o.OnSignal,
 		risk:      detect.NewTable[risk](o.RiskEntities, 24*time.Hour),
+		addresses: newSharedAddresses(o.RiskEntities, h),
 		hasher:    h,
 		detectors: detect.NewFactory(h),
 		getenv:    o.Getenv, dryRun: o.DryRun, repeatable: o.Repeatable, detectorEntities: o.DetectorEntities, cluster: o.Cluster,
@@ -193,6 +195,7 @@ func (s *Shared) jwtVerifier(opts request.JWTOptions) (*request.JWTVerifier, err
 func (s *Shared) Sweep(p *Policy, now time.Time) {
 	n := now.UnixNano()
 	s.risk.Sweep(n)
+	s.addresses.sweep(n)
 	for _, d := range p.detectors {
 		if st, ok := d.(detect.Stateful); ok {
 			st.Sweep(n)

@@ -82,12 +82,64 @@ func (c *client) every(rate float64) time.Duration {
 }
 
 func (c *client) productPath(id int) string {
-	return strings.Replace(c.api.Product, "{id}", strconv.Itoa(id), 1)
+	return strings.Replace(c.api.Product, "{id}", fmt.Sprintf(c.api.ProductID, id), 1)
+}
+
+// listPath returns page n of the catalogue.
+func (c *client) listPath(n int) string {
+	return c.api.Products + "?" + fmt.Sprintf(c.api.ProductsQuery, n)
 }
 
 // searchPath returns a search for a word a shopper might type.
 func (c *client) searchPath() string {
-	return c.api.Search + "?q=" + strings.ReplaceAll(searchWords[c.rng.IntN(len(searchWords))], " ", "+")
+	return c.api.Search + "?" + c.api.SearchParam + "=" + strings.ReplaceAll(searchWords[c.rng.IntN(len(searchWords))], " ", "+")
+}
+
+// signInBody is the sign-in request's body for an account and password.
+func (c *client) signInBody(user, password string) []byte {
+	return jsonBody(c.api.LoginField, user, "password", password)
+}
+
+// keyed returns the header pair that sends an API key.
+func (c *client) keyed(key string) []string {
+	return []string{c.api.KeyHeader, c.api.KeyPrefix + key}
+}
+
+// credential returns the header pair a signed-in client sends with
+// token (the session cookie's value, or a bearer token), none when token
+// is "".
+func (c *client) credential(token string) []string {
+	switch {
+	case token == "":
+		return nil
+	case c.api.SessionCookie != "":
+		return []string{"Cookie", c.api.SessionCookie + "=" + token}
+	}
+	return []string{"Authorization", "Bearer " + token}
+}
+
+// tokenOf reads what a sign-in answer gives a signed-in client: the
+// session cookie the API names, or {"token": ...}; "" when the sign-in
+// failed.
+func (c *client) tokenOf(a *Answer) string {
+	if a == nil || a.Status < 200 || a.Status > 299 {
+		return ""
+	}
+	if c.api.SessionCookie != "" {
+		for _, ck := range a.Cookies {
+			if ck.Name == c.api.SessionCookie {
+				return ck.Value
+			}
+		}
+		return ""
+	}
+	var body struct {
+		Token string `json:"token"`
+	}
+	if json.Unmarshal(a.Body, &body) != nil {
+		return ""
+	}
+	return body.Token
 }
 
 // popularProduct draws a product id, skewed to the first ones as real
@@ -112,17 +164,6 @@ func jsonBody(kv ...string) []byte {
 	return b
 }
 
-// tokenOf reads {"token": ...} from a sign-in answer.
-func tokenOf(a *Answer) string {
-	var body struct {
-		Token string `json:"token"`
-	}
-	if a == nil || a.Status != http.StatusOK || json.Unmarshal(a.Body, &body) != nil {
-		return ""
-	}
-	return body.Token
-}
-
 // --- benign ---------------------------------------------------------------
 
 // browser is a person on the shop's web app: a page, its assets, think
@@ -143,7 +184,7 @@ type browser struct {
 func (b *browser) Next(last *Answer) (Step, bool) {
 	if b.awaiting {
 		b.awaiting = false
-		if t := tokenOf(last); t != "" {
+		if t := b.tokenOf(last); t != "" {
 			b.token = t
 		}
 	}
@@ -161,12 +202,7 @@ func (b *browser) Next(last *Answer) (Step, bool) {
 	return s, true
 }
 
-func (b *browser) auth() []string {
-	if b.token == "" {
-		return nil
-	}
-	return []string{"Authorization", "Bearer " + b.token}
-}
+func (b *browser) auth() []string { return b.credential(b.token) }
 
 // plan queues the requests of the next page view.
 func (b *browser) plan() {
@@ -185,16 +221,16 @@ func (b *browser) plan() {
 		if b.typo {
 			b.typo = false
 			b.pages--
-			b.queue = append(b.queue, b.step("POST", b.api.Login, wait, jsonBody("username", user, "password", password+"x")))
+			b.queue = append(b.queue, b.step("POST", b.api.Login, wait, b.signInBody(user, password+"x")))
 			return
 		}
-		b.queue = append(b.queue, b.step("POST", b.api.Login, wait, jsonBody("username", user, "password", password)))
+		b.queue = append(b.queue, b.step("POST", b.api.Login, wait, b.signInBody(user, password)))
 		return
 	}
 	ref := "Referer"
 	switch r := b.rng.IntN(100); {
 	case r < 40:
-		b.queue = append(b.queue, b.step("GET", fmt.Sprintf("%s?page=%d&per_page=20", b.api.Products, 1+b.rng.IntN(10)), wait, nil, append(b.auth(), ref, "http://shop.example/")...))
+		b.queue = append(b.queue, b.step("GET", b.listPath(1+b.rng.IntN(10)), wait, nil, append(b.auth(), ref, "http://shop.example/")...))
 	case r < 75:
 		b.queue = append(b.queue, b.step("GET", b.productPath(b.popularProduct()), wait, nil, append(b.auth(), ref, "http://shop.example/products")...))
 	case r < 90:
@@ -270,14 +306,14 @@ type regular struct {
 
 func (u *regular) signIn() Step {
 	user, password, _ := u.account(u.user)
-	s := u.step("POST", u.api.Login, 0, jsonBody("username", user, "password", password))
+	s := u.step("POST", u.api.Login, 0, u.signInBody(user, password))
 	s.Source = u.home
 	return s
 }
 
 func (u *regular) signedIn(a *Answer) error {
-	if u.token = tokenOf(a); u.token == "" {
-		return fmt.Errorf("no token in the sign-in answer %q", a.Body)
+	if u.token = u.tokenOf(a); u.token == "" {
+		return fmt.Errorf("no token or session cookie in the sign-in answer %d %q", a.Status, a.Body)
 	}
 	return nil
 }
@@ -294,16 +330,16 @@ func (u *regular) Next(last *Answer) (Step, bool) {
 	if last == nil {
 		wait = time.Duration(u.rng.Int64N(int64(u.interval.Max)))
 	}
-	auth := []string{"Authorization", "Bearer " + u.token}
+	auth := u.credential(u.token)
 	var s Step
 	switch r := u.rng.IntN(100); {
 	case r < 30:
 		s = u.step("GET", u.api.Orders, wait, nil, auth...)
 	case r < 60:
-		s = u.step("GET", fmt.Sprintf("%s?page=%d&per_page=20", u.api.Products, 1+u.rng.IntN(5)), wait, nil, auth...)
+		s = u.step("GET", u.listPath(1+u.rng.IntN(5)), wait, nil, auth...)
 	case r < 80:
 		s = u.step("GET", u.productPath(u.popularProduct()), wait, nil, auth...)
-	case r < 90 && u.graphql:
+	case r < 90 && u.graphql && u.api.GraphQL != "":
 		// The app's product screen, in one GraphQL query.
 		q := fmt.Sprintf("query ProductScreen { product(id: %d) { id name price stock reviews(first: 5) { rating body author { username } } } }", u.popularProduct())
 		s = u.step("POST", u.api.GraphQL, wait, jsonBody("query", q), auth...)
@@ -373,7 +409,7 @@ func castPartnerBatch(c *casting) {
 	src := c.addrs.next()
 	m := &machine{client: client{rng: rng, src: src, header: toolHeader("acme-sync/2.3 (+https://acme.example/sync)"), api: &c.params.API}, rate: p.Rate}
 	m.next = func(m *machine) Step {
-		return m.step("GET", m.api.Partner[m.n%len(m.api.Partner)], 0, nil, "X-API-Key", p.Key)
+		return m.step("GET", m.api.Partner[m.n%len(m.api.Partner)], 0, nil, m.keyed(p.Key)...)
 	}
 	c.add("", []netip.Addr{src}, 0, m)
 }
@@ -436,7 +472,7 @@ func stuffing(c *casting) func(m *machine) Step {
 		default:
 			password = leakedPasswords[m.rng.IntN(len(leakedPasswords))]
 		}
-		return m.step("POST", m.api.Login, 0, jsonBody("username", user, "password", password))
+		return m.step("POST", m.api.Login, 0, m.signInBody(user, password))
 	}
 }
 
@@ -471,11 +507,11 @@ func castOfficeAbuser(c *casting) {
 func castPromoBruteforce(c *casting) {
 	const letters = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 	c.attacker(c.params.PromoBruteforce, nil, func(m *machine) Step {
-		code := make([]byte, 8)
+		code := make([]byte, m.api.PromoLength)
 		for i := range code {
 			code[i] = letters[m.rng.IntN(len(letters))]
 		}
-		return m.step("POST", m.api.Promo, 0, jsonBody("code", string(code)), "Referer", "http://shop.example/cart")
+		return m.step("POST", m.api.Promo, 0, jsonBody(m.api.PromoField, string(code)), "Referer", "http://shop.example/cart")
 	})
 }
 
@@ -518,7 +554,7 @@ func castLeakedKey(c *casting) {
 		i := m.rng.IntN(len(sources))
 		m.src = sources[i]
 		m.header = toolHeader(agents[i%len(agents)])
-		return m.step("GET", m.api.Partner[m.rng.IntN(len(m.api.Partner))], 0, nil, "X-API-Key", p.Key)
+		return m.step("GET", m.api.Partner[m.rng.IntN(len(m.api.Partner))], 0, nil, m.keyed(p.Key)...)
 	}
 	c.add("", sources, c.at(p.Start), m)
 }
@@ -526,7 +562,7 @@ func castLeakedKey(c *casting) {
 func castTokenChurn(c *casting) {
 	c.attacker(c.params.TokenChurn, toolHeader("okhttp/4.12.0"), func(m *machine) Step {
 		key := fmt.Sprintf("sk_live_%016x%016x", m.rng.Uint64(), m.rng.Uint64())
-		return m.step("GET", m.api.Partner[0], 0, nil, "X-API-Key", key)
+		return m.step("GET", m.api.Partner[0], 0, nil, m.keyed(key)...)
 	})
 }
 
@@ -567,6 +603,9 @@ func aliasQuery(n, first int) string {
 
 func castGraphQLAbuse(c *casting) {
 	p := c.params.GraphQLAbuse
+	if c.params.API.GraphQL == "" {
+		return // an API without GraphQL
+	}
 	c.attacker(p.Pace, toolHeader("gql/3.5.0 python-requests/2.31.0"), func(m *machine) Step {
 		q := deepQuery(p.Depth, 1+m.rng.IntN(m.api.Users))
 		if m.n%2 == 1 {

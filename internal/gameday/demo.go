@@ -13,10 +13,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/abuseguard/abuseguard/examples"
 	"github.com/abuseguard/abuseguard/internal/sample"
+	"github.com/abuseguard/abuseguard/internal/sample/market"
 	"github.com/abuseguard/abuseguard/internal/serve"
 )
 
@@ -32,20 +34,51 @@ type DemoOptions struct {
 	Progress func(Progress)
 	// Ready, when set, is told the guard's and the sample API's URLs.
 	Ready func(guard, api string)
-	// Upstream, when set, wraps the sample API (Overloaded: the shop on a
+	// Upstream, when set, wraps the sample API (Overloaded: the API on a
 	// small server).
 	Upstream func(http.Handler) http.Handler
-	// GuardConfig is YAML appended to the guard's config: settings
-	// examples/shop.yaml leaves at their defaults (OverloadGuardConfig).
+	// GuardConfig is YAML appended to the guard's config: settings the
+	// example config leaves at their defaults (OverloadGuardConfig).
 	GuardConfig string
-	// Config, when set, is the guard's config instead of examples/shop.yaml
-	// (listen addresses and log files are appended to it).
+	// API is the sample API to run against, one of APIs: "shop" (the
+	// default, internal/sample) or "market" (internal/sample/market).
+	API string
+	// Defaults runs the guard under its embedded defaults, as `serve
+	// --upstream` alone would (no routes, keys or rules), instead of the
+	// API's example config (examples/shop.yaml, examples/market.yaml).
+	Defaults bool
+	// Config, when set, is the guard's config instead of the API's example
+	// config or the defaults (listen addresses and log files are appended
+	// to it).
 	Config []byte
 }
 
-// Demo starts the sample shop API and the guard in front of it (the
-// embedded examples/shop.yaml: the default policy plus the shop's route
-// table), both on loopback ports of their own, runs a game day through
+// upstream returns the sample API's handler and the guard config written
+// for it, before the demo's own lines.
+func (o *DemoOptions) upstream(secret string) (http.Handler, []byte, error) {
+	var h http.Handler
+	var example []byte
+	switch o.API {
+	case "", "shop":
+		h, example = sample.New(sample.Options{Seed: o.Seed, TokenSecret: []byte(secret)}), examples.Shop
+	case "market":
+		h, example = market.New(market.Options{Seed: o.Seed}), examples.Market
+	default:
+		return nil, nil, fmt.Errorf("unknown API %q; known: %s", o.API, strings.Join(APIs, ", "))
+	}
+	switch {
+	case o.Config != nil:
+		example = o.Config
+	case o.Defaults:
+		// Storage only: a demo keeps its decisions in memory.
+		example = []byte("# The embedded defaults: no routes, keys, limits or rules.\ndecisions: {path: \"\"}\n")
+	}
+	return h, append([]byte(nil), example...), nil
+}
+
+// Demo starts a sample API (the shop unless opts.API names another) and
+// the guard in front of it (the API's embedded example config, or the
+// embedded defaults with opts.Defaults), both on loopback ports of their own, runs a game day through
 // the guard and returns the run and its summary; the caller writes the
 // reports (internal/gameday/report), into opts.Out beside the guard's files.
 func Demo(ctx context.Context, opts DemoOptions) (*Run, *Summary, error) {
@@ -54,6 +87,10 @@ func Demo(ctx context.Context, opts DemoOptions) (*Run, *Summary, error) {
 	}
 	if len(opts.Scenarios) == 0 {
 		opts.Scenarios = []string{Mixed}
+	}
+	params, err := ParamsFor(opts.API)
+	if err != nil {
+		return nil, nil, err
 	}
 	secret := os.Getenv(sample.TokenSecretEnv)
 	if secret == "" {
@@ -77,11 +114,14 @@ func Demo(ctx context.Context, opts DemoOptions) (*Run, *Summary, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var shop http.Handler = sample.New(sample.Options{Seed: opts.Seed, TokenSecret: []byte(secret)})
-	if opts.Upstream != nil {
-		shop = opts.Upstream(shop)
+	handler, example, err := opts.upstream(secret)
+	if err != nil {
+		return nil, nil, err
 	}
-	apiSrv := &http.Server{Handler: shop, ReadHeaderTimeout: 10 * time.Second}
+	if opts.Upstream != nil {
+		handler = opts.Upstream(handler)
+	}
+	apiSrv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = apiSrv.Serve(api) }()
 	defer apiSrv.Close()
 	apiURL := "http://" + api.Addr().String()
@@ -93,11 +133,7 @@ func Demo(ctx context.Context, opts DemoOptions) (*Run, *Summary, error) {
 		}
 	}
 	configFile := filepath.Join(opts.Out, "guard.yaml")
-	base := examples.Shop
-	if opts.Config != nil {
-		base = opts.Config
-	}
-	guardConfig := fmt.Appendf(append([]byte(nil), base...),
+	guardConfig := fmt.Appendf(example,
 		"\n# Written by abuseguard demo.\nlisten: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\naccess_log: %s\nevents: %s\n%s",
 		strconv.Quote(filepath.Join(opts.Out, "access.log")), strconv.Quote(filepath.Join(opts.Out, "events.jsonl")), opts.GuardConfig)
 	if err := os.WriteFile(configFile, guardConfig, 0o644); err != nil {
@@ -132,7 +168,7 @@ func Demo(ctx context.Context, opts DemoOptions) (*Run, *Summary, error) {
 
 	run, simErr := Simulate(ctx, Options{
 		Target: guardURL, Direct: apiURL, Scenarios: opts.Scenarios, Duration: opts.Duration,
-		Seed: opts.Seed, Clock: clock, Progress: opts.Progress,
+		Seed: opts.Seed, Clock: clock, Progress: opts.Progress, Params: params,
 	})
 	stopGuard()
 	if err := <-guardDone; err != nil && simErr == nil {

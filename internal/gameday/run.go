@@ -36,9 +36,10 @@ type Answer struct {
 	At      time.Duration // when the step was sent, since the run's start
 	Status  int           // 0 when there was no answer
 	Outcome Outcome
-	Reason  string // the guard's reason code for a refusal
-	Rule    string // what refused it, as the guard names it
-	Body    []byte // the first maxKeptBody bytes of the body
+	Reason  string         // the guard's reason code for a refusal
+	Rule    string         // what refused it, as the guard names it
+	Body    []byte         // the first maxKeptBody bytes of the body
+	Cookies []*http.Cookie // the cookies the answer set
 }
 
 // Actor is one simulated client. The runner calls Next from one goroutine,
@@ -307,7 +308,7 @@ func (r *runner) signIn(ctx context.Context) error {
 			r.opts.Clock.set(origin.Add(time.Duration(i) * time.Second))
 		}
 		a := r.send(ctx, r.client(step.Source), nil, &step, 0)
-		if a.Outcome != Reached || a.Status != http.StatusOK {
+		if a.Outcome != Reached || a.Status < 200 || a.Status > 299 {
 			return fmt.Errorf("sign-in %d of %d (%s %s) answered %d %s: the target must let ordinary sign-ins through before the game day starts", i+1, len(signers), step.Method, step.Path, a.Status, a.Reason)
 		}
 		if err := s.signedIn(&a); err != nil {
@@ -510,6 +511,7 @@ func (r *runner) send(ctx context.Context, c *http.Client, s *solver, step *Step
 	}
 	defer resp.Body.Close()
 	a.Status = resp.StatusCode
+	a.Cookies = resp.Cookies()
 	a.Body, _ = io.ReadAll(io.LimitReader(resp.Body, maxKeptBody))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxReadBody))
 	a.Outcome, a.Reason, a.Rule = classify(resp.StatusCode, resp.Header.Get("Content-Type"), a.Body)

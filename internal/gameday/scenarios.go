@@ -16,6 +16,13 @@ import (
 //go:embed scenarios.yaml
 var defaultParamsYAML []byte
 
+//go:embed scenarios-market.yaml
+var marketParamsYAML []byte
+
+// APIs are the sample APIs a demo can run against: the shop
+// (internal/sample) and the marketplace (internal/sample/market).
+var APIs = []string{"shop", "market"}
+
 // Span is a range of waits; each wait is drawn uniformly between Min and Max.
 type Span struct {
 	Min time.Duration `yaml:"min"`
@@ -41,6 +48,19 @@ type API struct {
 	Username     string   `yaml:"username"`
 	Password     string   `yaml:"password"`
 	Email        string   `yaml:"email"`
+	// How the API spells things, where APIs differ (defaults: the shop's).
+	ProductID     string `yaml:"product_id"`     // fmt verb for an id in {id}, e.g. "%d" or "lst-%05d"
+	ProductsQuery string `yaml:"products_query"` // fmt of a list page's query from its page number
+	SearchParam   string `yaml:"search_param"`   // the search query parameter
+	LoginField    string `yaml:"login_field"`    // the sign-in body's account field (with "password")
+	PromoField    string `yaml:"promo_field"`    // the redeem body's code field
+	PromoLength   int    `yaml:"promo_length"`   // characters in a code
+	KeyHeader     string `yaml:"key_header"`     // the header carrying partner API keys
+	KeyPrefix     string `yaml:"key_prefix"`     // before the key in that header, e.g. "Bearer "
+	// SessionCookie, when set, is the cookie a sign-in answer sets and a
+	// signed-in client sends; when empty, the answer's {"token"} is sent
+	// as "Authorization: Bearer TOKEN".
+	SessionCookie string `yaml:"session_cookie"`
 }
 
 // Pace is what every attack scenario has: its rate and when it starts.
@@ -126,6 +146,23 @@ func DefaultParams() *Params {
 	return p
 }
 
+// ParamsFor returns the embedded parameters for one of APIs: the shop's
+// are DefaultParams; the market's are scenarios-market.yaml decoded onto
+// them.
+func ParamsFor(api string) (*Params, error) {
+	p := DefaultParams()
+	switch api {
+	case "", "shop":
+		return p, nil
+	case "market":
+		if err := config.DecodeYAML("scenarios-market.yaml", marketParamsYAML, p); err != nil {
+			return nil, err
+		}
+		return p, p.check("scenarios-market.yaml")
+	}
+	return nil, fmt.Errorf("unknown API %q; known: %s", api, strings.Join(APIs, ", "))
+}
+
 // LoadParams decodes file onto the defaults. Errors name file:line:col.
 func LoadParams(file string) (*Params, error) {
 	data, err := os.ReadFile(file)
@@ -158,6 +195,7 @@ func (p *Params) check(file string) error {
 	}
 	positive("api.product_count", float64(p.API.ProductCount))
 	positive("api.users", float64(p.API.Users))
+	positive("api.promo_length", float64(p.API.PromoLength))
 	span("browsing.think", p.Browsing.Think)
 	span("mobile.interval", p.Mobile.Interval)
 	positive("mobile.addresses", float64(p.Mobile.Addresses))

@@ -41,7 +41,7 @@ func hashEntity(h rollout.Hash, scope verdict.Scope, v *request.View) rollout.Ha
 			return h.String(v.Identity.KeyID)
 		case v.Identity.User != "":
 			return h.String(v.Identity.User)
-		case v.Identity.Session != "":
+		case v.BySession():
 			return h.String(v.Identity.Session)
 		}
 		return h.Bytes(appendAddr(buf[:0], v.ClientIP))

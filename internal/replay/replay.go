@@ -154,7 +154,7 @@ func (r *Replayer) Feed(e *Entry) {
 	// its own (behaviour is attributed to it when there is no key or
 	// user) but never a verified one: a client chooses it.
 	if e.Session != "" && p.Parser.Identifier != nil {
-		v.Identity.Session = p.Parser.Identifier.Pseudonym("s_", e.Session)
+		v.Identity.Session = p.Parser.Identifier.SessionID(e.Session)
 	}
 	vd := p.Decide(v)
 	if vd.Action == verdict.Allow {

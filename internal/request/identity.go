@@ -29,11 +29,30 @@ type IdentifierOptions struct {
 	RequireKnown bool                 // refuse keys not in Keys
 	Secret       []byte               // HMAC key for the ids of unknown keys
 	JWT          *JWTVerifier         // nil: bearer tokens are not read
+	// SessionHeader is the header carrying a session id, "" for none; it
+	// wins over SessionCookies.
+	SessionHeader string
+	// SessionCookies are the cookie names whose value is the session id,
+	// the first present wins; nil means DefaultSessionCookies, an empty
+	// non-nil slice means none.
+	SessionCookies []string
 	// KeyBearer reads an API key from "Authorization: Bearer KEY" when no
 	// header or query key is present: a token that is not JWT-shaped (see
 	// IsJWT), or any token when JWT is nil, is a key, looked up by the
 	// SHA-256 of KEY alone. A JWT-shaped token is verified as a JWT.
 	KeyBearer bool
+	// BearerSession makes a bearer token nothing else reads (no JWT
+	// verifier, not read as a key) the session id when no session header
+	// or cookie is sent: an app's opaque session token, unverified, like a
+	// cookie.
+	BearerSession bool
+}
+
+// DefaultSessionCookies are the session cookies of common web frameworks,
+// read when identity.session names none.
+var DefaultSessionCookies = []string{
+	"session", "sessionid", "session_id", "sid", "_session_id", "JSESSIONID", "PHPSESSID",
+	"connect.sid", "laravel_session", "ASP.NET_SessionId", "_gorilla_session",
 }
 
 // Identifier finds and verifies who a request claims to be. Raw keys and
@@ -47,6 +66,10 @@ type Identifier struct {
 // NewIdentifier returns an Identifier.
 func NewIdentifier(opts IdentifierOptions) *Identifier {
 	opts.KeyHeader = textproto.CanonicalMIMEHeaderKey(opts.KeyHeader) // looked up without re-canonicalising
+	opts.SessionHeader = textproto.CanonicalMIMEHeaderKey(opts.SessionHeader)
+	if opts.SessionCookies == nil {
+		opts.SessionCookies = DefaultSessionCookies
+	}
 	id := &Identifier{opts: opts}
 	id.macs.New = func() any { return &macState{mac: hmac.New(sha256.New, opts.Secret)} }
 	return id
@@ -63,6 +86,9 @@ type macState struct {
 // a 401 problem for an unknown key (when known keys are required) or a
 // bearer token that does not verify.
 func (id *Identifier) Identify(h Header, rawQuery string, out *Identity) *problem.Problem {
+	if sess := id.session(h); sess != "" {
+		out.Session = id.SessionID(sess)
+	}
 	key := id.apiKey(h, rawQuery)
 	token, hasToken := bearerToken(h)
 	if hasToken && id.opts.KeyBearer && (id.opts.JWT == nil || !IsJWT(token)) {
@@ -75,6 +101,9 @@ func (id *Identifier) Identify(h Header, rawQuery string, out *Identity) *proble
 		if prob := id.IdentifyKey(key, out); prob != nil {
 			return prob
 		}
+	}
+	if hasToken && id.opts.JWT == nil && id.opts.BearerSession && out.Session == "" {
+		out.Session = id.SessionID(token)
 	}
 	if id.opts.JWT == nil || !hasToken {
 		return nil
@@ -168,11 +197,57 @@ func IsJWT(token string) bool {
 func (id *Identifier) apiKey(h Header, rawQuery string) string {
 	if id.opts.KeyHeader != "" {
 		if k := h.Get(id.opts.KeyHeader); k != "" {
+			// An opaque key sent as "Authorization: Bearer KEY" (or any
+			// key header with that scheme) is the key without the scheme.
+			if len(k) > 7 && strings.EqualFold(k[:7], "bearer ") {
+				k = strings.TrimSpace(k[7:])
+			}
 			return k
 		}
 	}
 	if id.opts.KeyQuery != "" && rawQuery != "" {
 		return queryValue(rawQuery, id.opts.KeyQuery)
+	}
+	return ""
+}
+
+// session returns the raw session id of a request: the session header's
+// value, else the value of the first configured session cookie present.
+func (id *Identifier) session(h Header) string {
+	if id.opts.SessionHeader != "" {
+		if s := h.Get(id.opts.SessionHeader); s != "" {
+			return s
+		}
+	}
+	if len(id.opts.SessionCookies) == 0 {
+		return ""
+	}
+	cookies := h.Get("Cookie")
+	if cookies == "" {
+		return ""
+	}
+	for _, name := range id.opts.SessionCookies {
+		if v := cookieValue(cookies, name); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// cookieValue returns the value of the cookie name in a Cookie header
+// ("a=1; b=2"), without quotes, or "" when it is absent.
+func cookieValue(header, name string) string {
+	for header != "" {
+		var pair string
+		pair, header, _ = strings.Cut(header, ";")
+		k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok || k != name {
+			continue
+		}
+		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+			v = v[1 : len(v)-1]
+		}
+		return v
 	}
 	return ""
 }
@@ -193,6 +268,11 @@ func queryValue(rawQuery, name string) string {
 	}
 	return ""
 }
+
+// SessionID returns the id of a raw session value (a cookie's, a header's
+// or a log field's): "s_" and 16 hex digits of its HMAC. Live requests and
+// replayed lines name one session the same way.
+func (id *Identifier) SessionID(raw string) string { return id.Pseudonym("s_", raw) }
 
 // Pseudonym returns prefix and 16 hex digits of the HMAC of s: a stable id
 // for a secret or personal value that cannot be turned back into it.

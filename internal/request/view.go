@@ -58,7 +58,7 @@ type View struct {
 }
 
 // Hints are header facts about a client, for telling browsers from tools.
-type Hints uint8
+type Hints uint16
 
 // Hints.
 const (
@@ -77,10 +77,25 @@ const (
 	// SolutionCookie: the solution came in the browser's cookie, so the
 	// pass goes back as a cookie.
 	SolutionCookie
+	// SharedAddress: the client's address is shared by many established
+	// sessions (an office or carrier NAT) and this request's session is one
+	// of them. The engine sets it; detectors then judge the session, and
+	// decisions on the address do not apply.
+	SharedAddress
 )
 
 // Has reports whether all of flags are set.
 func (h Hints) Has(flags Hints) bool { return h&flags == flags }
+
+// BySession reports whether v's behaviour is its session's rather than
+// its address's: v carries a session and its address is shared by many
+// established sessions (SharedAddress, an office NAT) or absent (a
+// replayed log that names clients by session). On an address of its own
+// a session is not the subject, so a client rotating session cookies is
+// still judged as one address.
+func (v *View) BySession() bool {
+	return v.Identity.Session != "" && (v.Hints.Has(SharedAddress) || !v.ClientIP.IsValid())
+}
 
 // Identity is who the request claims to be, after verification.
 type Identity struct {

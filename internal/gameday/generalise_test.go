@@ -1,0 +1,125 @@
+package gameday_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abuseguard/abuseguard/internal/gameday"
+	"github.com/abuseguard/abuseguard/internal/sample"
+)
+
+// generalisationShortfalls are, per sample API and guard config, what
+// docs/detection-quality.md says falls short of issue 10's targets: a
+// scenario name (any of its per-scenario checks fails) or "target:NAME"
+// (a run-level target fails). As in TestStandardGameDay, a check that
+// starts failing and is not listed fails the test, and one listed that
+// stops failing fails it too, so the docs are corrected; "borderline"
+// entries may go either way (they sit on a threshold, or vary between
+// runs).
+var generalisationShortfalls = map[string]map[string]string{
+	"shop/defaults": {
+		"target:median_time_to_mitigate_s": "borderline: the median attacker lands on account-enumeration's 5.7 s",
+		"target:benign_false_block_rate":   "borderline: the partner's sync, an unknown key under the defaults, is refused by volumetric and sharing in some runs",
+		"partner-batch":                    "borderline: as above",
+		"account-enumeration":              "slow: inferred verify route, no identifier field, 10 failures at 1.5 a second",
+		"credential-stuffing-distributed":  "slow: the global spike needs 200 failing logins",
+		"graphql-abuse":                    "slow: no graphql route kind, so no depth or alias checks",
+		"honeypot":                         "never: no decoy declared",
+		"office-abuser":                    "slow: 10 failures at 2 a second, then the office's sessions dilute nothing but time",
+		"scraping-slow":                    "never: each address stays under every per-client threshold",
+		"token-churn":                      "slow: the second churn step is what acts",
+		"promo-bruteforce":                 "borderline: inferred verify route, 4.8 to 5.3 s between runs",
+	},
+	"market/docs": {
+		"account-enumeration":             "borderline: 10 identifiers at 3 a second, then the throttle's burst (as on the shop)",
+		"credential-stuffing-distributed": "slow: the global spike needs 200 failing logins",
+		"office-abuser":                   "borderline: 10 failures at 2 a second",
+		"scraping-slow":                   "never: each address stays under every per-client threshold",
+		"token-churn":                     "slow: the second churn step is what acts",
+	},
+	"market/defaults": {
+		"target:median_time_to_mitigate_s": "the median attacker is account-enumeration's 5.7 s",
+		"target:benign_false_block_rate":   "the partner's bulk sync, a bearer key the defaults do not read, is blocked as a scraper",
+		"partner-batch":                    "blocked as a scraper: 86% of its requests",
+		"account-enumeration":              "slow: inferred verify route, no identifier field",
+		"credential-stuffing-distributed":  "slow: the global spike needs 200 failing logins",
+		"honeypot":                         "never: no decoy declared",
+		"leaked-key":                       "never: bearer keys are not read without identity.api_key.bearer",
+		"office-abuser":                    "slow: 10 failures at 2 a second",
+		"scraping-slow":                    "never: each address stays under every per-client threshold",
+		"token-churn":                      "never in time: bearer keys are not read, so churned keys are one address's 403s",
+		"promo-bruteforce":                 "borderline: inferred verify route, 4.8 to 5.3 s between runs",
+	},
+}
+
+// TestGameDayGeneralises runs the standard mixed game day (60 s, virtual
+// clock, seed 1) against the sample shop under the embedded defaults and
+// against the marketplace under the defaults and under
+// examples/market.yaml (the shop under examples/shop.yaml is
+// TestStandardGameDay), and checks issue 10's targets against the
+// shortfalls listed above. Two things are never a shortfall: the office
+// behind its NAT address is never refused, and under a config that
+// declares the partner's key, no request of the partner's sync is blocked.
+func TestGameDayGeneralises(t *testing.T) {
+	t.Setenv(sample.TokenSecretEnv, "game-day-test-secret")
+	for _, tc := range []struct {
+		api      string
+		defaults bool
+	}{{"shop", true}, {"market", false}, {"market", true}} {
+		name := tc.api + "/docs"
+		if tc.defaults {
+			name = tc.api + "/defaults"
+		}
+		t.Run(name, func(t *testing.T) {
+			_, s, err := gameday.Demo(context.Background(), gameday.DemoOptions{
+				Duration: time.Minute, Seed: 1, Out: t.TempDir(), Virtual: true, API: tc.api, Defaults: tc.defaults})
+			if err != nil {
+				t.Fatal(err)
+			}
+			known := generalisationShortfalls[name]
+			failing := map[string]string{}
+			for _, tg := range s.Targets {
+				if !tg.Pass {
+					failing["target:"+tg.Name] = tg.Name
+				}
+			}
+			for _, line := range s.Shortfalls {
+				name, _, _ := strings.Cut(strings.TrimPrefix(line, `Scenario "`), `"`)
+				failing[name] = line
+			}
+			for k, line := range failing {
+				if _, ok := known[k]; !ok {
+					t.Errorf("%s falls short and is not listed: %s", k, line)
+				}
+			}
+			for k, why := range known {
+				if _, ok := failing[k]; !ok && !strings.HasPrefix(why, "borderline") {
+					t.Errorf("%s no longer falls short (%s): update docs/detection-quality.md and generalisationShortfalls", k, why)
+				}
+			}
+			if s.OfficeRequests < 150 || s.OfficeMitigated != 0 {
+				t.Errorf("office: %d of %d requests refused, want 0 of 150 or more", s.OfficeMitigated, s.OfficeRequests)
+			}
+			if p := s.Scenarios["partner-batch"]; p == nil || p.BenignRequests < 500 {
+				t.Errorf("partner-batch: %+v, want 500 requests or more", p)
+			} else if !tc.defaults && p.Blocked != 0 {
+				t.Errorf("partner-batch: %d requests of a declared key blocked (refused by %v)", p.Blocked, p.RefusedBy)
+			}
+			for _, sc := range gameday.Scenarios {
+				got := s.Scenarios[sc.Name]
+				if sc.Label != gameday.Attack || got == nil {
+					continue
+				}
+				if _, short := known[sc.Name]; !short && got.AttackersMitigated != got.Attackers {
+					t.Errorf("%s: %d of %d attackers mitigated", sc.Name, got.AttackersMitigated, got.Attackers)
+				}
+			}
+			if tc.api == "market" && slices.ContainsFunc(s.Shortfalls, func(l string) bool { return strings.Contains(l, `"graphql-abuse"`) }) {
+				t.Error("the marketplace has no GraphQL, yet graphql-abuse ran")
+			}
+		})
+	}
+}

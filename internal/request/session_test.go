@@ -1,0 +1,84 @@
+package request
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestIdentifySession(t *testing.T) {
+	def := NewIdentifier(IdentifierOptions{Secret: []byte("s")})
+	session := func(id *Identifier, h HTTPHeader) string {
+		var i Identity
+		id.Identify(h, "", &i)
+		return i.Session
+	}
+	a := session(def, HTTPHeader{"Cookie": {"theme=dark; sessionid=abc123; lang=de"}})
+	b := session(def, HTTPHeader{"Cookie": {`sessionid="abc123"`}})
+	c := session(def, HTTPHeader{"Cookie": {"JSESSIONID=zzz"}})
+	if !strings.HasPrefix(a, "s_") || len(a) != 18 || strings.Contains(a, "abc123") {
+		t.Fatalf("session id %q", a)
+	}
+	if a != b || a == c || c == "" {
+		t.Fatalf("quoted and bare cookie differ, or two sessions share one id: %q %q %q", a, b, c)
+	}
+	if s := session(def, HTTPHeader{"Cookie": {"theme=dark; mysessionid=abc123"}}); s != "" {
+		t.Fatalf("a cookie that is no session cookie gave session %q", s)
+	}
+	custom := NewIdentifier(IdentifierOptions{Secret: []byte("s"), SessionHeader: "x-session", SessionCookies: []string{"shop_sess"}})
+	if s := session(custom, HTTPHeader{"Cookie": {"sessionid=abc123"}}); s != "" {
+		t.Fatalf("configured cookies replace the defaults; got %q", s)
+	}
+	if s := session(custom, HTTPHeader{"Cookie": {"shop_sess=abc123"}}); s != a {
+		t.Fatalf("same raw session, different id: %q vs %q", s, a)
+	}
+	if s := session(custom, HTTPHeader{"X-Session": {"h1"}, "Cookie": {"shop_sess=abc123"}}); s == a || s == "" {
+		t.Fatalf("the header wins over the cookie; got %q", s)
+	}
+	off := NewIdentifier(IdentifierOptions{Secret: []byte("s"), SessionCookies: []string{}})
+	if s := session(off, HTTPHeader{"Cookie": {"sessionid=abc123"}}); s != "" {
+		t.Fatalf("sessions off, got %q", s)
+	}
+}
+
+// TestIdentifyBearerKey: an opaque API key in "Authorization: Bearer KEY"
+// is known by the SHA-256 of KEY, as the docs tell an operator to declare it.
+func TestIdentifyBearerKey(t *testing.T) {
+	id := NewIdentifier(IdentifierOptions{
+		KeyHeader: "authorization", Secret: []byte("s"),
+		Keys: map[[32]byte]KeyInfo{sha256Of("partner-opaque-key"): {ID: "acme", Plan: "partner"}},
+	})
+	var a, b Identity
+	id.Identify(HTTPHeader{"Authorization": {"Bearer partner-opaque-key"}}, "", &a)
+	id.Identify(HTTPHeader{"Authorization": {"bearer  partner-opaque-key"}}, "", &b)
+	if a.KeyID != "acme" || !a.Verified || b.KeyID != "acme" {
+		t.Fatalf("bearer key not recognised: %+v %+v", a, b)
+	}
+}
+
+// TestBearerSession checks that a bearer token nothing else reads is the
+// session under BearerSession: the same id as that value in a cookie, not
+// a key, and not when a cookie names the session or the option is off.
+func TestBearerSession(t *testing.T) {
+	on := NewIdentifier(IdentifierOptions{Secret: []byte("s"), BearerSession: true})
+	var i Identity
+	on.Identify(HTTPHeader{"Authorization": {"Bearer opaque-token-1"}}, "", &i)
+	if i.Session != on.SessionID("opaque-token-1") || i.KeyID != "" || i.Verified {
+		t.Fatalf("bearer session: %+v", i)
+	}
+	i = Identity{}
+	on.Identify(HTTPHeader{"Authorization": {"Bearer opaque-token-1"}, "Cookie": {"sid=c1"}}, "", &i)
+	if i.Session != on.SessionID("c1") {
+		t.Fatalf("the cookie should win: %+v", i)
+	}
+	i = Identity{}
+	NewIdentifier(IdentifierOptions{Secret: []byte("s")}).Identify(HTTPHeader{"Authorization": {"Bearer opaque-token-1"}}, "", &i)
+	if i.Session != "" {
+		t.Fatalf("BearerSession off: %+v", i)
+	}
+	i = Identity{}
+	keys := NewIdentifier(IdentifierOptions{Secret: []byte("s"), BearerSession: true, KeyBearer: true})
+	keys.Identify(HTTPHeader{"Authorization": {"Bearer opaque-token-1"}}, "", &i)
+	if i.Session != "" || i.KeyID == "" {
+		t.Fatalf("a bearer key is a key, not a session: %+v", i)
+	}
+}
