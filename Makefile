@@ -64,6 +64,8 @@ bench:
 	$(GO) test -run '^$$' -bench 'Client' -benchtime 2s -count 5 ./internal/store/redis
 	$(GO) test -run '^$$' -bench 'ShouldRateLimit' -benchtime 2s -count 3 ./internal/front/rls
 	$(GO) run ./tools/grpcbench -duration 5s -rounds 3
+	$(GO) test -run '^$$' -bench 'ContentGuards' -benchmem -count 6 ./internal/engine
+	$(GO) test -run '^$$' -bench 'Inspect' -benchmem -count 6 ./internal/guard/waf
 
 # fuzz runs every fuzz target for FUZZTIME each; .ci/check-fuzz-targets
 # (in lint) fails when a func FuzzX in the repository is missing here.
@@ -94,6 +96,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./internal/front/rls
 	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME) ./internal/front/forwardauth
 	$(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME) ./internal/front/extauthz
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/guard/openapi
+	$(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME) ./internal/guard/openapi
+	$(GO) test -run '^$$' -fuzz '^FuzzInspect$$' -fuzztime $(FUZZTIME) ./internal/guard/waf
 
 check-examples: build
 	./bin/abuseguard check examples/*.yaml

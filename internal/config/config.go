@@ -17,6 +17,7 @@ import (
 
 	"github.com/abuseguard/abuseguard/internal/detect"
 	"github.com/abuseguard/abuseguard/internal/guard/graphqlcost"
+	"github.com/abuseguard/abuseguard/internal/guard/openapi"
 	"github.com/abuseguard/abuseguard/internal/limit"
 	"github.com/abuseguard/abuseguard/internal/policy"
 	"github.com/abuseguard/abuseguard/internal/verdict"
@@ -31,18 +32,21 @@ func DefaultYAML() []byte { return defaultYAML }
 
 // Config is abuseguard's whole configuration.
 type Config struct {
-	Listen        string   `yaml:"listen"`
-	AdminListen   string   `yaml:"admin_listen"`
-	Upstream      string   `yaml:"upstream"`
-	Server        Server   `yaml:"server"`
-	Network       Network  `yaml:"network"`
-	Paths         Paths    `yaml:"paths"`
-	Identity      Identity `yaml:"identity"`
-	Routes        []Route  `yaml:"routes"`
-	UnknownRoutes string   `yaml:"unknown_routes"`
-	Limits        []Limit  `yaml:"limits"`
-	State         State    `yaml:"state"`
-	AccessLog     string   `yaml:"access_log"`
+	Listen      string   `yaml:"listen"`
+	AdminListen string   `yaml:"admin_listen"`
+	Upstream    string   `yaml:"upstream"`
+	Server      Server   `yaml:"server"`
+	Network     Network  `yaml:"network"`
+	Paths       Paths    `yaml:"paths"`
+	Identity    Identity `yaml:"identity"`
+	Routes      []Route  `yaml:"routes"`
+	// RoutesFrom names an OpenAPI 3 spec whose operations are added to
+	// Routes (declared routes win); relative to the config's directory.
+	RoutesFrom    string  `yaml:"routes_from"`
+	UnknownRoutes string  `yaml:"unknown_routes"`
+	Limits        []Limit `yaml:"limits"`
+	State         State   `yaml:"state"`
+	AccessLog     string  `yaml:"access_log"`
 	// AccessLogBenignSample is the share of benign requests' lines the
 	// access log keeps (0 to 1; 1 keeps all): allowed, no rule that would
 	// have acted, upstream status below 400. Every other line is kept.
@@ -54,6 +58,8 @@ type Config struct {
 	Events                string              `yaml:"events"`
 	EventsSchema          string              `yaml:"events_schema"`
 	Admin                 Admin               `yaml:"admin"`
+	OpenAPI               OpenAPI             `yaml:"openapi"`
+	WAF                   WAF                 `yaml:"waf"`
 	Detectors             detect.Config       `yaml:"detectors"`
 	Rules                 []policy.RuleConfig `yaml:"rules"`
 	GraphQL               GraphQL             `yaml:"graphql"`
@@ -69,6 +75,7 @@ type Config struct {
 
 	rules       *policy.Rules      // Rules compiled by Parse
 	graphQLCost *graphqlcost.Model // GraphQL's cost model, built by Parse
+	openAPISpec *openapi.Spec      // the spec RoutesFrom names, loaded by Parse
 }
 
 // CompiledRules returns the CEL rules, compiled and type-checked once when
@@ -338,6 +345,7 @@ func parse(file string, data []byte) (*Config, error) {
 		decodeErrs = decode(file, data, c, c.Positions)
 	}
 	errs := slices.Clone(decodeErrs)
+	errs = append(errs, c.importRoutes()...)
 	for _, e := range c.validateRules(data) {
 		if !restates(e, decodeErrs) {
 			errs = append(errs, e)

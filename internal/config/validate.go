@@ -86,6 +86,7 @@ func (c *Config) validate() Errors {
 	v.risk()
 	v.decisions()
 	v.guards()
+	v.contentGuards()
 	v.challenge()
 	for _, e := range c.Detectors.Validate() {
 		v.fail("detectors."+e.Path, "%s", e.Msg)

@@ -58,9 +58,11 @@ type ProbingConfig struct {
 	// logs record them), once per kind per Window (default 30; negative
 	// turns the check off).
 	ProtocolWeight float64 `yaml:"protocol_weight"`
-	// RoutesConfigured says the route table lists the API's endpoints, so
-	// a request that matches no route is a miss before the upstream even
-	// answers. Set by the policy compiler, not read from YAML.
+	// RoutesConfigured says the route table lists the API's endpoints
+	// (unknown routes are refused, or the routes come from an OpenAPI
+	// spec), so a request that matches no route is a miss before the
+	// upstream even answers. Set by the policy compiler, not read from
+	// YAML.
 	RoutesConfigured bool `yaml:"-"`
 }
 
@@ -257,10 +259,12 @@ func (d *Probing) protocolKind(v *request.View) int {
 }
 
 // Request counts a path that matches no route (when routes are
-// configured) as a miss, and signals a sensitive path and an injection
+// configured) and a request the OpenAPI spec does not allow (an unknown
+// path or method, a bad parameter or body: a finding of the openapi
+// guard, detection-only or enforced) as a miss, and signals a sensitive path and an injection
 // probe in the query.
 func (d *Probing) Request(v *request.View, s Sink) {
-	unmatched := d.cfg.RoutesConfigured && v.Route == nil
+	unmatched := d.cfg.RoutesConfigured && v.Route == nil || v.Finding("openapi") != nil
 	pat := d.matchSensitive(v)
 	inj := d.matchInjection(v.Query)
 	proto := d.protocolKind(v)
@@ -331,7 +335,7 @@ func (d *Probing) emit(v *request.View, f probingFinding, pat, inj int, s Sink) 
 		}
 		thr := float64(step) * d.cfg.Threshold
 		s.Emit(Signal{Detector: d.Name(), Entity: e, Weight: d.cfg.Weight, Severity: sev, Evidence: Evidence{
-			Summary:   fmt.Sprintf("%.0f distinct paths unmatched or answered 404/403/400 in %s (threshold %.0f)", f.count, d.cfg.Window, thr),
+			Summary:   fmt.Sprintf("%.0f distinct paths unmatched, invalid per the OpenAPI spec or answered 404/403/400 in %s (threshold %.0f)", f.count, d.cfg.Window, thr),
 			Count:     f.count,
 			Threshold: thr,
 			Window:    d.cfg.Window,

@@ -10,8 +10,9 @@ import (
 // Decide returns the Verdict for v, in this order: an allowlisted client
 // skips decisions, detectors and rules; an active decision on the client
 // acts; the detectors see the request, and a decision they cause now acts
-// at once; an unknown route is refused when so configured, and a GraphQL
-// document over a hard limit (400 graphql_too_complex); the limits run
+// at once; a content guard's enforced finding (OpenAPI validation, the
+// WAF) is refused; an unknown route is refused when so configured, and a
+// GraphQL document over a hard limit (400 graphql_too_complex); the limits run
 // in order (rates, quotas, concurrency): a request counts against every
 // limit it passes, and the first enforced limit that refuses it decides;
 // last, the CEL rules may act more strongly (or, with allow, lift a limit's
@@ -36,6 +37,9 @@ func (p *Policy) Decide(v *request.View) *Verdict {
 		if d != nil && p.enforce(vd, v, d) {
 			return vd
 		}
+	}
+	if !vd.Allowlisted && len(v.Findings) > 0 && p.refuseFinding(vd, v) {
+		return vd
 	}
 	if v.Route == nil && p.blockUnknown {
 		vd.Action, vd.Status, vd.Reason = verdict.Block, http.StatusNotFound, "unknown_route"

@@ -90,6 +90,9 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 		return nil, c.ErrorAt("routes", err)
 	}
 	p.Parser.Router = router
+	if p.Parser.Checks, err = p.contentChecks(c); err != nil {
+		return nil, err
+	}
 	ident, err := p.identifier(c)
 	if err != nil {
 		p.Close()
@@ -107,7 +110,7 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 		return nil, c.ErrorAt("challenge.secret_env", err)
 	}
 	p.detectors = shared.detectors.Build(&c.Detectors, detect.Env{Pseudonym: ident.Pseudonym,
-		RoutesConfigured: len(c.Routes) > 0 && p.blockUnknown, Cluster: shared.cluster}, shared.detectorEntities)
+		RoutesConfigured: len(c.Routes) > 0 && (p.blockUnknown || c.RoutesFrom != ""), Cluster: shared.cluster}, shared.detectorEntities)
 	p.campaigns = findCampaigns(p.detectors)
 	for name, mode := range c.Detectors.Modes() {
 		if mode == verdict.Shadow {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/abuseguard/abuseguard/internal/decision"
 	"github.com/abuseguard/abuseguard/internal/detect"
+	"github.com/abuseguard/abuseguard/internal/guard/waf"
 	"github.com/abuseguard/abuseguard/internal/limit"
 	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
@@ -85,6 +86,10 @@ type Shared struct {
 	secrets    map[string][]byte // HMAC secrets by the environment variable naming them
 	jwt        *sharedJWT
 	challenges *sharedChallenges
+	// The WAF and the options it was built with: one compiled rule set
+	// while they do not change.
+	wafInstance *waf.WAF
+	wafOptions  waf.Options
 }
 
 // sharedJWT is the JWT verifier and the options it was made with: a

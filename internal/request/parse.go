@@ -28,6 +28,9 @@ type Parser struct {
 	// Paths is how request paths are made canonical (nil:
 	// DefaultPathPolicy).
 	Paths *PathPolicy
+	// Checks are the content guards run on every routed request (the
+	// OpenAPI validator, the WAF), in order; none by default.
+	Checks []Check
 }
 
 // Parse fills v from in, which arrived at now. It returns a problem when
@@ -92,6 +95,9 @@ func (p *Parser) Parse(in *Input, now time.Time, v *View) *problem.Problem {
 	} else {
 		v.Cost = 1
 	}
+	if len(p.Checks) > 0 {
+		p.check(in, v)
+	}
 	if p.Identifier == nil {
 		return nil
 	}
@@ -101,6 +107,16 @@ func (p *Parser) Parse(in *Input, now time.Time, v *View) *problem.Problem {
 		}
 	}
 	return p.Identifier.Identify(h, in.RawQuery, &v.Identity)
+}
+
+// check runs the content guards on a copy of in: handing in itself to
+// them (interfaces) would move every caller's Input to the heap, guards
+// or not.
+func (p *Parser) check(in *Input, v *View) {
+	cin := *in
+	for _, c := range p.Checks {
+		c.Check(&cin, v)
+	}
 }
 
 // noHeader is the Header of a request whose front has none.

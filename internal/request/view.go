@@ -40,6 +40,9 @@ type View struct {
 	// GraphQL is the shape of the GraphQL document a route of kind
 	// graphql carries; zero elsewhere.
 	GraphQL GraphQLShape
+	// Findings are what content guards (Parser.Checks) found wrong with
+	// the request; nil when they found nothing or none is configured.
+	Findings []Finding
 	// Cost is the work the request asks of the upstream, in cost units:
 	// its GraphQL documents' price on a graphql route with a cost model,
 	// else its route's cost (default 1); 1 without a route.
@@ -127,6 +130,6 @@ func (h HeaderValues) Get(i int) string {
 
 // Reset clears v for reuse, keeping its buffers.
 func (v *View) Reset() {
-	headers := v.Headers[:0]
-	*v = View{Headers: headers}
+	headers, findings := v.Headers[:0], v.Findings[:0]
+	*v = View{Headers: headers, Findings: findings}
 }
