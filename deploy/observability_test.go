@@ -17,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/abuseguard/abuseguard/internal/front/proxy"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
 	"github.com/abuseguard/abuseguard/internal/testenv"
 )
@@ -73,7 +74,11 @@ func readRules(t *testing.T, file string) ruleGroups {
 func known(t *testing.T) map[string]bool {
 	t.Helper()
 	names := map[string]bool{}
-	for _, n := range telemetry.Exported() {
+	// The inline proxy registers its upstream guards' metrics (breakers,
+	// adaptive limit) on the Metrics serve exports.
+	m := telemetry.NewMetrics()
+	proxy.New(proxy.Options{Metrics: m})
+	for _, n := range append(telemetry.Exported(), m.Names()...) {
 		names[n] = true
 		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
 			names[n+suffix] = true

@@ -204,8 +204,8 @@ func (m *Metrics) Names() []string {
 }
 
 // Exported returns the names of every metric family serve can export:
-// NewMetrics' and those of the state, decision, detector, Redis and SIEM
-// watchers.
+// NewMetrics' and those of the state, decision, detector, Redis, SIEM and
+// budget watchers.
 func Exported() []string {
 	m := NewMetrics()
 	m.WatchState(func() StateStats { return StateStats{} })
@@ -213,5 +213,6 @@ func Exported() []string {
 	m.WatchSIEM(func() SIEMStats { return SIEMStats{} })
 	m.WatchDecisions(func() DecisionStats { return DecisionStats{} })
 	m.WatchDetectors(func() map[string]StateStats { return nil })
+	m.WatchBudgets(func() map[string][2]uint64 { return nil })
 	return m.Names()
 }
