@@ -87,24 +87,15 @@ func Handler(opts Options) http.Handler {
 	}
 	a := &api{opts: opts}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/decisions", a.list)
-	mux.HandleFunc("POST /v1/decisions", a.add)
-	mux.Handle("/v1/decisions", methods("GET, POST"))
-	mux.HandleFunc("GET /v1/decisions/{id}", a.get)
-	mux.HandleFunc("DELETE /v1/decisions/{id}", a.remove)
-	mux.Handle("/v1/decisions/{id}", methods("GET, DELETE"))
-	mux.HandleFunc("GET /v1/explain/{entity...}", a.explain)
-	mux.Handle("/v1/explain/{entity...}", methods("GET"))
+	handle(mux, "/v1/decisions", on{"GET", a.list}, on{"POST", a.add})
+	handle(mux, "/v1/decisions/{id}", on{"GET", a.get}, on{"DELETE", a.remove})
+	handle(mux, "/v1/explain/{entity...}", on{"GET", a.explain})
 	a.opsRoutes(mux)
 	a.incidentRoutes(mux)
-	mux.HandleFunc("GET /v1/campaigns", a.listCampaigns)
-	mux.Handle("/v1/campaigns", methods("GET"))
-	mux.HandleFunc("GET /v1/campaigns/{id}", a.getCampaign)
-	mux.Handle("/v1/campaigns/{id}", methods("GET"))
-	mux.HandleFunc("POST /v1/campaigns/{id}/dismiss", a.dismissCampaign)
-	mux.Handle("/v1/campaigns/{id}/dismiss", methods("POST"))
-	mux.HandleFunc("GET /v1/routes/suggest", a.suggestRoutes)
-	mux.Handle("/v1/routes/suggest", methods("GET"))
+	handle(mux, "/v1/campaigns", on{"GET", a.listCampaigns})
+	handle(mux, "/v1/campaigns/{id}", on{"GET", a.getCampaign})
+	handle(mux, "/v1/campaigns/{id}/dismiss", on{"POST", a.dismissCampaign})
+	handle(mux, "/v1/routes/suggest", on{"GET", a.suggestRoutes})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, &problem.Problem{Status: http.StatusNotFound, Reason: "not_found", Detail: "no admin API route " + r.URL.Path})
 	})
@@ -130,6 +121,23 @@ func bearer(h string) string {
 		return ""
 	}
 	return strings.TrimSpace(tok)
+}
+
+// on is one method's handler of an admin API path.
+type on struct {
+	method  string
+	handler http.HandlerFunc
+}
+
+// handle routes each method of path to its handler and answers every other
+// method on path with a problem+json 405 whose Allow lists those methods.
+func handle(mux *http.ServeMux, path string, handlers ...on) {
+	allow := make([]string, len(handlers))
+	for i, h := range handlers {
+		mux.HandleFunc(h.method+" "+path, h.handler)
+		allow[i] = h.method
+	}
+	mux.Handle(path, methods(strings.Join(allow, ", ")))
 }
 
 func methods(allow string) http.Handler {

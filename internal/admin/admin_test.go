@@ -236,7 +236,8 @@ func TestValidation(t *testing.T) {
 	if status, _ := f.do(t, "POST", "/v1/decisions", big, &p); status != http.StatusRequestEntityTooLarge || p.Reason != "body_too_large" {
 		t.Errorf("oversized body: %d %+v", status, p)
 	}
-	if status, _ := f.do(t, "PUT", "/v1/decisions", "", &p); status != http.StatusMethodNotAllowed || p.Reason != "method_not_allowed" {
+	if status, _ := f.do(t, "PUT", "/v1/decisions", "", &p); status != http.StatusMethodNotAllowed || p.Reason != "method_not_allowed" ||
+		!strings.HasSuffix(p.Detail, "use GET, POST") {
 		t.Errorf("PUT: %d %+v", status, p)
 	}
 	if status, _ := f.do(t, "GET", "/v1/nothing", "", &p); status != http.StatusNotFound || p.Reason != "not_found" {

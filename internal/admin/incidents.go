@@ -24,10 +24,8 @@ type IncidentList struct {
 }
 
 func (a *api) incidentRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/incidents", a.incidents)
-	mux.Handle("/v1/incidents", methods("GET"))
-	mux.HandleFunc("GET /v1/incidents/{id}", a.incident)
-	mux.Handle("/v1/incidents/{id}", methods("GET"))
+	handle(mux, "/v1/incidents", on{"GET", a.incidents})
+	handle(mux, "/v1/incidents/{id}", on{"GET", a.incident})
 }
 
 func (a *api) incidentsOff(w http.ResponseWriter) bool {

@@ -62,16 +62,11 @@ const (
 )
 
 func (a *api) opsRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/decisions/{id}/feedback", a.feedback)
-	mux.Handle("/v1/decisions/{id}/feedback", methods("POST"))
-	mux.HandleFunc("GET /v1/rules", a.rules)
-	mux.Handle("/v1/rules", methods("GET"))
-	mux.HandleFunc("POST /v1/rules/{name}/promote", a.promote)
-	mux.Handle("/v1/rules/{name}/promote", methods("POST"))
-	mux.HandleFunc("POST /v1/rules/{name}/rollback", a.rollback)
-	mux.Handle("/v1/rules/{name}/rollback", methods("POST"))
-	mux.HandleFunc("GET /v1/rules/{name}/report", a.report)
-	mux.Handle("/v1/rules/{name}/report", methods("GET"))
+	handle(mux, "/v1/decisions/{id}/feedback", on{"POST", a.feedback})
+	handle(mux, "/v1/rules", on{"GET", a.rules})
+	handle(mux, "/v1/rules/{name}/promote", on{"POST", a.promote})
+	handle(mux, "/v1/rules/{name}/rollback", on{"POST", a.rollback})
+	handle(mux, "/v1/rules/{name}/report", on{"GET", a.report})
 }
 
 // decodeBody decodes r's JSON body into v strictly; on an error it has
