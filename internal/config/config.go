@@ -156,9 +156,11 @@ type APIKey struct {
 	Header       string `yaml:"header"`
 	Query        string `yaml:"query"`
 	RequireKnown bool   `yaml:"require_known"`
-	// Bearer reads keys from "Authorization: Bearer KEY" too: a token that
-	// is not a JWT is a key (hashed without the scheme); a JWT is verified
-	// under jwt.
+	// Bearer reads keys from "Authorization: Bearer KEY" too (on by
+	// default): a token that is not a JWT is a key (hashed without the
+	// scheme); a JWT is verified under jwt, else it is the session. With
+	// Header naming Authorization the header reads every value as a key
+	// and Bearer changes nothing.
 	Bearer bool      `yaml:"bearer"`
 	Keys   []KeyInfo `yaml:"keys"`
 }

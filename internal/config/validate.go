@@ -301,9 +301,6 @@ func (v *validator) identity() {
 	if h := id.APIKey.Header; h != "" && !headerPattern.MatchString(h) {
 		v.fail("identity.api_key.header", "%q is not a header name", h)
 	}
-	if id.APIKey.Bearer && strings.EqualFold(id.APIKey.Header, "Authorization") {
-		v.fail("identity.api_key.header", "Authorization is read by bearer: true (without the Bearer scheme); set header to \"\" or another header")
-	}
 	if id.APIKey.RequireKnown && len(id.APIKey.Keys) == 0 {
 		v.fail("identity.api_key.require_known", "requires at least one entry in keys")
 	}

@@ -38,8 +38,9 @@ type IdentifierOptions struct {
 	SessionCookies []string
 	// KeyBearer reads an API key from "Authorization: Bearer KEY" when no
 	// header or query key is present: a token that is not JWT-shaped (see
-	// IsJWT), or any token when JWT is nil, is a key, looked up by the
-	// SHA-256 of KEY alone. A JWT-shaped token is verified as a JWT.
+	// IsJWT) is a key, looked up by the SHA-256 of KEY alone. A JWT-shaped
+	// token is a signed-in user's token, never a key: verified as a JWT
+	// when JWT is set, else left to BearerSession.
 	KeyBearer bool
 	// BearerSession makes a bearer token nothing else reads (no JWT
 	// verifier, not read as a key) the session id when no session header
@@ -91,7 +92,7 @@ func (id *Identifier) Identify(h Header, rawQuery string, out *Identity) *proble
 	}
 	key := id.apiKey(h, rawQuery)
 	token, hasToken := bearerToken(h)
-	if hasToken && id.opts.KeyBearer && (id.opts.JWT == nil || !IsJWT(token)) {
+	if hasToken && id.opts.KeyBearer && !IsJWT(token) {
 		if key == "" {
 			key = token
 		}

@@ -78,7 +78,8 @@ func TestIdentifyBearerKeys(t *testing.T) {
 		{"the header key wins over a bearer key", id, HTTPHeader{"X-Api-Key": {"sk_live_known"}, "Authorization": {"Bearer sk_live_other"}}, "acme", "", true, ""},
 		{"header key and bearer JWT both count", id, HTTPHeader{"X-Api-Key": {"sk_live_known"}, "Authorization": {"Bearer " + valid}}, "acme", "user-1", true, ""},
 		{"bearer keys off: an opaque token is a bad JWT", NewIdentifier(IdentifierOptions{JWT: jwtStdVerifier(t, nil)}), bearer("sk_live_known"), "", "", false, "token_malformed"},
-		{"no JWT configured: every bearer token is a key", NewIdentifier(IdentifierOptions{KeyBearer: true, Secret: []byte("s")}), bearer(valid), "k_", "", false, ""},
+		{"no JWT configured: an opaque token is a key", NewIdentifier(IdentifierOptions{KeyBearer: true, Secret: []byte("s")}), bearer("sk_live_other"), "pseudonym", "", false, ""},
+		{"no JWT configured: a JWT-shaped token is no key", NewIdentifier(IdentifierOptions{KeyBearer: true, Secret: []byte("s")}), bearer(valid), "", "", false, ""},
 		{"empty bearer token", id, bearer(""), "", "", false, ""},
 	}
 	for _, tt := range tests {

@@ -81,4 +81,12 @@ func TestBearerSession(t *testing.T) {
 	if i.Session != "" || i.KeyID == "" {
 		t.Fatalf("a bearer key is a key, not a session: %+v", i)
 	}
+	// A signed-in user's JWT, with no verifier to read it, is no key: it
+	// stays the session, as without KeyBearer.
+	i = Identity{}
+	jwtShaped := "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1LTEifQ.c2ln"
+	keys.Identify(HTTPHeader{"Authorization": {"Bearer " + jwtShaped}}, "", &i)
+	if i.KeyID != "" || i.Session != keys.SessionID(jwtShaped) {
+		t.Fatalf("an unverified JWT with bearer keys on: %+v, want the session and no key", i)
+	}
 }

@@ -571,10 +571,15 @@ identity:
 		},
 		status: 401, reason: "token_bad_issuer",
 	}, {
-		name:   "token that is not a JWT",
-		config: jwtCfg,
+		name:   "token that is not a JWT, bearer keys off",
+		config: jwtCfg + "  api_key: {bearer: false}\n",
 		req:    func() *http.Request { return newRequest("GET", "/x", nil, bearer("not.a.jwt")) },
 		status: 401, reason: "token_malformed",
+	}, {
+		name:   "token that is not a JWT: an unverified opaque key by default",
+		config: jwtCfg,
+		req:    func() *http.Request { return newRequest("GET", "/x", nil, bearer("not.a.jwt")) },
+		status: 200,
 	}, {
 		name:   "known opaque bearer key",
 		config: bearerKeys,
