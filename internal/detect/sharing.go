@@ -57,6 +57,14 @@ type SharingConfig struct {
 	// KeysPerUserWeight is the risk points of one KeysPerUser signal
 	// (default 25).
 	KeysPerUserWeight float64 `yaml:"keys_per_user_weight"`
+	// RefusedKeysPerIP is the distinct API keys the upstream refused (401
+	// or 403) that one client IP may send in ChurnWindow before a signal
+	// (default 5): a signal at 5, 10, 15, ... A key the upstream refuses
+	// is one the client did not get from it: trying several is guessing.
+	RefusedKeysPerIP float64 `yaml:"refused_keys_per_ip"`
+	// RefusedKeysPerIPWeight is the risk points of one RefusedKeysPerIP
+	// signal (default 45).
+	RefusedKeysPerIPWeight float64 `yaml:"refused_keys_per_ip_weight"`
 }
 
 const (
@@ -65,6 +73,7 @@ const (
 	sharingFingerprintWeight = 25
 	sharingKeysPerIPWeight   = 35
 	sharingKeysPerUserWeight = 25
+	sharingRefusedKeysWeight = 45
 	// sharingNetworkSteps caps the steps of the IPs and fingerprints
 	// checks: many addresses or fingerprints inside few networks is how
 	// autoscaling groups, carrier NAT pools and IPv6 privacy addresses
@@ -98,6 +107,9 @@ const (
 // Churn: the distinct API keys sent by one user, or by one client IP in
 // requests without a user, within a day. A client trying stolen or
 // generated keys, or rotating keys to dodge per-key limits, sends many.
+// Keys the upstream refused (401 or 403) are counted apart, per client IP,
+// against a lower threshold: guessed keys show up after a handful, while
+// an integration platform's many customers' keys are accepted.
 //
 // False-positive traps: a mobile user moving between networks (a few
 // prefixes, stays far below 20); a partner calling from a cloud
@@ -124,6 +136,10 @@ type sharingIdentity struct {
 type sharingChurn struct {
 	keys  Distinct
 	steps Steps
+	// refused and refusedSteps count the keys the upstream refused, for
+	// client IPs only.
+	refused      Distinct
+	refusedSteps Steps
 }
 
 // NewSharing returns a Sharing detector for cfg with defaults applied.
@@ -145,6 +161,8 @@ func NewSharing(cfg SharingConfig, h Hasher) *Sharing {
 	cfg.KeysPerIPWeight = orDefault(cfg.KeysPerIPWeight, sharingKeysPerIPWeight)
 	cfg.KeysPerUser = orDefault(cfg.KeysPerUser, 10)
 	cfg.KeysPerUserWeight = orDefault(cfg.KeysPerUserWeight, sharingKeysPerUserWeight)
+	cfg.RefusedKeysPerIP = orDefault(cfg.RefusedKeysPerIP, 5)
+	cfg.RefusedKeysPerIPWeight = orDefault(cfg.RefusedKeysPerIPWeight, sharingRefusedKeysWeight)
 	half := max(64, cfg.MaxEntities/2)
 	return &Sharing{
 		cfg:   cfg,
@@ -276,8 +294,25 @@ func (d *Sharing) emit(s Sink, v *request.View, e verdict.Entity, f sharingFired
 	}
 }
 
-// Response does nothing: sharing is seen on requests.
-func (d *Sharing) Response(*request.View, verdict.Outcome, Sink) {}
+// Response counts a key the upstream refused (401 or 403) against the
+// client IP that sent it, in requests without a verified identity or a
+// user; the rest of sharing is seen on requests.
+func (d *Sharing) Response(v *request.View, o verdict.Outcome, s Sink) {
+	if d.cfg.RefusedKeysPerIP <= 0 || (o.Status != 401 && o.Status != 403) || o.Guard ||
+		v.Identity.KeyID == "" || v.Identity.Verified || v.Identity.User != "" || !v.ClientIP.IsValid() {
+		return
+	}
+	now := v.Time.UnixNano()
+	kh, w := d.h.String(nsSharingKeyID, v.Identity.KeyID), d.cfg.ChurnWindow
+	var f sharingFired
+	d.churn.Update(addrKey(d.h, nsSharingIP, v.ClientIP), now, func(st *sharingChurn) {
+		f = sharingAdd(&st.refused, &st.refusedSteps, now, w, kh, d.cfg.RefusedKeysPerIP, 0)
+	})
+	if f.n > 0 {
+		d.emit(s, v, verdict.Entity{Scope: verdict.ScopeIP, Value: v.ClientIP.String()}, f, d.cfg.RefusedKeysPerIPWeight, High,
+			d.cfg.RefusedKeysPerIP, w, "%.0f distinct API keys refused by the upstream sent from %s in %s")
+	}
+}
 
 // Sweep drops identities and churn entities idle at now.
 func (d *Sharing) Sweep(now int64) {

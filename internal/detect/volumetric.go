@@ -113,7 +113,9 @@ const (
 //     judges only the entities their own baseline cannot, those still
 //     warming up, and signals once per entity and route: a new client far
 //     heavier than its peers. A known heavy client is judged by its own
-//     history, however far it stands from the crowd.
+//     history, however far it stands from the crowd, and so is a declared
+//     key or a known client's (request.View.IdentifiedKey) from its first
+//     bucket: a partner's bulk sync is not a newcomer's.
 //
 // A fourth check, burst, counts per entity the distinct query strings it
 // sends to one path that it has not sent there in the last Bucket or
@@ -125,8 +127,9 @@ const (
 //
 // False-positive traps: many users behind one NAT IP without identities
 // add up (200 users at 15 requests a minute reach the flood ceiling); a
-// heavy partner is a population outlier on its first buckets (one
-// population signal per route, 25 points, after each restart); a sudden
+// heavy partner with a key the upstream has not accepted yet is a
+// population outlier on its first buckets (one population signal per
+// route, 25 points, after each restart); a sudden
 // step in a steady client's rate (a deploy doubling its calls) fires the
 // baseline check once; a client firing dozens of new queries at one path
 // at once (a dashboard whose panels query one endpoint with a changing
@@ -275,8 +278,10 @@ func (d *Volumetric) Request(v *request.View, s Sink) {
 			}
 			st.count++
 			f.routeCount = float64(st.count)
-			// Only entities without a baseline of their own, once.
-			if ready && !f.warm && !st.noted && f.routeCount >= f.popThreshold {
+			// Only entities without a baseline of their own, once; never
+			// a key held to account (declared, or a known client's): it
+			// is no newcomer, and its volume is its plan's business.
+			if ready && !f.warm && !st.noted && !v.IdentifiedKey() && f.routeCount >= f.popThreshold {
 				f.pop, st.noted = true, true
 			}
 		})

@@ -8,7 +8,8 @@ import (
 )
 
 // Decide returns the Verdict for v, in this order: an allowlisted client
-// skips decisions, detectors and rules; an active decision on the client
+// skips decisions, detectors and rules; a key with a known client's track
+// record is marked so (request.KnownClient); an active decision on the client
 // acts; the detectors see the request, and a decision they cause now acts
 // at once; a content guard's enforced finding (OpenAPI validation, the
 // WAF) is refused; an unknown route is refused when so configured, and a
@@ -24,6 +25,7 @@ func (p *Policy) Decide(v *request.View) *Verdict {
 	defer func() { c.signals = c.signals[:0]; collectors.Put(c) }()
 	if vd.Allowlisted = p.allowlisted(v); !vd.Allowlisted {
 		p.shared.addresses.see(v)
+		p.shared.keys.see(v)
 		d, buf := p.activeDecision(v, vd.key)
 		vd.key = buf[:0]
 		// A blocked client is refused without further work; any other

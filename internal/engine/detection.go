@@ -89,6 +89,7 @@ func (p *Policy) Observe(v *request.View, o verdict.Outcome) {
 	if p.shared.routes != nil {
 		p.shared.routes.ObserveRoute(v, o)
 	}
+	p.shared.keys.observe(v, o)
 	if len(p.detectors) == 0 || o.Guard || p.allowlisted(v) {
 		return
 	}
@@ -138,7 +139,7 @@ func (p *Policy) apply(v *request.View, signals []detect.Signal) *decision.Decis
 				evidence = r.evidence()
 			}
 		})
-		if action > verdict.Throttle && p.declaredKey(v, s.Entity) && permittedForKeys[mainCause(evidence)] {
+		if action > verdict.Throttle && p.heldKey(v, s.Entity) && permittedForKeys[mainCause(evidence)] {
 			action = verdict.Throttle
 		}
 		if action == verdict.Allow || p.shared.Decisions == nil {
@@ -178,11 +179,12 @@ var permittedForKeys = map[string]bool{
 	"scraping": true, "enumeration": true, "automation": true, "volumetric": true, rateLimited: true,
 }
 
-// declaredKey reports whether e is the API key of v and that key is a
-// declared one (in identity.api_key.keys): an identity the operator vouched
-// for, not a client-chosen string.
-func (p *Policy) declaredKey(v *request.View, e verdict.Entity) bool {
-	return e.Scope == verdict.ScopeKey && v.Identity.KeyID == e.Value && p.declaredKeys[e.Value]
+// heldKey reports whether e is the API key of v and that key is a
+// declared one (in identity.api_key.keys), an identity the operator
+// vouched for, or a known client's (request.KnownClient), one the
+// upstream vouched for: not a client-chosen string.
+func (p *Policy) heldKey(v *request.View, e verdict.Entity) bool {
+	return e.Scope == verdict.ScopeKey && v.Identity.KeyID == e.Value && (p.declaredKeys[e.Value] || v.Hints.Has(request.KnownClient))
 }
 
 // mainCause returns the detector that added the most risk in evidence: the
@@ -205,7 +207,7 @@ func mainCause(evidence []verdict.Evidence) string {
 
 // concerns reports whether a decision on e applies to requests like v:
 // identity scopes always, network scopes only to requests without a
-// verified identity (a session is never one).
+// verified identity or a known client's key (a session is never one).
 func (p *Policy) concerns(v *request.View, e verdict.Entity) bool {
 	switch e.Scope {
 	case verdict.ScopeKey:
@@ -217,12 +219,13 @@ func (p *Policy) concerns(v *request.View, e verdict.Entity) bool {
 	case verdict.ScopeCampaign:
 		return p.campaigns != nil && p.campaigns.CampaignOf(v) == e.Value
 	}
-	return !v.Identity.Verified && !v.Hints.Has(request.SharedAddress)
+	return !identified(v) && !v.Hints.Has(request.SharedAddress)
 }
 
 // activeDecision returns the decision in force for v: on its API key,
 // user or session, or, for requests without a verified identity, on its
-// IP, prefix or fingerprint. Identity first, so one abuser behind a
+// IP, prefix or fingerprint (for a known client's key, only one that
+// key-scope evidence made: keyEvidenceOnAddress). Identity first, so one abuser behind a
 // shared NAT does not lock out the signed-in users and known keys behind
 // it; a made-up key or a session (client-chosen, never verified) does not
 // shield a blocked address.
@@ -257,6 +260,9 @@ func (p *Policy) activeDecision(v *request.View, buf []byte) (*decision.Decision
 	if v.Identity.Verified || !v.ClientIP.IsValid() {
 		return nil, buf
 	}
+	if v.Hints.Has(request.KnownClient) {
+		return p.keyEvidenceOnAddress(v, buf, now)
+	}
 	buf = v.ClientIP.AppendTo(buf[:0])
 	if d := ds.Active(verdict.ScopeIP, buf, now); d != nil {
 		return d, buf
@@ -268,6 +274,27 @@ func (p *Policy) activeDecision(v *request.View, buf []byte) (*decision.Decision
 	buf = v.Fingerprint.AppendTo(buf[:0])
 	return ds.Active(verdict.ScopeFingerprint, buf, now), buf
 }
+
+// keyEvidenceOnAddress returns the decision on a known client's address
+// or network that key-scope evidence made (churn: the address cycling
+// through many keys, reason "sharing"), and no other: the behaviour of
+// others behind the address is not the known client's.
+func (p *Policy) keyEvidenceOnAddress(v *request.View, buf []byte, now int64) (*decision.Decision, []byte) {
+	buf = v.ClientIP.AppendTo(buf[:0])
+	if d := p.shared.Decisions.Active(verdict.ScopeIP, buf, now); d != nil && d.Reason == keyEvidence {
+		return d, buf
+	}
+	buf = request.Prefix(v.ClientIP, p.v4, p.v6).AppendTo(buf[:0])
+	if d := p.shared.Decisions.Active(verdict.ScopePrefix, buf, now); d != nil && d.Reason == keyEvidence {
+		return d, buf
+	}
+	return nil, buf
+}
+
+// keyEvidence is the cause of decisions that key-scope evidence makes: the
+// sharing detector's (one key from many networks, many keys from one
+// client).
+const keyEvidence = "sharing"
 
 // enforce turns an active decision into the verdict; it reports false when
 // the decision lets the request through (a soft throttle with room left,

@@ -279,7 +279,7 @@ func (r *limitRule) amountFor(v *request.View) *amount {
 	if r.routes != nil && (v.Route == nil || !r.routes[v.Route.Index]) {
 		return nil
 	}
-	if r.who != everyone && (r.who == anonymousOnly) == v.Identity.Verified {
+	if r.who != everyone && (r.who == anonymousOnly) == identified(v) {
 		return nil
 	}
 	if pa, ok := r.perPlan[v.Identity.Plan]; ok {

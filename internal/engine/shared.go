@@ -68,6 +68,7 @@ type Shared struct {
 
 	risk             *detect.Table[risk]
 	addresses        *sharedAddresses
+	keys             *knownKeys
 	hasher           detect.Hasher
 	detectors        *detect.Factory
 	getenv           func(string) string
@@ -122,6 +123,7 @@ func NewShared(o Options) *Shared {
 		Limits: o.Limits, Decisions: o.Decisions, Events: o.Events, OnDecision: o.OnDecision, OnSignal: o.OnSignal,
 		risk:      detect.NewTable[risk](o.RiskEntities, 24*time.Hour),
 		addresses: newSharedAddresses(o.RiskEntities, h),
+		keys:      newKnownKeys(o.RiskEntities/4+1, h),
 		hasher:    h,
 		detectors: detect.NewFactory(h),
 		getenv:    o.Getenv, dryRun: o.DryRun, repeatable: o.Repeatable, detectorEntities: o.DetectorEntities, cluster: o.Cluster,
@@ -200,6 +202,7 @@ func (s *Shared) Sweep(p *Policy, now time.Time) {
 	n := now.UnixNano()
 	s.risk.Sweep(n)
 	s.addresses.sweep(n)
+	s.keys.sweep(n)
 	for _, d := range p.detectors {
 		if st, ok := d.(detect.Stateful); ok {
 			st.Sweep(n)

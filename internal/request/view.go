@@ -83,10 +83,23 @@ const (
 	// of them. The engine sets it; detectors then judge the session, and
 	// decisions on the address do not apply.
 	SharedAddress
+	// KnownClient: the request's API key is not declared, but the
+	// upstream has accepted it often, rarely refused it, and it came from
+	// few networks: a client with a track record, judged by its key and
+	// not by its address. The engine sets it (only on keys without a
+	// verified identity).
+	KnownClient
 )
 
 // Has reports whether all of flags are set.
 func (h Hints) Has(flags Hints) bool { return h&flags == flags }
+
+// IdentifiedKey reports whether v's API key is one the guard can hold to
+// account: declared (a verified key) or a known client's (KnownClient).
+// A made-up key is neither.
+func (v *View) IdentifiedKey() bool {
+	return v.Identity.KeyID != "" && (v.Identity.Verified || v.Hints.Has(KnownClient))
+}
 
 // BySession reports whether v's behaviour is its session's rather than
 // its address's: v carries a session and its address is shared by many

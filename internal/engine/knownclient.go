@@ -1,0 +1,110 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/abuseguard/abuseguard/internal/detect"
+	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
+)
+
+// Known clients. An API key that is not declared is client-chosen: on its
+// own it shields nothing. But a key the upstream keeps accepting (2xx
+// answers), almost never refuses (401, 403) and that arrives from few
+// networks is a client the upstream knows, a partner whose key was never
+// declared here: it is judged by its key, like a declared one (its limits
+// are the identified ones, decisions on its address do not apply to it,
+// and the behaviour a plan permits throttles it at most). A made-up key
+// earns nothing: the upstream refuses it, and while its address is
+// blocked its requests never reach the upstream to build a record. A key
+// used from many networks (leaked) stops being known.
+const (
+	knownAfter    = 20       // accepted answers before a key is known
+	knownRefusals = 20       // at most one refusal per this many acceptances
+	knownNetworks = 4        // client networks (/24, /64) a known key may come from
+	knownWindow   = time.Hour // answers and networks are counted over one to two of these
+)
+
+// keyRecord is what the upstream said about one key, and where it came from.
+type keyRecord struct {
+	accepted, refused detect.Window
+	networks          detect.Distinct
+}
+
+// known reports whether the record is a known client's at now.
+func (r *keyRecord) known(now int64) bool {
+	ok := r.accepted.Count(now, knownWindow)
+	return ok >= knownAfter && r.refused.Count(now, knownWindow)*knownRefusals <= ok &&
+		r.networks.Count(now, knownWindow) <= knownNetworks
+}
+
+// knownKeys remembers, in a bounded table, the track record of each key
+// without a verified identity.
+type knownKeys struct {
+	hasher detect.Hasher
+	keys   *detect.Table[keyRecord]
+}
+
+func newKnownKeys(maxEntries int, h detect.Hasher) *knownKeys {
+	return &knownKeys{hasher: h, keys: detect.NewTable[keyRecord](maxEntries, 2*knownWindow)}
+}
+
+// nsKnownKey and nsKnownNet are the hash namespaces of keys and networks.
+const (
+	nsKnownKey = 'n'
+	nsKnownNet = 'w'
+)
+
+// see counts v's client network for its key and sets
+// request.KnownClient on v when the key's record is a known client's.
+// Requests without a key, or with a verified identity, are left alone.
+func (k *knownKeys) see(v *request.View) {
+	if v.Identity.KeyID == "" || v.Identity.Verified {
+		return
+	}
+	now := v.Time.UnixNano()
+	var net uint64
+	if v.ClientIP.IsValid() {
+		pfx := request.Prefix(v.ClientIP, 24, 64).Addr().As16()
+		net = k.hasher.Bytes(nsKnownNet, pfx[:])
+	}
+	known := false
+	k.keys.Update(k.hasher.String(nsKnownKey, v.Identity.KeyID), now, func(r *keyRecord) {
+		if net != 0 {
+			r.networks.Add(now, knownWindow, net)
+		}
+		known = r.known(now)
+	})
+	if known {
+		v.Hints |= request.KnownClient
+	}
+}
+
+// observe adds the upstream's answer to v's key's record: a 2xx accepts
+// it, a 401 or 403 refuses it; other answers say nothing about the key.
+func (k *knownKeys) observe(v *request.View, o verdict.Outcome) {
+	if v.Identity.KeyID == "" || v.Identity.Verified || o.Guard {
+		return
+	}
+	accepted := o.Status >= 200 && o.Status < 300
+	if !accepted && o.Status != 401 && o.Status != 403 {
+		return
+	}
+	now := v.Time.UnixNano()
+	k.keys.Update(k.hasher.String(nsKnownKey, v.Identity.KeyID), now, func(r *keyRecord) {
+		if accepted {
+			r.accepted.Add(now, knownWindow, 1)
+		} else {
+			r.refused.Add(now, knownWindow, 1)
+		}
+	})
+}
+
+// sweep drops the records of keys idle for two windows.
+func (k *knownKeys) sweep(now int64) { k.keys.Sweep(now) }
+
+// identified reports whether v is judged by its identity rather than its
+// address: a verified identity, or a known client's key.
+func identified(v *request.View) bool {
+	return v.Identity.Verified || v.Hints.Has(request.KnownClient)
+}
