@@ -383,3 +383,51 @@ func BenchmarkSharingRequest(b *testing.B) {
 		d.Request(v, s)
 	}
 }
+
+// TestSharingRefusedKeys: keys the upstream refused (401, 403) count
+// against the client IP that sent them, at 5, 10, ...; accepted keys, the
+// guard's own refusals, a verified identity's and a user's do not.
+func TestSharingRefusedKeys(t *testing.T) {
+	d := NewSharing(SharingConfig{}, NewHasher())
+	s := &sharingSink{}
+	answer := func(i int, ip, key string, o verdict.Outcome) {
+		s.at = i
+		v := sharingView(time.Duration(i)*time.Second, ip, key, "", 1)
+		v.ID = fmt.Sprintf("r%d", i)
+		d.Response(v, o, s)
+	}
+	for i := 1; i <= 12; i++ {
+		answer(i, "203.0.113.80", fmt.Sprintf("k_guess%d", i), verdict.Outcome{Status: []int{401, 403}[i%2]})
+		answer(i, "203.0.113.80", "k_guess1", verdict.Outcome{Status: 401}) // the same key again counts once
+	}
+	if len(s.got) != 2 || s.got[0].at != 5 || s.got[1].at != 10 {
+		t.Fatalf("signals %+v, want two, at the 5th and 10th refused key", s.got)
+	}
+	got := s.got[0]
+	if got.Entity != (verdict.Entity{Scope: verdict.ScopeIP, Value: "203.0.113.80"}) || got.Weight != 45 || got.Severity != High ||
+		!strings.Contains(got.Evidence.Summary, "refused by the upstream") || got.Evidence.RequestID != "r5" {
+		t.Fatalf("signal %+v", got.Signal)
+	}
+	s.got = nil
+	for i := 1; i <= 20; i++ {
+		answer(i, "198.51.100.1", fmt.Sprintf("k_ok%d", i), verdict.Outcome{Status: 200})
+		answer(i, "198.51.100.2", fmt.Sprintf("k_own%d", i), verdict.Outcome{Status: 403, Guard: true})
+		answer(i, "198.51.100.3", fmt.Sprintf("k_missing%d", i), verdict.Outcome{Status: 404})
+		v := sharingView(time.Duration(i)*time.Second, "198.51.100.4", fmt.Sprintf("k_app%d", i), "user-1", 1)
+		d.Response(v, verdict.Outcome{Status: 401}, s)
+		v = sharingView(time.Duration(i)*time.Second, "198.51.100.5", fmt.Sprintf("declared%d", i), "", 1)
+		v.Identity.Verified = true
+		d.Response(v, verdict.Outcome{Status: 403}, s)
+	}
+	if len(s.got) != 0 {
+		t.Fatalf("signal without refused keys: %+v", s.got[0].Signal)
+	}
+	// Off with a negative threshold.
+	off := NewSharing(SharingConfig{RefusedKeysPerIP: -1}, NewHasher())
+	for i := range 20 {
+		off.Response(sharingView(time.Duration(i)*time.Second, "203.0.113.81", fmt.Sprintf("k%d", i), "", 1), verdict.Outcome{Status: 401}, s)
+	}
+	if len(s.got) != 0 {
+		t.Fatal("refused-keys check signals when turned off")
+	}
+}

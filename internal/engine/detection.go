@@ -123,6 +123,9 @@ func (p *Policy) apply(v *request.View, signals []detect.Signal) *decision.Decis
 		if shadow {
 			continue
 		}
+		if permittedForKeys[s.Detector] && p.heldKey(v, s.Entity) {
+			continue // an event, but no risk: the key's quota governs its volume
+		}
 		ev := verdict.Evidence{
 			Time: v.Time, Detector: s.Detector, Summary: s.Evidence.Summary, Count: s.Evidence.Count,
 			Threshold: s.Evidence.Threshold, Window: s.Evidence.Window.String(), Weight: s.Weight, RequestID: s.Evidence.RequestID,
@@ -167,14 +170,17 @@ func (p *Policy) apply(v *request.View, signals []detect.Signal) *decision.Decis
 	return made
 }
 
-// permittedForKeys are the detectors whose behaviour a declared key's plan
-// permits: bulk reads of a catalogue (scraping, enumeration of ids that
-// were deleted), a script's fingerprint (automation), volume, and running
-// into its own limits. A decision they cause on a declared key is at most a
-// throttle with Retry-After, never a challenge or block; signals of abuse
-// no plan permits (a key shared across many addresses, credential attacks,
-// probing, decoys, GraphQL abuse) escalate as for anyone. A rule or a
-// manual decision may still block the key.
+// permittedForKeys are the detectors whose behaviour a held key's plan
+// permits (heldKey: declared, or a known client's): bulk reads of a
+// catalogue (scraping, enumeration of ids that were deleted), a script's
+// fingerprint (automation), volume, and running into its own limits. Their
+// signals on a held key are events but add no risk: the key's own limits
+// (per api_key, per plan) throttle it with Retry-After, and a decision on
+// it (from risk gathered before it was held) is at most a throttle, never
+// a challenge or block. Signals of abuse no plan permits (a key shared
+// across many networks, credential attacks, probing, decoys, GraphQL
+// abuse) escalate as for anyone. A rule or a manual decision may still
+// block the key.
 var permittedForKeys = map[string]bool{
 	"scraping": true, "enumeration": true, "automation": true, "volumetric": true, rateLimited: true,
 }

@@ -35,18 +35,18 @@ type keyRecord struct {
 func (r *keyRecord) known(now int64) bool {
 	ok := r.accepted.Count(now, knownWindow)
 	return ok >= knownAfter && r.refused.Count(now, knownWindow)*knownRefusals <= ok &&
-		r.networks.Count(now, knownWindow) <= knownNetworks
+		r.networks.Count(now, knownWindow) < knownNetworks+0.5 // the sketch estimates 4 as 4.03
 }
 
-// knownKeys remembers, in a bounded table, the track record of each key
+// keyRecords remembers, in a bounded table, the track record of each key
 // without a verified identity.
-type knownKeys struct {
+type keyRecords struct {
 	hasher detect.Hasher
 	keys   *detect.Table[keyRecord]
 }
 
-func newKnownKeys(maxEntries int, h detect.Hasher) *knownKeys {
-	return &knownKeys{hasher: h, keys: detect.NewTable[keyRecord](maxEntries, 2*knownWindow)}
+func newKeyRecords(maxEntries int, h detect.Hasher) *keyRecords {
+	return &keyRecords{hasher: h, keys: detect.NewTable[keyRecord](maxEntries, 2*knownWindow)}
 }
 
 // nsKnownKey and nsKnownNet are the hash namespaces of keys and networks.
@@ -58,7 +58,7 @@ const (
 // see counts v's client network for its key and sets
 // request.KnownClient on v when the key's record is a known client's.
 // Requests without a key, or with a verified identity, are left alone.
-func (k *knownKeys) see(v *request.View) {
+func (k *keyRecords) see(v *request.View) {
 	if v.Identity.KeyID == "" || v.Identity.Verified {
 		return
 	}
@@ -82,7 +82,7 @@ func (k *knownKeys) see(v *request.View) {
 
 // observe adds the upstream's answer to v's key's record: a 2xx accepts
 // it, a 401 or 403 refuses it; other answers say nothing about the key.
-func (k *knownKeys) observe(v *request.View, o verdict.Outcome) {
+func (k *keyRecords) observe(v *request.View, o verdict.Outcome) {
 	if v.Identity.KeyID == "" || v.Identity.Verified || o.Guard {
 		return
 	}
@@ -101,7 +101,7 @@ func (k *knownKeys) observe(v *request.View, o verdict.Outcome) {
 }
 
 // sweep drops the records of keys idle for two windows.
-func (k *knownKeys) sweep(now int64) { k.keys.Sweep(now) }
+func (k *keyRecords) sweep(now int64) { k.keys.Sweep(now) }
 
 // identified reports whether v is judged by its identity rather than its
 // address: a verified identity, or a known client's key.

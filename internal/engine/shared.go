@@ -68,7 +68,7 @@ type Shared struct {
 
 	risk             *detect.Table[risk]
 	addresses        *sharedAddresses
-	keys             *knownKeys
+	keys             *keyRecords
 	hasher           detect.Hasher
 	detectors        *detect.Factory
 	getenv           func(string) string
@@ -123,7 +123,7 @@ func NewShared(o Options) *Shared {
 		Limits: o.Limits, Decisions: o.Decisions, Events: o.Events, OnDecision: o.OnDecision, OnSignal: o.OnSignal,
 		risk:      detect.NewTable[risk](o.RiskEntities, 24*time.Hour),
 		addresses: newSharedAddresses(o.RiskEntities, h),
-		keys:      newKnownKeys(o.RiskEntities/4+1, h),
+		keys:      newKeyRecords(o.RiskEntities/4+1, h),
 		hasher:    h,
 		detectors: detect.NewFactory(h),
 		getenv:    o.Getenv, dryRun: o.DryRun, repeatable: o.Repeatable, detectorEntities: o.DetectorEntities, cluster: o.Cluster,
