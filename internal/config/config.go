@@ -161,8 +161,12 @@ type APIKey struct {
 	// scheme); a JWT is verified under jwt, else it is the session. With
 	// Header naming Authorization the header reads every value as a key
 	// and Bearer changes nothing.
-	Bearer bool      `yaml:"bearer"`
-	Keys   []KeyInfo `yaml:"keys"`
+	Bearer bool `yaml:"bearer"`
+	// KnownAfter is the accepted (2xx) answers after which an undeclared
+	// key, rarely refused and used from few networks, is a known client,
+	// judged by its key (docs/detectors.md); 0: never.
+	KnownAfter int       `yaml:"known_after"`
+	Keys       []KeyInfo `yaml:"keys"`
 }
 
 // KeyInfo describes one known API key, identified by the SHA-256 of the key

@@ -301,6 +301,9 @@ func (v *validator) identity() {
 	if h := id.APIKey.Header; h != "" && !headerPattern.MatchString(h) {
 		v.fail("identity.api_key.header", "%q is not a header name", h)
 	}
+	if id.APIKey.KnownAfter < 0 {
+		v.fail("identity.api_key.known_after", "must be 0 (off) or more, not %d", id.APIKey.KnownAfter)
+	}
 	if id.APIKey.RequireKnown && len(id.APIKey.Keys) == 0 {
 		v.fail("identity.api_key.require_known", "requires at least one entry in keys")
 	}

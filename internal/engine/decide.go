@@ -25,7 +25,7 @@ func (p *Policy) Decide(v *request.View) *Verdict {
 	defer func() { c.signals = c.signals[:0]; collectors.Put(c) }()
 	if vd.Allowlisted = p.allowlisted(v); !vd.Allowlisted {
 		p.shared.addresses.see(v)
-		p.shared.keys.see(v)
+		p.shared.keys.see(v, p.knownAfter)
 		d, buf := p.activeDecision(v, vd.key)
 		vd.key = buf[:0]
 		// A blocked client is refused without further work; any other

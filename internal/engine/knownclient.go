@@ -18,10 +18,11 @@ import (
 // earns nothing: the upstream refuses it, and while its address is
 // blocked its requests never reach the upstream to build a record. A key
 // used from many networks (leaked) stops being known.
+// The accepted answers before a key is known are identity.api_key.known_after
+// (20 by default).
 const (
-	knownAfter    = 20       // accepted answers before a key is known
-	knownRefusals = 20       // at most one refusal per this many acceptances
-	knownNetworks = 4        // client networks (/24, /64) a known key may come from
+	knownRefusals = 20        // at most one refusal per this many acceptances
+	knownNetworks = 4         // client networks (/24, /64) a known key may come from
 	knownWindow   = time.Hour // answers and networks are counted over one to two of these
 )
 
@@ -31,10 +32,11 @@ type keyRecord struct {
 	networks          detect.Distinct
 }
 
-// known reports whether the record is a known client's at now.
-func (r *keyRecord) known(now int64) bool {
+// known reports whether the record is a known client's at now, after
+// the given accepted answers.
+func (r *keyRecord) known(now int64, after float64) bool {
 	ok := r.accepted.Count(now, knownWindow)
-	return ok >= knownAfter && r.refused.Count(now, knownWindow)*knownRefusals <= ok &&
+	return ok >= after && r.refused.Count(now, knownWindow)*knownRefusals <= ok &&
 		r.networks.Count(now, knownWindow) < knownNetworks+0.5 // the sketch estimates 4 as 4.03
 }
 
@@ -56,10 +58,11 @@ const (
 )
 
 // see counts v's client network for its key and sets
-// request.KnownClient on v when the key's record is a known client's.
-// Requests without a key, or with a verified identity, are left alone.
-func (k *keyRecords) see(v *request.View) {
-	if v.Identity.KeyID == "" || v.Identity.Verified {
+// request.KnownClient on v when the key's record is a known client's
+// after the given accepted answers (0: never). Requests without a key, or
+// with a verified identity, are left alone.
+func (k *keyRecords) see(v *request.View, after float64) {
+	if v.Identity.KeyID == "" || v.Identity.Verified || after <= 0 {
 		return
 	}
 	now := v.Time.UnixNano()
@@ -73,7 +76,7 @@ func (k *keyRecords) see(v *request.View) {
 		if net != 0 {
 			r.networks.Add(now, knownWindow, net)
 		}
-		known = r.known(now)
+		known = r.known(now, after)
 	})
 	if known {
 		v.Hints |= request.KnownClient

@@ -171,9 +171,9 @@ func TestKnownClientRecord(t *testing.T) {
 	known := func(ip, key string) bool {
 		return w.decided(ip, "/v1/things", "X-API-Key: "+key).Hints.Has(request.KnownClient)
 	}
-	for i := range knownAfter {
+	for i := range 20 {
 		if known("198.51.100.5", "good") {
-			t.Fatalf("known after %d accepted answers, want %d", i, knownAfter)
+			t.Fatalf("known after %d accepted answers, want 20 (known_after)", i)
 		}
 		w.do("198.51.100.5", "GET", "/v1/things", 200, "X-API-Key: good")
 	}
@@ -275,5 +275,17 @@ func TestTokenChurnStoppedEarly(t *testing.T) {
 	}
 	if ds := w.ds.ForEntity(verdict.ScopeIP, "203.0.113.80", w.now); len(ds) == 0 || ds[0].Reason != "sharing" {
 		t.Fatalf("decisions on the churning address: %+v, want one for sharing", ds)
+	}
+}
+
+// TestKnownAfterOff: with identity.api_key.known_after 0 no undeclared key
+// is ever known, however often the upstream accepts it.
+func TestKnownAfterOff(t *testing.T) {
+	w := newWorld(t, "identity: {api_key: {known_after: 0}}\n")
+	for range 100 {
+		w.do("198.51.100.5", "GET", "/v1/things", 200, "X-API-Key: good")
+	}
+	if w.decided("198.51.100.5", "/v1/things", "X-API-Key: good").Hints.Has(request.KnownClient) {
+		t.Fatal("a key is known with known_after: 0")
 	}
 }

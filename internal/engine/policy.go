@@ -44,6 +44,7 @@ type Policy struct {
 	allowKeys       map[string]bool
 	allowUsers      map[string]bool
 	declaredKeys    map[string]bool // ids of identity.api_key.keys
+	knownAfter      float64         // identity.api_key.known_after; 0: no known clients
 	challenges      *challenge.Authority
 }
 
@@ -67,6 +68,7 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 		allowKeys:       setOf(c.Allowlist.KeyIDs),
 		allowUsers:      setOf(c.Allowlist.Users),
 		declaredKeys:    declaredKeyIDs(c.Identity.APIKey.Keys),
+		knownAfter:      float64(c.Identity.APIKey.KnownAfter),
 		shadowDetectors: map[string]bool{},
 	}
 	if c.Upstream != "" {
