@@ -12,6 +12,7 @@ import (
 	"github.com/abuseguard/abuseguard/internal/guard/adaptive"
 	"github.com/abuseguard/abuseguard/internal/guard/breaker"
 	"github.com/abuseguard/abuseguard/internal/problem"
+	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
@@ -61,7 +62,7 @@ func (g *upstreamGuards) admit(pol *engine.Policy, x *exchange, vd *engine.Verdi
 	}
 	if c.Adaptive.Mode != verdict.Off {
 		l := g.adaptive(c.Adaptive)
-		class := adaptive.Class{Allowlisted: vd.Allowlisted, Identified: x.view.Identity.Verified}
+		class := adaptive.Class{Allowlisted: vd.Allowlisted, Identified: x.view.Identity.Verified || x.view.Hints.Has(request.KnownClient)}
 		if !class.Allowlisted {
 			class.Risk = pol.Risk(&x.view)
 		}
