@@ -156,17 +156,27 @@ type APIKey struct {
 	Header       string `yaml:"header"`
 	Query        string `yaml:"query"`
 	RequireKnown bool   `yaml:"require_known"`
-	// Bearer reads keys from "Authorization: Bearer KEY" too (on by
-	// default): a token that is not a JWT is a key (hashed without the
-	// scheme); a JWT is verified under jwt, else it is the session. With
-	// Header naming Authorization the header reads every value as a key
-	// and Bearer changes nothing.
-	Bearer bool `yaml:"bearer"`
+	// Bearer reads keys from "Authorization: Bearer KEY" too: a token that
+	// is not a JWT is a key (hashed without the scheme); a JWT is verified
+	// under jwt, else it is the session. Unset (nil), it is on unless jwt
+	// is configured (BearerKeys). With Header naming Authorization the
+	// header reads every value as a key and Bearer changes nothing.
+	Bearer *bool `yaml:"bearer"`
 	// KnownAfter is the accepted (2xx) answers after which an undeclared
 	// key, rarely refused and used from few networks, is a known client,
 	// judged by its key (docs/detectors.md); 0: never.
 	KnownAfter int       `yaml:"known_after"`
 	Keys       []KeyInfo `yaml:"keys"`
+}
+
+// BearerKeys reports whether opaque bearer tokens are read as keys: Bearer
+// when set, else true unless jwt is configured (an API with a JWT
+// verifier expects JWTs as bearer tokens, so an opaque one is malformed).
+func (id *Identity) BearerKeys() bool {
+	if id.APIKey.Bearer != nil {
+		return *id.APIKey.Bearer
+	}
+	return id.JWT == nil
 }
 
 // KeyInfo describes one known API key, identified by the SHA-256 of the key

@@ -139,7 +139,7 @@ func (p *Policy) identifier(c *config.Config) (*request.Identifier, error) {
 		KeyHeader:      id.APIKey.Header,
 		KeyQuery:       id.APIKey.Query,
 		RequireKnown:   id.APIKey.RequireKnown,
-		KeyBearer:      id.APIKey.Bearer,
+		KeyBearer:      id.BearerKeys(),
 		Keys:           map[[32]byte]request.KeyInfo{},
 		Secret:         p.shared.secret(id.SecretEnv),
 		SessionHeader:  id.Session.Header,

@@ -571,13 +571,13 @@ identity:
 		},
 		status: 401, reason: "token_bad_issuer",
 	}, {
-		name:   "token that is not a JWT, bearer keys off",
-		config: jwtCfg + "  api_key: {bearer: false}\n",
+		name:   "token that is not a JWT (with jwt, bearer keys are off unless set)",
+		config: jwtCfg,
 		req:    func() *http.Request { return newRequest("GET", "/x", nil, bearer("not.a.jwt")) },
 		status: 401, reason: "token_malformed",
 	}, {
-		name:   "token that is not a JWT: an unverified opaque key by default",
-		config: jwtCfg,
+		name:   "opaque bearer token without jwt: an unverified key by default",
+		config: "",
 		req:    func() *http.Request { return newRequest("GET", "/x", nil, bearer("not.a.jwt")) },
 		status: 200,
 	}, {
