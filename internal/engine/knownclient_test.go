@@ -289,3 +289,41 @@ func TestKnownAfterOff(t *testing.T) {
 		t.Fatal("a key is known with known_after: 0")
 	}
 }
+
+// TestKnownClientBehindABlockedAddress: a known client's key shares an
+// address with an anonymous prober; the address is blocked, the known
+// client is still served (decisions on its address are not its own), until
+// the address itself cycles through keys the upstream refuses: that
+// decision, made by key-scope evidence, applies to the known key too.
+func TestKnownClientBehindABlockedAddress(t *testing.T) {
+	w := newWorld(t, "")
+	const nat = "192.0.2.50"
+	partner := "X-API-Key: ptr_live_nat"
+	w.paced(25, 100*time.Millisecond, nat, func(i int) string { return fmt.Sprintf("/v1/orders?page=%d", i) }, 200, true, partner)
+	for i := range 40 {
+		w.do(nat, "GET", fmt.Sprintf("/probe-%d", i), 404)
+	}
+	if _, status, _ := w.do(nat, "GET", "/v1/orders", 200); status != 403 {
+		t.Fatalf("the prober's address: %d, want 403", status)
+	}
+	for i := range 20 {
+		if a, status, reason := w.do(nat, "GET", "/v1/orders", 200, partner); a != verdict.Allow {
+			t.Fatalf("known client request %d behind the blocked address: %v %d %s", i, a, status, reason)
+		}
+	}
+	// A fresh key from the blocked address is refused: it has no record.
+	if _, status, _ := w.do(nat, "GET", "/v1/orders", 200, "X-API-Key: fresh"); status != 403 {
+		t.Fatalf("a fresh key from the blocked address: %d, want 403", status)
+	}
+
+	// Another address: a known client, then guessed keys from it.
+	const churner = "192.0.2.60"
+	other := "X-API-Key: ptr_live_churn"
+	w.paced(25, 100*time.Millisecond, churner, func(int) string { return "/v1/orders" }, 200, true, other)
+	for i := range 12 {
+		w.do(churner, "GET", "/v1/orders", 403, fmt.Sprintf("X-API-Key: guess-%d", i))
+	}
+	if a, _, _ := w.do(churner, "GET", "/v1/orders", 200, other); a == verdict.Allow {
+		t.Fatal("a known key from an address blocked for key churn is still served")
+	}
+}
