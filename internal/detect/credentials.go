@@ -38,8 +38,9 @@ type CredentialsConfig struct {
 	// DistinctWeight is the risk points of the stuffing signal (default 45).
 	DistinctWeight float64 `yaml:"distinct_weight"`
 	// PaceWindow is the short window in which DistinctThreshold failures
-	// make the stuffing signal one at a machine's pace, weighted PaceWeight
-	// instead of DistinctWeight: a person who forgot which account they
+	// (all but one of them, as the sliding count can lag by one) make the
+	// stuffing signal one at a machine's pace, weighted PaceWeight instead
+	// of DistinctWeight: a person who forgot which account they
 	// used types a few names in a minute, a script one a second (default
 	// 20s; negative turns it off).
 	PaceWindow time.Duration `yaml:"pace_window"`
@@ -335,6 +336,9 @@ func (d *Credentials) inferredKind(v *request.View, status int) (int, string) {
 	default:
 		return credOther, ""
 	}
+	if v.GraphQL.Parsed {
+		return credOther, "" // GraphQL: its 400s are query errors, not codes refused
+	}
 	var t uint64
 	if v.Route != nil {
 		t = d.h.String(nsCredRoute, v.Route.Name)
@@ -482,7 +486,7 @@ func (d *Credentials) emitEntity(s Sink, v *request.View, e verdict.Entity, kind
 	}
 	if r.distinct > 0 {
 		weight, pace := d.cfg.DistinctWeight, ""
-		if r.recent >= d.cfg.DistinctThreshold {
+		if r.recent >= d.cfg.DistinctThreshold-1 {
 			weight, pace = d.cfg.PaceWeight, fmt.Sprintf(", %.0f of them in %v (a machine's pace)", r.recent, d.cfg.PaceWindow)
 		}
 		d.emit(s, v, e, weight, High, r.nIDs, d.cfg.DistinctThreshold,

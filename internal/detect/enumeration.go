@@ -27,7 +27,8 @@ type EnumerationConfig struct {
 	// or three).
 	DistinctThreshold float64 `yaml:"distinct_threshold"`
 	// PaceWindow is the short window in which DistinctThreshold attempts
-	// make the signal one at a machine's pace, weighted PaceWeight instead
+	// (all but one of them, as the sliding count can lag by one) make the
+	// signal one at a machine's pace, weighted PaceWeight instead
 	// of Weight (default 20s; negative turns it off).
 	PaceWindow time.Duration `yaml:"pace_window"`
 	// PaceWeight is the risk points of the signal at a machine's pace
@@ -125,7 +126,7 @@ func (d *Enumeration) Response(v *request.View, o verdict.Outcome, s Sink) {
 		return
 	}
 	weight, pace := cfg.Weight, ""
-	if recent >= cfg.DistinctThreshold {
+	if recent >= cfg.DistinctThreshold-1 {
 		weight, pace = cfg.PaceWeight, fmt.Sprintf(", %.0f attempts in %v (a machine's pace)", recent, cfg.PaceWindow)
 	}
 	s.Emit(Signal{Detector: d.Name(), Entity: Subject(v), Weight: weight, Severity: Medium, Evidence: Evidence{
