@@ -42,7 +42,8 @@ type CredentialsConfig struct {
 	// stuffing signal one at a machine's pace, weighted PaceWeight instead
 	// of DistinctWeight: a person who forgot which account they
 	// used types a few names in a minute, a script one a second (default
-	// 20s; negative turns it off).
+	// 20s; a negative one, in Go, turns it off; in a config, set
+	// PaceWeight to DistinctWeight).
 	PaceWindow time.Duration `yaml:"pace_window"`
 	// PaceWeight is the risk points of the stuffing signal at a machine's
 	// pace (default 65: past the challenge band, so the script is refused
@@ -82,7 +83,8 @@ type CredentialsConfig struct {
 	// GlobalRatio of its logins) came from this many distinct addresses
 	// is signalled, since no one person's typos fail from so many
 	// networks, and a low-and-slow attack need not wait for the site's
-	// logins to reach GlobalMin (default 20; negative turns it off).
+	// logins to reach GlobalMin (default 20; a negative one, in Go, or one
+	// above MaxDistinct turns it off).
 	SpreadMin float64 `yaml:"spread_min"`
 	// FailureStatuses are the response statuses of a failed attempt on a
 	// login route (default [401, 403]).
