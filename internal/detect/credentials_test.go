@@ -656,6 +656,7 @@ func TestCredentialsSpreadGate(t *testing.T) {
 	}{
 		{"from 150 addresses", CredentialsConfig{}, 150, 59, 62},
 		{"from 150 addresses, spread gate off", CredentialsConfig{SpreadMin: -1}, 150, 0, 0},
+		{"from 150 addresses, spread_min above what the sketch counts", CredentialsConfig{SpreadMin: MaxDistinct + 1}, 150, 0, 0},
 		{"from 5 addresses", CredentialsConfig{Threshold: 1000, DistinctThreshold: 1000}, 5, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
