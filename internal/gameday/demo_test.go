@@ -22,13 +22,10 @@ import (
 // policy does not stop within the targets. A scenario that starts falling
 // short fails the test; one that stops falling short fails it too, so the
 // docs are corrected.
-var knownShortfalls = map[string]string{
-	"office-abuser":       "borderline: 10 failures at 2 a second",
-	"account-enumeration": "borderline: 10 identifiers at 3 a second, then the throttle's burst",
-}
+var knownShortfalls = map[string]string{}
 
 // caughtEventually are the shortfalls that are still mitigated in the run.
-var caughtEventually = []string{"office-abuser", "account-enumeration"}
+var caughtEventually = []string{}
 
 // TestStandardGameDay runs the standard mixed game day (60 s on the
 // virtual clock, seed 1) through the real guard in front of the real

@@ -21,26 +21,11 @@ import (
 // runs).
 var generalisationShortfalls = map[string]map[string]string{
 	"shop/defaults": {
-		"target:median_time_to_mitigate_s": "borderline: the median attacker lands on account-enumeration's 5.7 s",
-		"account-enumeration":              "slow: inferred verify route, no identifier field, 10 failures at 1.5 a second",
-		"credential-stuffing-distributed":  "slow: the global spike needs 200 failing logins",
-		"graphql-abuse":                    "slow: no graphql route kind, so no depth or alias checks",
-		"honeypot":                         "never: no decoy declared",
-		"office-abuser":                    "slow: 10 failures at 2 a second, then the office's sessions dilute nothing but time",
-		"promo-bruteforce":                 "borderline: inferred verify route, 4.8 to 5.3 s between runs",
+		"honeypot": "never: no decoy declared",
 	},
-	"market/docs": {
-		"account-enumeration":             "borderline: 10 identifiers at 3 a second, then the throttle's burst (as on the shop)",
-		"credential-stuffing-distributed": "slow: the global spike needs 200 failing logins",
-		"office-abuser":                   "borderline: 10 failures at 2 a second",
-	},
+	"market/docs": {},
 	"market/defaults": {
-		"target:median_time_to_mitigate_s": "borderline: the median attacker lands on account-enumeration's 5.7 s, or under 5 s since the campaign detector stops scraping-slow",
-		"account-enumeration":              "slow: inferred verify route, no identifier field",
-		"credential-stuffing-distributed":  "slow: the global spike needs 200 failing logins",
-		"honeypot":                         "never: no decoy declared",
-		"office-abuser":                    "slow: 10 failures at 2 a second",
-		"promo-bruteforce":                 "borderline: inferred verify route, 4.8 to 5.3 s between runs",
+		"honeypot": "never: no decoy declared",
 	},
 }
 

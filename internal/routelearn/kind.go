@@ -134,6 +134,10 @@ func infer(t *template) Inference {
 	if t.fields.counts["query"] > 0 {
 		clues = append(clues, clue{KindGraphQL, 0.4, fieldText("query")})
 	}
+	if t.graphql > 0 && frac(t.graphql) >= 0.5 {
+		// The document parsed as GraphQL: the strongest clue there is.
+		clues = append(clues, clue{KindGraphQL, 0.8, fmt.Sprintf("a GraphQL document in %d of %d", t.graphql, t.n)})
+	}
 	for _, q := range searchParams {
 		if n := t.query.counts[q]; n > 0 && !posts {
 			clues = append(clues, clue{KindSearch, 0.45, fmt.Sprintf("query parameter %s in %d of %d", q, n, t.n)})
