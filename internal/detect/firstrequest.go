@@ -26,7 +26,7 @@ type FirstRequestConfig struct {
 	// WriteWeight is the weight of a first request with any other method
 	// (POST, PUT, PATCH, DELETE) to such a route: people arrive by
 	// reading, and a script that knows the API starts by writing
-	// (default 20).
+	// (default 25).
 	WriteWeight float64 `yaml:"write_weight"`
 	// NewRequests is how many requests a client counts as new for; from
 	// then on it is established (default 20).
@@ -70,7 +70,7 @@ var DefaultDecoyWords = []string{
 
 const (
 	firstRequestWeight       = 10
-	firstRequestWriteWeight  = 20
+	firstRequestWriteWeight  = 25
 	firstRequestHeaderWeight = 15
 	firstRequestDecoyWeight  = 60
 	// firstRequestRoutes bounds the routes whose first-request counts are
