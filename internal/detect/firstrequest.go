@@ -46,8 +46,8 @@ type FirstRequestConfig struct {
 	// the User-Agent it came with, once per client (default 15).
 	HeaderWeight float64 `yaml:"header_weight"`
 	// DecoyWords are the path words that make an unlinked path look like
-	// a decoy: a path segment whose words (split at '-', '_' and '.')
-	// include one, matched case-insensitively (default:
+	// a decoy: one of the path's first three segments whose words (split
+	// at '-', '_' and '.') include one, matched case-insensitively (default:
 	// DefaultDecoyWords). A list replaces the defaults; an empty list
 	// turns the check off.
 	DecoyWords []string `yaml:"decoy_words"`
@@ -109,12 +109,14 @@ const (
 //     began anonymously) whose first request it was, over Window. Once
 //     min_clients have arrived, a first request to a route under
 //     max_share signals. Only anonymous clients are judged.
-//   - Decoys: a path with a segment whose words include a decoy word
-//     (admin, internal, backup, export, ...), that matched no declared
+//   - Decoys: a path with one of its first three segments' words a
+//     decoy word (admin, internal, backup, export, ...; further down are
+//     the names of users' files and folders), that matched no declared
 //     route, from a client still on its first new_requests requests and
-//     without a verified identity, when no established client (one past
-//     new_requests, or with a verified identity) has requested that
-//     route template in known_for. It signals against the address and
+//     not signed in (no user: a verified token's, or a log's on an
+//     accepted request), when no established client (one past
+//     new_requests, or signed in) has requested that route template in
+//     known_for. It signals against the address and
 //     the subject, as the honeypot does.
 //
 // False-positive traps: a browser behind a proxy that strips
@@ -189,6 +191,10 @@ type firstFinding struct {
 func (d *FirstRequest) Request(v *request.View, s Sink) {
 	now := v.Time.UnixNano()
 	verified := v.Identity.Verified
+	// A signed-in user (a verified token, or a log's user on an accepted
+	// request) is no intruder by default; a key or session is
+	// client-chosen.
+	signedIn := verified || v.Identity.User != ""
 	anonymous := v.Identity.KeyID == "" && v.Identity.User == "" && v.Identity.Session == ""
 	// A decoy-looking path matched by no declared route; its template's
 	// hash is 0 when the path is no decoy.
@@ -213,12 +219,12 @@ func (d *FirstRequest) Request(v *request.View, s Sink) {
 			st.signalled |= firstHeaderSignalled
 			f.header = true
 		}
-		if decoy != 0 && !verified && st.decoys[0] != decoy && st.decoys[1] != decoy {
+		if decoy != 0 && !signedIn && st.decoys[0] != decoy && st.decoys[1] != decoy {
 			st.decoys[1], st.decoys[0] = st.decoys[0], decoy
 			f.decoy = true
 		}
 	})
-	if decoy != 0 && (established || verified) {
+	if decoy != 0 && (established || signedIn) {
 		d.known.Update(decoy, now, func(*struct{}) {})
 		f.decoy = false
 	}
@@ -287,11 +293,23 @@ func (d *FirstRequest) headerAnomaly(v *request.View) string {
 	return "no Accept-Language"
 }
 
-// decoyWord returns the first decoy word among the words of path's
-// segments, or "".
+// decoySegments is how many leading path segments the decoy check reads:
+// an API's own vocabulary (/admin, /api/internal, /v1/admin/...), not
+// the names of files and folders further down, which are its users'
+// (a WebDAV path through someone's "Backup" folder).
+const decoySegments = 3
+
+// decoyWord returns the first decoy word among the words of path's first
+// decoySegments segments, or "".
 func (d *FirstRequest) decoyWord(path string) string {
+	segs := 0
 	for i := 0; i < len(path); {
 		for i < len(path) && !isWordByte(path[i]) {
+			if path[i] == '/' {
+				if segs++; segs > decoySegments {
+					return ""
+				}
+			}
 			i++
 		}
 		j := i

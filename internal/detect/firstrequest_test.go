@@ -213,7 +213,7 @@ func TestFirstRequestDecoy(t *testing.T) {
 		d.Request(firstView(0, "203.0.113.66", "GET", "/", firstHome), sink)
 		decoy(d, time.Second, "/Admin-Backup", sink)
 		decoy(d, 2*time.Second, "/Admin-Backup", sink) // once per path
-		decoy(d, 3*time.Second, "/internal/export", sink)
+		decoy(d, 3*time.Second, "/api/v1/internal/export", sink) // the third segment
 		if len(sink.got) != 2 {
 			t.Fatalf("%d signals, want one per decoy-looking path: %+v", len(sink.got), sink.got)
 		}
@@ -264,6 +264,7 @@ func TestFirstRequestDecoy(t *testing.T) {
 	}{
 		{"a declared route", firstView(0, "203.0.113.66", "GET", "/admin", &request.Route{Name: "admin", Template: "GET /admin"}), FirstRequestConfig{}},
 		{"a word inside a word", firstView(0, "203.0.113.66", "GET", "/administrators-guide", nil), FirstRequestConfig{}},
+		{"a user's folder deep in a file tree", firstView(0, "203.0.113.66", "PROPFIND", "/remote.php/webdav/User/Name/Backup/photos", nil), FirstRequestConfig{}},
 		{"an ordinary path", firstView(0, "203.0.113.66", "GET", "/v1/orders/42", nil), FirstRequestConfig{}},
 		{"the check off", firstView(0, "203.0.113.66", "GET", "/admin", nil), FirstRequestConfig{DecoyWords: []string{}}},
 	} {
@@ -276,17 +277,19 @@ func TestFirstRequestDecoy(t *testing.T) {
 			}
 		})
 	}
-	t.Run("a verified identity", func(t *testing.T) {
-		d := NewFirstRequest(FirstRequestConfig{}, NewHasher())
-		sink := &firstSink{}
-		v := firstView(0, "203.0.113.66", "GET", "/admin", nil)
-		v.Identity = request.Identity{User: "ops", Verified: true}
-		d.Request(v, sink)
-		decoy(d, time.Second, "/admin", sink) // and it made the path known
-		if len(sink.got) != 0 {
-			t.Errorf("signals %+v, want none", sink.got)
-		}
-	})
+	for _, id := range []request.Identity{{User: "ops", Verified: true}, {User: "alice"}} {
+		t.Run("signed in as "+id.User, func(t *testing.T) {
+			d := NewFirstRequest(FirstRequestConfig{}, NewHasher())
+			sink := &firstSink{}
+			v := firstView(0, "198.51.100.3", "GET", "/admin", nil)
+			v.Identity = id
+			d.Request(v, sink)
+			decoy(d, time.Second, "/admin", sink) // and it made the path known
+			if len(sink.got) != 0 {
+				t.Errorf("signals %+v, want none", sink.got)
+			}
+		})
+	}
 }
 
 // TestFirstRequestQuietAllocates: the quiet path (an established client,
