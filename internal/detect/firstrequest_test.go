@@ -212,7 +212,7 @@ func TestFirstRequestDecoy(t *testing.T) {
 		sink := &firstSink{}
 		d.Request(firstView(0, "203.0.113.66", "GET", "/", firstHome), sink)
 		decoy(d, time.Second, "/Admin-Backup", sink)
-		decoy(d, 2*time.Second, "/Admin-Backup", sink) // once per path
+		decoy(d, 2*time.Second, "/Admin-Backup", sink)           // once per path
 		decoy(d, 3*time.Second, "/api/v1/internal/export", sink) // the third segment
 		if len(sink.got) != 2 {
 			t.Fatalf("%d signals, want one per decoy-looking path: %+v", len(sink.got), sink.got)
