@@ -23,7 +23,6 @@ var generalisationShortfalls = map[string]map[string]string{
 	"shop/defaults": {
 		"target:benign_false_block_rate": "borderline: the partner's sync, an unknown key under the defaults, is refused by volumetric and sharing in some runs",
 		"partner-batch":                  "borderline: as above",
-		"honeypot":                       "never: no decoy declared",
 		"token-churn":                    "slow: the second churn step is what acts",
 	},
 	"market/docs": {
@@ -32,7 +31,6 @@ var generalisationShortfalls = map[string]map[string]string{
 	"market/defaults": {
 		"target:benign_false_block_rate": "the partner's bulk sync, a bearer key the defaults do not read, is blocked as a scraper",
 		"partner-batch":                  "blocked as a scraper: 86% of its requests",
-		"honeypot":                       "never: no decoy declared",
 		"leaked-key":                     "never: bearer keys are not read without identity.api_key.bearer",
 		"token-churn":                    "never in time: bearer keys are not read, so churned keys are one address's 403s",
 	},
