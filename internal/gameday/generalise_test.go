@@ -20,13 +20,9 @@ import (
 // entries may go either way (they sit on a threshold, or vary between
 // runs).
 var generalisationShortfalls = map[string]map[string]string{
-	"shop/defaults": {
-		"honeypot": "never: no decoy declared",
-	},
-	"market/docs": {},
-	"market/defaults": {
-		"honeypot": "never: no decoy declared",
-	},
+	"shop/defaults":   {},
+	"market/docs":     {},
+	"market/defaults": {},
 }
 
 // TestGameDayGeneralises runs the standard mixed game day (60 s, virtual

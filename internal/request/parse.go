@@ -84,6 +84,9 @@ func (p *Parser) Parse(in *Input, now time.Time, v *View) *problem.Problem {
 	if u := in.Target; u != "" && u[0] != '/' && u != "*" && in.Method != http.MethodConnect {
 		v.Hints |= AbsoluteTarget
 	}
+	if in.HTTP10 && h.Get("Via") == "" && h.Get("X-Forwarded-For") == "" && h.Get("Forwarded") == "" {
+		v.Hints |= HTTP10
+	}
 	v.Fingerprint = FingerprintOf(in.Header, v.UserAgent)
 	challengeFields(h, v)
 	if v.Route != nil {
@@ -196,6 +199,9 @@ func hints(h Header, ua string) Hints {
 	}
 	if h.Get("Sec-Fetch-Mode") != "" || h.Get("Sec-Ch-Ua") != "" {
 		hs |= FetchMetadata
+	}
+	if h.Get("Sec-Ch-Ua") != "" && clientHintsContradict(h, ParseAgent(ua)) {
+		hs |= ClientHintsContradict
 	}
 	return hs
 }
