@@ -83,7 +83,7 @@ func (l *Learner) Suggest(declared []config.Route) Suggestion {
 			continue
 		}
 		inf := infer(t)
-		if inf.Kind != KindDecoy && t.status.notFound == t.n && !t.hasID {
+		if inf.Kind != KindDecoy && t.status.NotFound == t.n && !t.hasID {
 			s.Left++ // probes of paths the API does not have
 			continue
 		}
@@ -105,7 +105,7 @@ func (l *Learner) Suggest(declared []config.Route) Suggestion {
 			r.Kind = o.inf.Kind
 		}
 		r.Field = o.inf.Field
-		s.Routes = append(s.Routes, Suggested{Route: r, Requests: o.t.n, NotFound: o.t.status.notFound, Inference: o.inf})
+		s.Routes = append(s.Routes, Suggested{Route: r, Requests: o.t.n, NotFound: o.t.status.NotFound, Inference: o.inf})
 	}
 	return s
 }
