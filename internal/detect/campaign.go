@@ -62,6 +62,10 @@ type Campaign struct {
 	h       Hasher
 	groups  *Table[campaignGroup]
 	members *Table[campaignMember]
+	// behaviour and bgroups are the clients' behaviour summaries and
+	// their behaviour groups (campaignbehaviour.go).
+	behaviour *Table[campaignBehaviour]
+	bgroups   *Table[behaviourGroup]
 
 	mu        sync.Mutex
 	campaigns map[string]*campaignRecord
@@ -141,13 +145,18 @@ type campaignMember struct {
 
 // campaignRecord is what is listed about a campaign.
 type campaignRecord struct {
-	info  CampaignInfo
-	group uint64
+	info      CampaignInfo
+	group     uint64
+	behaviour bool // a behaviour group's, not a walk's
 }
 
 // CampaignInfo describes a campaign: what it shares and the evidence.
 type CampaignInfo struct {
-	ID          string    `json:"id"`
+	ID string `json:"id"`
+	// Kind is what the members share: "walk" (disjoint slices of one id
+	// space) or "behaviour" (one route sequence and machine-regular
+	// cadence, doing a campaign's work).
+	Kind        string    `json:"kind"`
 	Route       string    `json:"route"`       // the route or inferred template the walk is on
 	Fingerprint string    `json:"fingerprint"` // the client fingerprint the members share
 	Members     float64   `json:"members"`     // distinct members in the walk's window (estimate)
@@ -160,6 +169,15 @@ type CampaignInfo struct {
 	PerMinute   float64   `json:"ids_per_minute"` // the walk's pace
 	Dismissed   bool      `json:"dismissed"`
 	Summary     string    `json:"summary"`
+	// Behaviour campaigns: the members' requests, the share of them that
+	// failed or asked for a path new to its sender, how many members
+	// started together (within 2 minutes of the first), and the
+	// evidence's strength in [0, 1).
+	Requests         int     `json:"requests,omitempty"`
+	FailedShare      float64 `json:"failed_share,omitempty"`
+	NewPathShare     float64 `json:"new_path_share,omitempty"`
+	CoordinatedStart int     `json:"coordinated_start,omitempty"`
+	Strength         float64 `json:"strength,omitempty"`
 }
 
 // NewCampaign returns a Campaign detector with cfg's defaults filled in.
@@ -175,6 +193,8 @@ func NewCampaign(cfg CampaignConfig, h Hasher) *Campaign {
 		cfg: cfg, h: h,
 		groups:    NewTable[campaignGroup](cfg.MaxEntities/4+1, cfg.Window),
 		members:   NewTable[campaignMember](cfg.MaxEntities, cfg.Window),
+		behaviour: NewTable[campaignBehaviour](cfg.MaxEntities, cfg.Window),
+		bgroups:   NewTable[behaviourGroup](cfg.MaxEntities/4+1, cfg.Window),
 		campaigns: map[string]*campaignRecord{},
 	}
 }
@@ -211,7 +231,11 @@ func (d *Campaign) campaignResource(v *request.View) (id, route uint64, ok bool)
 
 // Request implements Detector.
 func (d *Campaign) Request(v *request.View, s Sink) {
-	if v.Identity.Verified || (v.Method != "GET" && v.Method != "HEAD") {
+	if v.Identity.Verified {
+		return
+	}
+	d.behave(v, s)
+	if v.Method != "GET" && v.Method != "HEAD" {
 		return
 	}
 	id, route, ok := d.campaignResource(v)
@@ -329,7 +353,7 @@ func (d *Campaign) record(group uint64, v *request.View, g *campaignWalk, member
 		if v.Route != nil {
 			route = v.Route.Template
 		}
-		r = &campaignRecord{group: group, info: CampaignInfo{ID: cid, Route: route, Fingerprint: v.Fingerprint.String()}}
+		r = &campaignRecord{group: group, info: CampaignInfo{ID: cid, Kind: "walk", Route: route, Fingerprint: v.Fingerprint.String()}}
 		d.campaigns[cid] = r
 	}
 	r.info.Members, r.info.Networks = members, nets
@@ -352,8 +376,8 @@ func (d *Campaign) forgetOldest() {
 	delete(d.campaigns, oldest)
 }
 
-// Response implements Detector.
-func (d *Campaign) Response(*request.View, verdict.Outcome, Sink) {}
+// Response counts a failed answer to a client with a behaviour summary.
+func (d *Campaign) Response(v *request.View, o verdict.Outcome, _ Sink) { d.behaviourFailure(v, o) }
 
 // CampaignOf returns the ID of the campaign v's subject is surely a
 // member of (since the campaign was found it took an id of the walk, and
@@ -431,6 +455,10 @@ func (d *Campaign) Dismiss(id string, now time.Time) bool {
 	if !ok {
 		return false
 	}
+	if r.behaviour {
+		d.bgroups.Update(r.group, now.UnixNano(), func(g *behaviourGroup) { g.dismissed = now.UnixNano() })
+		return true
+	}
 	d.groups.Update(r.group, now.UnixNano(), func(g *campaignGroup) {
 		g.dismissed = now.UnixNano()
 	})
@@ -441,6 +469,8 @@ func (d *Campaign) Dismiss(id string, now time.Time) bool {
 func (d *Campaign) Sweep(now int64) {
 	d.groups.Sweep(now)
 	d.members.Sweep(now)
+	d.behaviour.Sweep(now)
+	d.bgroups.Sweep(now)
 	d.mu.Lock()
 	for id, r := range d.campaigns {
 		if now-r.info.LastSeen.UnixNano() > 6*int64(d.cfg.Window) {
@@ -451,7 +481,9 @@ func (d *Campaign) Sweep(now int64) {
 }
 
 // Stats implements Stateful.
-func (d *Campaign) Stats() TableStats { return tableStatsSum(d.groups.Stats(), d.members.Stats()) }
+func (d *Campaign) Stats() TableStats {
+	return tableStatsSum(tableStatsSum(d.groups.Stats(), d.members.Stats()), tableStatsSum(d.behaviour.Stats(), d.bgroups.Stats()))
+}
 
 var (
 	_ Detector = (*Campaign)(nil)
