@@ -235,6 +235,11 @@ func (d *Campaign) Request(v *request.View, s Sink) {
 		return
 	}
 	d.behave(v, s)
+	d.requestWalk(v, s)
+}
+
+// requestWalk follows v in its group's id walks.
+func (d *Campaign) requestWalk(v *request.View, s Sink) {
 	if v.Method != "GET" && v.Method != "HEAD" {
 		return
 	}

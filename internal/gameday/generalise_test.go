@@ -25,7 +25,6 @@ var generalisationShortfalls = map[string]map[string]string{
 		"target:benign_false_block_rate":   "borderline: the partner's sync, an unknown key under the defaults, is refused by volumetric and sharing in some runs",
 		"partner-batch":                    "borderline: as above",
 		"account-enumeration":              "slow: inferred verify route, no identifier field, 10 failures at 1.5 a second",
-		"credential-stuffing-distributed":  "slow: the global spike needs 200 failing logins",
 		"graphql-abuse":                    "slow: no graphql route kind, so no depth or alias checks",
 		"honeypot":                         "never: no decoy declared",
 		"office-abuser":                    "slow: 10 failures at 2 a second, then the office's sessions dilute nothing but time",
