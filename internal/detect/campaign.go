@@ -208,25 +208,28 @@ const (
 	nsCampaignNet   = 'N'
 )
 
-// campaignResource returns the numeric id of v's resource and a hash of
-// its route (declared, or inferred from the path), ok false when v names
-// no numeric id.
-func (d *Campaign) campaignResource(v *request.View) (id, route uint64, ok bool) {
-	param := ""
-	switch {
-	case v.Route != nil && v.Param != "":
-		param, route = v.Param, uint64(v.Route.Index+1)*0x9E3779B97F4A7C15
-	case v.Route == nil:
-		var tmpl uint64
-		if param, tmpl, ok = inferredResource(d.h, v.Path); !ok {
-			return 0, 0, false
-		}
-		route = tmpl
-	default:
-		return 0, 0, false
+// campaignKeys are what the walks and the behaviour groups both need of
+// a request, hashed once: its subject's table key, and its route's hash
+// (declared, or its inferred template) with the last identifier-looking
+// segment ("" when none).
+type campaignKeys struct {
+	subject, route uint64
+	param          string
+}
+
+// keys returns v's campaignKeys.
+func (d *Campaign) keys(v *request.View) campaignKeys {
+	k := campaignKeys{subject: subjectTableKey(d.h, v)}
+	if v.Route != nil {
+		k.route, k.param = uint64(v.Route.Index+1)*0x9E3779B97F4A7C15, v.Param
+		return k
 	}
-	id, ok = scrapingNumericID(param)
-	return id, route, ok
+	param, tmpl, ok := inferredResource(d.h, v.Path)
+	if ok {
+		k.param = param
+	}
+	k.route = tmpl
+	return k
 }
 
 // Request implements Detector.
@@ -234,19 +237,21 @@ func (d *Campaign) Request(v *request.View, s Sink) {
 	if v.Identity.Verified {
 		return
 	}
-	d.behave(v, s)
-	d.requestWalk(v, s)
+	k := d.keys(v)
+	d.behave(v, s, &k)
+	d.requestWalk(v, s, &k)
 }
 
-// requestWalk follows v in its group's id walks.
-func (d *Campaign) requestWalk(v *request.View, s Sink) {
-	if v.Method != "GET" && v.Method != "HEAD" {
+// requestWalk follows v in its group's id walks: GETs of a numeric id.
+func (d *Campaign) requestWalk(v *request.View, s Sink, k *campaignKeys) {
+	if v.Method != "GET" && v.Method != "HEAD" || k.param == "" {
 		return
 	}
-	id, route, ok := d.campaignResource(v)
+	id, ok := scrapingNumericID(k.param)
 	if !ok {
 		return
 	}
+	route := k.route
 	now, w := v.Time.UnixNano(), d.cfg.Window
 	var b [16]byte
 	fp := uint64(v.Fingerprint)
@@ -254,7 +259,7 @@ func (d *Campaign) requestWalk(v *request.View, s Sink) {
 		b[i], b[8+i] = byte(fp>>(8*i)), byte(route>>(8*i))
 	}
 	group := d.h.Bytes(nsCampaignGroup, b[:])
-	subject := subjectTableKey(d.h, v)
+	subject := k.subject
 	var extended, found bool
 	var grew int
 	var g campaignWalk

@@ -102,8 +102,14 @@ func (b *campaignBehaviour) regularity() (float64, int) {
 // gapBucket returns the histogram bucket of a gap of at least
 // behaviourBurst.
 func gapBucket(gap int64) int {
-	k := int(2 * math.Log2(float64(gap)/float64(behaviourBurst)))
-	return min(max(k, 0), behaviourBuckets-1)
+	// floor(2 log2(gap/burst)) = floor(log2((gap/burst)^2)), in whole
+	// microseconds (a gap is capped at an hour, so the square fits).
+	us := uint64(min(gap, int64(time.Hour)) / int64(time.Microsecond))
+	q := us * us / uint64(behaviourBurst/time.Microsecond*(behaviourBurst/time.Microsecond))
+	if q == 0 {
+		return 0
+	}
+	return min(bits.Len64(q)-1, behaviourBuckets-1)
 }
 
 // behaviourGroup is what a behaviour group's members did together.
@@ -152,26 +158,8 @@ func (g *behaviourGroup) strength(members, nets float64) float64 {
 	return c
 }
 
-// Hash namespaces of behaviour groups.
-const (
-	nsCampaignBehaviour = 'B'
-	nsCampaignPath      = 'P'
-)
-
-// routeKey returns a hash of v's method and route: its declared route,
-// else its inferred template.
-func (d *Campaign) routeKey(v *request.View) uint64 {
-	var r uint64
-	if v.Route != nil {
-		r = uint64(v.Route.Index+1) * 0x9E3779B97F4A7C15
-	} else {
-		_, r, _ = inferredResource(d.h, v.Path)
-	}
-	for i := 0; i < len(v.Method); i++ {
-		r = (r ^ uint64(v.Method[i])) * 1099511628211
-	}
-	return r
-}
+// nsCampaignBehaviour namespaces behaviour group keys.
+const nsCampaignBehaviour = 'B'
 
 // mix64 is a 64-bit finaliser (splitmix64's).
 func mix64(x uint64) uint64 {
@@ -184,11 +172,20 @@ func mix64(x uint64) uint64 {
 
 // behave updates v's subject's behaviour summary, its group's, and
 // signals the group and the subject when the group is a campaign.
-func (d *Campaign) behave(v *request.View, s Sink) {
+func (d *Campaign) behave(v *request.View, s Sink, k *campaignKeys) {
 	now, w := v.Time.UnixNano(), d.cfg.Window
-	subject := subjectTableKey(d.h, v)
-	route := d.routeKey(v)
-	path := d.h.String(nsCampaignPath, v.Path)
+	subject := k.subject
+	route := k.route
+	for i := 0; i < len(v.Method); i++ {
+		route = (route ^ uint64(v.Method[i])) * 1099511628211
+	}
+	// The path's hash picks Bloom bits only: an unkeyed FNV-1a will do
+	// (a client that makes its paths collide only hides its own work).
+	path := uint64(14695981039346656037)
+	for i := 0; i < len(v.Path); i++ {
+		path = (path ^ uint64(v.Path[i])) * 1099511628211
+	}
+	path = mix64(path)
 	fp := uint64(v.Fingerprint)
 	var (
 		group, left       uint64
@@ -238,14 +235,13 @@ func (d *Campaign) behave(v *request.View, s Sink) {
 		r, bucket := b.regularity()
 		g := uint64(0)
 		if r >= behaviourRegular && b.n > behaviourGaps && bits.OnesCount64(b.steps) <= behaviourSteps {
-			var key [8 * (behaviourHashes + 1)]byte
-			for i := range 8 {
-				key[i] = byte(fp >> (8 * i))
-				for j, m := range b.minHash {
-					key[8*(j+1)+i] = byte(m >> (8 * i))
-				}
+			// The min-hashes come from keyed route hashes: mixing them
+			// keeps the group key as hard to aim at as they are.
+			g = mix64(fp ^ nsCampaignBehaviour<<56)
+			for _, m := range b.minHash {
+				g = mix64(g ^ m)
 			}
-			g = d.h.Bytes(nsCampaignBehaviour, key[:]) ^ uint64(bucket+1)*0x9E3779B97F4A7C15
+			g = mix64(g ^ uint64(bucket+1))
 		}
 		if g != b.group {
 			joined, left = g != 0, b.group

@@ -144,8 +144,9 @@ func TestCampaignBehaviourBounded(t *testing.T) {
 }
 
 // BenchmarkCampaignRequestMix is the campaign detector's per-request cost
-// on a browser's mixed requests, against the id walks alone (behaviour
-// groups off: the detector before them) in the same run.
+// on 256 clients sampling product ids at a machine's pace (so behaviour
+// groups form and are updated: the costly case), against the id walks
+// alone (the detector before behaviour groups) in the same run.
 func BenchmarkCampaignRequestMix(b *testing.B) {
 	views := make([]*request.View, 256)
 	for i := range views {
@@ -162,7 +163,8 @@ func BenchmarkCampaignRequestMix(b *testing.B) {
 				v := views[i%len(views)]
 				v.Time = time.Unix(0, t0).Add(time.Duration(i) * 50 * time.Millisecond)
 				if mode == "walks" {
-					d.requestWalk(v, &s)
+					k := d.keys(v)
+					d.requestWalk(v, &s, &k)
 				} else {
 					d.Request(v, &s)
 				}
@@ -171,5 +173,17 @@ func BenchmarkCampaignRequestMix(b *testing.B) {
 				i++
 			}
 		})
+	}
+}
+
+func TestGapBucket(t *testing.T) {
+	for _, tc := range []struct {
+		gap  time.Duration
+		want int
+	}{{500 * time.Millisecond, 0}, {700 * time.Millisecond, 0}, {710 * time.Millisecond, 1}, {time.Second, 2},
+		{5600 * time.Millisecond, 6}, {5700 * time.Millisecond, 7}, {6 * time.Second, 7}, {90 * time.Second, 14}, {time.Hour, 15}, {48 * time.Hour, 15}} {
+		if got := gapBucket(int64(tc.gap)); got != tc.want {
+			t.Errorf("gapBucket(%s) = %d, want %d (2 log2(gap/0.5s) = %.2f)", tc.gap, got, tc.want, 2*math.Log2(tc.gap.Seconds()/0.5))
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // Bounds of BodyFields.
@@ -131,24 +132,49 @@ func ReadBodyFields(body []byte, mediaType string, f *BodyFields) {
 	}
 }
 
-// readJSONKeys adds the keys of the JSON object body, when it is one.
+// readJSONKeys adds the top-level keys of the JSON object body, when it
+// is one. encoding/json checks the body is valid JSON (json.Valid, which
+// allocates nothing); the keys are then found by tracking nesting and
+// strings, and only a key with an escape or invalid UTF-8 is decoded by
+// encoding/json.
+// Decoding the body into a map would allocate its every value.
 func readJSONKeys(body []byte, f *BodyFields) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+	body = bytes.TrimLeft(body, " \t\r\n")
+	if len(body) == 0 || body[0] != '{' || !json.Valid(body) {
 		return
 	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			f.Reset()
-			return
-		}
-		key, _ := tok.(string)
-		f.add([]byte(key))
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			f.Reset()
-			return
+	depth, expectKey := 0, false
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; c {
+		case '{', '[':
+			depth++
+			expectKey = c == '{' && depth == 1
+		case '}', ']':
+			depth--
+		case ',':
+			expectKey = depth == 1
+		case '"':
+			j, escaped := i+1, false
+			for ; j < len(body) && body[j] != '"'; j++ {
+				if body[j] == '\\' {
+					j++
+					escaped = true
+				}
+			}
+			if depth == 1 && expectKey {
+				if escaped || !utf8.Valid(body[i+1:j]) { // as encoding/json spells it
+					var key string
+					if json.Unmarshal(body[i:j+1], &key) != nil {
+						f.drop()
+					} else {
+						f.add([]byte(key))
+					}
+				} else {
+					f.add(body[i+1 : j])
+				}
+				expectKey = false
+			}
+			i = j
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package request
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -110,5 +111,84 @@ func FuzzReadBodyFields(f *testing.F) {
 		if bf.Len() > maxBodyFields || total > bodyFieldsBytes {
 			t.Fatalf("%d names, %d bytes: over the bounds", bf.Len(), total)
 		}
+		// Within the bounds, the names are the keys encoding/json decodes.
+		var m map[string]json.RawMessage
+		if form || json.Unmarshal(body, &m) != nil || m == nil || len(m) > maxBodyFields {
+			return
+		}
+		size := 0
+		for k := range m {
+			if k == "" || len(k) > maxBodyFieldName {
+				return
+			}
+			size += len(k)
+		}
+		if size > bodyFieldsBytes {
+			return
+		}
+		if len(seen) != len(m) {
+			t.Fatalf("names %v, want the keys of %s", seen, body)
+		}
+		for k := range m {
+			if !seen[k] {
+				t.Fatalf("key %q of %s not read (names %v)", k, body, seen)
+			}
+		}
 	})
+}
+
+// BenchmarkReadBodyFields is the cost of reading a login body's field
+// names (on posts no kinded route matched, when route learning is on),
+// against decoding the same JSON into a map, the obvious alternative.
+func BenchmarkReadBodyFields(b *testing.B) {
+	body := []byte(`{"email":"someone@example.com","password":"correct horse battery staple","remember":true}`)
+	b.Run("ReadBodyFields/json", func(b *testing.B) {
+		var f BodyFields
+		b.ReportAllocs()
+		for b.Loop() {
+			ReadBodyFields(body, "application/json", &f)
+		}
+	})
+	b.Run("json.Unmarshal/map", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var m map[string]json.RawMessage
+			_ = json.Unmarshal(body, &m)
+		}
+	})
+	form := []byte("email=someone%40example.com&password=x&remember=1")
+	b.Run("ReadBodyFields/form", func(b *testing.B) {
+		var f BodyFields
+		b.ReportAllocs()
+		for b.Loop() {
+			ReadBodyFields(form, "application/x-www-form-urlencoded", &f)
+		}
+	})
+}
+
+// TestReadBodyFieldsMatchesDecoding checks the key scan against
+// encoding/json's own decoding of the same objects.
+func TestReadBodyFieldsMatchesDecoding(t *testing.T) {
+	for _, body := range []string{
+		`{"a":1,"b":{"c":2,"d":[{"e":3}]},"f":"x,\"g\":1","h":[1,"}",{"i":{}}],"j":null}`,
+		` {"k\u00e9y":1, "w\"q":true}`,
+		`{}`,
+		`{"dup":1,"dup":2}`,
+	} {
+		var f BodyFields
+		ReadBodyFields([]byte(body), "application/json", &f)
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(body), &m); err != nil {
+			t.Fatal(err)
+		}
+		got := f.Names()
+		if len(got) != len(m) {
+			t.Fatalf("%s: names %q, want the keys of %v", body, got, m)
+		}
+		for _, k := range got {
+			if _, ok := m[k]; !ok {
+				t.Errorf("%s: %q is no key", body, k)
+			}
+		}
+	}
 }
