@@ -82,6 +82,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzIsJWT$$' -fuzztime $(FUZZTIME) ./internal/request
 	$(GO) test -run '^$$' -fuzz '^FuzzGraphQLShapeOf$$' -fuzztime $(FUZZTIME) ./internal/request
 	$(GO) test -run '^$$' -fuzz '^FuzzMeasureGraphQL$$' -fuzztime $(FUZZTIME) ./internal/request
+	$(GO) test -run '^$$' -fuzz '^FuzzInferredSubject$$' -fuzztime $(FUZZTIME) ./internal/request
+	$(GO) test -run '^$$' -fuzz '^FuzzParseAgent$$' -fuzztime $(FUZZTIME) ./internal/request
 	$(GO) test -run '^$$' -fuzz '^FuzzCost$$' -fuzztime $(FUZZTIME) ./internal/guard/graphqlcost
 	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME) ./internal/policy
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCombined$$' -fuzztime $(FUZZTIME) ./internal/replay

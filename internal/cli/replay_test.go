@@ -136,7 +136,7 @@ func TestReplaySessions(t *testing.T) {
 			fmt.Fprintf(&b, `{"time":%q,"ip":"","method":"GET","path":"/products/%d","status":200,"sid":"good-%d","user_agent":"Mozilla/5.0"}`+"\n",
 				at.Add(time.Duration(s)*10*time.Millisecond).Format(time.RFC3339Nano), (i+s)%7, s)
 		}
-		fmt.Fprintf(&b, `{"time":%q,"ip":"","method":"GET","path":"/backup-%d.tar","status":404,"sid":"bad","user_agent":"Mozilla/5.0"}`+"\n",
+		fmt.Fprintf(&b, `{"time":%q,"ip":"","method":"GET","path":"/archive-%d.tar","status":404,"sid":"bad","user_agent":"Mozilla/5.0"}`+"\n",
 			at.Add(100*time.Millisecond).Format(time.RFC3339Nano), i)
 		at = at.Add(time.Duration(1+i%3) * time.Second)
 	}

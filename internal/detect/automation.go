@@ -68,18 +68,20 @@ type AutomationConfig struct {
 }
 
 // DefaultToolUserAgents are User-Agent substrings of HTTP client
-// libraries, headless browsers and automation frameworks.
+// libraries, headless browsers, automation frameworks and load testers.
 var DefaultToolUserAgents = []string{
 	"curl/", "wget/", "python-requests", "python-urllib", "go-http-client",
 	"java/", "okhttp", "libwww-perl", "scrapy", "httpclient", "node-fetch",
 	"axios/", "aiohttp", "headlesschrome", "phantomjs", "selenium",
-	"puppeteer", "playwright",
+	"puppeteer", "playwright", "k6/", "locust/", "apachebench/", "apache-jmeter", "gatling", "vegeta",
 }
 
-// DefaultScannerUserAgents are User-Agent substrings of vulnerability and
-// port scanners, which no legitimate client of an API sends.
+// DefaultScannerUserAgents are User-Agent substrings of vulnerability,
+// port and content-discovery scanners, which no legitimate client of an
+// API sends.
 var DefaultScannerUserAgents = []string{
 	"sqlmap", "nikto", "nuclei", "zgrab", "masscan", "nmap",
+	"gobuster", "ffuf", "dirbuster", "feroxbuster", "wfuzz", "wpscan", "whatweb", "acunetix", "netsparker",
 }
 
 const (

@@ -38,6 +38,19 @@ type CredentialsConfig struct {
 	DistinctThreshold float64 `yaml:"distinct_threshold"`
 	// DistinctWeight is the risk points of the stuffing signal (default 45).
 	DistinctWeight float64 `yaml:"distinct_weight"`
+	// PaceWindow is the short window in which DistinctThreshold failures
+	// (all but one of them, as the sliding count can lag by one) make the
+	// stuffing signal one at a machine's pace, weighted PaceWeight instead
+	// of DistinctWeight: a person who forgot which account they
+	// used types a few names in a minute, a script one a second (default
+	// 20s; a negative one, in Go, turns it off; in a config, set
+	// PaceWeight to DistinctWeight).
+	PaceWindow time.Duration `yaml:"pace_window"`
+	// PaceWeight is the risk points of the stuffing signal at a machine's
+	// pace (default 65: past the challenge band, so the script is refused
+	// at once rather than after a throttle's burst; a person in a browser
+	// solves the challenge).
+	PaceWeight float64 `yaml:"pace_weight"`
 	// AccountThreshold is the failed attempts on one identifier, from
 	// anyone, in Window before the targeted-account signal (default 20).
 	AccountThreshold float64 `yaml:"account_threshold"`
@@ -66,6 +79,14 @@ type CredentialsConfig struct {
 	SharedThreshold float64 `yaml:"shared_threshold"`
 	// SharedWeight is the risk points of the shared signal (default 50).
 	SharedWeight float64 `yaml:"shared_weight"`
+	// SpreadMin opens the shared check's gate without a global spike:
+	// a fingerprint or prefix whose SharedThreshold failures (at least
+	// GlobalRatio of its logins) came from this many distinct addresses
+	// is signalled, since no one person's typos fail from so many
+	// networks, and a low-and-slow attack need not wait for the site's
+	// logins to reach GlobalMin (default 20; a negative one, in Go, or one
+	// above MaxDistinct turns it off).
+	SpreadMin float64 `yaml:"spread_min"`
 	// FailureStatuses are the response statuses of a failed attempt on a
 	// login route (default [401, 403]).
 	FailureStatuses []int `yaml:"failure_statuses"`
@@ -101,14 +122,16 @@ type CredentialsConfig struct {
 //   - brute force: many failures from one entity (detect.Subject, and also
 //     the client IP when the subject is an API key or user);
 //   - stuffing or code guessing: failures on many distinct identifiers
-//     (View.Subject) from one entity;
+//     (View.Subject) from one entity, weighted more when they came at a
+//     machine's pace (CredentialsConfig.PaceWindow);
 //   - a targeted account (login routes): many failures on one identifier
 //     from anyone, signalled on Entity{ScopeUser, View.Subject} (the
 //     identifier's pseudonym, "s_..."), so a policy that looks up user
 //     decisions by View.Subject can slow attempts on that account;
 //   - distributed low-and-slow (login routes): during a global spike of
-//     failing logins, a client fingerprint or /24 (/64) prefix that carries
-//     many of the failures and mostly fails itself;
+//     failing logins, or when its failures came from many addresses
+//     (CredentialsConfig.SpreadMin), a client fingerprint or /24 (/64)
+//     prefix that carries many of the failures and mostly fails itself;
 //   - inferred kinds: a POST, PUT or PATCH route with no declared kind
 //     whose path words, body fields and answers say what it is (401/403:
 //     credentials; 400, 409, 422, 404 on identifiers: codes; see
@@ -156,7 +179,10 @@ type Credentials struct {
 }
 
 type credState struct {
-	attempts, failures                                  Window
+	attempts, failures Window
+	recent             Window // failures in PaceWindow
+	// subjects are the identifiers an entity failed on; for a
+	// fingerprint or prefix, the addresses its failures came from.
 	subjects                                            Distinct
 	failSteps, distinctSteps, accountSteps, sharedSteps Steps
 }
@@ -165,6 +191,7 @@ type credState struct {
 type credFired struct {
 	fail, distinct        int
 	failures, ratio, nIDs float64
+	recent                float64 // failures in PaceWindow; 0 when it is off
 }
 
 // Kinds of credential routes, indexing Credentials.fail; credOther is
@@ -191,6 +218,8 @@ func NewCredentials(cfg CredentialsConfig, h Hasher) *Credentials {
 	cfg.MinFailureRatio = orDefault(cfg.MinFailureRatio, 0.5)
 	cfg.DistinctThreshold = orDefault(cfg.DistinctThreshold, 5)
 	cfg.DistinctWeight = orDefault(cfg.DistinctWeight, 45)
+	cfg.PaceWindow = orDefault(cfg.PaceWindow, 20*time.Second)
+	cfg.PaceWeight = orDefault(cfg.PaceWeight, 65)
 	cfg.AccountThreshold = orDefault(cfg.AccountThreshold, 20)
 	cfg.AccountWeight = orDefault(cfg.AccountWeight, 30)
 	cfg.GlobalRatio = orDefault(cfg.GlobalRatio, 0.6)
@@ -198,6 +227,7 @@ func NewCredentials(cfg CredentialsConfig, h Hasher) *Credentials {
 	cfg.GlobalSurge = orDefault(cfg.GlobalSurge, 4)
 	cfg.SharedThreshold = orDefault(cfg.SharedThreshold, 30)
 	cfg.SharedWeight = orDefault(cfg.SharedWeight, 50)
+	cfg.SpreadMin = orDefault(cfg.SpreadMin, 20)
 	cfg.AuthThreshold = orDefault(cfg.AuthThreshold, 5)
 	cfg.AuthWeight = orDefault(cfg.AuthWeight, 15)
 	if cfg.FailureStatuses == nil {
@@ -273,19 +303,23 @@ func (d *Credentials) Response(v *request.View, o verdict.Outcome, s Sink) {
 		d.account(s, v, now)
 	}
 	d.global.add(key, now, &d.cfg, failed)
+	var src uint64
+	if failed && v.ClientIP.IsValid() {
+		src = addrKey(d.h, byte(verdict.ScopeIP), v.ClientIP)
+	}
 	if v.Fingerprint != 0 {
 		var b [8]byte
 		binary.LittleEndian.PutUint64(b[:], uint64(v.Fingerprint))
 		fp := d.h.Bytes(byte(verdict.ScopeFingerprint), b[:])
-		if d.shared(fp, now, failed) {
-			d.sharedFire(s, v, fp, now, verdict.Entity{Scope: verdict.ScopeFingerprint, Value: v.Fingerprint.String()}, "fingerprint")
+		if hot, spread := d.shared(fp, now, failed, src); hot {
+			d.sharedFire(s, v, fp, now, spread, verdict.Entity{Scope: verdict.ScopeFingerprint, Value: v.Fingerprint.String()}, "fingerprint")
 		}
 	}
 	if v.ClientIP.IsValid() {
 		p := request.Prefix(v.ClientIP, 24, 64)
 		pk := addrKey(d.h, byte(verdict.ScopePrefix), p.Addr())
-		if d.shared(pk, now, failed) {
-			d.sharedFire(s, v, pk, now, verdict.Entity{Scope: verdict.ScopePrefix, Value: p.String()}, "prefix")
+		if hot, spread := d.shared(pk, now, failed, src); hot {
+			d.sharedFire(s, v, pk, now, spread, verdict.Entity{Scope: verdict.ScopePrefix, Value: p.String()}, "prefix")
 		}
 	}
 }
@@ -310,6 +344,9 @@ type credRouteKind struct {
 func (d *Credentials) inferredKind(v *request.View, status int) (int, string) {
 	if !isPost(v.Method) {
 		return credOther, ""
+	}
+	if v.GraphQL.Parsed {
+		return credOther, "" // GraphQL: its 400s are query errors, not codes refused
 	}
 	var t uint64
 	var hasID bool
@@ -454,6 +491,9 @@ func (d *Credentials) entity(key uint64, now int64, failed bool, tried uint64) c
 			st.failures.Add(now, w, 1)
 			if tried != 0 {
 				st.subjects.Add(now, w, tried)
+				if cfg.PaceWindow > 0 {
+					st.recent.Add(now, cfg.PaceWindow, 1)
+				}
 			}
 		}
 		a, f := st.attempts.Count(now, w), st.failures.Count(now, w)
@@ -463,6 +503,9 @@ func (d *Credentials) entity(key uint64, now int64, failed bool, tried uint64) c
 		if tried != 0 {
 			r.nIDs = st.subjects.Count(now, w)
 			r.distinct = crossWhile(&st.distinctSteps, ok, r.nIDs, cfg.DistinctThreshold)
+			if r.distinct > 0 && cfg.PaceWindow > 0 {
+				r.recent = st.recent.Count(now, cfg.PaceWindow)
+			}
 		}
 	})
 	return r
@@ -478,37 +521,47 @@ func (d *Credentials) emitEntity(s Sink, v *request.View, e verdict.Entity, kind
 		noun = "codes or identifiers"
 	}
 	if r.distinct > 0 {
-		d.emit(s, v, e, d.cfg.DistinctWeight, High, r.nIDs, d.cfg.DistinctThreshold,
-			fmt.Sprintf("failed %s attempts on %.0f distinct %s in %v", what, r.nIDs, noun, d.cfg.Window))
+		weight, pace := d.cfg.DistinctWeight, ""
+		if r.recent >= d.cfg.DistinctThreshold-1 {
+			weight, pace = d.cfg.PaceWeight, fmt.Sprintf(", %.0f of them in %v (a machine's pace)", r.recent, d.cfg.PaceWindow)
+		}
+		d.emit(s, v, e, weight, High, r.nIDs, d.cfg.DistinctThreshold,
+			fmt.Sprintf("failed %s attempts on %.0f distinct %s in %v%s", what, r.nIDs, noun, d.cfg.Window, pace))
 	}
 }
 
 // shared counts a login attempt against a fingerprint's or prefix's state
-// and reports whether its failures have reached a new step that only a
-// global spike stands between it and a signal. The step is not recorded
-// here: sharedFire records it once the spike is confirmed.
-func (d *Credentials) shared(key uint64, now int64, failed bool) bool {
+// (src, when not 0, is the failing address) and reports whether its
+// failures have reached a new step that only a global spike stands
+// between it and a signal, and whether they came from SpreadMin distinct
+// addresses or more, which opens the gate without a spike. The step is
+// not recorded here: sharedFire records it once the gate is open.
+func (d *Credentials) shared(key uint64, now int64, failed bool, src uint64) (hot, spread bool) {
 	cfg, w := &d.cfg, d.cfg.Window
-	hot := false
 	d.state.Update(key, now, func(st *credState) {
 		st.attempts.Add(now, w, 1)
 		if failed {
 			st.failures.Add(now, w, 1)
+			if src != 0 && cfg.SpreadMin > 0 {
+				st.subjects.Add(now, w, src)
+			}
 		}
 		a, f := st.attempts.Count(now, w), st.failures.Count(now, w)
 		if cfg.SharedThreshold > 0 && f >= (float64(st.sharedSteps)+1)*cfg.SharedThreshold && f >= cfg.GlobalRatio*a {
 			hot = true
+			spread = cfg.SpreadMin > 0 && st.subjects.Count(now, w) >= cfg.SpreadMin
 			return
 		}
 		crossWhile(&st.sharedSteps, false, f, cfg.SharedThreshold)
 	})
-	return hot
+	return hot, spread
 }
 
-// sharedFire confirms a global spike, records the step and signals.
-func (d *Credentials) sharedFire(s Sink, v *request.View, key uint64, now int64, e verdict.Entity, what string) {
+// sharedFire confirms the gate (a global spike, or failures spread over
+// many addresses), records the step and signals.
+func (d *Credentials) sharedFire(s Sink, v *request.View, key uint64, now int64, spread bool, e verdict.Entity, what string) {
 	spike, ga, gf := d.global.spiking(now, &d.cfg)
-	if !spike {
+	if !spike && !spread {
 		return
 	}
 	cfg, w := &d.cfg, d.cfg.Window
@@ -520,9 +573,12 @@ func (d *Credentials) sharedFire(s Sink, v *request.View, key uint64, now int64,
 		n = crossWhile(&st.sharedSteps, f >= cfg.GlobalRatio*a, f, cfg.SharedThreshold)
 	})
 	if n > 0 {
+		gate := fmt.Sprintf("during a spike: %.0f%% of %.0f logins failing", 100*gf/max(ga, 1), ga)
+		if !spike {
+			gate = fmt.Sprintf("from %.0f or more addresses", cfg.SpreadMin)
+		}
 		d.emit(s, v, e, cfg.SharedWeight, High, f, cfg.SharedThreshold,
-			fmt.Sprintf("%.0f failed logins from one %s in %v, during a spike: %.0f%% of %.0f logins failing",
-				f, what, w, 100*gf/max(ga, 1), ga))
+			fmt.Sprintf("%.0f failed logins from one %s in %v, %s", f, what, w, gate))
 	}
 }
 

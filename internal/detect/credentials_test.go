@@ -108,14 +108,24 @@ func TestCredentialsAttacks(t *testing.T) {
 			},
 		},
 		{
-			name: "credential stuffing from one IP",
+			name: "slow credential stuffing from one IP",
 			attempts: func() (as []credentialsAttempt) {
 				for i := range 8 {
-					as = append(as, credentialsAttempt{at: time.Duration(i) * 5 * time.Second, ip: attacker, subject: "s_user" + strconv.Itoa(i), status: 401})
+					as = append(as, credentialsAttempt{at: time.Duration(i) * 15 * time.Second, ip: attacker, subject: "s_user" + strconv.Itoa(i), status: 401})
 				}
 				return as
 			},
 			want: []want{{verdict.Entity{Scope: verdict.ScopeIP, Value: "203.0.113.50"}, 45, High, 5, 5, 7}},
+		},
+		{
+			name: "credential stuffing from one IP at a machine's pace",
+			attempts: func() (as []credentialsAttempt) {
+				for i := range 8 {
+					as = append(as, credentialsAttempt{at: time.Duration(i) * 500 * time.Millisecond, ip: attacker, subject: "s_user" + strconv.Itoa(i), status: 401})
+				}
+				return as
+			},
+			want: []want{{verdict.Entity{Scope: verdict.ScopeIP, Value: "203.0.113.50"}, 65, High, 5, 5, 7}},
 		},
 		{
 			name: "promo code guessing by an API key: the key and its IP",
@@ -127,8 +137,8 @@ func TestCredentialsAttacks(t *testing.T) {
 				return as
 			},
 			want: []want{
-				{verdict.Entity{Scope: verdict.ScopeKey, Value: "k_app"}, 45, High, 5, 5, 7},
-				{verdict.Entity{Scope: verdict.ScopeIP, Value: "203.0.113.50"}, 45, High, 5, 5, 7},
+				{verdict.Entity{Scope: verdict.ScopeKey, Value: "k_app"}, 65, High, 5, 5, 7},
+				{verdict.Entity{Scope: verdict.ScopeIP, Value: "203.0.113.50"}, 65, High, 5, 5, 7},
 				{verdict.Entity{Scope: verdict.ScopeKey, Value: "k_app"}, 40, Medium, 10, 10, 10},
 				{verdict.Entity{Scope: verdict.ScopeIP, Value: "203.0.113.50"}, 40, Medium, 10, 10, 10},
 			},
@@ -161,8 +171,9 @@ func TestCredentialsAttacks(t *testing.T) {
 				}
 				return as
 			},
-			// the spike needs 200 logins; the tool has 140 failures by then
-			want: []want{{verdict.Entity{Scope: verdict.ScopeFingerprint, Value: credentialsTool.String()}, 50, High, 30, 200, 215}},
+			// 30 failures from as many addresses open the gate without
+			// the spike (which needs 200 logins): TestCredentialsSpreadGate
+			want: []want{{verdict.Entity{Scope: verdict.ScopeFingerprint, Value: credentialsTool.String()}, 50, High, 30, 40, 50}},
 		},
 		{
 			name: "a botnet in a few /24s, each bot its own fingerprint",
@@ -175,10 +186,10 @@ func TestCredentialsAttacks(t *testing.T) {
 				return as
 			},
 			want: []want{
-				{verdict.Entity{Scope: verdict.ScopePrefix, Value: "198.18.0.0/24"}, 50, High, 30, 200, 215},
-				{verdict.Entity{Scope: verdict.ScopePrefix, Value: "198.18.1.0/24"}, 50, High, 30, 200, 215},
-				{verdict.Entity{Scope: verdict.ScopePrefix, Value: "198.18.2.0/24"}, 50, High, 30, 200, 215},
-				{verdict.Entity{Scope: verdict.ScopePrefix, Value: "198.18.3.0/24"}, 50, High, 30, 200, 215},
+				{verdict.Entity{Scope: verdict.ScopePrefix, Value: "198.18.0.0/24"}, 50, High, 30, 115, 125},
+				{verdict.Entity{Scope: verdict.ScopePrefix, Value: "198.18.1.0/24"}, 50, High, 30, 115, 125},
+				{verdict.Entity{Scope: verdict.ScopePrefix, Value: "198.18.2.0/24"}, 50, High, 30, 115, 125},
+				{verdict.Entity{Scope: verdict.ScopePrefix, Value: "198.18.3.0/24"}, 50, High, 30, 115, 125},
 			},
 		},
 	}
@@ -551,7 +562,7 @@ func TestCredentialsSurgeOnABusySite(t *testing.T) {
 	}
 	slices.SortStableFunc(attempts, func(a, b credentialsAttempt) int { return cmp.Compare(a.at, b.at) })
 
-	got, at := credentialsRun(NewCredentials(CredentialsConfig{}, NewHasher()), attempts)
+	got, at := credentialsRun(NewCredentials(CredentialsConfig{SpreadMin: -1}, NewHasher()), attempts)
 	tool := verdict.Entity{Scope: verdict.ScopeFingerprint, Value: credentialsTool.String()}
 	if len(got) == 0 || got[0].Entity != tool || got[0].Weight != 50 {
 		t.Fatalf("signals %+v, want the tool's fingerprint first", got)
@@ -565,7 +576,7 @@ func TestCredentialsSurgeOnABusySite(t *testing.T) {
 	if when := attempts[at[0]-1].at - 20*time.Minute; when > 5*time.Minute {
 		t.Errorf("found %s into the attack, want within 5m", when)
 	}
-	if got, _ := credentialsRun(NewCredentials(CredentialsConfig{GlobalSurge: -1}, NewHasher()), attempts); len(got) != 0 {
+	if got, _ := credentialsRun(NewCredentials(CredentialsConfig{GlobalSurge: -1, SpreadMin: -1}, NewHasher()), attempts); len(got) != 0 {
 		t.Errorf("without the surge check: %d signals, want none (the ratio never reaches 60%%)", len(got))
 	}
 }
@@ -634,6 +645,62 @@ func TestCredentialsInfersKindsFromBodyFields(t *testing.T) {
 			}
 			if len(s.got) == 0 || !strings.Contains(s.got[0].Evidence.Summary, tc.want) {
 				t.Fatalf("signals %+v, want the first naming %q", s.got, tc.want)
+			}
+		})
+	}
+}
+
+// TestCredentialsSpreadGate checks the shared check's gate without a
+// global spike: one tool failing from many addresses, one at a time, is
+// signalled once its failures reach SharedThreshold, long before the
+// site's logins reach GlobalMin; with SpreadMin off it waits for the
+// spike; and failures of one fingerprint from a handful of addresses do
+// not open the gate (those addresses answer for themselves).
+func TestCredentialsSpreadGate(t *testing.T) {
+	tool := verdict.Entity{Scope: verdict.ScopeFingerprint, Value: credentialsTool.String()}
+	spread := func(addrs int) (as []credentialsAttempt) {
+		// a tool failing once every 2 s, amid browsers logging in fine
+		for i := range 300 {
+			a := credentialsAttempt{at: time.Duration(i) * time.Second, ip: credentialsIP(1000 + i%97), subject: "s_u" + strconv.Itoa(i), status: 200}
+			if i%2 == 0 {
+				a.fp, a.status, a.ip = credentialsTool, 401, netip.AddrFrom4([4]byte{100, 64, byte(i % addrs), 1})
+			}
+			as = append(as, a)
+		}
+		return as
+	}
+	first := func(got []Signal, at []int) int {
+		for i, sig := range got {
+			if sig.Entity == tool {
+				return at[i]
+			}
+		}
+		return 0
+	}
+	for _, tc := range []struct {
+		name   string
+		cfg    CredentialsConfig
+		addrs  int
+		lo, hi int // the attempt of the tool's first signal; 0: none
+	}{
+		{"from 150 addresses", CredentialsConfig{}, 150, 59, 62},
+		{"from 150 addresses, spread gate off", CredentialsConfig{SpreadMin: -1}, 150, 0, 0},
+		{"from 150 addresses, spread_min above what the sketch counts", CredentialsConfig{SpreadMin: MaxDistinct + 1}, 150, 0, 0},
+		{"from 5 addresses", CredentialsConfig{Threshold: 1000, DistinctThreshold: 1000}, 5, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.AuthThreshold = -1
+			got, at := credentialsRun(NewCredentials(tc.cfg, NewHasher()), spread(tc.addrs))
+			if n := first(got, at); n < tc.lo || n > tc.hi {
+				t.Fatalf("tool signalled on attempt %d, want %d..%d (0: never); signals %+v", n, tc.lo, tc.hi, got)
+			}
+			for _, sig := range got {
+				if sig.Entity != tool && sig.Entity.Scope != verdict.ScopePrefix {
+					t.Errorf("a browser was signalled: %+v", sig)
+				}
+				if sig.Entity == tool && !strings.Contains(sig.Evidence.Summary, "addresses") {
+					t.Errorf("evidence %q does not name the spread", sig.Evidence.Summary)
+				}
 			}
 		})
 	}

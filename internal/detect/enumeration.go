@@ -26,6 +26,15 @@ type EnumerationConfig struct {
 	// (default 10: a person who forgot which address they used tries two
 	// or three).
 	DistinctThreshold float64 `yaml:"distinct_threshold"`
+	// PaceWindow is the short window in which DistinctThreshold attempts
+	// (all but one of them, as the sliding count can lag by one) make the
+	// signal one at a machine's pace, weighted PaceWeight instead
+	// of Weight (default 20s; negative turns it off).
+	PaceWindow time.Duration `yaml:"pace_window"`
+	// PaceWeight is the risk points of the signal at a machine's pace
+	// (default 65: past the challenge band, so a script is refused at once
+	// rather than after a throttle's burst).
+	PaceWeight float64 `yaml:"pace_weight"`
 	// MinRatio is the share of the entity's attempts (0-1) whose answer
 	// reveals whether the identifier exists that the signal needs
 	// (default 0.5).
@@ -40,7 +49,8 @@ type EnumerationConfig struct {
 // reset: one entity (detect.Subject) trying many distinct identifiers
 // (View.Subject) while most answers tell it whether each one exists. An
 // API that answers every reset with the same 202 leaks nothing and never
-// trips it.
+// trips it. Identifiers tried at a machine's pace (DistinctThreshold in
+// PaceWindow) weigh PaceWeight.
 //
 // Known traps: an office or school signing many people up from one NAT
 // address, where validation errors (422) are common; a support tool that
@@ -54,6 +64,7 @@ type Enumeration struct {
 
 type enumState struct {
 	attempts, revealed Window
+	recent             Window // attempts in PaceWindow
 	ids                Distinct
 	steps              Steps
 }
@@ -67,6 +78,8 @@ func NewEnumeration(cfg EnumerationConfig, h Hasher) *Enumeration {
 	cfg.Window = orDefault(cfg.Window, 10*time.Minute)
 	cfg.DistinctThreshold = orDefault(cfg.DistinctThreshold, 10)
 	cfg.MinRatio = orDefault(cfg.MinRatio, 0.5)
+	cfg.PaceWindow = orDefault(cfg.PaceWindow, 20*time.Second)
+	cfg.PaceWeight = orDefault(cfg.PaceWeight, 65)
 	if cfg.NotFoundStatuses == nil {
 		cfg.NotFoundStatuses = []int{404, 409, 422}
 	}
@@ -94,9 +107,13 @@ func (d *Enumeration) Response(v *request.View, o verdict.Outcome, s Sink) {
 	now, w, cfg := v.Time.UnixNano(), d.cfg.Window, &d.cfg
 	id := d.h.String(nsEnumID, v.Subject)
 	var n int
-	var ids, ratio float64
+	var ids, ratio, recent float64
 	d.state.Update(subjectTableKey(d.h, v), now, func(st *enumState) {
 		st.attempts.Add(now, w, 1)
+		if cfg.PaceWindow > 0 {
+			st.recent.Add(now, cfg.PaceWindow, 1)
+			recent = st.recent.Count(now, cfg.PaceWindow)
+		}
 		if revealed {
 			st.revealed.Add(now, w, 1)
 		}
@@ -108,9 +125,13 @@ func (d *Enumeration) Response(v *request.View, o verdict.Outcome, s Sink) {
 	if n == 0 {
 		return
 	}
-	s.Emit(Signal{Detector: d.Name(), Entity: Subject(v), Weight: cfg.Weight, Severity: Medium, Evidence: Evidence{
-		Summary: fmt.Sprintf("%.0f distinct identifiers tried on %s in %v, %.0f%% of answers revealing existence",
-			ids, v.Route.Kind, w, 100*ratio),
+	weight, pace := cfg.Weight, ""
+	if recent >= cfg.DistinctThreshold-1 {
+		weight, pace = cfg.PaceWeight, fmt.Sprintf(", %.0f attempts in %v (a machine's pace)", recent, cfg.PaceWindow)
+	}
+	s.Emit(Signal{Detector: d.Name(), Entity: Subject(v), Weight: weight, Severity: Medium, Evidence: Evidence{
+		Summary: fmt.Sprintf("%.0f distinct identifiers tried on %s in %v, %.0f%% of answers revealing existence%s",
+			ids, v.Route.Kind, w, 100*ratio, pace),
 		Count: ids, Threshold: cfg.DistinctThreshold, Window: w, RequestID: v.ID,
 	}})
 }

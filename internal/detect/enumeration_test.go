@@ -3,6 +3,7 @@ package detect
 import (
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -166,5 +167,38 @@ func TestEnumerationQuietPathAllocs(t *testing.T) {
 	})
 	if want := enumerationUpdateAllocs(); n != want || len(s.got) != 0 {
 		t.Fatalf("quiet path: %v allocs, %d signals; want %v (one table update), 0", n, len(s.got), want)
+	}
+}
+
+// TestEnumerationPace checks that identifiers tried at a machine's pace
+// (ten in a few seconds) weigh PaceWeight, past the challenge band, and
+// that with the pace check off, or at the 3 s of TestEnumerationAttacks,
+// they weigh Weight.
+func TestEnumerationPace(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cfg    EnumerationConfig
+		gap    time.Duration
+		weight float64
+	}{
+		{"three a second", EnumerationConfig{}, 330 * time.Millisecond, 65},
+		{"three a second, pace check off", EnumerationConfig{PaceWindow: -1}, 330 * time.Millisecond, 45},
+		{"one every five seconds", EnumerationConfig{}, 5 * time.Second, 45},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := NewEnumeration(tc.cfg, NewHasher())
+			s := &enumerationSink{}
+			for i := range 15 {
+				v := enumerationView(i, "203.0.113.71", enumerationTry{enumerationReset, "s_e" + strconv.Itoa(i), 404})
+				v.Time = enumerationT0.Add(time.Duration(i) * tc.gap)
+				d.Response(v, verdict.Outcome{Status: 404}, s)
+			}
+			if len(s.got) != 1 || s.got[0].Weight != tc.weight {
+				t.Fatalf("signals %+v, want one of weight %v", s.got, tc.weight)
+			}
+			if paced := strings.Contains(s.got[0].Evidence.Summary, "machine's pace"); paced != (tc.weight == 65) {
+				t.Errorf("evidence %q: names the pace %v, want %v", s.got[0].Evidence.Summary, paced, tc.weight == 65)
+			}
+		})
 	}
 }

@@ -213,6 +213,8 @@ type KindEvidence struct {
 	N      uint64
 	Status KindStatus
 	Fields KindFields
+	// GraphQL counts requests whose body parsed as a GraphQL document.
+	GraphQL uint64
 	// Search counts requests whose query named a search parameter
 	// (IsSearchParam); SearchParam is one such name.
 	Search      uint64
@@ -252,6 +254,7 @@ const (
 	clueInvalid
 	clueNotFound
 	clueNeverServed
+	clueGraphQLDocument
 )
 
 // InferKind weighs e's clues (path words, body fields, query parameters,
@@ -377,6 +380,9 @@ func kindClues(e *KindEvidence) (clues [16]kindClue, n int) {
 		return clues, n
 	}
 	frac := func(c uint64) float64 { return float64(c) / float64(e.N) }
+	if e.GraphQL > 0 && frac(e.GraphQL) >= 0.5 {
+		add(KindGraphQL, 0.8, clueGraphQLDocument) // the document parsed: the strongest clue there is
+	}
 	st := &e.Status
 	// Status semantics: a refusal now and then is a clue, a steady share
 	// a strong one.
@@ -435,6 +441,8 @@ func (e *KindEvidence) clueText(cl kindClue) string {
 		return fmt.Sprintf("400/409/422 on %d of %d (rejected codes)", e.Status.Invalid, e.N)
 	case clueNotFound:
 		return fmt.Sprintf("404 on %d of %d (unknown identifiers)", e.Status.NotFound, e.N)
+	case clueGraphQLDocument:
+		return fmt.Sprintf("a GraphQL document in %d of %d", e.GraphQL, e.N)
 	case clueNeverServed:
 		return fmt.Sprintf("404 on %d of %d, never served", e.Status.NotFound, e.N)
 	}

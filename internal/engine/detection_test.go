@@ -220,7 +220,12 @@ func TestIgnoringRetryAfterEscalates(t *testing.T) {
 }
 
 func TestRulesActAndRecord(t *testing.T) {
+	// The firstrequest detector's decoy check would challenge the new
+	// client's /admin and /export before any rule runs (detectors come
+	// first); this test is about the rules.
 	w := newWorld(t, `
+detectors:
+  firstrequest: {decoy_words: []}
 identity:
   api_key:
     keys:
@@ -386,6 +391,7 @@ func TestShadowWouldActIsAnEvent(t *testing.T) {
 	w := newWorld(t, `
 detectors:
   probing: {mode: shadow}
+  firstrequest: {mode: shadow}   # its decoy check would challenge /export before the rule
 limits:
   - {name: new-limit, key: [ip], rate: 1/m, mode: shadow}
 rules:

@@ -37,19 +37,19 @@ routes:
 		var reason string
 		switch r := rng.IntN(100); {
 		case r < 70:
-			a, _, reason = w.do(office, "GET", fmt.Sprintf("/shop/products/%d", 1+rng.IntN(400)), 200, cookie, ua, "Accept-Language: de-DE")
+			a, _, reason = w.do(office, "GET", fmt.Sprintf("/shop/products/%d", 1+rng.IntN(400)), 200, cookie, ua, "Accept-Language: de-DE", "Accept-Encoding: gzip, deflate, br")
 		case r < 85:
-			a, _, reason = w.do(office, "GET", fmt.Sprintf("/shop/search?q=item%d&page=%d", rng.IntN(50), 1+rng.IntN(5)), 200, cookie, ua, "Accept-Language: de-DE")
+			a, _, reason = w.do(office, "GET", fmt.Sprintf("/shop/search?q=item%d&page=%d", rng.IntN(50), 1+rng.IntN(5)), 200, cookie, ua, "Accept-Language: de-DE", "Accept-Encoding: gzip, deflate, br")
 		case r < 87:
-			a, _, reason = w.do(office, "GET", fmt.Sprintf("/shop/old-link-%d", rng.IntN(30)), 404, cookie, ua, "Accept-Language: de-DE")
+			a, _, reason = w.do(office, "GET", fmt.Sprintf("/shop/old-link-%d", rng.IntN(30)), 404, cookie, ua, "Accept-Language: de-DE", "Accept-Encoding: gzip, deflate, br")
 		case r < 98:
-			a, _, reason = w.do(office, "GET", "/shop/cart", 200, cookie, ua, "Accept-Language: de-DE")
+			a, _, reason = w.do(office, "GET", "/shop/cart", 200, cookie, ua, "Accept-Language: de-DE", "Accept-Encoding: gzip, deflate, br")
 		default: // signing in again; one in five mistypes the password
 			status := 200
 			if rng.IntN(5) == 0 {
 				status = 401
 			}
-			a, _, reason = w.do(office, "POST", "/auth/login", status, cookie, ua, "Accept-Language: de-DE")
+			a, _, reason = w.do(office, "POST", "/auth/login", status, cookie, ua, "Accept-Language: de-DE", "Accept-Encoding: gzip, deflate, br")
 		}
 		total++
 		if a != verdict.Allow {

@@ -21,33 +21,18 @@ import (
 // runs).
 var generalisationShortfalls = map[string]map[string]string{
 	"shop/defaults": {
-		"target:median_time_to_mitigate_s": "borderline: the median attacker lands on account-enumeration's 5.7 s",
-		"target:benign_false_block_rate":   "borderline: the partner's sync, an unknown key under the defaults, is refused by volumetric and sharing in some runs",
-		"partner-batch":                    "borderline: as above",
-		"account-enumeration":              "slow: inferred verify route, no identifier field, 10 failures at 1.5 a second",
-		"graphql-abuse":                    "slow: no graphql route kind, so no depth or alias checks",
-		"honeypot":                         "never: no decoy declared",
-		"office-abuser":                    "slow: 10 failures at 2 a second, then the office's sessions dilute nothing but time",
-		"token-churn":                      "slow: the second churn step is what acts",
-		"promo-bruteforce":                 "borderline: inferred verify route, 4.8 to 5.3 s between runs",
+		"target:benign_false_block_rate": "borderline: the partner's sync, an unknown key under the defaults, is refused by volumetric and sharing in some runs",
+		"partner-batch":                  "borderline: as above",
+		"token-churn":                    "slow: the second churn step is what acts",
 	},
 	"market/docs": {
-		"account-enumeration":             "borderline: 10 identifiers at 3 a second, then the throttle's burst (as on the shop)",
-		"credential-stuffing-distributed": "slow: the global spike needs 200 failing logins",
-		"office-abuser":                   "borderline: 10 failures at 2 a second",
-		"token-churn":                     "slow: the second churn step is what acts",
+		"token-churn": "slow: the second churn step is what acts",
 	},
 	"market/defaults": {
-		"target:median_time_to_mitigate_s": "borderline: the median attacker lands on account-enumeration's 5.7 s, or under 5 s since the campaign detector stops scraping-slow",
-		"target:benign_false_block_rate":   "the partner's bulk sync, a bearer key the defaults do not read, is blocked as a scraper",
-		"partner-batch":                    "blocked as a scraper: 86% of its requests",
-		"account-enumeration":              "slow: inferred verify route, no identifier field",
-		"credential-stuffing-distributed":  "slow: the global spike needs 200 failing logins",
-		"honeypot":                         "never: no decoy declared",
-		"leaked-key":                       "never: bearer keys are not read without identity.api_key.bearer",
-		"office-abuser":                    "slow: 10 failures at 2 a second",
-		"token-churn":                      "never in time: bearer keys are not read, so churned keys are one address's 403s",
-		"promo-bruteforce":                 "borderline: inferred verify route, 4.8 to 5.3 s between runs",
+		"target:benign_false_block_rate": "the partner's bulk sync, a bearer key the defaults do not read, is blocked as a scraper",
+		"partner-batch":                  "blocked as a scraper: 86% of its requests",
+		"leaked-key":                     "never: bearer keys are not read without identity.api_key.bearer",
+		"token-churn":                    "never in time: bearer keys are not read, so churned keys are one address's 403s",
 	},
 }
 

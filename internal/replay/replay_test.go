@@ -47,7 +47,7 @@ func TestReplayFindsTheProber(t *testing.T) {
 	at := t0
 	for i := range 60 {
 		r.Feed(entry(at, "198.51.100.1", fmt.Sprintf("/products/%d", i%7), 200))
-		r.Feed(entry(at.Add(100*time.Millisecond), "203.0.113.9", fmt.Sprintf("/backup-%d.tar", i), 404))
+		r.Feed(entry(at.Add(100*time.Millisecond), "203.0.113.9", fmt.Sprintf("/archive-%d.tar", i), 404))
 		at = at.Add(time.Duration(1+i%3) * time.Second)
 	}
 	if len(r.Decisions) == 0 {
@@ -164,7 +164,7 @@ func BenchmarkReplayCombined(b *testing.B) {
 func TestReplayIgnoresUnauthenticatedUsers(t *testing.T) {
 	r := replayer(t, "limits: [{name: per-ip, key: [ip], applies_to: anonymous, rate: 3/h}]", nil)
 	for i := range 5 {
-		e := entry(t0.Add(time.Duration(i)*time.Second), "203.0.113.7", "/admin", 401)
+		e := entry(t0.Add(time.Duration(i)*time.Second), "203.0.113.7", "/account", 401)
 		e.User = fmt.Sprintf("guess%d", i)
 		r.Feed(e)
 	}
@@ -180,14 +180,14 @@ func TestReplayIgnoresUnauthenticatedUsers(t *testing.T) {
 func TestReplayAuthFailuresAreTheAddresss(t *testing.T) {
 	r := replayer(t, "", nil)
 	for i := range 20 {
-		e := entry(t0.Add(time.Duration(i)*300*time.Millisecond), "203.0.113.40", "/private/", 401)
+		e := entry(t0.Add(time.Duration(i)*300*time.Millisecond), "203.0.113.40", "/members/", 401)
 		e.User = "admin"
 		if i%2 == 1 {
 			e.User = fmt.Sprintf("guess%d", i)
 		}
 		r.Feed(e)
 	}
-	ok := entry(t0.Add(time.Minute), "198.51.100.40", "/private/", 200)
+	ok := entry(t0.Add(time.Minute), "198.51.100.40", "/members/", 200)
 	ok.User = "alice"
 	r.Feed(ok)
 	if got := strings.Join(r.Flagged["ip:203.0.113.40"], ","); !strings.Contains(got, "credentials") {
@@ -307,7 +307,7 @@ func TestReplaySessionsWithoutAddresses(t *testing.T) {
 		for s := range 3 {
 			r.Feed(line(at.Add(time.Duration(s)*10*time.Millisecond), fmt.Sprintf("good-%d", s), fmt.Sprintf("/products/%d", (i+s)%7), 200))
 		}
-		r.Feed(line(at.Add(100*time.Millisecond), "bad", fmt.Sprintf("/backup-%d.tar", i), 404))
+		r.Feed(line(at.Add(100*time.Millisecond), "bad", fmt.Sprintf("/archive-%d.tar", i), 404))
 		at = at.Add(time.Duration(1+i%3) * time.Second)
 	}
 	bad := "session:" + r.policy.Parser.Identifier.Pseudonym("s_", "bad")

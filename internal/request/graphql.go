@@ -1,11 +1,13 @@
 package request
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/lexer"
@@ -137,6 +139,34 @@ func measureGraphQL(in *Input, h Header, o *GraphQLOptions) GraphQLShape {
 		s.Hash, s.HasHash = [32]byte{}, false
 	}
 	return s
+}
+
+// inferGraphQL measures the GraphQL documents of a request no route
+// matched, when it looks like GraphQL over HTTP: a GET with a query
+// parameter, a POST of application/graphql, or a POST of JSON naming a
+// "query". The shape has Parsed set only when a document parsed as
+// GraphQL; anything else (a search for ?query=shoes) is not GraphQL and
+// the caller drops it.
+func inferGraphQL(in *Input, h Header, o *GraphQLOptions) GraphQLShape {
+	switch in.Method {
+	case http.MethodGet:
+		if !strings.Contains(in.RawQuery, "query=") {
+			return GraphQLShape{}
+		}
+	case http.MethodPost:
+		buf, ct := peekBody(in, h)
+		switch {
+		case buf == nil:
+			return GraphQLShape{}
+		case ct == "application/graphql":
+		case (ct == "application/json" || strings.HasSuffix(ct, "+json")) && bytes.Contains(buf, []byte(`"query"`)):
+		default:
+			return GraphQLShape{}
+		}
+	default:
+		return GraphQLShape{}
+	}
+	return measureGraphQL(in, h, o)
 }
 
 func formRequest(q url.Values) graphQLRequest {

@@ -64,7 +64,7 @@ func TestGraphQLFragmentBomb(t *testing.T) {
 }
 
 func TestParseMeasuresGraphQLRoutes(t *testing.T) {
-	router, err := NewRouter([]Route{{Name: "graphql", Template: "/graphql", Kind: "graphql"}, {Name: "other", Template: "POST /other"}})
+	router, err := NewRouter([]Route{{Name: "graphql", Template: "/graphql", Kind: "graphql"}, {Name: "other", Template: "POST /other", Kind: "login"}, {Name: "plain", Template: "POST /plain"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,8 @@ func TestParseMeasuresGraphQLRoutes(t *testing.T) {
 		{"POST application/graphql", "POST", "/graphql", "application/graphql", deep, 4},
 		{"GET with a query parameter", "GET", "/graphql?query=%7B%20a%20%7B%20b%20%7D%20%7D", "", "", 2},
 		{"a body that is not JSON", "POST", "/graphql", "application/json", `{"query":`, 0},
-		{"another route is not measured", "POST", "/other", "application/json", `{"query":"` + deep + `"}`, 0},
+		{"a route of another kind is not measured", "POST", "/other", "application/json", `{"query":"` + deep + `"}`, 0},
+		{"a route of no kind is, by its shape", "POST", "/plain", "application/json", `{"query":"` + deep + `"}`, 4},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

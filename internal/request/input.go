@@ -36,6 +36,9 @@ type Input struct {
 	// as a trusted gateway reports it, to the gateway), so that cookies
 	// the guard sets are marked Secure.
 	TLS bool
+	// HTTP10 is true when the request came over HTTP/1.0 (to the guard
+	// itself: a gateway's subrequest says nothing of its client's).
+	HTTP10 bool
 }
 
 // Header reads request headers by canonical name (as
@@ -84,7 +87,7 @@ func (h HTTPHeader) Names(f func(string)) {
 // upstream.
 func HTTPInput(r *http.Request, in *Input) {
 	*in = Input{Peer: r.RemoteAddr, Method: r.Method, Host: r.Host, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
-		Target: r.RequestURI, Header: HTTPHeader(r.Header), Body: (*httpBody)(r)}
+		Target: r.RequestURI, Header: HTTPHeader(r.Header), Body: (*httpBody)(r), HTTP10: r.ProtoMajor == 1 && r.ProtoMinor == 0}
 }
 
 // httpBody peeks at an http.Request's body.

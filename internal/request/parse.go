@@ -44,7 +44,9 @@ type Parser struct {
 // (401), or a path spelled in a way the path policy refuses (400
 // ambiguous_path). The View's Path is the canonical path (see
 // CanonicalPath), and routes match on it. For a route with a Field, or of
-// kind graphql, it peeks at up to 64 KiB of the body.
+// kind graphql, it peeks at up to 64 KiB of the body; so it does for a
+// POST, PUT or PATCH that no route with a kind matched, to infer the
+// subject from the body's shape (inferredSubject).
 func (p *Parser) Parse(in *Input, now time.Time, v *View) *problem.Problem {
 	h := in.Header
 	if h == nil {
@@ -87,6 +89,9 @@ func (p *Parser) Parse(in *Input, now time.Time, v *View) *problem.Problem {
 	if u := in.Target; u != "" && u[0] != '/' && u != "*" && in.Method != http.MethodConnect {
 		v.Hints |= AbsoluteTarget
 	}
+	if in.HTTP10 && h.Get("Via") == "" && h.Get("X-Forwarded-For") == "" && h.Get("Forwarded") == "" {
+		v.Hints |= HTTP10
+	}
 	v.Fingerprint = FingerprintOf(in.Header, v.UserAgent)
 	challengeFields(h, v)
 	if v.Route != nil {
@@ -99,6 +104,13 @@ func (p *Parser) Parse(in *Input, now time.Time, v *View) *problem.Problem {
 		}
 	} else {
 		v.Cost = 1
+	}
+	if v.Route == nil || v.Route.Kind == "" {
+		// No route says what it is: GraphQL by its shape, measured for
+		// the graphql detector (the hard limits stay with declared routes).
+		if g := inferGraphQL(in, h, &p.GraphQL); g.Parsed {
+			v.GraphQL = g
+		}
 	}
 	if len(p.Checks) > 0 {
 		p.check(in, v)
@@ -116,8 +128,26 @@ func (p *Parser) Parse(in *Input, now time.Time, v *View) *problem.Problem {
 		if s := bodyField(in, h, v.Route.Field); s != "" {
 			v.Subject = p.Identifier.Pseudonym("s_", s)
 		}
+	} else if (v.Route == nil || subjectKinds[v.Route.Kind]) && !v.GraphQL.Parsed && hasBody(in.Method) {
+		// No route names the field: infer it from the body's shape.
+		if buf, ct := peekBody(in, h); buf != nil {
+			if s := inferredSubject(buf, ct); s != "" {
+				v.Subject = p.Identifier.Pseudonym("s_", s)
+			}
+		}
 	}
 	return p.Identifier.Identify(h, in.RawQuery, &v.Identity)
+}
+
+// subjectKinds are the route kinds whose requests name a subject, and no
+// kind (the credentials detector may infer one): when such a route
+// declares no Field, the subject is inferred.
+var subjectKinds = map[string]bool{"": true, "login": true, "verify": true, "signup": true, "reset": true}
+
+// hasBody reports whether requests of method carry a body a sign-in,
+// lookup or code check would send.
+func hasBody(method string) bool {
+	return method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch
 }
 
 // check runs the content guards on a copy of in: handing in itself to
@@ -180,6 +210,9 @@ func hints(h Header, ua string) Hints {
 	}
 	if h.Get("Sec-Fetch-Mode") != "" || h.Get("Sec-Ch-Ua") != "" {
 		hs |= FetchMetadata
+	}
+	if h.Get("Sec-Ch-Ua") != "" && clientHintsContradict(h, ParseAgent(ua)) {
+		hs |= ClientHintsContradict
 	}
 	return hs
 }

@@ -87,6 +87,13 @@ const (
 	// of them. The engine sets it; detectors then judge the session, and
 	// decisions on the address do not apply.
 	SharedAddress
+	// ClientHintsContradict: the request's User-Agent client hints
+	// (Sec-CH-UA and its kin) disagree with its User-Agent (see
+	// ParseAgent): a client that forges one and not the other.
+	ClientHintsContradict
+	// HTTP10: the request came over HTTP/1.0 straight from its client (no
+	// Via or forwarding header), which no browser of this century speaks.
+	HTTP10
 )
 
 // Has reports whether all of flags are set.

@@ -27,7 +27,7 @@ type Inference = detect.KindInference
 // it came, query parameters, statuses.
 func (t *template) evidence() detect.KindEvidence {
 	e := detect.KindEvidence{Method: t.method, Words: detect.PathWordsOf(t.path), HasID: t.hasID, N: t.n, Status: t.status,
-		Fields: detect.KindFields{Distinct: len(t.fields.counts)}}
+		Fields: detect.KindFields{Distinct: len(t.fields.counts)}, GraphQL: t.graphql}
 	var rank [8]int
 	for name, n := range t.fields.counts {
 		c, r := detect.ClassifyField(name)

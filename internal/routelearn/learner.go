@@ -36,6 +36,9 @@ type Observation struct {
 	// Fields are the names of the body's fields (JSON object keys or form
 	// names), when the observer saw the body; nil otherwise.
 	Fields []string
+	// GraphQL is set when the request carried a document that parsed as
+	// GraphQL (request.GraphQLShape.Parsed).
+	GraphQL bool
 }
 
 // Options bounds a Learner. Zero fields get the defaults.
@@ -72,6 +75,7 @@ type template struct {
 	sample       string // one concrete path, to match against declared routes
 	hasID        bool
 	n            uint64
+	graphql      uint64 // requests carrying a GraphQL document
 	status       detect.KindStatus
 	fields       names
 	query        names
@@ -153,7 +157,7 @@ func (l *Learner) ObserveRoute(v *request.View, o verdict.Outcome) {
 		l.busy.Add(1)
 		return
 	}
-	l.observeLocked(Observation{Method: v.Method, Path: v.Path, Query: v.Query, Status: o.Status}, &v.BodyFields)
+	l.observeLocked(Observation{Method: v.Method, Path: v.Path, Query: v.Query, Status: o.Status, GraphQL: v.GraphQL.Parsed}, &v.BodyFields)
 	l.mu.Unlock()
 }
 
@@ -177,6 +181,9 @@ func (l *Learner) observeLocked(o Observation, bf *request.BodyFields) {
 		l.templates[h] = t
 	}
 	t.n++
+	if o.GraphQL {
+		t.graphql++
+	}
 	t.status.Add(o.Status)
 	for _, f := range o.Fields {
 		t.fields.add(f, l.opts.MaxNames)

@@ -244,3 +244,32 @@ func BenchmarkObserveRoute(b *testing.B) {
 		}
 	})
 }
+
+// TestSuggestGraphQLByItsDocuments checks that a route whose path says
+// nothing is suggested as graphql when its requests carry GraphQL
+// documents (request.GraphQLShape.Parsed, as the engine observes them),
+// and is not when they carry JSON that is no GraphQL.
+func TestSuggestGraphQLByItsDocuments(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		graphql bool
+		want    string
+	}{
+		{"documents that parse", true, KindGraphQL},
+		{"JSON that is no GraphQL", false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := New(Options{})
+			for range 50 {
+				l.Observe(Observation{Method: "POST", Path: "/api/v3/rpc", Status: 200, GraphQL: tc.graphql})
+			}
+			s := l.Suggest(nil)
+			if len(s.Routes) != 1 || s.Routes[0].Kind != tc.want {
+				t.Fatalf("suggested %+v, want one route of kind %q", s.Routes, tc.want)
+			}
+			if tc.want != "" && !strings.Contains(strings.Join(s.Routes[0].Evidence, ";"), "GraphQL document in 50 of 50") {
+				t.Errorf("evidence %v does not name the documents", s.Routes[0].Evidence)
+			}
+		})
+	}
+}
