@@ -347,25 +347,9 @@ func (d *Campaign) netKey(a netip.Addr) uint64 {
 
 // record lists group as a campaign (or refreshes it) and returns its ID.
 func (d *Campaign) record(group uint64, v *request.View, g *campaignWalk, members, nets float64) string {
-	var hb [8]byte
-	for i := range hb {
-		hb[i] = byte(group >> (56 - 8*i))
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	cid := "c_" + hex.EncodeToString(hb[:])
-	r := d.campaigns[cid]
-	if r == nil {
-		if len(d.campaigns) >= d.cfg.MaxCampaigns {
-			d.forgetOldest()
-		}
-		route := v.Path
-		if v.Route != nil {
-			route = v.Route.Template
-		}
-		r = &campaignRecord{group: group, info: CampaignInfo{ID: cid, Kind: "walk", Route: route, Fingerprint: v.Fingerprint.String()}}
-		d.campaigns[cid] = r
-	}
+	r := d.listed(group, false, v)
 	r.info.Members, r.info.Networks = members, nets
 	r.info.Walk, r.info.FirstID, r.info.LastID = int(g.walk), g.low, g.frontier
 	r.info.Start, r.info.LastSeen = time.Unix(0, g.startAt).UTC(), v.Time.UTC()
@@ -373,7 +357,36 @@ func (d *Campaign) record(group uint64, v *request.View, g *campaignWalk, member
 		r.info.PerMinute = float64(g.walk) / mins
 	}
 	r.info.Summary = campaignSummary(g, members, nets)
-	return cid
+	return r.info.ID
+}
+
+// listed returns the record of group's campaign, listing it (and
+// forgetting the least recently active when MaxCampaigns are listed) when
+// it is new; behaviour says which kind of group it is. d.mu must be held.
+func (d *Campaign) listed(group uint64, behaviour bool, v *request.View) *campaignRecord {
+	var hb [8]byte
+	for i := range hb {
+		hb[i] = byte(group >> (56 - 8*i))
+	}
+	cid := "c_" + hex.EncodeToString(hb[:])
+	r := d.campaigns[cid]
+	if r != nil {
+		return r
+	}
+	if len(d.campaigns) >= d.cfg.MaxCampaigns {
+		d.forgetOldest()
+	}
+	route := v.Path
+	if v.Route != nil {
+		route = v.Route.Template
+	}
+	kind := "walk"
+	if behaviour {
+		kind = "behaviour"
+	}
+	r = &campaignRecord{group: group, behaviour: behaviour, info: CampaignInfo{ID: cid, Kind: kind, Route: route, Fingerprint: v.Fingerprint.String()}}
+	d.campaigns[cid] = r
+	return r
 }
 
 func (d *Campaign) forgetOldest() {

@@ -360,25 +360,9 @@ func (d *Campaign) behaviourFailure(v *request.View, o verdict.Outcome) {
 // recordBehaviour lists a behaviour group as a campaign (or refreshes it)
 // and returns its ID.
 func (d *Campaign) recordBehaviour(group uint64, v *request.View, g *behaviourGroup, members, nets, strength float64) string {
-	var hb [8]byte
-	for i := range hb {
-		hb[i] = byte(group >> (56 - 8*i))
-	}
-	cid := "c_" + fmt.Sprintf("%x", hb[:])
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	r := d.campaigns[cid]
-	if r == nil {
-		if len(d.campaigns) >= d.cfg.MaxCampaigns {
-			d.forgetOldest()
-		}
-		route := v.Path
-		if v.Route != nil {
-			route = v.Route.Template
-		}
-		r = &campaignRecord{group: group, behaviour: true, info: CampaignInfo{ID: cid, Kind: "behaviour", Route: route, Fingerprint: v.Fingerprint.String()}}
-		d.campaigns[cid] = r
-	}
+	r := d.listed(group, true, v)
 	failed, fresh := g.shares()
 	r.info.Members, r.info.Networks = members, nets
 	r.info.Start, r.info.LastSeen = time.Unix(0, g.firstStart).UTC(), v.Time.UTC()
@@ -388,5 +372,5 @@ func (d *Campaign) recordBehaviour(group uint64, v *request.View, g *behaviourGr
 		r.info.PerMinute = float64(g.requests) / mins
 	}
 	r.info.Summary = behaviourSummary(g, members, nets, strength)
-	return cid
+	return r.info.ID
 }
