@@ -15,6 +15,7 @@ package routelearn
 
 import (
 	"hash/maphash"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -102,6 +103,24 @@ func (ns *names) add(name string, max int) {
 		name = strings.Clone(name) // may point into a reused buffer
 	}
 	ns.counts[name]++
+}
+
+// top returns up to k names, the most counted first (ties by name).
+func (ns *names) top(k int) []string {
+	if len(ns.counts) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(ns.counts))
+	for n := range ns.counts {
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if ci, cj := ns.counts[out[i]], ns.counts[out[j]]; ci != cj {
+			return ci > cj
+		}
+		return out[i] < out[j]
+	})
+	return out[:min(k, len(out))]
 }
 
 // New returns an empty Learner.

@@ -64,6 +64,7 @@ routes:
 			Requests uint64
 			Kind     string
 			Evidence []string
+			Fields   []string
 		}
 		YAML string
 	}
@@ -81,6 +82,9 @@ routes:
 			!strings.Contains(strings.Join(r.Evidence, ";"), "body fields username in 5 of 5, password in 5 of 5")) {
 			t.Errorf("login learned as %+v, want kind login, field username, body fields as evidence", r)
 		}
+		if r.Route.Match == "POST /api/login" && strings.Join(r.Fields, ",") != "password,username" {
+			t.Errorf("login's body fields %q, want password and username", r.Fields)
+		}
 		if n, ok := want[r.Route.Match]; ok {
 			if r.Requests != n {
 				t.Errorf("%s: %d requests, want %d", r.Route.Match, r.Requests, n)
@@ -97,5 +101,8 @@ routes:
 	}
 	if _, err := config.Load(out); err != nil {
 		t.Fatalf("suggested YAML: %v\n%s", err, got.YAML)
+	}
+	if !strings.Contains(got.YAML, "body fields: password, username") {
+		t.Errorf("the YAML does not show the login's body fields:\n%s", got.YAML)
 	}
 }
