@@ -3,6 +3,8 @@ package detect
 import (
 	"fmt"
 	"strings"
+
+	"github.com/abuseguard/abuseguard/internal/request"
 )
 
 // Route kinds: what an endpoint is for, inferred from its traffic when no
@@ -152,25 +154,31 @@ const (
 )
 
 // Body field names by class, by preference: ClassifyField's rank is the
-// index here.
+// index here. Secrets are request.IsSecretField's.
 var (
-	userFields    = []string{"username", "email", "login", "user", "user_name", "phone", "account"}
-	secretFields  = []string{"password", "passwd", "pass", "pwd"}
-	codeFields    = []string{"code", "coupon", "promo", "promo_code", "otp", "pin", "voucher", "token", "totp"}
-	profileFields = []string{"name", "password_confirmation", "confirm_password"}
-	searchParams  = []string{"q", "query", "search", "term"}
+	classNames = [fieldClasses][]string{
+		FieldUser:    {"username", "email", "login", "user", "user_name", "phone", "account"},
+		FieldCode:    {"code", "coupon", "promo", "promo_code", "otp", "pin", "voucher", "token", "totp"},
+		FieldProfile: {"name", "password_confirmation", "confirm_password"},
+	}
+	searchParams = []string{"q", "query", "search", "term"}
 )
 
 // ClassifyField returns the class of the body field name (matched
 // case-insensitively) and its rank among its class's names (0 the most
-// telling), FieldOther and -1 for a name that says nothing.
+// telling), FieldOther and -1 for a name that says nothing. A secret is
+// what request.IsSecretField says, except a PIN, which alone is a code
+// (a PIN beside a username is still read as a code check, not a login).
 func ClassifyField(name string) (FieldClass, int) {
-	for c, names := range [...][]string{FieldUser: userFields, FieldSecret: secretFields, FieldCode: codeFields, FieldProfile: profileFields} {
-		for i, n := range names {
+	for _, c := range [...]FieldClass{FieldUser, FieldCode, FieldProfile} {
+		for i, n := range classNames[c] {
 			if strings.EqualFold(n, name) {
-				return FieldClass(c), i
+				return c, i
 			}
 		}
+	}
+	if request.IsSecretField(name) {
+		return FieldSecret, 0
 	}
 	if strings.EqualFold(name, "query") {
 		return FieldQuery, 0
