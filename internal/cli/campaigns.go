@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -52,9 +53,13 @@ found again while its walk lasts.`,
 				return err
 			}
 			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tROUTE\tMEMBERS\tNETWORKS\tIDS\tSCORE\tDECISION\tLAST SEEN")
+			fmt.Fprintln(tw, "ID\tKIND\tROUTE\tMEMBERS\tNETWORKS\tIDS\tSCORE\tDECISION\tLAST SEEN")
 			for _, x := range l.Campaigns {
-				fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%d\t%.1f\t%s\t%s ago\n", x.ID, x.Route, x.Members, x.Networks, x.Walk, x.Score,
+				ids := strconv.Itoa(x.Walk)
+				if x.Kind == "behaviour" {
+					ids = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%.0f\t%s\t%.1f\t%s\t%s ago\n", x.ID, x.Kind, x.Route, x.Members, x.Networks, ids, x.Score,
 					campaignDecision(x), duration(c.now().Sub(x.LastSeen)))
 			}
 			return tw.Flush()
@@ -110,8 +115,14 @@ func printCampaign(w io.Writer, x engine.CampaignView, now time.Time) {
 	}
 	fmt.Fprintf(w, "\n  %s\n", x.Summary)
 	fmt.Fprintf(w, "  route: %s\n  fingerprint: %s\n  members: %.0f from %.0f networks\n", x.Route, x.Fingerprint, x.Members, x.Networks)
-	fmt.Fprintf(w, "  walk: %d ids, %d to %d, %.1f a minute, since %s, last seen %s ago\n", x.Walk, x.FirstID, x.LastID, x.PerMinute,
-		x.Start.Format(time.RFC3339), duration(now.Sub(x.LastSeen)))
+	if x.Kind == "behaviour" {
+		fmt.Fprintf(w, "  behaviour: %d requests (%.0f%% failed, %.0f%% new paths), %.1f a minute, %d started together, strength %.2f, since %s, last seen %s ago\n",
+			x.Requests, 100*x.FailedShare, 100*x.NewPathShare, x.PerMinute, x.CoordinatedStart, x.Strength,
+			x.Start.Format(time.RFC3339), duration(now.Sub(x.LastSeen)))
+	} else {
+		fmt.Fprintf(w, "  walk: %d ids, %d to %d, %.1f a minute, since %s, last seen %s ago\n", x.Walk, x.FirstID, x.LastID, x.PerMinute,
+			x.Start.Format(time.RFC3339), duration(now.Sub(x.LastSeen)))
+	}
 	fmt.Fprintf(w, "  score: %.1f\n", x.Score)
 	if len(x.Decisions) == 0 {
 		fmt.Fprintln(w, "  decisions: none")

@@ -33,7 +33,7 @@ func (f *fakeCampaigns) DismissCampaign(id string, _ time.Time) (bool, error) {
 func TestCampaignsCommands(t *testing.T) {
 	now := time.Now()
 	f := &fakeCampaigns{c: engine.CampaignView{
-		CampaignInfo: detect.CampaignInfo{ID: "c_0123456789abcdef", Route: "GET /api/products/{id}", Members: 120, Networks: 2, Walk: 300,
+		CampaignInfo: detect.CampaignInfo{ID: "c_0123456789abcdef", Kind: "walk", Route: "GET /api/products/{id}", Members: 120, Networks: 2, Walk: 300,
 			FirstID: 1, LastID: 300, Start: now.Add(-time.Minute), LastSeen: now, Summary: "300 ids in sequence"},
 		Score: 99, Decisions: []decision.Decision{{ID: "d_1", Scope: verdict.ScopeCampaign, Value: "c_0123456789abcdef",
 			Action: verdict.Block, Reason: "campaign", Expires: now.Add(5 * time.Minute)}},
@@ -43,12 +43,18 @@ func TestCampaignsCommands(t *testing.T) {
 	t.Setenv(envAdminURL, srv.URL)
 	t.Setenv(envAdminToken, testToken)
 	code, out, errOut := run("campaigns", "list")
-	if code != 0 || !strings.Contains(out, "c_0123456789abcdef  GET /api/products/{id}  120") || !strings.Contains(out, "block") {
+	if code != 0 || !strings.Contains(out, "c_0123456789abcdef  walk  GET /api/products/{id}  120") || !strings.Contains(out, "block") {
 		t.Fatalf("list: %d\n%s%s", code, out, errOut)
 	}
 	code, out, errOut = run("campaigns", "show", "c_0123456789abcdef")
 	if code != 0 || !strings.Contains(out, "members: 120 from 2 networks") || !strings.Contains(out, "d_1  block") {
 		t.Fatalf("show: %d\n%s%s", code, out, errOut)
+	}
+	// A behaviour campaign shows what its members did instead of a walk.
+	f.c.Kind, f.c.Requests, f.c.FailedShare, f.c.Strength = "behaviour", 80, 0.9, 0.77
+	code, out, errOut = run("campaigns", "show", "c_0123456789abcdef")
+	if code != 0 || !strings.Contains(out, "behaviour: 80 requests (90% failed, 0% new paths)") || strings.Contains(out, "walk:") {
+		t.Fatalf("show a behaviour campaign: %d\n%s%s", code, out, errOut)
 	}
 	code, out, errOut = run("campaigns", "dismiss", "c_0123456789abcdef")
 	if code != 0 || out != "dismissed c_0123456789abcdef (0 decisions in force)\n" || !f.c.Dismissed {

@@ -234,7 +234,7 @@ func parseMapping(s string) (replay.JSONMapping, error) {
 		"time": &m.Time, "time_format": &m.TimeFormat, "client_ip": &m.ClientIP, "method": &m.Method, "host": &m.Host,
 		"path": &m.Path, "query": &m.Query, "status": &m.Status, "bytes": &m.Bytes, "latency": &m.Latency,
 		"user_agent": &m.UserAgent, "referer": &m.Referer, "api_key": &m.APIKey, "key_id": &m.KeyID, "user": &m.User,
-		"session": &m.Session,
+		"session": &m.Session, "body": &m.Body,
 	}
 	for _, kv := range strings.Split(s, ",") {
 		if kv = strings.TrimSpace(kv); kv == "" {
@@ -243,7 +243,7 @@ func parseMapping(s string) (replay.JSONMapping, error) {
 		k, v, ok := strings.Cut(kv, "=")
 		dst, known := fields[k]
 		if !ok || !known || v == "" {
-			return m, fmt.Errorf("--map %q: want FIELD=NAME with FIELD one of time, time_format, client_ip, method, host, path, query, status, bytes, latency, user_agent, referer, api_key, key_id, user, session", kv)
+			return m, fmt.Errorf("--map %q: want FIELD=NAME with FIELD one of time, time_format, client_ip, method, host, path, query, status, bytes, latency, user_agent, referer, api_key, key_id, user, session, body", kv)
 		}
 		*dst = v
 	}

@@ -62,6 +62,10 @@ type Campaign struct {
 	h       Hasher
 	groups  *Table[campaignGroup]
 	members *Table[campaignMember]
+	// behaviour and bgroups are the clients' behaviour summaries and
+	// their behaviour groups (campaignbehaviour.go).
+	behaviour *Table[campaignBehaviour]
+	bgroups   *Table[behaviourGroup]
 
 	mu        sync.Mutex
 	campaigns map[string]*campaignRecord
@@ -141,13 +145,18 @@ type campaignMember struct {
 
 // campaignRecord is what is listed about a campaign.
 type campaignRecord struct {
-	info  CampaignInfo
-	group uint64
+	info      CampaignInfo
+	group     uint64
+	behaviour bool // a behaviour group's, not a walk's
 }
 
 // CampaignInfo describes a campaign: what it shares and the evidence.
 type CampaignInfo struct {
-	ID          string    `json:"id"`
+	ID string `json:"id"`
+	// Kind is what the members share: "walk" (disjoint slices of one id
+	// space) or "behaviour" (one route sequence and machine-regular
+	// cadence, doing a campaign's work).
+	Kind        string    `json:"kind"`
 	Route       string    `json:"route"`       // the route or inferred template the walk is on
 	Fingerprint string    `json:"fingerprint"` // the client fingerprint the members share
 	Members     float64   `json:"members"`     // distinct members in the walk's window (estimate)
@@ -160,6 +169,15 @@ type CampaignInfo struct {
 	PerMinute   float64   `json:"ids_per_minute"` // the walk's pace
 	Dismissed   bool      `json:"dismissed"`
 	Summary     string    `json:"summary"`
+	// Behaviour campaigns: the members' requests, the share of them that
+	// failed or asked for a path new to its sender, how many members
+	// started together (within 2 minutes of the first), and the
+	// evidence's strength in [0, 1).
+	Requests         int     `json:"requests,omitempty"`
+	FailedShare      float64 `json:"failed_share,omitempty"`
+	NewPathShare     float64 `json:"new_path_share,omitempty"`
+	CoordinatedStart int     `json:"coordinated_start,omitempty"`
+	Strength         float64 `json:"strength,omitempty"`
 }
 
 // NewCampaign returns a Campaign detector with cfg's defaults filled in.
@@ -175,6 +193,8 @@ func NewCampaign(cfg CampaignConfig, h Hasher) *Campaign {
 		cfg: cfg, h: h,
 		groups:    NewTable[campaignGroup](cfg.MaxEntities/4+1, cfg.Window),
 		members:   NewTable[campaignMember](cfg.MaxEntities, cfg.Window),
+		behaviour: NewTable[campaignBehaviour](cfg.MaxEntities, cfg.Window),
+		bgroups:   NewTable[behaviourGroup](cfg.MaxEntities/4+1, cfg.Window),
 		campaigns: map[string]*campaignRecord{},
 	}
 }
@@ -188,36 +208,50 @@ const (
 	nsCampaignNet   = 'N'
 )
 
-// campaignResource returns the numeric id of v's resource and a hash of
-// its route (declared, or inferred from the path), ok false when v names
-// no numeric id.
-func (d *Campaign) campaignResource(v *request.View) (id, route uint64, ok bool) {
-	param := ""
-	switch {
-	case v.Route != nil && v.Param != "":
-		param, route = v.Param, uint64(v.Route.Index+1)*0x9E3779B97F4A7C15
-	case v.Route == nil:
-		var tmpl uint64
-		if param, tmpl, ok = inferredResource(d.h, v.Path); !ok {
-			return 0, 0, false
-		}
-		route = tmpl
-	default:
-		return 0, 0, false
+// campaignKeys are what the walks and the behaviour groups both need of
+// a request, hashed once: its subject's table key, and its route's hash
+// (declared, or its inferred template) with the last identifier-looking
+// segment ("" when none).
+type campaignKeys struct {
+	subject, route uint64
+	param          string
+}
+
+// keys returns v's campaignKeys.
+func (d *Campaign) keys(v *request.View) campaignKeys {
+	k := campaignKeys{subject: subjectTableKey(d.h, v)}
+	if v.Route != nil {
+		k.route, k.param = uint64(v.Route.Index+1)*0x9E3779B97F4A7C15, v.Param
+		return k
 	}
-	id, ok = scrapingNumericID(param)
-	return id, route, ok
+	param, tmpl, ok := inferredResource(d.h, v.Path)
+	if ok {
+		k.param = param
+	}
+	k.route = tmpl
+	return k
 }
 
 // Request implements Detector.
 func (d *Campaign) Request(v *request.View, s Sink) {
-	if v.Identity.Verified || (v.Method != "GET" && v.Method != "HEAD") {
+	if v.Identity.Verified {
 		return
 	}
-	id, route, ok := d.campaignResource(v)
+	k := d.keys(v)
+	d.behave(v, s, &k)
+	d.requestWalk(v, s, &k)
+}
+
+// requestWalk follows v in its group's id walks: GETs of a numeric id.
+func (d *Campaign) requestWalk(v *request.View, s Sink, k *campaignKeys) {
+	if v.Method != "GET" && v.Method != "HEAD" || k.param == "" {
+		return
+	}
+	id, ok := scrapingNumericID(k.param)
 	if !ok {
 		return
 	}
+	route := k.route
 	now, w := v.Time.UnixNano(), d.cfg.Window
 	var b [16]byte
 	fp := uint64(v.Fingerprint)
@@ -225,7 +259,7 @@ func (d *Campaign) Request(v *request.View, s Sink) {
 		b[i], b[8+i] = byte(fp>>(8*i)), byte(route>>(8*i))
 	}
 	group := d.h.Bytes(nsCampaignGroup, b[:])
-	subject := subjectTableKey(d.h, v)
+	subject := k.subject
 	var extended, found bool
 	var grew int
 	var g campaignWalk
@@ -313,25 +347,9 @@ func (d *Campaign) netKey(a netip.Addr) uint64 {
 
 // record lists group as a campaign (or refreshes it) and returns its ID.
 func (d *Campaign) record(group uint64, v *request.View, g *campaignWalk, members, nets float64) string {
-	var hb [8]byte
-	for i := range hb {
-		hb[i] = byte(group >> (56 - 8*i))
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	cid := "c_" + hex.EncodeToString(hb[:])
-	r := d.campaigns[cid]
-	if r == nil {
-		if len(d.campaigns) >= d.cfg.MaxCampaigns {
-			d.forgetOldest()
-		}
-		route := v.Path
-		if v.Route != nil {
-			route = v.Route.Template
-		}
-		r = &campaignRecord{group: group, info: CampaignInfo{ID: cid, Route: route, Fingerprint: v.Fingerprint.String()}}
-		d.campaigns[cid] = r
-	}
+	r := d.listed(group, false, v)
 	r.info.Members, r.info.Networks = members, nets
 	r.info.Walk, r.info.FirstID, r.info.LastID = int(g.walk), g.low, g.frontier
 	r.info.Start, r.info.LastSeen = time.Unix(0, g.startAt).UTC(), v.Time.UTC()
@@ -339,7 +357,36 @@ func (d *Campaign) record(group uint64, v *request.View, g *campaignWalk, member
 		r.info.PerMinute = float64(g.walk) / mins
 	}
 	r.info.Summary = campaignSummary(g, members, nets)
-	return cid
+	return r.info.ID
+}
+
+// listed returns the record of group's campaign, listing it (and
+// forgetting the least recently active when MaxCampaigns are listed) when
+// it is new; behaviour says which kind of group it is. d.mu must be held.
+func (d *Campaign) listed(group uint64, behaviour bool, v *request.View) *campaignRecord {
+	var hb [8]byte
+	for i := range hb {
+		hb[i] = byte(group >> (56 - 8*i))
+	}
+	cid := "c_" + hex.EncodeToString(hb[:])
+	r := d.campaigns[cid]
+	if r != nil {
+		return r
+	}
+	if len(d.campaigns) >= d.cfg.MaxCampaigns {
+		d.forgetOldest()
+	}
+	route := v.Path
+	if v.Route != nil {
+		route = v.Route.Template
+	}
+	kind := "walk"
+	if behaviour {
+		kind = "behaviour"
+	}
+	r = &campaignRecord{group: group, behaviour: behaviour, info: CampaignInfo{ID: cid, Kind: kind, Route: route, Fingerprint: v.Fingerprint.String()}}
+	d.campaigns[cid] = r
+	return r
 }
 
 func (d *Campaign) forgetOldest() {
@@ -352,8 +399,8 @@ func (d *Campaign) forgetOldest() {
 	delete(d.campaigns, oldest)
 }
 
-// Response implements Detector.
-func (d *Campaign) Response(*request.View, verdict.Outcome, Sink) {}
+// Response counts a failed answer to a client with a behaviour summary.
+func (d *Campaign) Response(v *request.View, o verdict.Outcome, _ Sink) { d.behaviourFailure(v, o) }
 
 // CampaignOf returns the ID of the campaign v's subject is surely a
 // member of (since the campaign was found it took an id of the walk, and
@@ -431,6 +478,10 @@ func (d *Campaign) Dismiss(id string, now time.Time) bool {
 	if !ok {
 		return false
 	}
+	if r.behaviour {
+		d.bgroups.Update(r.group, now.UnixNano(), func(g *behaviourGroup) { g.dismissed = now.UnixNano() })
+		return true
+	}
 	d.groups.Update(r.group, now.UnixNano(), func(g *campaignGroup) {
 		g.dismissed = now.UnixNano()
 	})
@@ -441,6 +492,8 @@ func (d *Campaign) Dismiss(id string, now time.Time) bool {
 func (d *Campaign) Sweep(now int64) {
 	d.groups.Sweep(now)
 	d.members.Sweep(now)
+	d.behaviour.Sweep(now)
+	d.bgroups.Sweep(now)
 	d.mu.Lock()
 	for id, r := range d.campaigns {
 		if now-r.info.LastSeen.UnixNano() > 6*int64(d.cfg.Window) {
@@ -451,7 +504,9 @@ func (d *Campaign) Sweep(now int64) {
 }
 
 // Stats implements Stateful.
-func (d *Campaign) Stats() TableStats { return tableStatsSum(d.groups.Stats(), d.members.Stats()) }
+func (d *Campaign) Stats() TableStats {
+	return tableStatsSum(tableStatsSum(d.groups.Stats(), d.members.Stats()), tableStatsSum(d.behaviour.Stats(), d.bgroups.Stats()))
+}
 
 var (
 	_ Detector = (*Campaign)(nil)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -103,11 +104,14 @@ type CredentialsConfig struct {
 	// 15 failures reach the throttle band, 30 a block).
 	AuthWeight float64 `yaml:"auth_weight"`
 	// InferKinds learns the kind of a POST, PUT or PATCH route with no
-	// declared kind from the statuses it answers: one that answered 401
-	// or 403 is login-like, else one that answered 400, 404, 409 or 422
-	// is code-like (a voucher, a one-time code, an account lookup), and
-	// its attempts are then counted as on a declared login or verify
-	// route (default true; false turns it off).
+	// declared kind from its path words, body field names and the
+	// statuses it answers (detect.InferKind, the classifier route
+	// learning uses): one that answered 401 or 403 is login-like, one
+	// that answered 400, 409 or 422 (or 404 on an identifier) or whose
+	// body carries a code is code-like (a voucher, a one-time code, an
+	// account lookup), the stronger of the two wins, and its attempts are
+	// then counted as on a declared login or verify route (default true;
+	// false turns it off).
 	InferKinds *bool `yaml:"infer_kinds"`
 }
 
@@ -129,9 +133,9 @@ type CredentialsConfig struct {
 //     (CredentialsConfig.SpreadMin), a client fingerprint or /24 (/64)
 //     prefix that carries many of the failures and mostly fails itself;
 //   - inferred kinds: a POST, PUT or PATCH route with no declared kind
-//     whose answers say what it is (401/403: credentials; 400, 404, 409,
-//     422: codes or identifiers) is judged as a login or verify route
-//     from then on, so brute force and code guessing are seen without a
+//     whose path words, body fields and answers say what it is (401/403:
+//     credentials; 400, 409, 422, 404 on identifiers: codes; see
+//     InferKind) is judged as a login or verify route from then on, so brute force and code guessing are seen without a
 //     routes section (CredentialsConfig.InferKinds);
 //   - auth failures anywhere: many 401 responses to one entity on requests
 //     outside login and verify routes (HTTP basic auth, an API that
@@ -158,9 +162,9 @@ type Credentials struct {
 	cfg   CredentialsConfig
 	h     Hasher
 	state *Table[credState]
-	// kinds holds the learned kind bits (inferLogin, inferCode) of
-	// routes with no declared kind, by template hash.
-	kinds  *Table[uint8]
+	// kinds holds what was seen of routes with no declared kind, by
+	// template hash, for InferKind.
+	kinds  *Table[credRouteKind]
 	fail   [2]statusBits // by credKind
 	global credGlobal
 	// authSeen has a bit set for every auth-failure key that ever got a
@@ -237,7 +241,7 @@ func NewCredentials(cfg CredentialsConfig, h Hasher) *Credentials {
 		cfg.InferKinds = &on
 	}
 	d := &Credentials{cfg: cfg, h: h, state: NewTable[credState](cfg.MaxEntities, 3*cfg.Window),
-		kinds: NewTable[uint8](cfg.MaxEntities/16+64, time.Hour)}
+		kinds: NewTable[credRouteKind](cfg.MaxEntities/16+64, time.Hour)}
 	d.fail[credLogin] = newStatusBits(cfg.FailureStatuses)
 	d.fail[credVerify] = newStatusBits(cfg.VerifyFailureStatuses)
 	return d
@@ -320,51 +324,81 @@ func (d *Credentials) Response(v *request.View, o verdict.Outcome, s Sink) {
 	}
 }
 
-// Learned kind bits of a route without a declared kind.
-const (
-	inferLogin uint8 = 1 << iota // answered 401 or 403
-	inferCode                    // answered 400, 404, 409 or 422
-)
+// credRouteKind is what the credentials detector has seen of a route
+// without a declared kind, for InferKind.
+type credRouteKind struct {
+	words  PathWords
+	n      uint64
+	status KindStatus
+	fields [fieldClasses]uint64
+}
 
-// inferredKind learns from status what v's route (a POST, PUT or PATCH
-// with no declared kind) is, and returns the kind its attempts count as
-// and its name in evidence: credLogin once it has answered 401 or 403,
-// else credVerify once it has answered 400, 404, 409 or 422, else
-// credOther. A path no route matched is known by its inferred template,
+// inferredKind learns what v's route (a POST, PUT or PATCH with no
+// declared kind) is from its path words, its body fields and the status
+// it answered (InferKind, the classifier route learning uses too), and
+// returns the kind its attempts count as and its name in evidence:
+// credLogin or credVerify, whichever InferKind finds more likely once it
+// finds either at all (one refusal of credentials is enough), else
+// credOther. A route is counted from its first clue on. A path no route matched is known by its inferred template,
 // so /v2/orders/123/confirm and /v2/orders/456/confirm are one route.
 func (d *Credentials) inferredKind(v *request.View, status int) (int, string) {
-	switch v.Method {
-	case "POST", "PUT", "PATCH":
-	default:
+	if !isPost(v.Method) {
 		return credOther, ""
 	}
 	if v.GraphQL.Parsed {
 		return credOther, "" // GraphQL: its 400s are query errors, not codes refused
 	}
 	var t uint64
+	var hasID bool
+	path := v.Path
 	if v.Route != nil {
-		t = d.h.String(nsCredRoute, v.Route.Name)
+		t, path, hasID = d.h.String(nsCredRoute, v.Route.Name), v.Route.Template, strings.Contains(v.Route.Template, "{")
 	} else {
-		_, t, _ = inferredResource(d.h, v.Path)
+		_, t, hasID = inferredResource(d.h, v.Path)
 	}
-	var add uint8
+	// A route is remembered from its first clue (a refusal, a rejected
+	// code, an unknown identifier, a telling body field); until then
+	// successes keep no state.
+	var clue bool
 	switch status {
-	case 401, 403:
-		add = inferLogin
-	case 400, 404, 409, 422:
-		add = inferCode
+	case 401, 403, 400, 404, 409, 422:
+		clue = true
+	default:
+		v.BodyFields.Each(func(name string) {
+			if c, _ := ClassifyField(name); c != FieldOther {
+				clue = true
+			}
+		})
 	}
-	var bits uint8
-	now := v.Time.UnixNano()
-	if add == 0 {
-		bits, _ = d.kinds.Get(t)
-	} else {
-		d.kinds.Update(t, now, func(b *uint8) { *b |= add; bits = *b })
+	if !clue {
+		if _, ok := d.kinds.Get(t); !ok {
+			return credOther, ""
+		}
 	}
+	var e KindEvidence
+	d.kinds.Update(t, v.Time.UnixNano(), func(k *credRouteKind) {
+		if k.n == 0 {
+			k.words = PathWordsOf(path)
+			k.words.First = [len(routeKinds)]string{} // substrings of a View's path: not kept
+		}
+		k.n++
+		k.status.Add(status)
+		var seen [fieldClasses]bool
+		v.BodyFields.Each(func(name string) {
+			if c, _ := ClassifyField(name); !seen[c] {
+				seen[c] = true
+				k.fields[c]++
+			}
+		})
+		e = KindEvidence{Method: v.Method, Words: k.words, HasID: hasID, N: k.n, Status: k.status,
+			Fields: KindFields{Counts: k.fields}}
+	})
+	_, conf := InferKind(&e)
+	login, verify := conf.Of(KindLogin), conf.Of(KindVerify)
 	switch {
-	case bits&inferLogin != 0:
+	case login > 0 && login >= verify:
 		return credLogin, "login (inferred)"
-	case bits&inferCode != 0:
+	case verify > 0:
 		return credVerify, "verify (inferred)"
 	}
 	return credOther, ""

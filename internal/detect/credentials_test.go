@@ -621,6 +621,35 @@ func TestCredentialsInfersKinds(t *testing.T) {
 	}
 }
 
+// TestCredentialsInfersKindsFromBodyFields checks that body field names
+// take part in kind inference: a post answering 403 is a login by its
+// status, but with a voucher in its body it is a verify route (code
+// guessing), as route learning would suggest.
+func TestCredentialsInfersKindsFromBodyFields(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		fields []string
+		want   string
+	}{
+		{"status alone", nil, "login (inferred)"},
+		{"a voucher field", []string{"voucher", "cart"}, "verify (inferred)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := NewCredentials(CredentialsConfig{AuthThreshold: -1}, NewHasher())
+			s := &credentialsSink{}
+			for i := range 40 {
+				v := &request.View{Time: credentialsT0.Add(time.Duration(i) * 300 * time.Millisecond), ClientIP: credentialsIP(7),
+					Method: "POST", Path: "/v2/apply", Fingerprint: credentialsChrome, Subject: "s_" + strconv.Itoa(i)}
+				v.BodyFields.SetNames(tc.fields)
+				d.Response(v, verdict.Outcome{Status: 403}, s)
+			}
+			if len(s.got) == 0 || !strings.Contains(s.got[0].Evidence.Summary, tc.want) {
+				t.Fatalf("signals %+v, want the first naming %q", s.got, tc.want)
+			}
+		})
+	}
+}
+
 // TestCredentialsSpreadGate checks the shared check's gate without a
 // global spike: one tool failing from many addresses, one at a time, is
 // signalled once its failures reach SharedThreshold, long before the

@@ -80,6 +80,9 @@ func Compile(c *config.Config, shared *Shared) (*Policy, error) {
 	}
 	p.Parser.Proxies = c.Network.Proxies()
 	p.Parser.Paths = c.Paths.Policy()
+	// Route learning sees body field names (and credentials' kind
+	// inference uses them) when there is a route observer.
+	p.Parser.BodyFields = shared.routes != nil
 	routes := make([]request.Route, len(c.Routes))
 	routeIndex := map[string]int{}
 	for i, r := range c.Routes {

@@ -34,6 +34,10 @@ type Entry struct {
 	KeyID     string        // an API key's id, when the log already has one
 	User      string
 	Session   string
+	// BodyFields are the names of the request body's top-level fields,
+	// when a JSON mapping names the body (JSONMapping.Body); nil
+	// otherwise.
+	BodyFields []string
 	// GuardRefused is true when the line records the guard's own answer,
 	// not the upstream's: abuseguard's JSON access log with an action
 	// other than allow, or a refusal on the way to the upstream

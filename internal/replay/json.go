@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/abuseguard/abuseguard/internal/request"
 )
 
 // JSONMapping names the JSON fields (dotted paths for nested objects, e.g.
@@ -31,8 +34,11 @@ import (
 //	UserAgent  user_agent, http_user_agent, user_agent.original, request_User-Agent, request.headers.User-Agent
 //	Referer    referer, http_referer, request_Referer, request.headers.Referer, http.request.referrer
 //
-// APIKey, KeyID, User and Session have no defaults: they are read only
-// when named. A line with a blank or absent client address is taken when
+// APIKey, KeyID, User, Session and Body have no defaults: they are read
+// only when named. Body is the request body or its field names: a JSON
+// object (its top-level keys), an array of names, or a string holding a
+// JSON object or a form (request.ReadBodyFields); its names land in
+// Entry.BodyFields. A line with a blank or absent client address is taken when
 // it has one of them (the client is told by it), and is a bad line
 // otherwise.
 //
@@ -50,6 +56,8 @@ import (
 // leftmost is the client).
 type JSONMapping struct {
 	Time, TimeFormat, ClientIP, Method, Host, Path, Query, Status, Bytes, Latency, UserAgent, Referer, APIKey, KeyID, User, Session string
+	// Body names the field holding the request body or its field names.
+	Body string
 }
 
 // jsonField is where one Entry field is found: the names to try in order,
@@ -83,6 +91,7 @@ var latencyDefaults = []jsonName{
 type jsonParser struct {
 	time, clientIP, method, host, path, query, status, bytes, latency jsonField
 	userAgent, referer, apiKey, keyID, user, session                  jsonField
+	body                                                              string    // the named body field, "" for none
 	action, reason                                                    jsonField // abuseguard's own access log
 	timeFormat                                                        string
 }
@@ -115,6 +124,7 @@ func newJSONParser(m JSONMapping) (*jsonParser, error) {
 			*f.dst = jsonField{names: []jsonName{{path: f.name}}, named: true}
 		}
 	}
+	p.body = m.Body
 	if m.Latency != "" {
 		n, err := latencyName(m.Latency)
 		if err != nil {
@@ -265,6 +275,11 @@ func (p *jsonParser) Parse(line string, e *Entry) error {
 			*f.dst = v
 		}
 	}
+	if p.body != "" {
+		if err := readBody(m, p.body, e); err != nil {
+			return err
+		}
+	}
 	action, _, _ := p.action.get(m)
 	reason, _, _ := p.reason.get(m)
 	e.GuardRefused = guardRefused(action, reason)
@@ -272,6 +287,45 @@ func (p *jsonParser) Parse(line string, e *Entry) error {
 		return errors.New("no client address, and no session, API key or user to tell the client by")
 	}
 	return nil
+}
+
+// readBody sets e.BodyFields from m's field name: a JSON object's keys, an
+// array of names, or a string body (a JSON object or a form); absent or
+// null is no body. Another type is an error.
+func readBody(m map[string]any, name string, e *Entry) error {
+	raw, ok := lookup(m, name)
+	if !ok || raw == nil {
+		return nil
+	}
+	var bf request.BodyFields
+	switch b := raw.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(b))
+		for k := range b {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys) // a map has no order; the line's is lost
+		e.BodyFields = keys
+		return nil
+	case []any:
+		for _, x := range b {
+			s, ok := x.(string)
+			if !ok {
+				return fmt.Errorf("field %q: want an array of field names, got %s", name, quote(fmt.Sprint(x)))
+			}
+			e.BodyFields = append(e.BodyFields, s)
+		}
+		return nil
+	case string:
+		ct := "application/x-www-form-urlencoded"
+		if t := strings.TrimSpace(b); strings.HasPrefix(t, "{") {
+			ct = "application/json"
+		}
+		request.ReadBodyFields([]byte(b), ct, &bf)
+		e.BodyFields = bf.Names()
+		return nil
+	}
+	return fmt.Errorf("field %q is not a body: want an object, an array of names or a string", name)
 }
 
 // guardRefused reports whether an access log line's action and reason

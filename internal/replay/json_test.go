@@ -3,6 +3,7 @@ package replay
 import (
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -72,3 +73,34 @@ func TestParseJSON(t *testing.T) {
 }
 
 func BenchmarkParseJSON(b *testing.B) { benchParse(b, "json", benchJSON) }
+
+// TestParseJSONBody checks the mapped body: an object's keys, an array of
+// names, a string holding JSON or a form; another type is a bad line.
+func TestParseJSONBody(t *testing.T) {
+	const head = `{"time":"2026-11-28T12:00:00Z","ip":"203.0.113.7","status":401,"method":"POST","path":"/v1/auth",`
+	for _, tc := range []struct {
+		name, body string
+		want       []string
+		err        bool
+	}{
+		{"object", `"req":{"password":"x","email":"a"}}`, []string{"email", "password"}, false},
+		{"names", `"req":["email","password"]}`, []string{"email", "password"}, false},
+		{"json string", `"req":"{\"code\":\"X1\"}"}`, []string{"code"}, false},
+		{"form string", `"req":"username=a&password=b"}`, []string{"username", "password"}, false},
+		{"absent", `"other":1}`, nil, false},
+		{"number", `"req":7}`, nil, true},
+		{"array of numbers", `"req":[1]}`, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := NewParser("json", JSONMapping{Body: "req"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var e Entry
+			err = p.Parse(head+tc.body, &e)
+			if (err != nil) != tc.err || strings.Join(e.BodyFields, ",") != strings.Join(tc.want, ",") {
+				t.Fatalf("fields %q err %v, want %q err %v", e.BodyFields, err, tc.want, tc.err)
+			}
+		})
+	}
+}

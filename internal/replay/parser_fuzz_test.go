@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"reflect"
 	"testing"
 )
 
@@ -26,7 +27,7 @@ func fuzzParse(t *testing.T, format, warm, line string) {
 	_ = used.Parse(warm, &e2)
 	err = fresh.Parse(line, &e)
 	err2 := used.Parse(line, &e2)
-	if (err == nil) != (err2 == nil) || e != e2 {
+	if (err == nil) != (err2 == nil) || !reflect.DeepEqual(e, e2) {
 		t.Fatalf("a parser that read %q first parses %q differently:\n%v %+v\n%v %+v", warm, line, err, e, err2, e2)
 	}
 	if err != nil {

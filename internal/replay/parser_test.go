@@ -2,6 +2,7 @@ package replay
 
 import (
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +47,7 @@ func runParseCases(t *testing.T, cases []parseCase) {
 				t.Errorf("Time = %v, want %v in UTC", got.Time, c.want.Time)
 			}
 			got.Time, c.want.Time = time.Time{}, time.Time{}
-			if got != c.want {
+			if !reflect.DeepEqual(got, c.want) {
 				t.Errorf("got  %+v\nwant %+v", got, c.want)
 			}
 		})

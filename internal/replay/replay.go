@@ -156,6 +156,9 @@ func (r *Replayer) Feed(e *Entry) {
 	if e.Session != "" && p.Parser.Identifier != nil {
 		v.Identity.Session = p.Parser.Identifier.SessionID(e.Session)
 	}
+	if len(e.BodyFields) > 0 {
+		v.BodyFields.SetNames(e.BodyFields) // a log has no body to peek at
+	}
 	vd := p.Decide(v)
 	if vd.Action == verdict.Allow {
 		p.Observe(v, verdict.Outcome{Status: e.Status, Latency: e.Latency, Bytes: e.Bytes, Guard: e.GuardRefused})

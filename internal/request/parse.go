@@ -31,6 +31,11 @@ type Parser struct {
 	// Checks are the content guards run on every routed request (the
 	// OpenAPI validator, the WAF), in order; none by default.
 	Checks []Check
+	// BodyFields, when set, has Parse read the top-level field names of
+	// the JSON or form body (at most 16 KiB) of a POST, PUT or PATCH that
+	// no route with a kind matched into View.BodyFields, for route
+	// learning and kind inference; off, View.BodyFields stays empty.
+	BodyFields bool
 }
 
 // Parse fills v from in, which arrived at now. It returns a problem when
@@ -109,6 +114,12 @@ func (p *Parser) Parse(in *Input, now time.Time, v *View) *problem.Problem {
 	}
 	if len(p.Checks) > 0 {
 		p.check(in, v)
+	}
+	v.BodyFields.Reset()
+	if p.BodyFields && (v.Route == nil || v.Route.Kind == "") && (in.Method == http.MethodPost || in.Method == http.MethodPut || in.Method == http.MethodPatch) {
+		if buf, ct := peekBodyUpTo(in, h, maxFieldsBody); buf != nil {
+			ReadBodyFields(buf, ct, &v.BodyFields)
+		}
 	}
 	if p.Identifier == nil {
 		return nil
@@ -274,11 +285,14 @@ func bodyField(in *Input, h Header, field string) string {
 
 // peekBody returns up to maxFieldBody bytes of in's body and its media
 // type; nil for a larger body or none.
-func peekBody(in *Input, h Header) ([]byte, string) {
+func peekBody(in *Input, h Header) ([]byte, string) { return peekBodyUpTo(in, h, maxFieldBody) }
+
+// peekBodyUpTo is peekBody for bodies of at most max bytes.
+func peekBodyUpTo(in *Input, h Header, max int) ([]byte, string) {
 	if in.Body == nil {
 		return nil, ""
 	}
-	buf := in.Body.Peek(maxFieldBody)
+	buf := in.Body.Peek(max)
 	if buf == nil {
 		return nil, ""
 	}

@@ -59,7 +59,7 @@ func inferredSubject(buf []byte, ct string) string {
 		return ""
 	}
 	for i, s := range values {
-		if !isSecretField(names[i]) && (looksLikeEmail(s) || looksLikePhone(s)) {
+		if !IsSecretField(names[i]) && (looksLikeEmail(s) || looksLikePhone(s)) {
 			return s
 		}
 	}
@@ -68,7 +68,7 @@ func inferredSubject(buf []byte, ct string) string {
 		return values[0]
 	case 2:
 		for i, n := range names {
-			if isSecretField(n) && !isSecretField(names[1-i]) {
+			if IsSecretField(n) && !IsSecretField(names[1-i]) {
 				return values[1-i]
 			}
 		}
@@ -108,9 +108,10 @@ func jsonStringFields(buf []byte) (names, values []string, ok bool) {
 	return names, values, true
 }
 
-// isSecretField reports whether a field's name says it carries a secret
-// typed with an identifier (a password or PIN), not the identifier.
-func isSecretField(name string) bool {
+// IsSecretField reports whether a field's name says it carries a secret
+// typed with an identifier (a password or PIN), not the identifier: the
+// one list of such names (detect.ClassifyField reads it too).
+func IsSecretField(name string) bool {
 	switch strings.ToLower(name) {
 	case "password", "passwd", "pass", "pwd", "secret", "pin", "passcode":
 		return true

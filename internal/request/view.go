@@ -47,6 +47,10 @@ type View struct {
 	// its GraphQL documents' price on a graphql route with a cost model,
 	// else its route's cost (default 1); 1 without a route.
 	Cost int64
+	// BodyFields are the names of the body's top-level fields, read when
+	// the Parser's BodyFields is set (for route learning and kind
+	// inference); empty otherwise.
+	BodyFields BodyFields
 	// Subject is the HMAC id of the body field a login, verify, signup or
 	// reset route names (a username, an email, a promo code), "" otherwise.
 	Subject string

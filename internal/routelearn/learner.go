@@ -15,6 +15,7 @@ package routelearn
 
 import (
 	"hash/maphash"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,35 +77,9 @@ type template struct {
 	hasID        bool
 	n            uint64
 	graphql      uint64 // requests carrying a GraphQL document
-	status       statusCounts
+	status       detect.KindStatus
 	fields       names
 	query        names
-}
-
-// statusCounts counts responses by what their status says.
-type statusCounts struct {
-	ok, redirect, denied, notFound, invalid, limited, serverError, other uint64
-}
-
-func (s *statusCounts) add(status int) {
-	switch {
-	case status >= 200 && status < 300:
-		s.ok++
-	case status >= 300 && status < 400:
-		s.redirect++
-	case status == 401 || status == 403:
-		s.denied++
-	case status == 404:
-		s.notFound++
-	case status == 400 || status == 422:
-		s.invalid++
-	case status == 429:
-		s.limited++
-	case status >= 500:
-		s.serverError++
-	default:
-		s.other++
-	}
 }
 
 // names counts names up to a cap; overflow counts the names that did not fit.
@@ -128,6 +103,24 @@ func (ns *names) add(name string, max int) {
 		name = strings.Clone(name) // may point into a reused buffer
 	}
 	ns.counts[name]++
+}
+
+// top returns up to k names, the most counted first (ties by name).
+func (ns *names) top(k int) []string {
+	if len(ns.counts) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(ns.counts))
+	for n := range ns.counts {
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if ci, cj := ns.counts[out[i]], ns.counts[out[j]]; ci != cj {
+			return ci > cj
+		}
+		return out[i] < out[j]
+	})
+	return out[:min(k, len(out))]
 }
 
 // New returns an empty Learner.
@@ -163,7 +156,7 @@ func (l *Learner) Stats() Stats {
 // Observe counts o, waiting for the learner if another goroutine holds it.
 func (l *Learner) Observe(o Observation) {
 	l.mu.Lock()
-	l.observeLocked(o)
+	l.observeLocked(o, nil)
 	l.mu.Unlock()
 }
 
@@ -171,7 +164,10 @@ func (l *Learner) Observe(o Observation) {
 // engine's route observer). It never waits: when another goroutine holds
 // the learner it skips the request and counts it in Stats.Busy, so the
 // request path never queues behind learning. Refusals by the guard
-// itself (o.Guard) say nothing about the API and are not counted.
+// itself (o.Guard) say nothing about the API and are not counted. The
+// body's field names come from v.BodyFields (the Parser reads them when
+// its BodyFields is set, as the engine does when it has a route
+// observer).
 func (l *Learner) ObserveRoute(v *request.View, o verdict.Outcome) {
 	if o.Guard || v.Path == "" {
 		return
@@ -180,11 +176,13 @@ func (l *Learner) ObserveRoute(v *request.View, o verdict.Outcome) {
 		l.busy.Add(1)
 		return
 	}
-	l.observeLocked(Observation{Method: v.Method, Path: v.Path, Query: v.Query, Status: o.Status, GraphQL: v.GraphQL.Parsed})
+	l.observeLocked(Observation{Method: v.Method, Path: v.Path, Query: v.Query, Status: o.Status, GraphQL: v.GraphQL.Parsed}, &v.BodyFields)
 	l.mu.Unlock()
 }
 
-func (l *Learner) observeLocked(o Observation) {
+// observeLocked counts o, with the body field names of o.Fields and of
+// bf (a live request's, nil for none).
+func (l *Learner) observeLocked(o Observation, bf *request.BodyFields) {
 	l.observed.Add(1)
 	if o.Path == "" || o.Path[0] != '/' || strings.Contains(o.Path, "//") {
 		l.unlearnable.Add(1) // no template can spell an empty segment
@@ -205,9 +203,12 @@ func (l *Learner) observeLocked(o Observation) {
 	if o.GraphQL {
 		t.graphql++
 	}
-	t.status.add(o.Status)
+	t.status.Add(o.Status)
 	for _, f := range o.Fields {
 		t.fields.add(f, l.opts.MaxNames)
+	}
+	if bf != nil {
+		bf.Each(func(f string) { t.fields.add(f, l.opts.MaxNames) })
 	}
 	for q := o.Query; q != "" && len(t.query.counts) <= l.opts.MaxNames; {
 		var pair string

@@ -51,7 +51,7 @@ func (l *Learner) ReadLog(paths []string, stdin io.Reader, format string, m repl
 			continue
 		}
 		st.Lines++
-		l.Observe(Observation{Method: e.Method, Path: e.Path, Query: e.Query, Status: e.Status})
+		l.Observe(Observation{Method: e.Method, Path: e.Path, Query: e.Query, Status: e.Status, Fields: e.BodyFields})
 	}
 	empty, long, _ := r.Skipped()
 	st.Empty, st.TooLong = empty, long

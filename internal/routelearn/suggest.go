@@ -11,6 +11,9 @@ import (
 	"github.com/abuseguard/abuseguard/internal/request"
 )
 
+// maxShownFields is how many body field names a suggestion lists.
+const maxShownFields = 8
+
 // MinRequests is how many requests a template needs before it is
 // suggested: fewer say too little about it.
 const MinRequests = 3
@@ -40,6 +43,9 @@ type Suggested struct {
 	Route    config.Route `json:"route"`
 	Requests uint64       `json:"requests"`
 	NotFound uint64       `json:"not_found"` // 404 answers: identifiers that do not exist
+	// Fields are the body field names seen, the most frequent first (at
+	// most 8): what the route's requests carry, kind or none.
+	Fields []string `json:"fields,omitempty"`
 	Inference
 }
 
@@ -67,8 +73,9 @@ func (l *Learner) Suggest(declared []config.Route) Suggestion {
 		ts = append(ts, t)
 	}
 	type learned struct {
-		t   *template
-		inf Inference
+		t      *template
+		inf    Inference
+		fields []string
 	}
 	var out []learned
 	for _, t := range ts {
@@ -83,11 +90,11 @@ func (l *Learner) Suggest(declared []config.Route) Suggestion {
 			continue
 		}
 		inf := infer(t)
-		if inf.Kind != KindDecoy && t.status.notFound == t.n && !t.hasID {
+		if inf.Kind != KindDecoy && t.status.NotFound == t.n && !t.hasID {
 			s.Left++ // probes of paths the API does not have
 			continue
 		}
-		out = append(out, learned{t, inf})
+		out = append(out, learned{t, inf, t.fields.top(maxShownFields)})
 	}
 	l.mu.Unlock()
 	for i, r := range declared {
@@ -105,7 +112,7 @@ func (l *Learner) Suggest(declared []config.Route) Suggestion {
 			r.Kind = o.inf.Kind
 		}
 		r.Field = o.inf.Field
-		s.Routes = append(s.Routes, Suggested{Route: r, Requests: o.t.n, NotFound: o.t.status.notFound, Inference: o.inf})
+		s.Routes = append(s.Routes, Suggested{Route: r, Requests: o.t.n, NotFound: o.t.status.NotFound, Fields: o.fields, Inference: o.inf})
 	}
 	return s
 }
@@ -195,6 +202,9 @@ func (s Suggestion) WriteYAML(w io.Writer) error {
 		}
 		if r.Kind != "" {
 			fmt.Fprintf(&b, "; %s, confidence %.2f: %s", r.Kind, r.Confidence, strings.Join(r.Evidence, "; "))
+		}
+		if len(r.Fields) > 0 {
+			fmt.Fprintf(&b, "; body fields: %s", strings.Join(r.Fields, ", "))
 		}
 		b.WriteString("\n")
 		writeRoute(&b, r.Route)

@@ -17,7 +17,8 @@ import (
 // TestRoutesSuggestLive runs the guard in front of the sample shop with
 // one declared route, sends product, search and login traffic through it,
 // and asks the admin API what it learned: the declared route is kept, the
-// product pages are one {id} template, and the YAML loads as a config.
+// product pages are one {id} template, the login is one by its body's
+// field names too, and the YAML loads as a config.
 func TestRoutesSuggestLive(t *testing.T) {
 	shop := httptest.NewServer(sample.New(sample.Options{Seed: 1}))
 	t.Cleanup(shop.Close)
@@ -62,6 +63,8 @@ routes:
 			Route    config.Route
 			Requests uint64
 			Kind     string
+			Evidence []string
+			Fields   []string
 		}
 		YAML string
 	}
@@ -73,6 +76,15 @@ routes:
 	}
 	want := map[string]uint64{"GET /api/products/{id}": 30, "POST /api/login": 5}
 	for _, r := range got.Routes {
+		// The body's field names reach live learning through the proxy:
+		// the login's subject field is named, and the fields are evidence.
+		if r.Route.Match == "POST /api/login" && (r.Kind != "login" || r.Route.Field != "username" ||
+			!strings.Contains(strings.Join(r.Evidence, ";"), "body fields username in 5 of 5, password in 5 of 5")) {
+			t.Errorf("login learned as %+v, want kind login, field username, body fields as evidence", r)
+		}
+		if r.Route.Match == "POST /api/login" && strings.Join(r.Fields, ",") != "password,username" {
+			t.Errorf("login's body fields %q, want password and username", r.Fields)
+		}
 		if n, ok := want[r.Route.Match]; ok {
 			if r.Requests != n {
 				t.Errorf("%s: %d requests, want %d", r.Route.Match, r.Requests, n)
@@ -89,5 +101,8 @@ routes:
 	}
 	if _, err := config.Load(out); err != nil {
 		t.Fatalf("suggested YAML: %v\n%s", err, got.YAML)
+	}
+	if !strings.Contains(got.YAML, "body fields: password, username") {
+		t.Errorf("the YAML does not show the login's body fields:\n%s", got.YAML)
 	}
 }
