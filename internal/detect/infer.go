@@ -1,6 +1,11 @@
 package detect
 
-import "strings"
+import (
+	"encoding/binary"
+	"strings"
+
+	"github.com/abuseguard/abuseguard/internal/request"
+)
 
 // Zero-config route learning, the part detectors need on their own: a path
 // no declared route matched is read as a template whose identifier-looking
@@ -11,6 +16,26 @@ import "strings"
 
 // nsInferred namespaces the hashes of inferred templates.
 const nsInferred = 'T'
+
+// RouteOf returns a hash of the endpoint v is for: its declared route's
+// name, else its path's inferred template (identifier-looking segments
+// as {id}), with the method. It allocates nothing.
+func RouteOf(h Hasher, v *request.View) uint64 {
+	if v.Route != nil {
+		st := h.Stream(nsInferred)
+		st.AddString(v.Route.Name)
+		st.AddByte(0)
+		return st.Sum64()
+	}
+	_, t, _ := inferredResource(h, v.Path)
+	st := h.Stream(nsInferred)
+	st.AddString(v.Method)
+	st.AddByte(1)
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], t)
+	st.Add(b[:])
+	return st.Sum64()
+}
 
 // inferredResource returns the last identifier-looking segment of path and
 // a hash of path's template (each such segment replaced by {id}); ok is

@@ -17,14 +17,23 @@ import (
 // and the behaviour a plan permits throttles it at most). A made-up key
 // earns nothing: the upstream refuses it, and while its address is
 // blocked its requests never reach the upstream to build a record. A key
-// used from many networks (leaked) stops being known.
+// used from many networks (leaked) stops being known. Only answers on
+// endpoints the upstream does not serve without a key count: where a
+// request without any key was answered 2xx (a public catalogue, a page
+// behind a session cookie) the upstream is not checking keys, so its
+// acceptance says nothing about one, and a made-up key there earns
+// nothing either.
 // The accepted answers before a key is known are identity.api_key.known_after
 // (20 by default).
 const (
-	knownRefusals = 20        // at most one refusal per this many acceptances
-	knownNetworks = 4         // client networks (/24, /64) a known key may come from
-	knownWindow   = time.Hour // answers and networks are counted over one to two of these
+	knownRefusals = 20             // at most one refusal per this many acceptances
+	knownNetworks = 4              // client networks (/24, /64) a known key may come from
+	knownWindow   = time.Hour      // answers and networks are counted over one to two of these
+	openWindow    = 24 * time.Hour // an endpoint answered 2xx without a key stays open this long
 )
+
+// openRoute is when an endpoint last answered 2xx to a request without a key.
+type openRoute struct{ last int64 }
 
 // keyRecord is what the upstream said about one key, and where it came from.
 type keyRecord struct {
@@ -45,10 +54,15 @@ func (r *keyRecord) known(now int64, after float64) bool {
 type keyRecords struct {
 	hasher detect.Hasher
 	keys   *detect.Table[keyRecord]
+	open   *detect.Table[openRoute] // endpoints served without a key, by detect.RouteOf
 }
 
+// maxOpenRoutes bounds the endpoints remembered as served without a key.
+const maxOpenRoutes = 16384
+
 func newKeyRecords(maxEntries int, h detect.Hasher) *keyRecords {
-	return &keyRecords{hasher: h, keys: detect.NewTable[keyRecord](maxEntries, 2*knownWindow)}
+	return &keyRecords{hasher: h, keys: detect.NewTable[keyRecord](maxEntries, 2*knownWindow),
+		open: detect.NewTable[openRoute](maxOpenRoutes, openWindow)}
 }
 
 // nsKnownKey and nsKnownNet are the hash namespaces of keys and networks.
@@ -84,16 +98,29 @@ func (k *keyRecords) see(v *request.View, after float64) {
 }
 
 // observe adds the upstream's answer to v's key's record: a 2xx accepts
-// it, a 401 or 403 refuses it; other answers say nothing about the key.
+// it, unless the endpoint serves requests without a key; a 401 or 403
+// refuses it; other answers say nothing about the key. A 2xx to a
+// request without a key marks its endpoint open.
 func (k *keyRecords) observe(v *request.View, o verdict.Outcome) {
-	if v.Identity.KeyID == "" || v.Identity.Verified || o.Guard {
+	if o.Guard {
 		return
 	}
 	accepted := o.Status >= 200 && o.Status < 300
-	if !accepted && o.Status != 401 && o.Status != 403 {
+	now := v.Time.UnixNano()
+	if v.Identity.KeyID == "" {
+		if accepted {
+			k.open.Update(detect.RouteOf(k.hasher, v), now, func(r *openRoute) { r.last = now })
+		}
 		return
 	}
-	now := v.Time.UnixNano()
+	if v.Identity.Verified || !accepted && o.Status != 401 && o.Status != 403 {
+		return
+	}
+	if accepted {
+		if r, ok := k.open.Get(detect.RouteOf(k.hasher, v)); ok && now-r.last < int64(openWindow) {
+			return // served without a key too: this answer vouches for nothing
+		}
+	}
 	k.keys.Update(k.hasher.String(nsKnownKey, v.Identity.KeyID), now, func(r *keyRecord) {
 		if accepted {
 			r.accepted.Add(now, knownWindow, 1)
@@ -104,7 +131,10 @@ func (k *keyRecords) observe(v *request.View, o verdict.Outcome) {
 }
 
 // sweep drops the records of keys idle for two windows.
-func (k *keyRecords) sweep(now int64) { k.keys.Sweep(now) }
+func (k *keyRecords) sweep(now int64) {
+	k.keys.Sweep(now)
+	k.open.Sweep(now)
+}
 
 // identified reports whether v is judged by its identity rather than its
 // address: a verified identity, or a known client's key.

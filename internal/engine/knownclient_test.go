@@ -332,3 +332,33 @@ func TestKnownClientBehindABlockedAddress(t *testing.T) {
 		t.Fatal("a known key from an address blocked for key churn is still served")
 	}
 }
+
+// TestMadeUpKeyOnAPublicEndpointEarnsNothing: on an endpoint the upstream
+// serves without a key (a public catalogue that ignores keys), its 2xx
+// answers to a keyed request vouch for nothing. A scraper that adds a
+// made-up key to its walk never becomes a known client there, however
+// many answers it collects, and the walk is still stopped; the same key
+// on an endpoint only keyed requests are served on does become known.
+func TestMadeUpKeyOnAPublicEndpointEarnsNothing(t *testing.T) {
+	w := newWorld(t, "")
+	for i := range 5 { // a visitor without a key is served the catalogue
+		w.do("192.0.2.10", "GET", fmt.Sprintf("/catalog/items/%d", 900+i), 200, "User-Agent: Mozilla/5.0")
+	}
+	scraper := []string{"Authorization: Bearer anything-at-all", "User-Agent: acme-sync/2.3"}
+	walk := func(i int) string { return fmt.Sprintf("/catalog/items/%d", i+1) }
+	_, throttled, stopped := w.paced(1500, 40*time.Millisecond, "203.0.113.60", walk, 200, false, scraper...)
+	if v := w.decided("203.0.113.60", "/catalog/items/1", scraper...); v.Hints.Has(request.KnownClient) {
+		t.Error("a made-up key on an endpoint served without a key became a known client")
+	}
+	if stopped == 0 {
+		t.Errorf("the keyed walk of a public catalogue was never challenged or blocked (%d throttled)", throttled)
+	}
+	// The control: the same number of answers on an endpoint served to
+	// keyed requests only makes the key known.
+	w.now = w.now.Add(3 * time.Hour)
+	partner := []string{"Authorization: Bearer ptr_live_7f3a9c", "User-Agent: acme-sync/2.3"}
+	w.paced(30, 40*time.Millisecond, "198.51.100.20", func(i int) string { return fmt.Sprintf("/v2/sync/stock?cursor=%d", i) }, 200, true, partner...)
+	if v := w.decided("198.51.100.20", "/v2/sync/stock?cursor=31", partner...); !v.Hints.Has(request.KnownClient) {
+		t.Error("a key accepted on an endpoint served only with a key is not a known client")
+	}
+}
