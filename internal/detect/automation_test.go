@@ -12,12 +12,6 @@ import (
 	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
-type automationSink struct{ got []Signal }
-
-func (s *automationSink) Emit(sig Signal) { s.got = append(s.got, sig) }
-
-var _ Sink = (*automationSink)(nil)
-
 const (
 	automationChrome      = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
 	automationFullBrowser = request.ClaimsBrowser | request.AcceptLanguage | request.AcceptEncoding | request.Referer | request.FetchMetadata
@@ -37,7 +31,7 @@ func automationView(d time.Duration, ip, ua string, hints request.Hints) *reques
 
 // automationRun sends requests at the given offsets and returns the
 // 1-based index of the request each signal arrived on.
-func automationRun(d *Automation, times []time.Duration, mk func(time.Duration) *request.View, sink *automationSink) []int {
+func automationRun(d *Automation, times []time.Duration, mk func(time.Duration) *request.View, sink *signals) []int {
 	var when []int
 	for i, t := range times {
 		n := len(sink.got)
@@ -81,7 +75,7 @@ func automationHuman(n int, lo, hi time.Duration, seed uint64) []time.Duration {
 
 func TestAutomationMetronome(t *testing.T) {
 	d := NewAutomation(AutomationConfig{}, NewHasher())
-	sink := &automationSink{}
+	sink := &signals{}
 	// A bot with a browser's headers, one request a second for 20 minutes.
 	times := automationCadence(1200, time.Second, 5*time.Millisecond)
 	when := automationRun(d, times, func(t time.Duration) *request.View {
@@ -122,7 +116,7 @@ func TestAutomationBenignTwins(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := NewAutomation(AutomationConfig{}, NewHasher())
-			sink := &automationSink{}
+			sink := &signals{}
 			automationRun(d, tc.times, func(t time.Duration) *request.View {
 				return automationView(t, "192.0.2.20", tc.ua, tc.hints)
 			}, sink)
@@ -158,7 +152,7 @@ func TestAutomationOfficeBehindNAT(t *testing.T) {
 	}
 	slices.Sort(times)
 	d := NewAutomation(AutomationConfig{}, NewHasher())
-	sink := &automationSink{}
+	sink := &signals{}
 	automationRun(d, times, func(t time.Duration) *request.View {
 		return automationView(t, "192.0.2.200", automationChrome, automationFullBrowser)
 	}, sink)
@@ -171,7 +165,7 @@ func TestAutomationPartnerBatchIsATrap(t *testing.T) {
 	// A known false positive, kept visible: a partner's batch job is a
 	// metronome too. Operators allowlist partner keys.
 	d := NewAutomation(AutomationConfig{}, NewHasher())
-	sink := &automationSink{}
+	sink := &signals{}
 	automationRun(d, automationCadence(100, 500*time.Millisecond, 10*time.Millisecond), func(t time.Duration) *request.View {
 		v := automationView(t, "192.0.2.30", "PartnerSync/1.0", request.AcceptEncoding)
 		v.Identity.KeyID = "k_partner"
@@ -212,7 +206,7 @@ func TestAutomationUserAgents(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := NewAutomation(tc.cfg, NewHasher())
-			sink := &automationSink{}
+			sink := &signals{}
 			// 20 requests per User-Agent over a few minutes: once per window.
 			times := automationHuman(20*len(tc.uas), time.Second, 10*time.Second, 9)
 			for i, tm := range times {
@@ -235,7 +229,7 @@ func TestAutomationUserAgents(t *testing.T) {
 
 func TestAutomationToolOncePerWindow(t *testing.T) {
 	d := NewAutomation(AutomationConfig{}, NewHasher())
-	sink := &automationSink{}
+	sink := &signals{}
 	when := automationRun(d, automationHuman(200, time.Second, 10*time.Second, 11), func(t time.Duration) *request.View {
 		return automationView(t, "203.0.113.81", "curl/8.4.0", 0)
 	}, sink)
@@ -248,7 +242,7 @@ func TestAutomationToolOncePerWindow(t *testing.T) {
 
 func TestAutomationStateBounded(t *testing.T) {
 	d := NewAutomation(AutomationConfig{Common: Common{MaxEntities: 640}}, NewHasher())
-	sink := &automationSink{}
+	sink := &signals{}
 	v := automationView(0, "10.0.0.0", automationChrome, automationFullBrowser)
 	for i := range 100_000 {
 		v.ClientIP = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
@@ -266,7 +260,7 @@ func TestAutomationStateBounded(t *testing.T) {
 
 func TestAutomationQuietPathAllocs(t *testing.T) {
 	d := NewAutomation(AutomationConfig{}, NewHasher())
-	sink := &automationSink{}
+	sink := &signals{}
 	browser := automationView(time.Second, "192.0.2.1", automationChrome, automationFullBrowser)
 	tool := automationView(time.Second, "192.0.2.2", "curl/8.4.0", 0)
 	for _, v := range []*request.View{browser, tool} {
@@ -287,7 +281,7 @@ func TestAutomationQuietPathAllocs(t *testing.T) {
 func BenchmarkAutomationRequest(b *testing.B) {
 	d := NewAutomation(AutomationConfig{}, NewHasher())
 	v := automationView(time.Second, "192.0.2.1", automationChrome, automationFullBrowser)
-	sink := &automationSink{}
+	sink := &signals{}
 	b.Run("request", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -321,7 +315,7 @@ func TestAutomationRotatingUserAgent(t *testing.T) {
 	uas := automationUserAgents(40)
 	t.Run("a new User-Agent on every request", func(t *testing.T) {
 		d := NewAutomation(AutomationConfig{}, NewHasher())
-		sink := &automationSink{}
+		sink := &signals{}
 		// 40 requests over a minute and a half, irregular gaps.
 		times := automationHuman(40, time.Second, 4*time.Second, 21)
 		when := automationRun(d, times, func(tm time.Duration) *request.View {
@@ -356,7 +350,7 @@ func TestAutomationRotatingUserAgent(t *testing.T) {
 		}
 		slices.Sort(times)
 		d := NewAutomation(AutomationConfig{}, NewHasher())
-		sink := &automationSink{}
+		sink := &signals{}
 		automationRun(d, times, func(tm time.Duration) *request.View {
 			return automationView(tm, "192.0.2.201", uas[owner[tm]], automationFullBrowser)
 		}, sink)
@@ -366,7 +360,7 @@ func TestAutomationRotatingUserAgent(t *testing.T) {
 	})
 	t.Run("turned off", func(t *testing.T) {
 		d := NewAutomation(AutomationConfig{UAThreshold: -1}, NewHasher())
-		sink := &automationSink{}
+		sink := &signals{}
 		for i, tm := range automationHuman(len(uas), time.Second, 9*time.Second, 8) {
 			d.Request(automationView(tm, "203.0.113.91", uas[i], automationFullBrowser), sink)
 		}
@@ -380,7 +374,7 @@ func TestAutomationRotatingUserAgent(t *testing.T) {
 // User-Agent is no signal alone but weighs with a machine cadence.
 func TestAutomationEmptyUserAgentAddsToCadence(t *testing.T) {
 	d := NewAutomation(AutomationConfig{}, NewHasher())
-	sink := &automationSink{}
+	sink := &signals{}
 	automationRun(d, automationCadence(40, time.Second, 0), func(tm time.Duration) *request.View {
 		return automationView(tm, "203.0.113.92", "", request.AcceptEncoding)
 	}, sink)
@@ -390,7 +384,7 @@ func TestAutomationEmptyUserAgentAddsToCadence(t *testing.T) {
 	// A person-paced client without a User-Agent (a media player, an IoT
 	// device) raises nothing.
 	d = NewAutomation(AutomationConfig{}, NewHasher())
-	sink = &automationSink{}
+	sink = &signals{}
 	automationRun(d, automationHuman(60, time.Second, 20*time.Second, 5), func(tm time.Duration) *request.View {
 		return automationView(tm, "203.0.113.93", "", request.AcceptEncoding)
 	}, sink)
@@ -405,7 +399,7 @@ func TestAutomationEmptyUserAgentAddsToCadence(t *testing.T) {
 // User-Agent.
 func TestAutomationRotatingUserAgentTrap(t *testing.T) {
 	d := NewAutomation(AutomationConfig{}, NewHasher())
-	sink := &automationSink{}
+	sink := &signals{}
 	uas := automationUserAgents(12)
 	for i, tm := range automationHuman(12, 5*time.Second, 30*time.Second, 13) {
 		d.Request(automationView(tm, "100.64.0.9", uas[i], automationFullBrowser), sink)

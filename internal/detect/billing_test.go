@@ -24,7 +24,7 @@ func billingView(at time.Duration, tenant, key string, cost int64) *request.View
 // not; unverified clients are not tracked.
 func TestBillingAnomaly(t *testing.T) {
 	d := NewBilling(BillingConfig{}, NewFixedHasher())
-	s := &volumetricSink{}
+	s := &signals{}
 	for b := range 7 {
 		for i := range 10 {
 			d.Request(billingView(time.Duration(b)*10*time.Minute+time.Duration(i)*time.Minute, "acme", "acme-1", 10), s)

@@ -12,10 +12,6 @@ import (
 	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
-type campaignSink struct{ got []Signal }
-
-func (s *campaignSink) Emit(sig Signal) { s.got = append(s.got, sig) }
-
 var campaignRoute = &request.Route{Name: "product", Template: "GET /api/products/{id}", Index: 3}
 
 // campaignView is a GET of product id from ip with fingerprint fp at d
@@ -36,7 +32,7 @@ func campaignAddr(i int) netip.Addr {
 // the walk signals its subject; each member is found by CampaignOf.
 func TestCampaignRotatingScraper(t *testing.T) {
 	d := NewCampaign(CampaignConfig{}, NewFixedHasher())
-	var s campaignSink
+	var s signals
 	const fp = request.Fingerprint(0xfeed)
 	foundAt := -1
 	for n := range 600 {
@@ -113,7 +109,7 @@ func TestCampaignBenign(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			d := NewCampaign(CampaignConfig{}, NewFixedHasher())
-			var s campaignSink
+			var s signals
 			for n := range 3000 {
 				d.Request(tt.view(n), &s)
 			}
@@ -129,7 +125,7 @@ func TestCampaignBenign(t *testing.T) {
 func TestCampaignInterleaved(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	d := NewCampaign(CampaignConfig{}, NewFixedHasher())
-	var s campaignSink
+	var s signals
 	walker := 0
 	for n := range 4000 {
 		at := time.Duration(n) * 20 * time.Millisecond
@@ -163,7 +159,7 @@ func TestCampaignInterleaved(t *testing.T) {
 // TestCampaignBounded: a flood of groups and members stays within the caps.
 func TestCampaignBounded(t *testing.T) {
 	d := NewCampaign(CampaignConfig{Common: Common{MaxEntities: 1000}}, NewFixedHasher())
-	var s campaignSink
+	var s signals
 	for n := range 50_000 {
 		d.Request(campaignView(time.Duration(n)*time.Millisecond, campaignAddr(n%60000), request.Fingerprint(n), 1+n), &s)
 	}
@@ -174,7 +170,7 @@ func TestCampaignBounded(t *testing.T) {
 
 func TestCampaignQuietPathAllocs(t *testing.T) {
 	d := NewCampaign(CampaignConfig{}, NewFixedHasher())
-	var s campaignSink
+	var s signals
 	v := campaignView(0, campaignAddr(1), 0xabc, 500)
 	n := 0
 	allocs := testing.AllocsPerRun(1000, func() {
@@ -190,7 +186,7 @@ func TestCampaignQuietPathAllocs(t *testing.T) {
 
 func BenchmarkCampaignRequest(b *testing.B) {
 	d := NewCampaign(CampaignConfig{}, NewFixedHasher())
-	var s campaignSink
+	var s signals
 	vs := make([]*request.View, 64)
 	for i := range vs {
 		vs[i] = campaignView(0, campaignAddr(i), request.Fingerprint(i%4), 1+i*37)

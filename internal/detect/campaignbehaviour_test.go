@@ -51,7 +51,7 @@ func behaviourCrew(d *Campaign, s Sink, rng *rand.Rand, start time.Duration, n, 
 func TestCampaignBehaviour(t *testing.T) {
 	t.Run("crew", func(t *testing.T) {
 		d := NewCampaign(CampaignConfig{}, NewFixedHasher())
-		var s campaignSink
+		var s signals
 		behaviourCrew(d, &s, rand.New(rand.NewPCG(1, 2)), 0, 20, 12, 7*time.Second, 401, false)
 		cs := d.Campaigns()
 		if len(cs) != 1 || cs[0].Kind != "behaviour" || cs[0].FailedShare < 0.8 || cs[0].Networks < 3 || cs[0].CoordinatedStart < 10 || cs[0].Strength < 0.5 {
@@ -101,7 +101,7 @@ func TestCampaignBehaviour(t *testing.T) {
 	}{{"polling app", 200, false}, {"verified keys", 401, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := NewCampaign(CampaignConfig{}, NewFixedHasher())
-			var s campaignSink
+			var s signals
 			behaviourCrew(d, &s, rand.New(rand.NewPCG(1, 2)), 0, 20, 12, 7*time.Second, tc.status, tc.verified)
 			if cs := d.Campaigns(); len(cs) != 0 || len(s.got) != 0 {
 				t.Fatalf("campaigns %+v, %d signals; want none", cs, len(s.got))
@@ -110,7 +110,7 @@ func TestCampaignBehaviour(t *testing.T) {
 	}
 	t.Run("human think times", func(t *testing.T) {
 		d := NewCampaign(CampaignConfig{}, NewFixedHasher())
-		var s campaignSink
+		var s signals
 		rng := rand.New(rand.NewPCG(5, 6))
 		for i := range 200 {
 			ip := netip.AddrFrom4([4]byte{100, 64, byte(i), 9})
@@ -132,7 +132,7 @@ func TestCampaignBehaviour(t *testing.T) {
 // keeps the behaviour table at its cap.
 func TestCampaignBehaviourBounded(t *testing.T) {
 	d := NewCampaign(CampaignConfig{Common: Common{MaxEntities: 1000}}, NewFixedHasher())
-	var s campaignSink
+	var s signals
 	for i := range 20000 {
 		v := &request.View{Time: time.Unix(0, t0).Add(time.Duration(i) * time.Millisecond), ClientIP: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}),
 			Method: "GET", Path: "/", Fingerprint: 1}
@@ -156,7 +156,7 @@ func BenchmarkCampaignRequestMix(b *testing.B) {
 	for _, mode := range []string{"walks+behaviour", "walks"} {
 		b.Run(mode, func(b *testing.B) {
 			d := NewCampaign(CampaignConfig{}, NewFixedHasher())
-			var s campaignSink
+			var s signals
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {

@@ -24,12 +24,6 @@ const (
 	credentialsChrome = request.Fingerprint(0xC4120E)
 )
 
-type credentialsSink struct{ got []Signal }
-
-func (s *credentialsSink) Emit(sig Signal) { s.got = append(s.got, sig) }
-
-var _ Sink = (*credentialsSink)(nil)
-
 // credentialsAttempt is one login or verify and its answer.
 type credentialsAttempt struct {
 	at      time.Duration
@@ -62,7 +56,7 @@ func credentialsView(a credentialsAttempt) *request.View {
 // credentialsRun feeds attempts to d and returns the signals with the
 // index of the attempt each came on.
 func credentialsRun(d *Credentials, attempts []credentialsAttempt) ([]Signal, []int) {
-	s := &credentialsSink{}
+	s := &signals{}
 	var at []int
 	for i, a := range attempts {
 		v := credentialsView(a)
@@ -302,7 +296,7 @@ func TestCredentialsIgnoresOtherRoutes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := NewCredentials(tc.cfg, NewHasher())
-			s := &credentialsSink{}
+			s := &signals{}
 			for i := range 50 {
 				v := credentialsView(credentialsAttempt{at: time.Duration(i) * time.Second, ip: credentialsIP(1), subject: "s_x" + strconv.Itoa(i), status: tc.status})
 				v.Route = other
@@ -336,7 +330,7 @@ func credentialsUpdateAllocs() float64 {
 
 func TestCredentialsQuietPathAllocs(t *testing.T) {
 	d := NewCredentials(CredentialsConfig{}, NewHasher())
-	s := &credentialsSink{}
+	s := &signals{}
 	ok := credentialsView(credentialsAttempt{at: time.Second, ip: netip.MustParseAddr("198.51.100.7"), subject: "s_carol", status: 200})
 	ok.Identity.User = "carol" // an identity: the IP is tracked too
 	fail := credentialsView(credentialsAttempt{at: time.Second, ip: netip.MustParseAddr("198.51.100.8"), status: 401, fp: credentialsTool})
@@ -382,7 +376,7 @@ func TestCredentialsQuietPathAllocs(t *testing.T) {
 
 // credentialsAnywhere sends n requests from ip to an unrouted path, one
 // every gap, answered status, and returns the signals.
-func credentialsAnywhere(d *Credentials, s *credentialsSink, from time.Duration, n int, gap time.Duration, ip netip.Addr, path string, status int) {
+func credentialsAnywhere(d *Credentials, s *signals, from time.Duration, n int, gap time.Duration, ip netip.Addr, path string, status int) {
 	for i := range n {
 		at := from + time.Duration(i)*gap
 		v := &request.View{ID: "a" + strconv.Itoa(int(at/time.Millisecond)), Time: credentialsT0.Add(at), ClientIP: ip, Method: "GET", Path: path}
@@ -395,7 +389,7 @@ func TestCredentialsAuthFailuresAnywhere(t *testing.T) {
 	guesser := netip.MustParseAddr("198.51.100.23")
 	t.Run("basic auth guessing on an unrouted path", func(t *testing.T) {
 		d := NewCredentials(CredentialsConfig{}, NewHasher())
-		s := &credentialsSink{}
+		s := &signals{}
 		credentialsAnywhere(d, s, 0, 31, 200*time.Millisecond, guesser, "/private/reports", 401)
 		// A step at 5, 10, ... 30 failures, 15 points each: throttled by
 		// the 15th, blocked by the 30th (with a 10-minute half-life, a
@@ -415,7 +409,7 @@ func TestCredentialsAuthFailuresAnywhere(t *testing.T) {
 	})
 	t.Run("an API key that keeps failing upstream", func(t *testing.T) {
 		d := NewCredentials(CredentialsConfig{}, NewHasher())
-		s := &credentialsSink{}
+		s := &signals{}
 		for i := range 5 {
 			v := &request.View{ID: "k", Time: credentialsT0.Add(time.Duration(i) * time.Second), ClientIP: guesser, Method: "GET", Path: "/v1/orders"}
 			v.Identity.KeyID = "k_revoked"
@@ -437,7 +431,7 @@ func TestCredentialsAuthFailuresAnywhere(t *testing.T) {
 	})
 	t.Run("configured threshold and weight", func(t *testing.T) {
 		d := NewCredentials(CredentialsConfig{AuthThreshold: 3, AuthWeight: 7}, NewHasher())
-		s := &credentialsSink{}
+		s := &signals{}
 		credentialsAnywhere(d, s, 0, 3, time.Second, guesser, "/", 401)
 		if len(s.got) != 1 || s.got[0].Weight != 7 {
 			t.Fatalf("signals %+v", s.got)
@@ -452,32 +446,32 @@ func TestCredentialsAuthFailuresBenign(t *testing.T) {
 	office := netip.MustParseAddr("192.0.2.80")
 	tests := []struct {
 		name string
-		run  func(d *Credentials, s *credentialsSink)
+		run  func(d *Credentials, s *signals)
 	}{
-		{"a person mistyping a basic-auth password four times", func(d *Credentials, s *credentialsSink) {
+		{"a person mistyping a basic-auth password four times", func(d *Credentials, s *signals) {
 			credentialsAnywhere(d, s, 0, 4, 5*time.Second, office, "/intranet/", 401)
 			credentialsAnywhere(d, s, 20*time.Second, 30, 2*time.Second, office, "/intranet/wiki", 200)
 		}},
-		{"an office: 60 browsers each meet the basic-auth challenge, then browse", func(d *Credentials, s *credentialsSink) {
+		{"an office: 60 browsers each meet the basic-auth challenge, then browse", func(d *Credentials, s *signals) {
 			for u := range 60 {
 				from := time.Duration(u) * 10 * time.Second
 				credentialsAnywhere(d, s, from, 1, 0, office, "/intranet/", 401)
 				credentialsAnywhere(d, s, from+time.Second, 8, time.Second, office, "/intranet/page", 200)
 			}
 		}},
-		{"a single-page app whose token expired: four calls fail at once, then it refreshes", func(d *Credentials, s *credentialsSink) {
+		{"a single-page app whose token expired: four calls fail at once, then it refreshes", func(d *Credentials, s *signals) {
 			credentialsAnywhere(d, s, 0, 4, 10*time.Millisecond, office, "/api/cart", 401)
 			credentialsAnywhere(d, s, time.Second, 40, 3*time.Second, office, "/api/cart", 200)
 			credentialsAnywhere(d, s, 10*time.Minute, 4, 10*time.Millisecond, office, "/api/cart", 401)
 		}},
-		{"an upstream outage answers 503", func(d *Credentials, s *credentialsSink) {
+		{"an upstream outage answers 503", func(d *Credentials, s *signals) {
 			credentialsAnywhere(d, s, 0, 50, time.Second, office, "/api/me", 503)
 		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d := NewCredentials(CredentialsConfig{}, NewHasher())
-			s := &credentialsSink{}
+			s := &signals{}
 			tc.run(d, s)
 			if len(s.got) != 0 {
 				t.Fatalf("%d signals, want none: %+v", len(s.got), s.got[0])
@@ -490,7 +484,7 @@ func TestCredentialsAuthFailuresBenign(t *testing.T) {
 // monitor probing a protected URL without credentials fails every time.
 func TestCredentialsAuthFailureTrap(t *testing.T) {
 	d := NewCredentials(CredentialsConfig{}, NewHasher())
-	s := &credentialsSink{}
+	s := &signals{}
 	credentialsAnywhere(d, s, 0, 20, 30*time.Second, netip.MustParseAddr("192.0.2.99"), "/health/deep", 401)
 	if len(s.got) == 0 {
 		t.Fatal("a client failing every request was not signalled")
@@ -499,7 +493,7 @@ func TestCredentialsAuthFailureTrap(t *testing.T) {
 
 func TestCredentialsAuthQuietPathAllocs(t *testing.T) {
 	d := NewCredentials(CredentialsConfig{}, NewHasher())
-	s := &credentialsSink{}
+	s := &signals{}
 	v := &request.View{Time: credentialsT0, ClientIP: netip.MustParseAddr("192.0.2.1"), Method: "GET", Path: "/v1/items"}
 	if n := testing.AllocsPerRun(100, func() { d.Response(v, verdict.Outcome{Status: 200}, s) }); n != 0 {
 		t.Fatalf("a success outside login routes: %v allocs", n)
@@ -514,7 +508,7 @@ func TestCredentialsAuthQuietPathAllocs(t *testing.T) {
 
 func BenchmarkCredentialsResponse(b *testing.B) {
 	d := NewCredentials(CredentialsConfig{}, NewHasher())
-	s := &credentialsSink{}
+	s := &signals{}
 	v := &request.View{Time: credentialsT0, ClientIP: netip.MustParseAddr("192.0.2.1"), Method: "GET", Path: "/v1/items"}
 	b.Run("success, never failed", func(b *testing.B) {
 		b.ReportAllocs()
@@ -605,7 +599,7 @@ func TestCredentialsInfersKinds(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := NewCredentials(CredentialsConfig{AuthThreshold: -1}, NewHasher())
-			s := &credentialsSink{}
+			s := &signals{}
 			for i := range 40 {
 				v := &request.View{Time: credentialsT0.Add(time.Duration(i) * 300 * time.Millisecond), ClientIP: credentialsIP(7),
 					Method: tc.method, Path: tc.path, Fingerprint: credentialsChrome}
@@ -636,7 +630,7 @@ func TestCredentialsInfersKindsFromBodyFields(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := NewCredentials(CredentialsConfig{AuthThreshold: -1}, NewHasher())
-			s := &credentialsSink{}
+			s := &signals{}
 			for i := range 40 {
 				v := &request.View{Time: credentialsT0.Add(time.Duration(i) * 300 * time.Millisecond), ClientIP: credentialsIP(7),
 					Method: "POST", Path: "/v2/apply", Fingerprint: credentialsChrome, Subject: "s_" + strconv.Itoa(i)}

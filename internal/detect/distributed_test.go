@@ -54,7 +54,7 @@ func TestDistributedStuffingAcrossNodes(t *testing.T) {
 		v := &request.View{Time: credentialsT0.Add(time.Duration(i) * time.Second), ClientIP: ip, Route: credentialsLogin,
 			Subject: fmt.Sprintf("victim%d", i), Method: "POST"}
 		o := verdict.Outcome{Status: 401}
-		var sink, localSink, singleSink credentialsSink
+		var sink, localSink, singleSink signals
 		nodes[i%3].Response(v, o, &sink)
 		local[i%3].Response(v, o, &localSink)
 		single.Response(v, o, &singleSink)
@@ -86,12 +86,12 @@ func TestDistributedLeakedKey(t *testing.T) {
 	cluster := newSharedCounts()
 	h := NewFixedHasher()
 	nodes := []*Distributed{NewDistributed(DistributedConfig{}, h, cluster), NewDistributed(DistributedConfig{}, h, cluster)}
-	signals := map[int]int{}
+	emitted := map[int]int{}
 	for i := range 24 {
 		v := &request.View{Time: credentialsT0.Add(time.Duration(i) * time.Second),
 			ClientIP: netip.AddrFrom4([4]byte{198, 51, byte(i), 7}), Method: "GET"}
 		v.Identity.KeyID = "k_leaked"
-		var sink credentialsSink
+		var sink signals
 		nodes[i%2].Response(v, verdict.Outcome{Status: 200}, &sink)
 		for _, s := range sink.got {
 			if s.Entity.Scope != verdict.ScopeKey || s.Entity.Value != "k_leaked" {
@@ -100,18 +100,18 @@ func TestDistributedLeakedKey(t *testing.T) {
 			if i < 19 {
 				t.Fatalf("signalled at network %d, want from the 20th", i+1)
 			}
-			signals[i%2]++
+			emitted[i%2]++
 		}
 	}
-	if signals[0] != 1 || signals[1] != 1 {
-		t.Fatalf("signals per node %v, want one each", signals)
+	if emitted[0] != 1 || emitted[1] != 1 {
+		t.Fatalf("signals per node %v, want one each", emitted)
 	}
 }
 
 // TestDistributedSingleNode: without a Cluster the detector does nothing.
 func TestDistributedSingleNode(t *testing.T) {
 	d := NewDistributed(DistributedConfig{}, NewFixedHasher(), nil)
-	var sink credentialsSink
+	var sink signals
 	for i := range 20 {
 		v := &request.View{Time: credentialsT0, ClientIP: netip.MustParseAddr("203.0.113.1"), Route: credentialsLogin,
 			Subject: fmt.Sprint(i)}

@@ -17,12 +17,6 @@ var (
 	enumerationSignup = &request.Route{Name: "signup", Template: "POST /signup", Kind: "signup", Field: "email", Index: 1}
 )
 
-type enumerationSink struct{ got []Signal }
-
-func (s *enumerationSink) Emit(sig Signal) { s.got = append(s.got, sig) }
-
-var _ Sink = (*enumerationSink)(nil)
-
 // enumerationTry is one signup or reset naming subject, and its answer.
 type enumerationTry struct {
 	route   *request.Route
@@ -41,7 +35,7 @@ func enumerationView(i int, ip string, t enumerationTry) *request.View {
 // enumerationRun feeds tries from ip to d and returns the signals and the
 // try (1-based) the first one came on.
 func enumerationRun(d *Enumeration, ip string, tries []enumerationTry) ([]Signal, int) {
-	s := &enumerationSink{}
+	s := &signals{}
 	first := 0
 	for i, t := range tries {
 		v := enumerationView(i, ip, t)
@@ -141,7 +135,7 @@ func TestEnumerationBenign(t *testing.T) {
 
 func TestEnumerationBounded(t *testing.T) {
 	d := NewEnumeration(EnumerationConfig{Common: Common{MaxEntities: 640}}, NewHasher())
-	s := &enumerationSink{}
+	s := &signals{}
 	for i := range 5000 {
 		v := enumerationView(i, "10.0.0.1", enumerationTry{enumerationReset, "s_x", 404})
 		v.ClientIP = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
@@ -159,7 +153,7 @@ func enumerationUpdateAllocs() float64 {
 
 func TestEnumerationQuietPathAllocs(t *testing.T) {
 	d := NewEnumeration(EnumerationConfig{}, NewHasher())
-	s := &enumerationSink{}
+	s := &signals{}
 	v := enumerationView(1, "198.51.100.41", enumerationTry{enumerationReset, "s_me", 404})
 	n := testing.AllocsPerRun(200, func() {
 		d.Request(v, s)
@@ -187,7 +181,7 @@ func TestEnumerationPace(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := NewEnumeration(tc.cfg, NewHasher())
-			s := &enumerationSink{}
+			s := &signals{}
 			for i := range 15 {
 				v := enumerationView(i, "203.0.113.71", enumerationTry{enumerationReset, "s_e" + strconv.Itoa(i), 404})
 				v.Time = enumerationT0.Add(time.Duration(i) * tc.gap)

@@ -11,12 +11,6 @@ import (
 	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
-type firstSink struct{ got []Signal }
-
-func (s *firstSink) Emit(sig Signal) { s.got = append(s.got, sig) }
-
-var _ Sink = (*firstSink)(nil)
-
 const (
 	firstChrome  = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
 	firstBrowser = request.ClaimsBrowser | request.AcceptLanguage | request.AcceptEncoding | request.FetchMetadata
@@ -70,7 +64,7 @@ func TestFirstRequestHeaders(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := NewFirstRequest(FirstRequestConfig{}, NewHasher())
-			sink := &firstSink{}
+			sink := &signals{}
 			for i := range 3 {
 				v := firstView(time.Duration(i)*time.Second, "203.0.113.5", "GET", "/items/7", firstItem)
 				v.UserAgent, v.Hints = tc.ua, tc.hints
@@ -102,7 +96,7 @@ func TestFirstRequestHeaders(t *testing.T) {
 // this one's.
 func TestFirstRequestHeadersOnlyWhileNew(t *testing.T) {
 	d := NewFirstRequest(FirstRequestConfig{NewRequests: 5}, NewHasher())
-	sink := &firstSink{}
+	sink := &signals{}
 	for i := range 5 {
 		d.Request(firstView(time.Duration(i)*time.Second, "203.0.113.5", "GET", "/items/7", firstItem), sink)
 	}
@@ -118,7 +112,7 @@ func TestFirstRequestRoute(t *testing.T) {
 	cfg := FirstRequestConfig{MinClients: 50}
 	t.Run("too few clients to judge", func(t *testing.T) {
 		d := NewFirstRequest(cfg, NewHasher())
-		sink := &firstSink{}
+		sink := &signals{}
 		firstArrivals(d, 0, 49, 0, sink)
 		d.Request(firstView(time.Minute, "203.0.113.9", "POST", "/promo", firstPromo), sink)
 		if len(sink.got) != 0 {
@@ -138,7 +132,7 @@ func TestFirstRequestRoute(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := NewFirstRequest(cfg, NewHasher())
-			sink := &firstSink{}
+			sink := &signals{}
 			firstArrivals(d, 0, 50, 0, sink)
 			if len(sink.got) != 0 {
 				t.Fatalf("signals %+v for clients that start at home", sink.got)
@@ -164,7 +158,7 @@ func TestFirstRequestRoute(t *testing.T) {
 	}
 	t.Run("a route enough clients start with", func(t *testing.T) {
 		d := NewFirstRequest(cfg, NewHasher())
-		sink := &firstSink{}
+		sink := &signals{}
 		firstArrivals(d, 0, 98, 0, sink)
 		d.Request(firstView(time.Second, "198.51.100.1", "GET", "/items/3", firstItem), sink) // signals: 0 of 98
 		sink.got = nil
@@ -176,7 +170,7 @@ func TestFirstRequestRoute(t *testing.T) {
 	})
 	t.Run("identified clients are neither judged nor counted", func(t *testing.T) {
 		d := NewFirstRequest(cfg, NewHasher())
-		sink := &firstSink{}
+		sink := &signals{}
 		firstArrivals(d, 0, 49, 0, sink)
 		for i, id := range []request.Identity{{KeyID: "k1"}, {User: "u1", Verified: true}, {Session: "s1"}} {
 			v := firstView(time.Minute, firstIP(1000+i), "POST", "/promo", firstPromo)
@@ -193,7 +187,7 @@ func TestFirstRequestRoute(t *testing.T) {
 	})
 	t.Run("the shares forget after two windows", func(t *testing.T) {
 		d := NewFirstRequest(FirstRequestConfig{MinClients: 50, Window: 10 * time.Minute}, NewHasher())
-		sink := &firstSink{}
+		sink := &signals{}
 		firstArrivals(d, 0, 50, 0, sink)
 		d.Request(firstView(21*time.Minute, "203.0.113.9", "POST", "/promo", firstPromo), sink)
 		if len(sink.got) != 0 {
@@ -204,12 +198,12 @@ func TestFirstRequestRoute(t *testing.T) {
 
 func TestFirstRequestDecoy(t *testing.T) {
 	ip := verdict.Entity{Scope: verdict.ScopeIP, Value: "203.0.113.66"}
-	decoy := func(d *FirstRequest, at time.Duration, path string, sink *firstSink) {
+	decoy := func(d *FirstRequest, at time.Duration, path string, sink *signals) {
 		d.Request(firstView(at, "203.0.113.66", "GET", path, nil), sink)
 	}
 	t.Run("a new client's touch", func(t *testing.T) {
 		d := NewFirstRequest(FirstRequestConfig{}, NewHasher())
-		sink := &firstSink{}
+		sink := &signals{}
 		d.Request(firstView(0, "203.0.113.66", "GET", "/", firstHome), sink)
 		decoy(d, time.Second, "/Admin-Backup", sink)
 		decoy(d, 2*time.Second, "/Admin-Backup", sink)           // once per path
@@ -226,7 +220,7 @@ func TestFirstRequestDecoy(t *testing.T) {
 	})
 	t.Run("on the address and a made-up key", func(t *testing.T) {
 		d := NewFirstRequest(FirstRequestConfig{}, NewHasher())
-		sink := &firstSink{}
+		sink := &signals{}
 		v := firstView(0, "203.0.113.66", "GET", "/backup/db", nil)
 		v.Identity.KeyID = "h_made_up"
 		d.Request(v, sink)
@@ -236,7 +230,7 @@ func TestFirstRequestDecoy(t *testing.T) {
 	})
 	t.Run("a path established clients use", func(t *testing.T) {
 		d := NewFirstRequest(FirstRequestConfig{NewRequests: 3}, NewHasher())
-		sink := &firstSink{}
+		sink := &signals{}
 		for i := range 3 {
 			d.Request(firstView(time.Duration(i)*time.Second, "198.51.100.7", "GET", "/items/1", firstItem), sink)
 		}
@@ -248,7 +242,7 @@ func TestFirstRequestDecoy(t *testing.T) {
 	})
 	t.Run("known paths are forgotten after known_for", func(t *testing.T) {
 		d := NewFirstRequest(FirstRequestConfig{NewRequests: 1, KnownFor: time.Hour}, NewHasher())
-		sink := &firstSink{}
+		sink := &signals{}
 		d.Request(firstView(0, "198.51.100.7", "GET", "/items/1", firstItem), sink)
 		d.Request(firstView(time.Second, "198.51.100.7", "GET", "/admin", nil), sink)
 		d.Sweep(at(2 * time.Hour))
@@ -270,7 +264,7 @@ func TestFirstRequestDecoy(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := NewFirstRequest(tc.cfg, NewHasher())
-			sink := &firstSink{}
+			sink := &signals{}
 			d.Request(tc.v, sink)
 			if len(sink.got) != 0 {
 				t.Errorf("signals %+v, want none", sink.got)
@@ -280,7 +274,7 @@ func TestFirstRequestDecoy(t *testing.T) {
 	for _, id := range []request.Identity{{User: "ops", Verified: true}, {User: "alice"}} {
 		t.Run("signed in as "+id.User, func(t *testing.T) {
 			d := NewFirstRequest(FirstRequestConfig{}, NewHasher())
-			sink := &firstSink{}
+			sink := &signals{}
 			v := firstView(0, "198.51.100.3", "GET", "/admin", nil)
 			v.Identity = id
 			d.Request(v, sink)
@@ -296,7 +290,7 @@ func TestFirstRequestDecoy(t *testing.T) {
 // and a new client with nothing odd) allocates nothing.
 func TestFirstRequestQuietAllocates(t *testing.T) {
 	d := NewFirstRequest(FirstRequestConfig{}, NewHasher())
-	sink := &firstSink{}
+	sink := &signals{}
 	v := firstView(0, "203.0.113.5", "GET", "/items/7", firstItem)
 	n := 0
 	if a := testing.AllocsPerRun(200, func() {
@@ -317,7 +311,7 @@ func TestFirstRequestQuietAllocates(t *testing.T) {
 // obvious alternative (split into words, look each up in a set).
 func BenchmarkFirstRequestRequest(b *testing.B) {
 	d := NewFirstRequest(FirstRequestConfig{}, NewHasher())
-	sink := &firstSink{}
+	sink := &signals{}
 	v := firstView(0, "203.0.113.5", "GET", "/api/products/7", firstItem)
 	b.Run("established", func(b *testing.B) {
 		b.ReportAllocs()

@@ -32,7 +32,7 @@ func TestGraphQLDetector(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &probingSink{}
+			s := &signals{}
 			NewGraphQL(tc.cfg).Request(view(tc.shape), s)
 			if tc.summary == "" {
 				if len(s.got) != 0 {

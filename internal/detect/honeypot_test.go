@@ -9,12 +9,6 @@ import (
 	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
-type honeypotSink struct{ got []Signal }
-
-func (s *honeypotSink) Emit(sig Signal) { s.got = append(s.got, sig) }
-
-var _ Sink = (*honeypotSink)(nil)
-
 func honeypotView(path string, rt *request.Route, keyID, subject string) *request.View {
 	return &request.View{
 		ID:       "req-honey",
@@ -55,7 +49,7 @@ func TestHoneypotTouches(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := NewHoneypot(honeypotConfig(), NewHasher())
-			sink := &honeypotSink{}
+			sink := &signals{}
 			d.Request(tc.v, sink)
 			d.Response(tc.v, verdict.Outcome{Status: 200}, sink)
 			if len(sink.got) != len(tc.want) {
@@ -90,7 +84,7 @@ func TestHoneypotBenignTwins(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := NewHoneypot(tc.cfg, NewHasher())
-			sink := &honeypotSink{}
+			sink := &signals{}
 			for range 100 {
 				d.Request(tc.v, sink)
 				d.Response(tc.v, verdict.Outcome{Status: 200}, sink)
@@ -115,7 +109,7 @@ func TestHoneypotKeepsNoRawUsernames(t *testing.T) {
 func TestHoneypotQuietPathAllocs(t *testing.T) {
 	items := &request.Route{Name: "items", Template: "GET /v1/items/{id}"}
 	d := NewHoneypot(honeypotConfig(), NewHasher())
-	sink := &honeypotSink{}
+	sink := &signals{}
 	v := honeypotView("/v1/items/7", items, "k_live1", "s_someone")
 	if n := testing.AllocsPerRun(100, func() {
 		d.Request(v, sink)

@@ -11,12 +11,6 @@ import (
 	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
-type probingSink struct{ got []Signal }
-
-func (s *probingSink) Emit(sig Signal) { s.got = append(s.got, sig) }
-
-var _ Sink = (*probingSink)(nil)
-
 func probingView(d time.Duration, ip, path string, rt *request.Route) *request.View {
 	return &request.View{
 		ID:       fmt.Sprintf("req-%d", d),
@@ -38,7 +32,7 @@ func probingStep(d *Probing, v *request.View, status int, s Sink) {
 
 func TestProbingMissesEscalate(t *testing.T) {
 	d := NewProbing(ProbingConfig{}, NewHasher())
-	sink := &probingSink{}
+	sink := &signals{}
 	var when []int // the probe (1-based) at which each signal arrived
 	for i := 1; i <= 40; i++ {
 		v := probingView(time.Duration(i)*time.Second, "203.0.113.7", fmt.Sprintf("/probe-%c%c", 'a'+i%26, 'a'+i/26), nil)
@@ -93,7 +87,7 @@ func TestProbingUnmatchedRoutes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := NewProbing(ProbingConfig{RoutesConfigured: tc.configured}, NewHasher())
-			sink := &probingSink{}
+			sink := &signals{}
 			for i := range tc.paths {
 				probingStep(d, probingView(time.Duration(i)*time.Second, "198.51.100.1", fmt.Sprintf("/guess/n%c%c", 'a'+i%26, 'a'+i/26), tc.route), tc.status, sink)
 			}
@@ -138,7 +132,7 @@ func TestProbingBenignTwins(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := NewProbing(ProbingConfig{RoutesConfigured: tc.configured}, NewHasher())
-			sink := &probingSink{}
+			sink := &signals{}
 			for i, r := range tc.reqs {
 				probingStep(d, probingView(time.Duration(i)*time.Second, "192.0.2.10", r.path, r.route), r.status, sink)
 			}
@@ -229,7 +223,7 @@ func TestProbingSensitiveSignals(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := NewProbing(tc.cfg, NewHasher())
-			sink := &probingSink{}
+			sink := &signals{}
 			for i, p := range tc.paths {
 				v := probingView(time.Duration(i)*time.Second, "203.0.113.9", p, tc.route)
 				v.Identity.KeyID = "k_scanner"
@@ -326,7 +320,7 @@ func TestProbingInjectionSignals(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := NewProbing(tc.cfg, NewHasher())
-			sink := &probingSink{}
+			sink := &signals{}
 			for i, q := range tc.queries {
 				v := probingView(time.Duration(i)*time.Second, "203.0.113.21", "/items/1", tc.route)
 				v.Query = q
@@ -347,7 +341,7 @@ func TestProbingInjectionSignals(t *testing.T) {
 
 func TestProbingSensitiveAgainNextWindow(t *testing.T) {
 	d := NewProbing(ProbingConfig{}, NewHasher())
-	sink := &probingSink{}
+	sink := &signals{}
 	d.Request(probingView(0, "203.0.113.9", "/.env", nil), sink)
 	d.Request(probingView(time.Minute, "203.0.113.9", "/.env", nil), sink)
 	d.Request(probingView(11*time.Minute, "203.0.113.9", "/.env", nil), sink)
@@ -358,7 +352,7 @@ func TestProbingSensitiveAgainNextWindow(t *testing.T) {
 
 func TestProbingStateBounded(t *testing.T) {
 	d := NewProbing(ProbingConfig{Common: Common{MaxEntities: 640}}, NewHasher())
-	sink := &probingSink{}
+	sink := &signals{}
 	v := probingView(0, "10.0.0.0", "/missing", nil)
 	for i := range 100_000 {
 		v.ClientIP = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
@@ -378,7 +372,7 @@ func TestProbingStateBounded(t *testing.T) {
 func TestProbingQuietPathAllocs(t *testing.T) {
 	items := &request.Route{Name: "item", Template: "GET /items/{id}"}
 	d := NewProbing(ProbingConfig{RoutesConfigured: true}, NewHasher())
-	sink := &probingSink{}
+	sink := &signals{}
 	matched := probingView(0, "192.0.2.1", "/items/42", items)
 	unrouted := probingView(0, "192.0.2.1", "/v1/some/ordinary/path-here", nil)
 	queried := probingView(0, "192.0.2.1", "/v1/search", nil)
@@ -432,7 +426,7 @@ func BenchmarkProbingRequest(b *testing.B) {
 			d := NewProbing(ProbingConfig{RoutesConfigured: bc.route != nil}, NewHasher())
 			v := probingView(0, "192.0.2.1", "/v1/customers/123/orders", bc.route)
 			v.Query = bc.query
-			sink := &probingSink{}
+			sink := &signals{}
 			b.ReportAllocs()
 			for b.Loop() {
 				d.Request(v, sink)
@@ -479,7 +473,7 @@ func TestProbingProtocol(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d := NewProbing(tc.cfg, NewHasher())
-			sink := &probingSink{}
+			sink := &signals{}
 			for _, v := range tc.reqs {
 				d.Request(v, sink)
 			}

@@ -22,12 +22,6 @@ var (
 	scrapingOrder   = &request.Route{Name: "order", Template: "GET /api/orders/{id}", Index: 3}
 )
 
-type scrapingSink struct{ got []Signal }
-
-func (s *scrapingSink) Emit(sig Signal) { s.got = append(s.got, sig) }
-
-var _ Sink = (*scrapingSink)(nil)
-
 // scrapingView builds a GET for path at scrapingT0+at from ip, matched to
 // route with param, or unrouted when route is nil.
 func scrapingView(at time.Duration, ip, path, query string, route *request.Route, param string) *request.View {
@@ -46,8 +40,8 @@ func scrapingProductView(at time.Duration, ip string, id int) *request.View {
 // scrapingArm serves one asset to someone, so the static-share check runs.
 func scrapingArm(d *Scraping) {
 	v := scrapingView(0, "192.0.2.250", "/assets/app.css", "", scrapingAsset, "app.css")
-	d.Request(v, &scrapingSink{})
-	d.Response(v, verdict.Outcome{Status: 200}, &scrapingSink{})
+	d.Request(v, &signals{})
+	d.Response(v, verdict.Outcome{Status: 200}, &signals{})
 }
 
 // scrapingOf returns the signals whose summary contains what.
@@ -83,7 +77,7 @@ func TestScrapingAttacks(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d := NewScraping(ScrapingConfig{}, NewHasher())
-			s := &scrapingSink{}
+			s := &signals{}
 			first := 0
 			for i := 1; i <= 400 && first == 0; i++ {
 				at := time.Duration(i) * time.Second
@@ -129,7 +123,7 @@ func TestScrapingAttacks(t *testing.T) {
 
 func TestScrapingSequentialEscalates(t *testing.T) {
 	d := NewScraping(ScrapingConfig{}, NewHasher())
-	s := &scrapingSink{}
+	s := &signals{}
 	for i := 1; i <= 75; i++ {
 		d.Request(scrapingProductView(time.Duration(i)*time.Second, "203.0.113.8", 500-i), s)
 	}
@@ -166,7 +160,7 @@ func TestScrapingStaticShareInert(t *testing.T) {
 			if tc.arm {
 				scrapingArm(d)
 			}
-			s := &scrapingSink{}
+			s := &signals{}
 			for i := 1; i <= 300; i++ {
 				v := tc.view(i)
 				d.Request(v, s)
@@ -241,7 +235,7 @@ func TestScrapingBenign(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d := NewScraping(ScrapingConfig{}, NewHasher())
-			s := &scrapingSink{}
+			s := &signals{}
 			tc.run(d, s)
 			if len(s.got) != 0 {
 				t.Fatalf("got %d signals, want none: %+v", len(s.got), s.got)
@@ -252,7 +246,7 @@ func TestScrapingBenign(t *testing.T) {
 
 func TestScrapingBounded(t *testing.T) {
 	d := NewScraping(ScrapingConfig{Common: Common{MaxEntities: 640}}, NewHasher())
-	s := &scrapingSink{}
+	s := &signals{}
 	for i := range 20000 {
 		v := scrapingProductView(time.Duration(i)*time.Millisecond, "10.0.0.1", i)
 		v.ClientIP = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
@@ -280,7 +274,7 @@ func scrapingUpdateAllocs() float64 {
 func TestScrapingQuietPathAllocs(t *testing.T) {
 	d := NewScraping(ScrapingConfig{}, NewHasher())
 	scrapingArm(d)
-	s := &scrapingSink{}
+	s := &signals{}
 	v := scrapingView(time.Second, "198.51.100.30", "/products/42", "q=x&page=2", scrapingProduct, "42")
 	a := scrapingView(time.Second, "198.51.100.30", "/assets/app.css", "", scrapingAsset, "app.css")
 	n := testing.AllocsPerRun(200, func() {

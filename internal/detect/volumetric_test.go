@@ -36,13 +36,7 @@ func volumetricView(id string, at time.Duration, ip, key string, r *request.Rout
 	}
 }
 
-// volumetricSink records signals.
-type volumetricSink struct{ got []Signal }
-
-func (s *volumetricSink) Emit(sig Signal) { s.got = append(s.got, sig) }
-
-var _ Sink = (*volumetricSink)(nil)
-
+// signals records signals.
 // volumetricTraffic is requests built minute by minute, sent in time order.
 type volumetricTraffic []*request.View
 
@@ -60,10 +54,10 @@ func (t *volumetricTraffic) minute(m, n int, ip, key string, r *request.Route, p
 }
 
 // volumetricReplay builds traffic and runs it through a default detector.
-func volumetricReplay(traffic func(*volumetricTraffic)) *volumetricSink {
+func volumetricReplay(traffic func(*volumetricTraffic)) *signals {
 	var tr volumetricTraffic
 	traffic(&tr)
-	s := &volumetricSink{}
+	s := &signals{}
 	tr.run(NewVolumetric(VolumetricConfig{}, NewHasher()), s)
 	return s
 }
@@ -171,7 +165,7 @@ func TestVolumetricFloodEscalates(t *testing.T) {
 		tr.minute(m, 3100, "203.0.113.66", "", nil, fmt.Sprintf("m%d-", m))
 	}
 	tr.minute(3, 6500, "203.0.113.66", "", nil, "big")
-	s := &volumetricSink{}
+	s := &signals{}
 	tr.run(d, s)
 	var thresholds []float64
 	for _, sig := range s.got {
@@ -278,7 +272,7 @@ func TestVolumetricLaunchDay(t *testing.T) {
 					}
 				}
 			}
-			s := &volumetricSink{}
+			s := &signals{}
 			run(0, 30, s)
 			for _, sig := range s.got {
 				// A client this heavy is a population outlier while its
@@ -287,7 +281,7 @@ func TestVolumetricLaunchDay(t *testing.T) {
 					t.Errorf("signal before the launch: %+v", sig)
 				}
 			}
-			s = &volumetricSink{}
+			s = &signals{}
 			run(30, 60+tc.ramp, s)
 			per := map[verdict.Entity]float64{}
 			for _, sig := range s.got {
@@ -339,7 +333,7 @@ func TestVolumetricTurnsOff(t *testing.T) {
 	var tr volumetricTraffic
 	tr.crowd(0, 21, 40, 3, volumetricSearch)
 	tr.minute(20, 3500, "203.0.113.77", "", volumetricSearch, "p")
-	s := &volumetricSink{}
+	s := &signals{}
 	tr.run(d, s)
 	if len(s.got) != 0 {
 		t.Errorf("signals with flood and population off: %+v", s.got[0])
@@ -348,7 +342,7 @@ func TestVolumetricTurnsOff(t *testing.T) {
 
 func TestVolumetricBounded(t *testing.T) {
 	d := NewVolumetric(VolumetricConfig{Common: Common{MaxEntities: 1024}}, NewHasher())
-	s := &volumetricSink{}
+	s := &signals{}
 	for i := range 20_000 {
 		ip := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 		v := volumetricView("r", time.Duration(i)*10*time.Millisecond, ip.String(), "", volumetricItems)
@@ -370,7 +364,7 @@ func TestVolumetricBounded(t *testing.T) {
 // TestSharingQuietPathAllocs).
 func TestVolumetricQuietPathAllocs(t *testing.T) {
 	d := NewVolumetric(VolumetricConfig{}, NewHasher())
-	s := &volumetricSink{}
+	s := &signals{}
 	tb := NewTable[volumetricEntity](64, time.Minute)
 	perUpdate := testing.AllocsPerRun(100, func() { tb.Update(1, 1, func(*volumetricEntity) {}) })
 	for j, r := range []*request.Route{volumetricItems, nil} {
@@ -399,7 +393,7 @@ func TestVolumetricConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
-			s := &volumetricSink{}
+			s := &signals{}
 			for i := range 3000 {
 				v := volumetricView("c", time.Duration(i)*100*time.Millisecond, fmt.Sprintf("10.0.%d.%d", g, i%20), "", routes[i%len(routes)])
 				d.Request(v, s)
@@ -422,7 +416,7 @@ func volumetricBench(b *testing.B, query string) {
 	d := NewVolumetric(VolumetricConfig{}, NewHasher())
 	v := volumetricView("q", 0, "203.0.113.7", "k_live", volumetricItems)
 	v.Query = query
-	s := &volumetricSink{}
+	s := &signals{}
 	i := 0
 	b.ReportAllocs()
 	for b.Loop() {
@@ -434,7 +428,7 @@ func volumetricBench(b *testing.B, query string) {
 
 // volumetricQueries sends one request per (offset, query) pair from ip to
 // path and returns the signals' request ids.
-func volumetricQueries(d *Volumetric, s *volumetricSink, ip, path string, at []time.Duration, queries []string) {
+func volumetricQueries(d *Volumetric, s *signals, ip, path string, at []time.Duration, queries []string) {
 	for i, q := range queries {
 		v := volumetricView(fmt.Sprintf("%s?%s", path, q), at[i], ip, "", nil)
 		v.Path, v.Query = path, q
@@ -443,7 +437,7 @@ func volumetricQueries(d *Volumetric, s *volumetricSink, ip, path string, at []t
 }
 
 // volumetricBurstSignals returns the burst signals in s.
-func volumetricBurstSignals(s *volumetricSink) []Signal {
+func volumetricBurstSignals(s *signals) []Signal {
 	var out []Signal
 	for _, sig := range s.got {
 		if sig.Evidence.Window == time.Second {
@@ -478,7 +472,7 @@ func TestVolumetricBurst(t *testing.T) {
 	}
 	t.Run("cache busting logged with whole-second times", func(t *testing.T) {
 		d := NewVolumetric(VolumetricConfig{}, NewHasher())
-		s := &volumetricSink{}
+		s := &signals{}
 		// 38 requests stamped one second, 38 the next: one burst. (The
 		// sketch estimates 76 within about ten.)
 		volumetricQueries(d, s, "203.0.113.120", "/", same(38, 10*time.Second), random(38))
@@ -497,7 +491,7 @@ func TestVolumetricBurst(t *testing.T) {
 		// seed, about 1 run in 1,000 signals 4 times rather than 5 to 10.
 		// A fixed seed makes the count repeatable.
 		d := NewVolumetric(VolumetricConfig{}, NewFixedHasher())
-		s := &volumetricSink{}
+		s := &signals{}
 		volumetricQueries(d, s, "203.0.113.121", "/search", spread(400, 0, 10*time.Second), random(400))
 		if n := len(volumetricBurstSignals(s)); n < 5 {
 			t.Fatalf("%d burst signals in 10s at 40 new queries a second, want at least 5", n)
@@ -505,7 +499,7 @@ func TestVolumetricBurst(t *testing.T) {
 	})
 	t.Run("configured off", func(t *testing.T) {
 		d := NewVolumetric(VolumetricConfig{BurstThreshold: -1}, NewHasher())
-		s := &volumetricSink{}
+		s := &signals{}
 		volumetricQueries(d, s, "203.0.113.122", "/", same(100, 0), random(100))
 		if len(s.got) != 0 {
 			t.Fatalf("signals %+v", s.got)
@@ -518,9 +512,9 @@ func TestVolumetricBurst(t *testing.T) {
 func TestVolumetricBurstBenign(t *testing.T) {
 	tests := []struct {
 		name string
-		run  func(d *Volumetric, s *volumetricSink)
+		run  func(d *Volumetric, s *signals)
 	}{
-		{"a person typing into a search box", func(d *Volumetric, s *volumetricSink) {
+		{"a person typing into a search box", func(d *Volumetric, s *signals) {
 			word := "distributed rate limiting"
 			var at []time.Duration
 			var qs []string
@@ -530,7 +524,7 @@ func TestVolumetricBurstBenign(t *testing.T) {
 			}
 			volumetricQueries(d, s, "192.0.2.50", "/v1/suggest", at, qs)
 		}},
-		{"a dashboard re-polling 24 panels every 10s", func(d *Volumetric, s *volumetricSink) {
+		{"a dashboard re-polling 24 panels every 10s", func(d *Volumetric, s *signals) {
 			var qs []string
 			for p := range 24 {
 				qs = append(qs, fmt.Sprintf("panel=%d&range=1h", p))
@@ -543,14 +537,14 @@ func TestVolumetricBurstBenign(t *testing.T) {
 				volumetricQueries(d, s, "192.0.2.51", "/api/metrics", at, qs)
 			}
 		}},
-		{"a page whose assets carry a version query", func(d *Volumetric, s *volumetricSink) {
+		{"a page whose assets carry a version query", func(d *Volumetric, s *signals) {
 			for i := range 60 {
 				v := volumetricView("a", time.Duration(i)*10*time.Millisecond, "192.0.2.52", "", nil)
 				v.Path, v.Query = fmt.Sprintf("/assets/chunk-%d.js", i), "v=3f9a2c"
 				d.Request(v, s)
 			}
 		}},
-		{"a reader paging through a list", func(d *Volumetric, s *volumetricSink) {
+		{"a reader paging through a list", func(d *Volumetric, s *signals) {
 			var at []time.Duration
 			var qs []string
 			for p := range 80 {
@@ -563,7 +557,7 @@ func TestVolumetricBurstBenign(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d := NewVolumetric(VolumetricConfig{}, NewHasher())
-			s := &volumetricSink{}
+			s := &signals{}
 			tc.run(d, s)
 			if len(s.got) != 0 {
 				t.Fatalf("%d signals, want none: %+v", len(s.got), s.got[0])
@@ -577,7 +571,7 @@ func TestVolumetricBurstBenign(t *testing.T) {
 // sends 40 new queries at once on every refresh.
 func TestVolumetricBurstTrap(t *testing.T) {
 	d := NewVolumetric(VolumetricConfig{}, NewHasher())
-	s := &volumetricSink{}
+	s := &signals{}
 	var at []time.Duration
 	var qs []string
 	for p := range 40 {
@@ -592,7 +586,7 @@ func TestVolumetricBurstTrap(t *testing.T) {
 
 func TestVolumetricBurstQuietPathAllocs(t *testing.T) {
 	d := NewVolumetric(VolumetricConfig{}, NewHasher())
-	s := &volumetricSink{}
+	s := &signals{}
 	v := volumetricView("q", 0, "192.0.2.60", "", volumetricSearch)
 	v.Query = "q=shoes"
 	i := 0

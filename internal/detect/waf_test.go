@@ -9,10 +9,6 @@ import (
 	"github.com/abuseguard/abuseguard/internal/request"
 )
 
-type wafSink struct{ got []Signal }
-
-func (s *wafSink) Emit(sig Signal) { s.got = append(s.got, sig) }
-
 func TestWAFDetector(t *testing.T) {
 	d := NewWAF(WAFConfig{})
 	cases := []struct {
@@ -29,7 +25,7 @@ func TestWAFDetector(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			v := &request.View{ClientIP: netip.MustParseAddr("192.0.2.1"), ID: "r1", Findings: c.findings}
-			s := &wafSink{}
+			s := &signals{}
 			d.Request(v, s)
 			if c.weight == 0 {
 				if len(s.got) != 0 {
