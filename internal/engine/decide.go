@@ -3,6 +3,7 @@ package engine
 import (
 	"net/http"
 
+	"github.com/abuseguard/abuseguard/internal/decision"
 	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/verdict"
 )
@@ -31,12 +32,20 @@ func (p *Policy) Decide(v *request.View) *Verdict {
 		// A blocked client is refused without further work; any other
 		// client's request is seen by the detectors first, so abuse under
 		// a throttle or challenge can still escalate.
+		var made *decision.Decision
 		if d == nil || d.Action != verdict.Block || d.Mode != verdict.Enforce {
-			if made := p.inspect(v, c); made != nil && (d == nil || made.Action > d.Action) {
+			if made = p.inspect(v, c); made != nil && (d == nil || made.Action > d.Action) {
 				d = made
 			}
 		}
 		if d != nil && p.enforce(vd, v, d) {
+			// A decision the detectors made on this very request (a
+			// decoy's challenge, say) answers before limits and rules; a
+			// rule may still ask for more (a block with its TTL), so the
+			// rules see the request that made it. Rules only escalate.
+			if d == made && d.Action < verdict.Block && p.cel.Len() > 0 {
+				p.applyRules(vd, v, c.signals)
+			}
 			return vd
 		}
 	}

@@ -221,8 +221,9 @@ func TestIgnoringRetryAfterEscalates(t *testing.T) {
 
 func TestRulesActAndRecord(t *testing.T) {
 	// The firstrequest detector's decoy check would challenge the new
-	// client's /admin and /export before any rule runs (detectors come
-	// first); this test is about the rules.
+	// client's /export, which the shadow rule below must find allowed;
+	// this test is about the rules (TestRuleEscalatesADetectorsFirstDecision
+	// is about both).
 	w := newWorld(t, `
 detectors:
   firstrequest: {decoy_words: []}
@@ -480,5 +481,34 @@ func TestSessionDecisions(t *testing.T) {
 			t.Errorf("ip %q session %q: %v, want %v", tt.ip, tt.session, vd.Action, tt.want)
 		}
 		vd.Finish(w.now)
+	}
+}
+
+// TestRuleEscalatesADetectorsFirstDecision: a decision the detectors make
+// on a request (the firstrequest decoy check's challenge on a new
+// client's first /admin path) answers before limits and rules, but a rule
+// that asks for more on the same request still acts: the anonymous admin
+// probe is blocked by the rule, with its TTL, not only challenged.
+func TestRuleEscalatesADetectorsFirstDecision(t *testing.T) {
+	rules := `
+rules:
+  - name: no-anonymous-admin
+    when: request.path.startsWith("/admin") && !identity.authenticated
+    action: block
+    scope: ip
+    ttl: 1h
+    reason: anonymous_admin
+`
+	w := newWorld(t, rules)
+	if _, status, reason := w.do("203.0.113.20", "GET", "/admin/backup", 200); status != 403 || reason != "anonymous_admin" {
+		t.Fatalf("anonymous admin probe: %d %s, want 403 anonymous_admin", status, reason)
+	}
+	if _, status, reason := w.do("203.0.113.20", "GET", "/", 200); status != 403 || reason != "blocked" {
+		t.Fatalf("after the rule: %d %s, want the rule's TTL block", status, reason)
+	}
+	// The control: without the rule the detector's challenge answers.
+	w = newWorld(t, "")
+	if a, _, reason := w.do("203.0.113.20", "GET", "/admin/backup", 200); a != verdict.Challenge {
+		t.Fatalf("without the rule: %v %s, want the decoy check's challenge", a, reason)
 	}
 }
