@@ -14,3 +14,9 @@ var Shop []byte
 //
 //go:embed market.yaml
 var Market []byte
+
+// Tickets is tickets.yaml: the guard in front of the held-out ticketing
+// API, configured only from what README.md and docs/ tell a user.
+//
+//go:embed tickets.yaml
+var Tickets []byte

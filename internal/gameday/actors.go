@@ -1,6 +1,8 @@
 package gameday
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -53,6 +55,7 @@ type client struct {
 	src    netip.Addr
 	header http.Header
 	api    *API
+	app    bool // the app, not a browser: see API.AppToken
 }
 
 // step builds a request from the client's address with its headers plus
@@ -82,8 +85,29 @@ func (c *client) every(rate float64) time.Duration {
 }
 
 func (c *client) productPath(id int) string {
-	return strings.Replace(c.api.Product, "{id}", fmt.Sprintf(c.api.ProductID, id), 1)
+	return strings.Replace(c.api.Product, "{id}", productID(c.api.ProductID, id), 1)
 }
+
+// productID spells id n as api.product_id says: a fmt verb, or with
+// "uuid:FMT" the version 5 UUID of fmt.Sprintf(FMT, n) in RFC 9562's URL
+// namespace (ids that look random yet are the same for every run).
+func productID(spelling string, n int) string {
+	name, ok := strings.CutPrefix(spelling, "uuid:")
+	if !ok {
+		return fmt.Sprintf(spelling, n)
+	}
+	h := sha1.New()
+	h.Write(urlNamespace[:])
+	fmt.Fprintf(h, name, n)
+	u := h.Sum(nil)[:16]
+	u[6] = u[6]&0x0f | 0x50 // version 5
+	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
+	x := hex.EncodeToString(u)
+	return x[:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
+}
+
+// urlNamespace is RFC 9562's URL namespace, 6ba7b811-9dad-11d1-80b4-00c04fd430c8.
+var urlNamespace = [16]byte{0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8}
 
 // listPath returns page n of the catalogue.
 func (c *client) listPath(n int) string {
@@ -97,7 +121,11 @@ func (c *client) searchPath() string {
 
 // signInBody is the sign-in request's body for an account and password.
 func (c *client) signInBody(user, password string) []byte {
-	return jsonBody(c.api.LoginField, user, "password", password)
+	kv := []string{c.api.LoginField, user, "password", password}
+	for k, v := range c.api.LoginExtra {
+		kv = append(kv, k, v)
+	}
+	return jsonBody(kv...)
 }
 
 // keyed returns the header pair that sends an API key.
@@ -112,10 +140,10 @@ func (c *client) credential(token string) []string {
 	switch {
 	case token == "":
 		return nil
-	case c.api.SessionCookie != "":
+	case c.api.SessionCookie != "" && !(c.app && c.api.AppToken):
 		return []string{"Cookie", c.api.SessionCookie + "=" + token}
 	}
-	return []string{"Authorization", "Bearer " + token}
+	return []string{"Authorization", orDefault(c.api.TokenScheme, "Bearer") + " " + token}
 }
 
 // tokenOf reads what a sign-in answer gives a signed-in client: the
@@ -125,7 +153,7 @@ func (c *client) tokenOf(a *Answer) string {
 	if a == nil || a.Status < 200 || a.Status > 299 {
 		return ""
 	}
-	if c.api.SessionCookie != "" {
+	if c.api.SessionCookie != "" && !(c.app && c.api.AppToken) {
 		for _, ck := range a.Cookies {
 			if ck.Name == c.api.SessionCookie {
 				return ck.Value
@@ -133,13 +161,19 @@ func (c *client) tokenOf(a *Answer) string {
 		}
 		return ""
 	}
-	var body struct {
-		Token string `json:"token"`
-	}
+	var body map[string]any
 	if json.Unmarshal(a.Body, &body) != nil {
 		return ""
 	}
-	return body.Token
+	tok, _ := body[orDefault(c.api.TokenField, "token")].(string)
+	return tok
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
 }
 
 // popularProduct draws a product id, skewed to the first ones as real
@@ -364,7 +398,7 @@ func castMobile(c *casting) {
 			"Accept-Language": {languages[rng.IntN(len(languages))]},
 			"Accept-Encoding": {"gzip"},
 		}
-		m := &regular{client: client{rng: rng, src: src, header: h, api: &c.params.API}, home: c.addrs.next(),
+		m := &regular{client: client{rng: rng, src: src, header: h, api: &c.params.API, app: true}, home: c.addrs.next(),
 			user: 1 + (i*7)%c.params.API.Users, interval: p.Interval, retries: p.Retries, graphql: true}
 		c.add("", []netip.Addr{src}, 0, m)
 	}
@@ -521,7 +555,7 @@ func castAccountEnumeration(c *casting) {
 		if m.rng.IntN(2) == 0 {
 			email = fmt.Sprintf("%s%d@example.org", []string{"john", "maria", "li", "ahmed", "sofia"}[m.rng.IntN(5)], m.rng.IntN(10000))
 		}
-		return m.step("POST", m.api.Reset, 0, jsonBody("email", email), "Referer", "http://shop.example/forgot")
+		return m.step("POST", orDefault(m.api.Enumeration, m.api.Reset), 0, jsonBody("email", email), "Referer", "http://shop.example/forgot")
 	})
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/abuseguard/abuseguard/examples"
 	"github.com/abuseguard/abuseguard/internal/sample"
 	"github.com/abuseguard/abuseguard/internal/sample/market"
+	"github.com/abuseguard/abuseguard/internal/sample/tickets"
 	"github.com/abuseguard/abuseguard/internal/serve"
 )
 
@@ -48,11 +49,13 @@ type DemoOptions struct {
 	// example config leaves at their defaults (OverloadGuardConfig).
 	GuardConfig string
 	// API is the sample API to run against, one of APIs: "shop" (the
-	// default, internal/sample) or "market" (internal/sample/market).
+	// default, internal/sample), "market" (internal/sample/market) or
+	// "tickets" (internal/sample/tickets, held out).
 	API string
 	// Defaults runs the guard under its embedded defaults, as `serve
 	// --upstream` alone would (no routes, keys or rules), instead of the
-	// API's example config (examples/shop.yaml, examples/market.yaml).
+	// API's example config (examples/shop.yaml, examples/market.yaml,
+	// examples/tickets.yaml).
 	Defaults bool
 	// Config, when set, is the guard's config instead of the API's example
 	// config or the defaults (listen addresses and log files are appended
@@ -70,6 +73,8 @@ func (o *DemoOptions) upstream(secret string) (http.Handler, []byte, error) {
 		h, example = sample.New(sample.Options{Seed: o.Seed, TokenSecret: []byte(secret)}), examples.Shop
 	case "market":
 		h, example = market.New(market.Options{Seed: o.Seed}), examples.Market
+	case "tickets":
+		h, example = tickets.New(tickets.Options{Seed: o.Seed}), examples.Tickets
 	default:
 		return nil, nil, fmt.Errorf("unknown API %q; known: %s", o.API, strings.Join(APIs, ", "))
 	}

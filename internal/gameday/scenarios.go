@@ -19,9 +19,13 @@ var defaultParamsYAML []byte
 //go:embed scenarios-market.yaml
 var marketParamsYAML []byte
 
+//go:embed scenarios-tickets.yaml
+var ticketsParamsYAML []byte
+
 // APIs are the sample APIs a demo can run against: the shop
-// (internal/sample) and the marketplace (internal/sample/market).
-var APIs = []string{"shop", "market"}
+// (internal/sample), the marketplace (internal/sample/market) and the
+// held-out ticketing API (internal/sample/tickets).
+var APIs = []string{"shop", "market", "tickets"}
 
 // Span is a range of waits; each wait is drawn uniformly between Min and Max.
 type Span struct {
@@ -49,7 +53,7 @@ type API struct {
 	Password     string   `yaml:"password"`
 	Email        string   `yaml:"email"`
 	// How the API spells things, where APIs differ (defaults: the shop's).
-	ProductID     string `yaml:"product_id"`     // fmt verb for an id in {id}, e.g. "%d" or "lst-%05d"
+	ProductID     string `yaml:"product_id"`     // fmt verb for an id in {id}, e.g. "%d" or "lst-%05d"; "uuid:FMT": the version 5 UUID (URL namespace) of FMT's name for n
 	ProductsQuery string `yaml:"products_query"` // fmt of a list page's query from its page number
 	SearchParam   string `yaml:"search_param"`   // the search query parameter
 	LoginField    string `yaml:"login_field"`    // the sign-in body's account field (with "password")
@@ -57,6 +61,22 @@ type API struct {
 	PromoLength   int    `yaml:"promo_length"`   // characters in a code
 	KeyHeader     string `yaml:"key_header"`     // the header carrying partner API keys
 	KeyPrefix     string `yaml:"key_prefix"`     // before the key in that header, e.g. "Bearer "
+	// LoginExtra are fixed fields the sign-in body carries besides the
+	// account and password, e.g. {grant_type: password} for an OAuth
+	// password grant.
+	LoginExtra map[string]string `yaml:"login_extra"`
+	// TokenField is the sign-in answer's JSON field with the token
+	// (default "token"); TokenScheme the scheme a signed-in client sends
+	// it under in Authorization (default "Bearer").
+	TokenField  string `yaml:"token_field"`
+	TokenScheme string `yaml:"token_scheme"`
+	// AppToken, with SessionCookie set, has the app (the mobile
+	// population) send the answer's token in Authorization while browsers
+	// send the cookie.
+	AppToken bool `yaml:"app_token"`
+	// Enumeration is the path account enumeration posts {"email"} to
+	// (default: Reset), for an API whose reset does not tell.
+	Enumeration string `yaml:"enumeration"`
 	// SessionCookie, when set, is the cookie a sign-in answer sets and a
 	// signed-in client sends; when empty, the answer's {"token"} is sent
 	// as "Authorization: Bearer TOKEN".
@@ -148,7 +168,7 @@ func DefaultParams() *Params {
 
 // ParamsFor returns the embedded parameters for one of APIs: the shop's
 // are DefaultParams; the market's are scenarios-market.yaml decoded onto
-// them.
+// them, the tickets API's scenarios-tickets.yaml.
 func ParamsFor(api string) (*Params, error) {
 	p := DefaultParams()
 	switch api {
@@ -159,6 +179,11 @@ func ParamsFor(api string) (*Params, error) {
 			return nil, err
 		}
 		return p, p.check("scenarios-market.yaml")
+	case "tickets":
+		if err := config.DecodeYAML("scenarios-tickets.yaml", ticketsParamsYAML, p); err != nil {
+			return nil, err
+		}
+		return p, p.check("scenarios-tickets.yaml")
 	}
 	return nil, fmt.Errorf("unknown API %q; known: %s", api, strings.Join(APIs, ", "))
 }
