@@ -23,12 +23,37 @@ var generalisationShortfalls = map[string]map[string]string{
 	"shop/defaults":   {},
 	"market/docs":     {},
 	"market/defaults": {},
+	// The held-out ticketing API (docs/detection-quality.md, "Held-out
+	// API: tickets"): measured, not tuned for; each entry is why.
+	"tickets/docs": {
+		"account-enumeration":             "signup's 409 counts only once the route is judged a code check: median 11.5 s, 90 of 91 after the first",
+		"credential-stuffing":             "400 invalid_grant is not a login failure (failure_statuses 401, 403): caught late, 46.5 s, by the sign-in rate",
+		"credential-stuffing-distributed": "never: its failures are 400s, so no fingerprint or prefix spike is counted",
+		"office-abuser":                   "never: 400s are not login failures, and the office address is judged per session",
+		"scraping-fast":                   "borderline: UUID ids have no order to walk; 29.8 s at seed 1, 3.3 s at seed 2",
+		"scraping-slow":                   "never: UUID ids defeat the id-walk and walk-campaign checks",
+	},
+	"tickets/defaults": {
+		"target:median_time_to_mitigate_s": "27.8 s: the shortfalls below",
+		"account-enumeration":              "signup's 409 counts only once the route is judged a code check: median 11.5 s",
+		"credential-stuffing":              "400 invalid_grant is not a login failure: 39.1 s",
+		"credential-stuffing-distributed":  "never: its failures are 400s",
+		"honeypot":                         "never: /api/v3/ops/replay-queue has no decoy word and is not declared",
+		"leaked-key":                       "never: X-Auth-Token is not read as a key, so the key is never seen from 50 addresses",
+		"office-abuser":                    "never: 400s are not login failures",
+		"promo-bruteforce":                 "404 on an inferred code check: 11.2 s",
+		"scraping-fast":                    "UUID ids: 27.8 s",
+		"scraping-slow":                    "never: UUID ids",
+		"token-churn":                      "X-Auth-Token keys unread: caught by 401s on any path, 6.7 s",
+		"partner-batch":                    "3 of 1200 throttled (never blocked) by volumetric: its key is unread, so it is judged by its address",
+	},
 }
 
 // TestGameDayGeneralises runs the standard mixed game day (60 s, virtual
 // clock, seed 1) against the sample shop under the embedded defaults and
-// against the marketplace under the defaults and under
-// examples/market.yaml (the shop under examples/shop.yaml is
+// against the marketplace and the held-out ticketing API under the
+// defaults and under examples/market.yaml and examples/tickets.yaml (the
+// shop under examples/shop.yaml is
 // TestStandardGameDay), and checks issue 10's targets against the
 // shortfalls listed above. Two things are never a shortfall: the office
 // behind its NAT address is never refused, and under a config that
@@ -38,7 +63,7 @@ func TestGameDayGeneralises(t *testing.T) {
 	for _, tc := range []struct {
 		api      string
 		defaults bool
-	}{{"shop", true}, {"market", false}, {"market", true}} {
+	}{{"shop", true}, {"market", false}, {"market", true}, {"tickets", false}, {"tickets", true}} {
 		name := tc.api + "/docs"
 		if tc.defaults {
 			name = tc.api + "/defaults"
@@ -88,8 +113,8 @@ func TestGameDayGeneralises(t *testing.T) {
 					t.Errorf("%s: %d of %d attackers mitigated", sc.Name, got.AttackersMitigated, got.Attackers)
 				}
 			}
-			if tc.api == "market" && slices.ContainsFunc(s.Shortfalls, func(l string) bool { return strings.Contains(l, `"graphql-abuse"`) }) {
-				t.Error("the marketplace has no GraphQL, yet graphql-abuse ran")
+			if tc.api != "shop" && slices.ContainsFunc(s.Shortfalls, func(l string) bool { return strings.Contains(l, `"graphql-abuse"`) }) {
+				t.Errorf("the %s API has no GraphQL, yet graphql-abuse ran", tc.api)
 			}
 		})
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/sample"
+	"github.com/abuseguard/abuseguard/internal/sample/tickets"
 )
 
 func TestClassify(t *testing.T) {
@@ -271,5 +272,19 @@ func TestVirtualClockIsReproducible(t *testing.T) {
 		if a[i] != b[i] {
 			t.Fatalf("result %d: %+v then %+v", i, a[i], b[i])
 		}
+	}
+}
+
+// TestProductIDUUID checks the "uuid:" product_id spelling against the
+// ticketing API's event ids, which the game day must name exactly.
+func TestProductIDUUID(t *testing.T) {
+	spelling := "uuid:" + tickets.EventURL
+	for _, n := range []int{1, 2, 1500, 1501} {
+		if got, want := productID(spelling, n), tickets.EventID(n); got != want {
+			t.Errorf("productID(%q, %d) = %s, want %s", spelling, n, got, want)
+		}
+	}
+	if got := productID("lst-%05d", 7); got != "lst-00007" {
+		t.Errorf("productID(lst-%%05d, 7) = %s", got)
 	}
 }
