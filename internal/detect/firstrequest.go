@@ -78,9 +78,6 @@ const (
 	firstRequestRoutes = 4096
 )
 
-// nsFirstRoute namespaces the hashes of declared routes' names.
-const nsFirstRoute = 'F'
-
 // Flags of what has been signalled for a client.
 const (
 	firstHeaderSignalled uint8 = 1 << iota
@@ -252,14 +249,8 @@ func (d *FirstRequest) firstRoute(v *request.View, now int64) (rare bool, share,
 	clients = d.total.Count(now, w)
 	d.total.Add(now, w, 1)
 	d.totalMu.Unlock()
-	var key uint64
-	if v.Route != nil {
-		key = d.h.String(nsFirstRoute, v.Route.Name)
-	} else {
-		_, key, _ = inferredResource(d.h, v.Path)
-	}
 	var n float64
-	d.routes.Update(key, now, func(c *Window) {
+	d.routes.Update(RouteOf(d.h, v), now, func(c *Window) {
 		n = c.Count(now, w)
 		c.Add(now, w, 1)
 	})

@@ -1,7 +1,6 @@
 package detect
 
 import (
-	"encoding/binary"
 	"strings"
 
 	"github.com/abuseguard/abuseguard/internal/request"
@@ -17,24 +16,18 @@ import (
 // nsInferred namespaces the hashes of inferred templates.
 const nsInferred = 'T'
 
-// RouteOf returns a hash of the endpoint v is for: its declared route's
-// name, else its path's inferred template (identifier-looking segments
-// as {id}), with the method. It allocates nothing.
+// nsRoute namespaces the hashes of declared routes' names.
+const nsRoute = 'F'
+
+// RouteOf returns a hash of the route v is on: its declared route's name,
+// else its path's inferred template (identifier-looking segments as {id};
+// the method is not part of it). It allocates nothing.
 func RouteOf(h Hasher, v *request.View) uint64 {
 	if v.Route != nil {
-		st := h.Stream(nsInferred)
-		st.AddString(v.Route.Name)
-		st.AddByte(0)
-		return st.Sum64()
+		return h.String(nsRoute, v.Route.Name)
 	}
 	_, t, _ := inferredResource(h, v.Path)
-	st := h.Stream(nsInferred)
-	st.AddString(v.Method)
-	st.AddByte(1)
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], t)
-	st.Add(b[:])
-	return st.Sum64()
+	return t
 }
 
 // inferredResource returns the last identifier-looking segment of path and

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/detect"
@@ -54,7 +55,7 @@ func (r *keyRecord) known(now int64, after float64) bool {
 type keyRecords struct {
 	hasher detect.Hasher
 	keys   *detect.Table[keyRecord]
-	open   *detect.Table[openRoute] // endpoints served without a key, by detect.RouteOf
+	open   *detect.Table[openRoute] // endpoints served without a key, by endpoint
 }
 
 // maxOpenRoutes bounds the endpoints remembered as served without a key.
@@ -65,10 +66,12 @@ func newKeyRecords(maxEntries int, h detect.Hasher) *keyRecords {
 		open: detect.NewTable[openRoute](maxOpenRoutes, openWindow)}
 }
 
-// nsKnownKey and nsKnownNet are the hash namespaces of keys and networks.
+// nsKnownKey, nsKnownNet and nsKnownRoute are the hash namespaces of keys,
+// networks and endpoints.
 const (
-	nsKnownKey = 'n'
-	nsKnownNet = 'w'
+	nsKnownKey   = 'n'
+	nsKnownNet   = 'w'
+	nsKnownRoute = 'e'
 )
 
 // see counts v's client network for its key and sets
@@ -109,7 +112,7 @@ func (k *keyRecords) observe(v *request.View, o verdict.Outcome) {
 	now := v.Time.UnixNano()
 	if v.Identity.KeyID == "" {
 		if accepted {
-			k.open.Update(detect.RouteOf(k.hasher, v), now, func(r *openRoute) { r.last = now })
+			k.open.Update(k.endpoint(v), now, func(r *openRoute) { r.last = now })
 		}
 		return
 	}
@@ -117,7 +120,7 @@ func (k *keyRecords) observe(v *request.View, o verdict.Outcome) {
 		return
 	}
 	if accepted {
-		if r, ok := k.open.Get(detect.RouteOf(k.hasher, v)); ok && now-r.last < int64(openWindow) {
+		if r, ok := k.open.Get(k.endpoint(v)); ok && now-r.last < int64(openWindow) {
 			return // served without a key too: this answer vouches for nothing
 		}
 	}
@@ -128,6 +131,18 @@ func (k *keyRecords) observe(v *request.View, o verdict.Outcome) {
 			r.refused.Add(now, knownWindow, 1)
 		}
 	})
+}
+
+// endpoint returns a hash of v's method and route (detect.RouteOf): an
+// upstream checks keys per endpoint, and a public GET beside a keyed POST
+// on one path is common.
+func (k *keyRecords) endpoint(v *request.View) uint64 {
+	st := k.hasher.Stream(nsKnownRoute)
+	st.AddString(v.Method)
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], detect.RouteOf(k.hasher, v))
+	st.Add(b[:])
+	return st.Sum64()
 }
 
 // sweep drops the records of keys idle for two windows.
