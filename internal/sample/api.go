@@ -8,7 +8,6 @@ package sample
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/abuseguard/abuseguard/internal/sample/jsonapi"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -194,7 +194,7 @@ func (a *API) routes() {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /{$}", a.home)
 	m.HandleFunc("GET /static/{file...}", a.static)
-	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { jsonapi.Write(w, 200, map[string]string{"status": "ok"}) })
 	m.HandleFunc("GET /api/products", a.listProducts)
 	m.HandleFunc("GET /api/products/{id}", a.getProduct)
 	m.HandleFunc("GET /api/search", a.search)
@@ -216,20 +216,14 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTT
 
 var _ http.Handler = (*API)(nil)
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
+	jsonapi.Write(w, status, map[string]string{"error": msg})
 }
 
 // decode reads a JSON object body of at most 64 KiB into v; on failure it
 // answers 400 and returns false.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(v); err != nil {
+	if err := jsonapi.Decode(w, r, 64<<10, v); err != nil {
 		writeError(w, 400, "invalid JSON body")
 		return false
 	}
@@ -284,7 +278,7 @@ func (a *API) listProducts(w http.ResponseWriter, r *http.Request) {
 	}
 	start := min((page-1)*per, len(a.products))
 	end := min(start+per, len(a.products))
-	writeJSON(w, 200, map[string]any{"items": a.products[start:end], "page": page, "per_page": per,
+	jsonapi.Write(w, 200, map[string]any{"items": a.products[start:end], "page": page, "per_page": per,
 		"total": len(a.products), "total_pages": (len(a.products) + per - 1) / per})
 }
 
@@ -302,7 +296,7 @@ func (a *API) getProduct(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 404, "product not found")
 		return
 	}
-	writeJSON(w, 200, map[string]any{"product": p, "reviews": p.reviews})
+	jsonapi.Write(w, 200, map[string]any{"product": p, "reviews": p.reviews})
 }
 
 // searchProducts returns up to limit products whose name contains q, case
@@ -331,7 +325,7 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 	if items == nil {
 		items = []*product{}
 	}
-	writeJSON(w, 200, map[string]any{"query": q, "items": items})
+	jsonapi.Write(w, 200, map[string]any{"query": q, "items": items})
 }
 
 // userID returns the id of "userN" when N is an existing user, else 0.
@@ -366,7 +360,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 500, "cannot sign a session token")
 		return
 	}
-	writeJSON(w, 200, map[string]any{"token": token, "user": user{ID: id, Username: body.Username}})
+	jsonapi.Write(w, 200, map[string]any{"token": token, "user": user{ID: id, Username: body.Username}})
 }
 
 // emailBody decodes {"email"}; on failure it answers 400 and returns "".
@@ -396,7 +390,7 @@ func (a *API) signup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 409, "an account with that email already exists")
 		return
 	}
-	writeJSON(w, 201, map[string]string{"email": e, "status": "created"})
+	jsonapi.Write(w, 201, map[string]string{"email": e, "status": "created"})
 }
 
 func (a *API) passwordReset(w http.ResponseWriter, r *http.Request) {
@@ -411,7 +405,7 @@ func (a *API) passwordReset(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 404, "no account with that email")
 		return
 	}
-	writeJSON(w, 202, map[string]string{"status": "reset email sent"})
+	jsonapi.Write(w, 202, map[string]string{"status": "reset email sent"})
 }
 
 func (a *API) redeem(w http.ResponseWriter, r *http.Request) {
@@ -424,7 +418,7 @@ func (a *API) redeem(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 400, "invalid promo code")
 		return
 	}
-	writeJSON(w, 200, map[string]any{"code": body.Code, "discount_percent": pct})
+	jsonapi.Write(w, 200, map[string]any{"code": body.Code, "discount_percent": pct})
 }
 
 // session wraps h so that it runs only with a valid Bearer token, passing
@@ -461,7 +455,7 @@ func (a *API) sessionUser(token string) int {
 func (a *API) listOrders(w http.ResponseWriter, _ *http.Request, id int) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	writeJSON(w, 200, map[string]any{"orders": append([]*order{}, a.orders[id]...)})
+	jsonapi.Write(w, 200, map[string]any{"orders": append([]*order{}, a.orders[id]...)})
 }
 
 func (a *API) createOrder(w http.ResponseWriter, r *http.Request, id int) {
@@ -476,7 +470,7 @@ func (a *API) createOrder(w http.ResponseWriter, r *http.Request, id int) {
 	a.mu.Lock()
 	o := a.addOrder(id, []orderItem{body}, "processing")
 	a.mu.Unlock()
-	writeJSON(w, 201, o)
+	jsonapi.Write(w, 201, o)
 }
 
 // partner wraps h so that it runs only with a known X-API-Key, passing the
@@ -499,7 +493,7 @@ func (a *API) partnerOrders(w http.ResponseWriter, _ *http.Request, name string)
 	for u := 1; u <= min(a.opts.Users, 20); u++ {
 		out = append(out, a.orders[u]...)
 	}
-	writeJSON(w, 200, map[string]any{"partner": name, "orders": out})
+	jsonapi.Write(w, 200, map[string]any{"partner": name, "orders": out})
 }
 
 func (a *API) partnerInventory(w http.ResponseWriter, _ *http.Request, name string) {
@@ -511,5 +505,5 @@ func (a *API) partnerInventory(w http.ResponseWriter, _ *http.Request, name stri
 	for _, p := range a.products {
 		out = append(out, stock{p.ID, p.Stock})
 	}
-	writeJSON(w, 200, map[string]any{"partner": name, "inventory": out})
+	jsonapi.Write(w, 200, map[string]any{"partner": name, "inventory": out})
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/abuseguard/abuseguard/internal/sample/jsonapi"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -130,7 +131,7 @@ func (a *API) graphqlHandler(w http.ResponseWriter, r *http.Request) {
 		Query string `json:"query"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 2*maxQueryBytes)).Decode(&body); err != nil {
-		writeJSON(w, 400, gqlErrors(errors.New("invalid JSON body")))
+		jsonapi.Write(w, 400, gqlErrors(errors.New("invalid JSON body")))
 		return
 	}
 	status, resp := a.graphql(body.Query)

@@ -10,16 +10,18 @@
 package market
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/abuseguard/abuseguard/internal/sample/jsonapi"
 )
 
 // Options configures New. Zero fields get the defaults documented on each.
@@ -134,20 +136,14 @@ func Slug(n int) string { return fmt.Sprintf("lst-%05d", n) }
 // ServeHTTP answers one request.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"message": msg})
+	jsonapi.Write(w, status, map[string]string{"message": msg})
 }
 
 // decode reads a JSON object body of at most 16 KiB into v; on failure it
 // answers 400 and returns false.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10)).Decode(v); err != nil {
+	if err := jsonapi.Decode(w, r, 16<<10, v); err != nil {
 		writeError(w, 400, "malformed JSON")
 		return false
 	}
@@ -173,22 +169,15 @@ func (a *API) asset(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
-	cursor, err1 := strconv.Atoi(orDefault(r.URL.Query().Get("cursor"), "0"))
-	limit, err2 := strconv.Atoi(orDefault(r.URL.Query().Get("limit"), "24"))
+	cursor, err1 := strconv.Atoi(cmp.Or(r.URL.Query().Get("cursor"), "0"))
+	limit, err2 := strconv.Atoi(cmp.Or(r.URL.Query().Get("limit"), "24"))
 	if err1 != nil || err2 != nil || cursor < 0 || limit < 1 || limit > 100 {
 		writeError(w, 400, "cursor must be >= 0 and limit in 1..100")
 		return
 	}
 	start := min(cursor, len(a.listings))
 	end := min(start+limit, len(a.listings))
-	writeJSON(w, 200, map[string]any{"data": a.listings[start:end], "next_cursor": end})
-}
-
-func orDefault(s, d string) string {
-	if s == "" {
-		return d
-	}
-	return s
+	jsonapi.Write(w, 200, map[string]any{"data": a.listings[start:end], "next_cursor": end})
 }
 
 // index returns the listing number of slug, 0 when it is not one.
@@ -204,7 +193,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 	n := index(r.PathValue("slug"))
 	switch {
 	case n >= 1 && n <= len(a.listings):
-		writeJSON(w, 200, map[string]any{"data": a.listings[n-1]})
+		jsonapi.Write(w, 200, map[string]any{"data": a.listings[n-1]})
 	case n > len(a.listings) && n <= len(a.listings)+delisted:
 		writeError(w, 410, "listing was removed")
 	default:
@@ -227,7 +216,7 @@ func (a *API) find(w http.ResponseWriter, r *http.Request) {
 			out = append(out, l)
 		}
 	}
-	writeJSON(w, 200, map[string]any{"data": out})
+	jsonapi.Write(w, 200, map[string]any{"data": out})
 }
 
 // buyer returns the buyer number of email, 0 when there is no such account.
@@ -257,7 +246,7 @@ func (a *API) signIn(w http.ResponseWriter, r *http.Request) {
 	a.sessions[sid] = n
 	a.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: sid, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	writeJSON(w, 201, map[string]any{"buyer": n})
+	jsonapi.Write(w, 201, map[string]any{"buyer": n})
 }
 
 // session returns the buyer of r's session cookie, 0 for none.
@@ -289,7 +278,7 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 422, "email is taken")
 		return
 	}
-	writeJSON(w, 201, map[string]string{"status": "registered"})
+	jsonapi.Write(w, 201, map[string]string{"status": "registered"})
 }
 
 func (a *API) recover(w http.ResponseWriter, r *http.Request) {
@@ -304,7 +293,7 @@ func (a *API) recover(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 422, "no account with that email") // the leak enumeration feeds on
 		return
 	}
-	writeJSON(w, 202, map[string]string{"status": "recovery mail sent"})
+	jsonapi.Write(w, 202, map[string]string{"status": "recovery mail sent"})
 }
 
 func (a *API) redeem(w http.ResponseWriter, r *http.Request) {
@@ -319,7 +308,7 @@ func (a *API) redeem(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, v := range a.opts.Vouchers {
 		if v == code {
-			writeJSON(w, 200, map[string]any{"voucher": code, "credit_minor": 1000})
+			jsonapi.Write(w, 200, map[string]any{"voucher": code, "credit_minor": 1000})
 			return
 		}
 	}
@@ -332,7 +321,7 @@ func (a *API) purchases(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 403, "sign in first")
 		return
 	}
-	writeJSON(w, 200, map[string]any{"buyer": n, "data": []map[string]any{{"listing": Slug(1 + n%len(a.listings)), "state": "delivered"}}})
+	jsonapi.Write(w, 200, map[string]any{"buyer": n, "data": []map[string]any{{"listing": Slug(1 + n%len(a.listings)), "state": "delivered"}}})
 }
 
 func (a *API) partner(w http.ResponseWriter, r *http.Request) {
@@ -346,5 +335,5 @@ func (a *API) partner(w http.ResponseWriter, r *http.Request) {
 	cursor, _ := strconv.Atoi(r.URL.Query().Get("cursor"))
 	start := min(max(cursor, 0), len(a.listings))
 	end := min(start+50, len(a.listings))
-	writeJSON(w, 200, map[string]any{"partner": name, "data": a.listings[start:end], "next_cursor": end})
+	jsonapi.Write(w, 200, map[string]any{"partner": name, "data": a.listings[start:end], "next_cursor": end})
 }

@@ -13,17 +13,19 @@
 package tickets
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/abuseguard/abuseguard/internal/sample/jsonapi"
 )
 
 // Options configures New. Zero fields get the defaults documented on each.
@@ -160,20 +162,14 @@ func New(opts Options) *API {
 // ServeHTTP answers one request.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 func writeError(w http.ResponseWriter, status int, code string) {
-	writeJSON(w, status, map[string]string{"error": code})
+	jsonapi.Write(w, status, map[string]string{"error": code})
 }
 
 // decode reads a JSON object body of at most 16 KiB into v; on failure it
 // answers 400 invalid_request and returns false.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10)).Decode(v); err != nil {
+	if err := jsonapi.Decode(w, r, 16<<10, v); err != nil {
 		writeError(w, 400, "invalid_request")
 		return false
 	}
@@ -198,17 +194,10 @@ func (a *API) asset(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("/* asset */\n"))
 }
 
-func orDefault(s, d string) string {
-	if s == "" {
-		return d
-	}
-	return s
-}
-
 // page answers events[offset:offset+count] from r's offset and count.
 func (a *API) page(w http.ResponseWriter, r *http.Request, extra map[string]any) {
-	offset, err1 := strconv.Atoi(orDefault(r.URL.Query().Get("offset"), "0"))
-	count, err2 := strconv.Atoi(orDefault(r.URL.Query().Get("count"), "20"))
+	offset, err1 := strconv.Atoi(cmp.Or(r.URL.Query().Get("offset"), "0"))
+	count, err2 := strconv.Atoi(cmp.Or(r.URL.Query().Get("count"), "20"))
 	if err1 != nil || err2 != nil || offset < 0 || count < 1 || count > 100 {
 		writeError(w, 400, "invalid_request")
 		return
@@ -219,7 +208,7 @@ func (a *API) page(w http.ResponseWriter, r *http.Request, extra map[string]any)
 	for k, v := range extra {
 		out[k] = v
 	}
-	writeJSON(w, 200, out)
+	jsonapi.Write(w, 200, out)
 }
 
 func (a *API) list(w http.ResponseWriter, r *http.Request) { a.page(w, r, nil) }
@@ -230,7 +219,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 404, "event_not_found")
 		return
 	}
-	writeJSON(w, 200, a.events[i])
+	jsonapi.Write(w, 200, a.events[i])
 }
 
 func (a *API) search(w http.ResponseWriter, r *http.Request) {
@@ -248,7 +237,7 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 			out = append(out, e)
 		}
 	}
-	writeJSON(w, 200, map[string]any{"items": out})
+	jsonapi.Write(w, 200, map[string]any{"items": out})
 }
 
 // fan returns the fan number of email, 0 when there is no such account.
@@ -290,7 +279,7 @@ func (a *API) token(w http.ResponseWriter, r *http.Request) {
 	a.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, 200, map[string]any{"access_token": tok, "token_type": "Token", "expires_in": 3600})
+	jsonapi.Write(w, 200, map[string]any{"access_token": tok, "token_type": "Token", "expires_in": 3600})
 }
 
 // signedIn returns the fan of r's "Authorization: Token T" or tix_sess
@@ -327,7 +316,7 @@ func (a *API) signup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 409, "email_taken") // the leak enumeration feeds on
 		return
 	}
-	writeJSON(w, 201, map[string]string{"status": "created"})
+	jsonapi.Write(w, 201, map[string]string{"status": "created"})
 }
 
 // recovery answers 204 whatever the email: it does not say which have
@@ -350,7 +339,7 @@ func (a *API) discount(w http.ResponseWriter, r *http.Request) {
 	code := strings.ToUpper(strings.TrimSpace(body.Code))
 	for _, c := range a.opts.DiscountCodes {
 		if c == code {
-			writeJSON(w, 200, map[string]any{"discount_code": code, "percent_off": 10})
+			jsonapi.Write(w, 200, map[string]any{"discount_code": code, "percent_off": 10})
 			return
 		}
 	}
@@ -363,7 +352,7 @@ func (a *API) myTickets(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 401, "unauthorized")
 		return
 	}
-	writeJSON(w, 200, map[string]any{"fan": n, "items": []map[string]any{{"event": EventID(1 + n%len(a.events)), "seat": fmt.Sprintf("R%d-%d", n%30, n%20)}}})
+	jsonapi.Write(w, 200, map[string]any{"fan": n, "items": []map[string]any{{"event": EventID(1 + n%len(a.events)), "seat": fmt.Sprintf("R%d-%d", n%30, n%20)}}})
 }
 
 func (a *API) partner(w http.ResponseWriter, r *http.Request) {
