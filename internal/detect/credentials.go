@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -88,7 +89,10 @@ type CredentialsConfig struct {
 	// above MaxDistinct turns it off).
 	SpreadMin float64 `yaml:"spread_min"`
 	// FailureStatuses are the response statuses of a failed attempt on a
-	// login route (default [401, 403]).
+	// login route (default: every 4xx but those that say nothing of the
+	// credentials, LoginNotFailures; so 400, as an OAuth token endpoint
+	// answers invalid_grant, 401, 403 and 422, as a form framework answers
+	// a rejected sign-in, are failures). Set, it is the whole set.
 	FailureStatuses []int `yaml:"failure_statuses"`
 	// VerifyFailureStatuses are the response statuses of a failed attempt
 	// on a verify route: a wrong password, promo code or one-time code
@@ -231,7 +235,7 @@ func NewCredentials(cfg CredentialsConfig, h Hasher) *Credentials {
 	cfg.AuthThreshold = orDefault(cfg.AuthThreshold, 5)
 	cfg.AuthWeight = orDefault(cfg.AuthWeight, 15)
 	if cfg.FailureStatuses == nil {
-		cfg.FailureStatuses = []int{401, 403}
+		cfg.FailureStatuses = DefaultLoginFailures()
 	}
 	if cfg.VerifyFailureStatuses == nil {
 		cfg.VerifyFailureStatuses = []int{400, 401, 403, 404, 422}
@@ -671,6 +675,27 @@ func (g *credGlobal) spiking(now int64, cfg *CredentialsConfig) (bool, float64, 
 	g.spike.Store(spike)
 	g.evalAt.Store(now)
 	return spike, a, f
+}
+
+// LoginNotFailures are the 4xx statuses that are no failed sign-in by
+// default: the request never reached a credentials check, because the
+// route or method is wrong (404, 405), its form was refused before it was
+// read (406, 408, 411, 413, 414, 415, 431), or it was rate limited (429).
+// Every other 4xx on a login route is a refusal of what was sent: 401 and
+// 403, 400 (OAuth's invalid_grant, RFC 6749 5.2), 422 (a form
+// framework's rejected sign-in), 423 (a locked account) and the like.
+var LoginNotFailures = [...]int{404, 405, 406, 408, 411, 413, 414, 415, 429, 431}
+
+// DefaultLoginFailures returns the default failure statuses of a login
+// route: 400-499 but LoginNotFailures.
+func DefaultLoginFailures() []int {
+	out := make([]int, 0, 100-len(LoginNotFailures))
+	for c := 400; c < 500; c++ {
+		if !slices.Contains(LoginNotFailures[:], c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // statusBits is a set of HTTP status codes 0-639.

@@ -43,18 +43,30 @@ type EnumerationConfig struct {
 	// account, on reset), 409 (already exists, on signup) and 422 (often
 	// "email taken") (default [404, 409, 422]).
 	NotFoundStatuses []int `yaml:"not_found_statuses"`
+	// SignupReveals counts every answer on a signup route as revealing:
+	// a 2xx says the identifier was free, a 409 or 422 that it was taken,
+	// so signing up many identifiers is enumeration (or mass account
+	// creation) whatever the share of either; the distinct identifiers,
+	// DistinctThreshold and the pace are as on reset (default true; false
+	// counts only NotFoundStatuses there too).
+	SignupReveals *bool `yaml:"signup_reveals"`
 }
 
 // Enumeration detects account enumeration on routes of kind signup and
 // reset: one entity (detect.Subject) trying many distinct identifiers
 // (View.Subject) while most answers tell it whether each one exists. An
 // API that answers every reset with the same 202 leaks nothing and never
-// trips it. Identifiers tried at a machine's pace (DistinctThreshold in
+// trips it. On signup every answer tells (EnumerationConfig.SignupReveals):
+// a created account says the identifier was free, a conflict that it was
+// taken, so one entity signing up many identifiers is signalled whatever
+// the mix. Identifiers tried at a machine's pace (DistinctThreshold in
 // PaceWindow) weigh PaceWeight.
 //
 // Known traps: an office or school signing many people up from one NAT
-// address, where validation errors (422) are common; a support tool that
-// resets passwords for customers (exempt its key in policy).
+// address without sessions to tell them apart (behind a shared address
+// detect.Subject is each person's session, once they have one); a support
+// tool that resets passwords or creates accounts for customers (exempt
+// its key in policy).
 type Enumeration struct {
 	cfg      EnumerationConfig
 	h        Hasher
@@ -83,6 +95,10 @@ func NewEnumeration(cfg EnumerationConfig, h Hasher) *Enumeration {
 	if cfg.NotFoundStatuses == nil {
 		cfg.NotFoundStatuses = []int{404, 409, 422}
 	}
+	if cfg.SignupReveals == nil {
+		on := true
+		cfg.SignupReveals = &on
+	}
 	return &Enumeration{cfg: cfg, h: h, state: NewTable[enumState](cfg.MaxEntities, 3*cfg.Window),
 		revealed: newStatusBits(cfg.NotFoundStatuses)}
 }
@@ -104,6 +120,7 @@ func (d *Enumeration) Response(v *request.View, o verdict.Outcome, s Sink) {
 	if !revealed && (o.UpstreamError || o.Status >= 500 || o.Status == 429 || o.Status == 0) {
 		return // the upstream said nothing about the identifier
 	}
+	revealed = revealed || (v.Route.Kind == KindSignup && *d.cfg.SignupReveals)
 	now, w, cfg := v.Time.UnixNano(), d.cfg.Window, &d.cfg
 	id := d.h.String(nsEnumID, v.Subject)
 	var n int
@@ -126,8 +143,11 @@ func (d *Enumeration) Response(v *request.View, o verdict.Outcome, s Sink) {
 		return
 	}
 	weight, pace := cfg.Weight, ""
+	if v.Route.Kind == KindSignup && *cfg.SignupReveals {
+		pace = " (on signup every answer does)"
+	}
 	if recent >= cfg.DistinctThreshold-1 {
-		weight, pace = cfg.PaceWeight, fmt.Sprintf(", %.0f attempts in %v (a machine's pace)", recent, cfg.PaceWindow)
+		weight, pace = cfg.PaceWeight, pace+fmt.Sprintf(", %.0f attempts in %v (a machine's pace)", recent, cfg.PaceWindow)
 	}
 	s.Emit(Signal{Detector: d.Name(), Entity: Subject(v), Weight: weight, Severity: Medium, Evidence: Evidence{
 		Summary: fmt.Sprintf("%.0f distinct identifiers tried on %s in %v, %.0f%% of answers revealing existence%s",

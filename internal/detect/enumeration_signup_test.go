@@ -1,0 +1,109 @@
+package detect
+
+import (
+	"net/netip"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/abuseguard/abuseguard/internal/request"
+	"github.com/abuseguard/abuseguard/internal/verdict"
+)
+
+// TestEnumerationThroughSignup checks that on a signup route every answer
+// reveals whether the identifier exists: one client signing up many
+// identifiers of which most are free (201) and a few taken (409), a share
+// of revealing statuses far under MinRatio, is signalled by about the 10th, at a
+// machine's pace with PaceWeight; with SignupReveals off it is not (only
+// the 409s reveal), and a reset route still needs its revealing share.
+func TestEnumerationThroughSignup(t *testing.T) {
+	off := false
+	tries := func(route *request.Route, ok int) (ts []enumerationTry) {
+		for i := range 20 {
+			st := ok
+			if i%6 == 5 {
+				st = 409 // one in six taken
+			}
+			ts = append(ts, enumerationTry{route, "s_e" + strconv.Itoa(i), st})
+		}
+		return ts
+	}
+	for _, tc := range []struct {
+		name string
+		cfg  EnumerationConfig
+		ts   []enumerationTry
+		want bool
+	}{
+		{"signup, mostly created", EnumerationConfig{}, tries(enumerationSignup, 201), true},
+		{"signup, mostly created, signup_reveals off", EnumerationConfig{SignupReveals: &off}, tries(enumerationSignup, 201), false},
+		{"reset answering 202 but for a few", EnumerationConfig{}, tries(enumerationReset, 202), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := NewEnumeration(tc.cfg, NewHasher())
+			s := &signals{}
+			first := 0
+			for i, try := range tc.ts {
+				v := enumerationView(i, "203.0.113.72", try)
+				v.Time = enumerationT0.Add(time.Duration(i) * 400 * time.Millisecond)
+				d.Response(v, verdict.Outcome{Status: try.status}, s)
+				if first == 0 && len(s.got) > 0 {
+					first = i + 1
+				}
+			}
+			if !tc.want {
+				if len(s.got) != 0 {
+					t.Fatalf("signals %+v, want none", s.got)
+				}
+				return
+			}
+			if len(s.got) == 0 || first < 10 || first > 14 {
+				t.Fatalf("signals %+v, first on try %d; want the first by try 10..14", s.got, first)
+			}
+			if sig := s.got[0]; sig.Entity != (verdict.Entity{Scope: verdict.ScopeIP, Value: "203.0.113.72"}) || sig.Weight != 65 {
+				t.Errorf("signal %+v, want the address at a machine's pace (65)", sig)
+			}
+		})
+	}
+}
+
+// TestEnumerationSignupCrowds checks the crowds that sign up at once and
+// must stay quiet now that every signup answer counts: a launch-day wave
+// of newcomers, each from its own address, each signing up once; and an
+// office of colleagues behind one NAT address, each signing up once from
+// their own session (the address is shared, so each is judged by it).
+func TestEnumerationSignupCrowds(t *testing.T) {
+	office := netip.MustParseAddr("192.0.2.20")
+	for _, tc := range []struct {
+		name string
+		view func(i int) (*request.View, int)
+	}{
+		{"a launch-day wave, one signup each", func(i int) (*request.View, int) {
+			v := enumerationView(i, "10.0.0.1", enumerationTry{enumerationSignup, "s_new" + strconv.Itoa(i), 201})
+			v.ClientIP = netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 7})
+			return v, 201
+		}},
+		{"an office behind one NAT address, one signup per session", func(i int) (*request.View, int) {
+			st := 201
+			if i%7 == 3 {
+				st = 409 // already had an account
+			}
+			v := enumerationView(i, office.String(), enumerationTry{enumerationSignup, "s_staff" + strconv.Itoa(i), st})
+			v.Identity.Session = "sess" + strconv.Itoa(i)
+			v.Hints |= request.SharedAddress
+			return v, st
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := NewEnumeration(EnumerationConfig{}, NewHasher())
+			s := &signals{}
+			for i := range 200 {
+				v, st := tc.view(i)
+				v.Time = enumerationT0.Add(time.Duration(i) * 50 * time.Millisecond)
+				d.Response(v, verdict.Outcome{Status: st}, s)
+			}
+			if len(s.got) != 0 {
+				t.Fatalf("%d signals, want none: %+v", len(s.got), s.got[0])
+			}
+		})
+	}
+}
