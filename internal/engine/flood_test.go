@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,18 +47,15 @@ limits:
 `, maxMemoryMiB)
 }
 
-// detectorsOff turns every behavioural detector off, leaving the limiter.
-const detectorsOff = `
-detectors:
-  honeypot: {mode: off}
-  probing: {mode: off}
-  automation: {mode: off}
-  scraping: {mode: off}
-  credentials: {mode: off}
-  enumeration: {mode: off}
-  sharing: {mode: off}
-  volumetric: {mode: off}
-`
+// detectorsOff turns every registered detector off, leaving the limiter.
+var detectorsOff = func() string {
+	var b strings.Builder
+	b.WriteString("\ndetectors:\n")
+	for _, r := range detect.Registered() {
+		b.WriteString("  " + r.Name + ": {mode: off}\n")
+	}
+	return b.String()
+}()
 
 // floodRun is what a flood left behind.
 type floodRun struct {

@@ -17,7 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/abuseguard/abuseguard/internal/config"
@@ -27,7 +26,6 @@ import (
 	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/rollout"
 	"github.com/abuseguard/abuseguard/internal/telemetry"
-	"github.com/abuseguard/abuseguard/internal/verdict"
 )
 
 // Options configure a Checker. Nil fields get defaults.
@@ -124,7 +122,7 @@ func (c *Checker) CheckContext(ctx context.Context, in *request.Input) *Answer {
 		prob.RequestID = id
 		c.refuse(a, prob)
 		c.opts.Metrics.Refused.WithLabelValues(prob.Reason).Inc()
-		c.log(span, &v, a, "block", "", "", start)
+		c.log(span, &v, a, opsmetrics.Unparsed(&v, prob.Reason), start)
 		return a
 	}
 	vd := pol.Decide(&v)
@@ -134,7 +132,7 @@ func (c *Checker) CheckContext(ctx context.Context, in *request.Input) *Answer {
 	c.opts.Metrics.CountChallenge(&vd.Verdict)
 	w := capture{h: a.Header}
 	if vd.WriteHTTP(&w, id) {
-		a.Status, a.Body, a.Problem, a.Reason = w.status, w.body.Bytes(), w.body.Bytes(), vd.Reason
+		a.Status, a.Body, a.Problem = w.status, w.body.Bytes(), w.body.Bytes()
 		if vd.Page && vd.Challenge.Token != "" {
 			a.Page = true
 			a.Problem = problem.Marshal(vd.Problem(id))
@@ -143,24 +141,9 @@ func (c *Checker) CheckContext(ctx context.Context, in *request.Input) *Answer {
 		a.Allowed, a.Status = true, http.StatusOK
 		a.Upstream = c.identity(pol, &v, vd)
 	}
-	rule, mode := vd.Rule, ""
-	if vd.Would {
-		mode = verdict.Shadow.String()
-	} else if rule != "" {
-		mode = vd.Mode.String()
-	}
-	route := "unmatched"
-	if v.Route != nil {
-		route = v.Route.Name
-	}
-	c.opts.Metrics.Requests.WithLabelValues(route, vd.Action.String(), rule, mode).Inc()
-	c.ops.Verdict(&v, vd, vd.Action.String(), mode)
-	reason := vd.Reason
-	if reason == "" && vd.Allowlisted {
-		reason = "allowlisted"
-	}
-	a.Reason = reason
-	c.log(span, &v, a, vd.Action.String(), rule, mode, start)
+	l := c.ops.Decided(&v, vd)
+	a.Reason = l.Reason
+	c.log(span, &v, a, l, start)
 	// The gateway, not the guard, sees the request end: in-flight slots
 	// are released at once, so concurrency limits do not apply here.
 	vd.Finish(c.opts.Now())
@@ -197,26 +180,13 @@ func (c *Checker) refuse(a *Answer, prob *problem.Problem) {
 }
 
 // log writes the access log line of a checked request and puts its
-// verdict on span when it records.
-func (c *Checker) log(span trace.Span, v *request.View, a *Answer, action, rule, mode string, start time.Time) {
-	route := ""
-	if v.Route != nil {
-		route = v.Route.Name
+// labels on span when it records.
+func (c *Checker) log(span trace.Span, v *request.View, a *Answer, l opsmetrics.Labels, start time.Time) {
+	l.Annotate(span, a.RequestID)
+	if c.opts.AccessLog != nil {
+		line := l.Access(v, start, a.Status, c.opts.Now().Sub(start), int64(len(a.Body)))
+		c.opts.AccessLog.Log(&line)
 	}
-	if span.IsRecording() {
-		span.SetAttributes(attribute.String("abuseguard.action", action), attribute.String("abuseguard.rule", rule),
-			attribute.String("abuseguard.mode", mode), attribute.String("abuseguard.reason", a.Reason),
-			attribute.String("abuseguard.route", route), attribute.String("abuseguard.request_id", a.RequestID))
-	}
-	if c.opts.AccessLog == nil {
-		return
-	}
-	c.opts.AccessLog.Log(&telemetry.Access{
-		Time: start, RequestID: a.RequestID, TraceID: v.TraceID, ClientIP: v.ClientIP, Method: v.Method, Path: v.Path,
-		Route: route, KeyID: v.Identity.KeyID, User: v.Identity.User,
-		Status: a.Status, Latency: c.opts.Now().Sub(start), Bytes: int64(len(a.Body)),
-		Action: action, Rule: rule, Mode: mode, Reason: a.Reason,
-	})
 }
 
 func (c *Checker) requestID() string {

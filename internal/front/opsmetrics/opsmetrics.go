@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/abuseguard/abuseguard/internal/engine"
 	"github.com/abuseguard/abuseguard/internal/request"
 	"github.com/abuseguard/abuseguard/internal/rollout"
@@ -23,6 +26,75 @@ import (
 type Recorder struct {
 	Metrics *telemetry.Metrics
 	Tally   *rollout.Tally // nil: no per-rule tally
+}
+
+// Labels name a request's outcome alike in abuseguard_requests_total, the
+// access log and the request's span.
+type Labels struct {
+	Action string // allow, throttle, challenge, block
+	Rule   string // what acted: a rule, "detector:NAME", "decision"...; "" for none
+	Mode   string // the acting rule's mode; shadow when it only would have acted; "" for none
+	Reason string // the refusal's reason code, "allowlisted", or ""
+	Route  string // the route's name, "" when the request matched none
+}
+
+// Decided records a decided request (abuseguard_requests_total and what
+// Verdict records) and returns its labels. A shadow rule that would have
+// acted shows as action allow, mode shadow, with its rule and reason; an
+// allowlisted request's reason is "allowlisted".
+func (r Recorder) Decided(v *request.View, vd *engine.Verdict) Labels {
+	l := Labels{Action: vd.Action.String(), Rule: vd.Rule, Reason: vd.Reason}
+	if v.Route != nil {
+		l.Route = v.Route.Name
+	}
+	switch {
+	case vd.Would:
+		l.Mode = "shadow"
+	case l.Rule != "":
+		l.Mode = vd.Mode.String()
+	}
+	if l.Reason == "" && vd.Allowlisted {
+		l.Reason = "allowlisted"
+	}
+	route := l.Route
+	if route == "" {
+		route = "unmatched"
+	}
+	r.Metrics.Requests.WithLabelValues(route, l.Action, l.Rule, l.Mode).Inc()
+	r.Verdict(v, vd, l.Action, l.Mode)
+	return l
+}
+
+// Unparsed returns the labels of a request refused before any decision,
+// for reason (a bad forwarding header, an ambiguous path, a body over
+// the cap).
+func Unparsed(v *request.View, reason string) Labels {
+	l := Labels{Action: "block", Reason: reason}
+	if v.Route != nil {
+		l.Route = v.Route.Name
+	}
+	return l
+}
+
+// Annotate puts l and the request's id on span, when it records.
+func (l Labels) Annotate(span trace.Span, requestID string) {
+	if span == nil || !span.IsRecording() {
+		return
+	}
+	span.SetAttributes(attribute.String("abuseguard.action", l.Action), attribute.String("abuseguard.rule", l.Rule),
+		attribute.String("abuseguard.mode", l.Mode), attribute.String("abuseguard.reason", l.Reason),
+		attribute.String("abuseguard.route", l.Route), attribute.String("abuseguard.request_id", requestID))
+}
+
+// Access returns the access log line of v, labelled l, answered with
+// status and size bytes after latency.
+func (l Labels) Access(v *request.View, start time.Time, status int, latency time.Duration, bytes int64) telemetry.Access {
+	return telemetry.Access{
+		Time: start, RequestID: v.ID, TraceID: v.TraceID, ClientIP: v.ClientIP, Method: v.Method, Path: v.Path,
+		Route: l.Route, KeyID: v.Identity.KeyID, User: v.Identity.User,
+		Status: status, Latency: latency, Bytes: bytes,
+		Action: l.Action, Rule: l.Rule, Mode: l.Mode, Reason: l.Reason,
+	}
 }
 
 // Verdict records a decided request: its verified identity, what acted

@@ -19,7 +19,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/abuseguard/abuseguard/internal/engine"
@@ -291,57 +290,27 @@ func (p *Proxy) refuse(rec *recorder, x *exchange, prob *problem.Problem, start 
 	prob.RequestID = x.view.ID
 	problem.Write(rec, prob)
 	p.opts.Metrics.Refused.WithLabelValues(prob.Reason).Inc()
-	p.log(rec, x, "block", "", "", prob.Reason, start)
+	p.log(rec, x, opsmetrics.Unparsed(&x.view, prob.Reason), start)
 }
 
 // finish records the request and releases the verdict; prob is a refusal
 // on the way to the upstream (502, 504, 413), nil when there was none.
 func (p *Proxy) finish(rec *recorder, x *exchange, vd *engine.Verdict, prob *problem.Problem, start time.Time) {
-	action, reason := vd.Action.String(), vd.Reason
-	if reason == "" && vd.Allowlisted {
-		reason = "allowlisted"
-	}
+	l := p.ops.Decided(&x.view, vd)
 	if vd.Action == verdict.Allow && prob != nil {
 		p.opts.Metrics.Refused.WithLabelValues(prob.Reason).Inc()
-		reason = prob.Reason
+		l.Reason = prob.Reason
 	}
-	// A shadow rule that would have acted shows as action allow, mode
-	// shadow, with its rule and reason.
-	rule, mode := vd.Rule, ""
-	if vd.Would {
-		mode = verdict.Shadow.String()
-	} else if rule != "" {
-		mode = vd.Mode.String()
-	}
-	route := "unmatched"
-	if x.view.Route != nil {
-		route = x.view.Route.Name
-	}
-	p.opts.Metrics.Requests.WithLabelValues(route, action, rule, mode).Inc()
-	p.ops.Verdict(&x.view, vd, action, mode)
-	p.log(rec, x, action, rule, mode, reason, start)
+	p.log(rec, x, l, start)
 	vd.Finish(p.opts.Now())
 }
 
-func (p *Proxy) log(rec *recorder, x *exchange, action, rule, mode, reason string, start time.Time) {
-	route := ""
-	if x.view.Route != nil {
-		route = x.view.Route.Name
+func (p *Proxy) log(rec *recorder, x *exchange, l opsmetrics.Labels, start time.Time) {
+	l.Annotate(x.span, x.view.ID)
+	if p.opts.AccessLog != nil {
+		line := l.Access(&x.view, start, rec.status(), p.opts.Now().Sub(start), rec.bytes)
+		p.opts.AccessLog.Log(&line)
 	}
-	if x.span != nil && x.span.IsRecording() {
-		x.span.SetAttributes(attribute.String("abuseguard.action", action), attribute.String("abuseguard.rule", rule),
-			attribute.String("abuseguard.mode", mode), attribute.String("abuseguard.reason", reason),
-			attribute.String("abuseguard.route", route), attribute.String("abuseguard.request_id", x.view.ID))
-	}
-	if p.opts.AccessLog == nil {
-		return
-	}
-	p.opts.AccessLog.Log(&telemetry.Access{
-		Time: start, RequestID: x.view.ID, TraceID: x.view.TraceID, ClientIP: x.view.ClientIP, Method: x.view.Method, Path: x.view.Path,
-		Route: route, KeyID: x.view.Identity.KeyID, User: x.view.Identity.User,
-		Status: rec.status(), Latency: p.opts.Now().Sub(start), Bytes: rec.bytes,
-		Action: action, Rule: rule, Mode: mode, Reason: reason,
-	})
 }
 
 func (p *Proxy) requestID() string {
