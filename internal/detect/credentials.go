@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -166,9 +165,9 @@ type Credentials struct {
 	cfg   CredentialsConfig
 	h     Hasher
 	state *Table[credState]
-	// kinds holds what was seen of routes with no declared kind, by
-	// template hash, for InferKind.
-	kinds  *Table[credRouteKind]
+	// kinds holds what was seen of routes with no declared kind, for
+	// InferKind.
+	kinds  kindLearner
 	fail   [2]statusBits // by credKind
 	global credGlobal
 	// authSeen has a bit set for every auth-failure key that ever got a
@@ -245,7 +244,7 @@ func NewCredentials(cfg CredentialsConfig, h Hasher) *Credentials {
 		cfg.InferKinds = &on
 	}
 	d := &Credentials{cfg: cfg, h: h, state: NewTable[credState](cfg.MaxEntities, 3*cfg.Window),
-		kinds: NewTable[credRouteKind](cfg.MaxEntities/16+64, time.Hour)}
+		kinds: newKindLearner(h, cfg.MaxEntities/16+64)}
 	d.fail[credLogin] = newStatusBits(cfg.FailureStatuses)
 	d.fail[credVerify] = newStatusBits(cfg.VerifyFailureStatuses)
 	return d
@@ -328,76 +327,18 @@ func (d *Credentials) Response(v *request.View, o verdict.Outcome, s Sink) {
 	}
 }
 
-// credRouteKind is what the credentials detector has seen of a route
-// without a declared kind, for InferKind.
-type credRouteKind struct {
-	words  PathWords
-	n      uint64
-	status KindStatus
-	fields [fieldClasses]uint64
-}
-
 // inferredKind learns what v's route (a POST, PUT or PATCH with no
 // declared kind) is from its path words, its body fields and the status
-// it answered (InferKind, the classifier route learning uses too), and
-// returns the kind its attempts count as and its name in evidence:
-// credLogin or credVerify, whichever InferKind finds more likely once it
-// finds either at all (one refusal of credentials is enough), else
-// credOther. A route is counted from its first clue on. A path no route matched is known by its inferred template,
-// so /v2/orders/123/confirm and /v2/orders/456/confirm are one route.
+// it answered (kindLearner, InferKind: the classifier route learning uses
+// too), and returns the kind its attempts count as and its name in
+// evidence: credLogin or credVerify, whichever InferKind finds more likely
+// once it finds either at all (one refusal of credentials is enough), else
+// credOther.
 func (d *Credentials) inferredKind(v *request.View, status int) (int, string) {
-	if !isPost(v.Method) {
+	_, conf, ok := d.kinds.observe(v, status)
+	if !ok {
 		return credOther, ""
 	}
-	if v.GraphQL.Parsed {
-		return credOther, "" // GraphQL: its 400s are query errors, not codes refused
-	}
-	var t uint64
-	var hasID bool
-	path := v.Path
-	if v.Route != nil {
-		t, path, hasID = d.h.String(nsCredRoute, v.Route.Name), v.Route.Template, strings.Contains(v.Route.Template, "{")
-	} else {
-		_, t, hasID = inferredResource(d.h, v.Path)
-	}
-	// A route is remembered from its first clue (a refusal, a rejected
-	// code, an unknown identifier, a telling body field); until then
-	// successes keep no state.
-	var clue bool
-	switch status {
-	case 401, 403, 400, 404, 409, 422:
-		clue = true
-	default:
-		v.BodyFields.Each(func(name string) {
-			if c, _ := ClassifyField(name); c != FieldOther {
-				clue = true
-			}
-		})
-	}
-	if !clue {
-		if _, ok := d.kinds.Get(t); !ok {
-			return credOther, ""
-		}
-	}
-	var e KindEvidence
-	d.kinds.Update(t, v.Time.UnixNano(), func(k *credRouteKind) {
-		if k.n == 0 {
-			k.words = PathWordsOf(path)
-			k.words.First = [len(routeKinds)]string{} // substrings of a View's path: not kept
-		}
-		k.n++
-		k.status.Add(status)
-		var seen [fieldClasses]bool
-		v.BodyFields.Each(func(name string) {
-			if c, _ := ClassifyField(name); !seen[c] {
-				seen[c] = true
-				k.fields[c]++
-			}
-		})
-		e = KindEvidence{Method: v.Method, Words: k.words, HasID: hasID, N: k.n, Status: k.status,
-			Fields: KindFields{Counts: k.fields}}
-	})
-	_, conf := InferKind(&e)
 	login, verify := conf.Of(KindLogin), conf.Of(KindVerify)
 	switch {
 	case login > 0 && login >= verify:

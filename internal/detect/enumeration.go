@@ -50,6 +50,15 @@ type EnumerationConfig struct {
 	// DistinctThreshold and the pace are as on reset (default true; false
 	// counts only NotFoundStatuses there too).
 	SignupReveals *bool `yaml:"signup_reveals"`
+	// InferKinds counts a POST, PUT or PATCH route with no declared kind
+	// as a signup once InferKind finds it most likely one (by its path
+	// words, body fields and answers: a post to a collection naming an
+	// email or username answered 201 or 409), so account creation and
+	// enumeration through signup are seen without a routes section
+	// (default true; false turns it off). Reset routes are not inferred:
+	// an account lookup answering 404 is a code check to the credentials
+	// detector, which counts its distinct identifiers.
+	InferKinds *bool `yaml:"infer_kinds"`
 }
 
 // Enumeration detects account enumeration on routes of kind signup and
@@ -59,8 +68,10 @@ type EnumerationConfig struct {
 // trips it. On signup every answer tells (EnumerationConfig.SignupReveals):
 // a created account says the identifier was free, a conflict that it was
 // taken, so one entity signing up many identifiers is signalled whatever
-// the mix. Identifiers tried at a machine's pace (DistinctThreshold in
-// PaceWindow) weigh PaceWeight.
+// the mix. A POST, PUT or PATCH route with no declared kind that
+// InferKind finds most likely a signup is one (EnumerationConfig.InferKinds).
+// Identifiers tried at a machine's pace (DistinctThreshold in PaceWindow)
+// weigh PaceWeight.
 //
 // Known traps: an office or school signing many people up from one NAT
 // address without sessions to tell them apart (behind a shared address
@@ -71,6 +82,7 @@ type Enumeration struct {
 	cfg      EnumerationConfig
 	h        Hasher
 	state    *Table[enumState]
+	kinds    kindLearner // routes with no declared kind, for InferKinds
 	revealed statusBits
 }
 
@@ -95,12 +107,15 @@ func NewEnumeration(cfg EnumerationConfig, h Hasher) *Enumeration {
 	if cfg.NotFoundStatuses == nil {
 		cfg.NotFoundStatuses = []int{404, 409, 422}
 	}
+	on := true
 	if cfg.SignupReveals == nil {
-		on := true
 		cfg.SignupReveals = &on
 	}
+	if cfg.InferKinds == nil {
+		cfg.InferKinds = &on
+	}
 	return &Enumeration{cfg: cfg, h: h, state: NewTable[enumState](cfg.MaxEntities, 3*cfg.Window),
-		revealed: newStatusBits(cfg.NotFoundStatuses)}
+		kinds: newKindLearner(h, cfg.MaxEntities/16+64), revealed: newStatusBits(cfg.NotFoundStatuses)}
 }
 
 // Name returns "enumeration".
@@ -113,14 +128,26 @@ func (d *Enumeration) Request(*request.View, Sink) {}
 // signals each multiple of DistinctThreshold crossed while the revealing
 // share is at least MinRatio.
 func (d *Enumeration) Response(v *request.View, o verdict.Outcome, s Sink) {
-	if v.Route == nil || v.Subject == "" || (v.Route.Kind != "signup" && v.Route.Kind != "reset") {
+	if v.Subject == "" {
+		return
+	}
+	kind := ""
+	if v.Route != nil {
+		kind = v.Route.Kind
+	}
+	if kind == "" && *d.cfg.InferKinds {
+		if best, _, ok := d.kinds.observe(v, o.Status); ok && best == KindSignup {
+			kind = KindSignup
+		}
+	}
+	if kind != KindSignup && kind != KindReset {
 		return
 	}
 	revealed := d.revealed.has(o.Status)
 	if !revealed && (o.UpstreamError || o.Status >= 500 || o.Status == 429 || o.Status == 0) {
 		return // the upstream said nothing about the identifier
 	}
-	revealed = revealed || (v.Route.Kind == KindSignup && *d.cfg.SignupReveals)
+	revealed = revealed || (kind == KindSignup && *d.cfg.SignupReveals)
 	now, w, cfg := v.Time.UnixNano(), d.cfg.Window, &d.cfg
 	id := d.h.String(nsEnumID, v.Subject)
 	var n int
@@ -142,8 +169,11 @@ func (d *Enumeration) Response(v *request.View, o verdict.Outcome, s Sink) {
 	if n == 0 {
 		return
 	}
-	weight, pace := cfg.Weight, ""
-	if v.Route.Kind == KindSignup && *cfg.SignupReveals {
+	weight, pace, what := cfg.Weight, "", kind
+	if v.Route == nil || v.Route.Kind == "" {
+		what += " (inferred)"
+	}
+	if kind == KindSignup && *cfg.SignupReveals {
 		pace = " (on signup every answer does)"
 	}
 	if recent >= cfg.DistinctThreshold-1 {
@@ -151,16 +181,20 @@ func (d *Enumeration) Response(v *request.View, o verdict.Outcome, s Sink) {
 	}
 	s.Emit(Signal{Detector: d.Name(), Entity: Subject(v), Weight: weight, Severity: Medium, Evidence: Evidence{
 		Summary: fmt.Sprintf("%.0f distinct identifiers tried on %s in %v, %.0f%% of answers revealing existence%s",
-			ids, v.Route.Kind, w, 100*ratio, pace),
+			ids, what, w, 100*ratio, pace),
 		Count: ids, Threshold: cfg.DistinctThreshold, Window: w, RequestID: v.ID,
 	}})
 }
 
-// Sweep drops entities idle for three windows.
-func (d *Enumeration) Sweep(now int64) { d.state.Sweep(now) }
+// Sweep drops entities idle for three windows and routes idle for an hour.
+func (d *Enumeration) Sweep(now int64) {
+	d.state.Sweep(now)
+	d.kinds.Sweep(now)
+}
 
-// Stats returns the size and churn of the per-entity state.
-func (d *Enumeration) Stats() TableStats { return d.state.Stats() }
+// Stats returns the size and churn of the per-entity state and the
+// routes learned.
+func (d *Enumeration) Stats() TableStats { return tableStatsSum(d.state.Stats(), d.kinds.Stats()) }
 
 var (
 	_ Detector = (*Enumeration)(nil)

@@ -3,6 +3,7 @@ package detect
 import (
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,6 +104,53 @@ func TestEnumerationSignupCrowds(t *testing.T) {
 			}
 			if len(s.got) != 0 {
 				t.Fatalf("%d signals, want none: %+v", len(s.got), s.got[0])
+			}
+		})
+	}
+}
+
+// TestEnumerationInfersSignup checks that a signup nobody declared is
+// found by its answers: a post to a collection naming an email, answered
+// 201 for most and 409 for a few, is a signup to the detector, so one
+// client signing up many identifiers on it is signalled as on a declared
+// signup; not with InferKinds off, and not on a route answering every
+// email alike (a reset that leaks nothing).
+func TestEnumerationInfersSignup(t *testing.T) {
+	off := false
+	for _, tc := range []struct {
+		name   string
+		cfg    EnumerationConfig
+		status func(i int) int
+		want   bool
+	}{
+		{"created, a few taken", EnumerationConfig{}, func(i int) int {
+			if i%6 == 5 {
+				return 409
+			}
+			return 201
+		}, true},
+		{"created, a few taken, infer_kinds off", EnumerationConfig{InferKinds: &off}, func(i int) int {
+			if i%6 == 5 {
+				return 409
+			}
+			return 201
+		}, false},
+		{"answered 204 alike", EnumerationConfig{}, func(int) int { return 204 }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := NewEnumeration(tc.cfg, NewHasher())
+			s := &signals{}
+			for i := range 20 {
+				v := &request.View{ID: "r" + strconv.Itoa(i), Time: enumerationT0.Add(time.Duration(i) * 400 * time.Millisecond),
+					ClientIP: netip.MustParseAddr("203.0.113.73"), Method: "POST", Path: "/v1/members", Subject: "s_e" + strconv.Itoa(i)}
+				v.BodyFields.SetNames([]string{"email"})
+				d.Response(v, verdict.Outcome{Status: tc.status(i)}, s)
+			}
+			if got := len(s.got) > 0; got != tc.want {
+				t.Fatalf("signals %+v, want some: %v", s.got, tc.want)
+			}
+			if tc.want && !strings.Contains(s.got[0].Evidence.Summary, "signup (inferred)") {
+				t.Errorf("evidence %q, want it to name an inferred signup", s.got[0].Evidence.Summary)
 			}
 		})
 	}

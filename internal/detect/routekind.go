@@ -112,12 +112,22 @@ func PathWordsOf(path string) PathWords {
 // KindStatus counts a route's answers by what their status says.
 type KindStatus struct {
 	OK, Redirect, Denied, NotFound, Invalid, Limited, ServerError, Other uint64
+	// Created counts the 201s among OK, Conflict the 409s among Invalid:
+	// a post that creates what it names, or finds it exists already.
+	Created, Conflict uint64
 }
 
 // Add counts one answer: 2xx ok, 3xx redirect, 401/403 denied (refused
 // credentials), 404 not found (unknown identifiers), 400/409/422 invalid
-// (rejected codes or input), 429 limited, 5xx server error.
+// (rejected codes or input), 429 limited, 5xx server error; 201 is also
+// created, 409 also a conflict.
 func (s *KindStatus) Add(status int) {
+	switch status {
+	case 201:
+		s.Created++
+	case 409:
+		s.Conflict++
+	}
 	switch {
 	case status >= 200 && status < 300:
 		s.OK++
@@ -263,11 +273,13 @@ const (
 	clueNotFound
 	clueNeverServed
 	clueGraphQLDocument
+	clueCreated
 )
 
 // InferKind weighs e's clues (path words, body fields, query parameters,
 // status semantics: 401/403 on credentials, 400/409/422 and 404 on codes
-// and identifiers) and returns the kind each supports, by confidence.
+// and identifiers, 201 or 409 on a collection post naming a user: a
+// signup) and returns the kind each supports, by confidence.
 // Each clue adds its weight w as 1-(1-c)(1-w), so agreeing clues tend to
 // 1 without passing it; login, reset, signup and verify are form posts,
 // so on other methods their clues weigh less. Conf holds the confidence
@@ -408,6 +420,16 @@ func kindClues(e *KindEvidence) (clues [16]kindClue, n int) {
 		}
 		add(KindVerify, w, clueInvalid)
 	}
+	if posts && !e.HasID && user > 0 && (st.Created > 0 || st.Conflict > 0) {
+		// A post to a collection naming an email or username that is
+		// answered 201 Created, or 409 Conflict (it exists already),
+		// creates accounts: a signup; most answers so, a strong clue.
+		w := 0.3
+		if frac(st.Created+st.Conflict) >= 0.5 {
+			w = 0.5
+		}
+		add(KindSignup, w, clueCreated)
+	}
 	if posts && st.NotFound > 0 && (e.HasID || st.OK > 0) {
 		add(KindVerify, 0.15, clueNotFound) // unknown identifiers or codes looked up
 	}
@@ -451,6 +473,8 @@ func (e *KindEvidence) clueText(cl kindClue) string {
 		return fmt.Sprintf("404 on %d of %d (unknown identifiers)", e.Status.NotFound, e.N)
 	case clueGraphQLDocument:
 		return fmt.Sprintf("a GraphQL document in %d of %d", e.GraphQL, e.N)
+	case clueCreated:
+		return fmt.Sprintf("201 on %d and 409 on %d of %d beside %s (accounts created, or existing)", e.Status.Created, e.Status.Conflict, e.N, fields(FieldUser))
 	case clueNeverServed:
 		return fmt.Sprintf("404 on %d of %d, never served", e.Status.NotFound, e.N)
 	}

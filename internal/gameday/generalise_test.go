@@ -30,15 +30,13 @@ var generalisationShortfalls = map[string]map[string]string{
 		"scraping-slow": "never: 90 addresses, UUID ids: no id walk for the walk checks or walk campaigns to see",
 	},
 	"tickets/defaults": {
-		"target:median_time_to_mitigate_s": "6.7 s: the shortfalls below",
-		"account-enumeration":              "signup not inferred (no kind word in /api/v3/accounts, an email alone reads as a reset), so the enumeration detector never sees it: automation at 11.5 s",
-		"honeypot":                         "never: /api/v3/ops/replay-queue has no decoy word and is not declared",
-		"leaked-key":                       "never: X-Auth-Token is not read as a key, so the key is never seen from 50 addresses",
-		"promo-bruteforce":                 "not inferred a code check (no kind word in /api/v3/carts/current/discount, discount_code not a code field name): automation, 11.2 s",
-		"scraping-fast":                    "UUID ids have no order to walk: automation, 27.8 s",
-		"scraping-slow":                    "never: UUID ids",
-		"token-churn":                      "X-Auth-Token keys unread: caught by 401s on any path, 6.7 s",
-		"partner-batch":                    "borderline: 0 or 3 of 1200 throttled (never blocked) by volumetric between runs: its key is unread, so its 20/s is judged by its address",
+		"honeypot":         "never: /api/v3/ops/replay-queue has no decoy word and is not declared",
+		"leaked-key":       "never: X-Auth-Token is not read as a key, so the key is never seen from 50 addresses",
+		"promo-bruteforce": "not inferred a code check (no kind word in /api/v3/carts/current/discount, discount_code not a code field name): automation, 11.2 s",
+		"scraping-fast":    "UUID ids have no order to walk: automation, 27.8 s",
+		"scraping-slow":    "never: UUID ids",
+		"token-churn":      "X-Auth-Token keys unread: caught by 401s on any path, 6.7 s",
+		"partner-batch":    "borderline: 0 or 3 of 1200 throttled (never blocked) by volumetric between runs: its key is unread, so its 20/s is judged by its address",
 	},
 }
 
