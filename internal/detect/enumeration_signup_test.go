@@ -155,3 +155,26 @@ func TestEnumerationInfersSignup(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkEnumerationResponse is one answered post naming an identifier:
+// on a declared reset route, and on a route no declared kind covers, which
+// the detector learns the kind of (InferKinds) before it counts.
+func BenchmarkEnumerationResponse(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		route *request.Route
+	}{{"declared", enumerationReset}, {"inferred", nil}} {
+		b.Run(bc.name, func(b *testing.B) {
+			d := NewEnumeration(EnumerationConfig{}, NewHasher())
+			s := &signals{}
+			v := &request.View{ID: "r1", ClientIP: netip.MustParseAddr("198.51.100.50"), Method: "POST", Path: "/v1/members",
+				Route: bc.route, Subject: "s_me"}
+			v.BodyFields.SetNames([]string{"email"})
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				v.Time = enumerationT0.Add(time.Duration(i) * time.Second)
+				d.Response(v, verdict.Outcome{Status: 201}, s)
+			}
+		})
+	}
+}
