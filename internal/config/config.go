@@ -153,9 +153,16 @@ type Session struct {
 
 // APIKey locates API keys in requests and describes the known ones.
 type APIKey struct {
-	Header       string `yaml:"header"`
-	Query        string `yaml:"query"`
-	RequireKnown bool   `yaml:"require_known"`
+	// Header is the one header carrying keys, the operator's choice; ""
+	// reads Headers.
+	Header string `yaml:"header"`
+	// Headers are the headers read for a key when Header is "", the first
+	// present wins; unset (nil): request.DefaultKeyHeaders (X-API-Key,
+	// Api-Key, X-Auth-Token, X-Access-Token, and Authorization under a key
+	// scheme: Token, ApiKey, Key, Basic with an empty password); []: none.
+	Headers      []string `yaml:"headers"`
+	Query        string   `yaml:"query"`
+	RequireKnown bool     `yaml:"require_known"`
 	// Bearer reads keys from "Authorization: Bearer KEY" too: a token that
 	// is not a JWT is a key (hashed without the scheme); a JWT is verified
 	// under jwt, else it is the session. Unset (nil), it is on unless jwt

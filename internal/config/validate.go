@@ -301,6 +301,14 @@ func (v *validator) identity() {
 	if h := id.APIKey.Header; h != "" && !headerPattern.MatchString(h) {
 		v.fail("identity.api_key.header", "%q is not a header name", h)
 	}
+	for i, h := range id.APIKey.Headers {
+		if !headerPattern.MatchString(h) {
+			v.fail(fmt.Sprintf("identity.api_key.headers[%d]", i), "%q is not a header name", h)
+		}
+	}
+	if id.APIKey.Header != "" && len(id.APIKey.Headers) > 0 {
+		v.fail("identity.api_key.headers", "set header (one header) or headers (a list), not both")
+	}
 	if id.APIKey.KnownAfter < 0 {
 		v.fail("identity.api_key.known_after", "must be 0 (off) or more, not %d", id.APIKey.KnownAfter)
 	}

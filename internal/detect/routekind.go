@@ -43,6 +43,9 @@ var kindWords = map[string]string{
 	"verify": KindVerify, "verification": KindVerify, "otp": KindVerify, "mfa": KindVerify, "2fa": KindVerify,
 	"totp": KindVerify, "coupon": KindVerify, "coupons": KindVerify, "promo": KindVerify, "voucher": KindVerify,
 	"vouchers": KindVerify, "redeem": KindVerify, "giftcard": KindVerify, "pin": KindVerify, "confirm": KindVerify,
+	"discount": KindVerify, "discounts": KindVerify, "giftcards": KindVerify, "gift-card": KindVerify,
+	"gift-cards": KindVerify, "gift_card": KindVerify, "gift_cards": KindVerify, "promos": KindVerify,
+	"promotion-code": KindVerify, "promotion-codes": KindVerify, "promotion_code": KindVerify, "promotion_codes": KindVerify,
 	"graphql": KindGraphQL, "gql": KindGraphQL,
 	"search": KindSearch, "find": KindSearch, "lookup": KindSearch, "autocomplete": KindSearch, "suggest": KindSearch,
 	"admin": KindDecoy, "wp-admin": KindDecoy, "wp-login.php": KindDecoy, "phpmyadmin": KindDecoy, ".env": KindDecoy,
@@ -179,6 +182,9 @@ var (
 // telling), FieldOther and -1 for a name that says nothing. A secret is
 // what request.IsSecretField says, except a PIN, which alone is a code
 // (a PIN beside a username is still read as a code check, not a login).
+// A name in none of the lists is read by its words (FieldWords:
+// discount_code, giftCardNumber, otp-attempt), ranked after the listed
+// names; see classifyWords.
 func ClassifyField(name string) (FieldClass, int) {
 	for _, c := range [...]FieldClass{FieldUser, FieldCode, FieldProfile} {
 		for i, n := range classNames[c] {
@@ -196,7 +202,153 @@ func ClassifyField(name string) (FieldClass, int) {
 	if strings.EqualFold(name, "variables") || strings.EqualFold(name, "operationName") {
 		return FieldGraphQL, 0
 	}
+	if c := classifyWords(name); c != FieldOther {
+		return c, len(classNames[c]) + 1
+	}
 	return FieldOther, -1
+}
+
+// Field name words by what they say (classifyWords).
+var (
+	// codeWords make a code field wherever they are in the name.
+	codeWords = []string{"coupon", "promo", "promocode", "voucher", "otp", "totp", "hotp", "passcode", "giftcard", "redemption"}
+	// codeHeads make a code field as the name's last word, unless a
+	// word before says what kind of public code it is (codeNotSecret).
+	codeHeads = []string{"code", "pin"}
+	// codeNotSecret are the words of codes anyone may know: places,
+	// languages, currencies, products, statuses (country_code,
+	// postalCode, product_code, error_code): looked up, not guessed.
+	codeNotSecret = []string{
+		"country", "postal", "post", "zip", "currency", "language", "lang", "locale", "region", "state",
+		"province", "city", "area", "dial", "dialing", "calling", "airport", "iata", "icao", "station", "timezone",
+		"product", "item", "sku", "article", "bar", "barcode", "qr", "hs", "tax", "vat", "color", "colour",
+		"size", "status", "error", "response", "reason", "http", "result", "source", "category", "class", "type",
+	}
+	// userWords make a user field wherever they are in the name.
+	userWords = []string{"email", "username", "login", "phone"}
+	// secretHeads make a secret field as the name's last word
+	// (new_password, userPassword), unless the name also says confirm
+	// (a signup's confirmation: a profile field).
+	secretHeads = []string{"password", "passwd", "pwd"}
+)
+
+// classifyWords returns what the words of a field name (FieldWords) say it
+// holds, FieldOther when they say nothing:
+//
+//   - a code: a word among coupon, promo, voucher, otp, totp, passcode,
+//     giftcard, or "gift" then "card" (gift_card_number), or the last word
+//     code or pin (discount_code, verificationCode, gift_pin) without a
+//     word of a code anyone may know before it (country_code,
+//     product_code, status_code: codeNotSecret);
+//   - a user: a word among email, username, login, phone (user_email,
+//     phoneNumber, login_id);
+//   - a secret: the last word password, passwd or pwd (new_password), a
+//     profile field when a word is confirm or confirmation
+//     (confirmPassword);
+//   - a profile field: the last word name (first_name, displayName).
+//
+// "token" is a code only as the whole name (ClassifyField's list):
+// csrf_token, refresh_token and device_token are not codes anyone
+// guesses.
+func classifyWords(name string) FieldClass {
+	var buf [maxFieldWords]string
+	words := buf[:FieldWords(name, &buf)]
+	if len(words) < 2 {
+		return FieldOther // one word: the lists above were its chance
+	}
+	has := inList
+	last := words[len(words)-1]
+	public, confirm := false, false
+	for i, w := range words {
+		switch {
+		case has(codeWords, w):
+			return FieldCode
+		case strings.EqualFold(w, "gift") && i+1 < len(words) && strings.EqualFold(words[i+1], "card"):
+			return FieldCode
+		case i < len(words)-1 && has(codeNotSecret, w):
+			public = true
+		case strings.EqualFold(w, "confirm") || strings.EqualFold(w, "confirmation"):
+			confirm = true
+		}
+	}
+	switch {
+	case has(codeHeads, last) && !public:
+		return FieldCode
+	case has(secretHeads, last) || (confirm && anyInList(words, secretHeads)):
+		if confirm {
+			return FieldProfile
+		}
+		return FieldSecret
+	}
+	for _, w := range words {
+		if has(userWords, w) {
+			return FieldUser
+		}
+	}
+	if strings.EqualFold(last, "name") {
+		return FieldProfile
+	}
+	return FieldOther
+}
+
+// inList reports whether w is in list, case-insensitively.
+func inList(list []string, w string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// anyInList reports whether any of words is in list, case-insensitively.
+func anyInList(words, list []string) bool {
+	for _, w := range words {
+		if inList(list, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxFieldWords bounds the words FieldWords splits a name into.
+const maxFieldWords = 8
+
+// FieldWords splits a field name into its words, as substrings of name
+// (it allocates nothing): at '_', '-', '.' and ' ' (snake, kebab and
+// dotted case), and at camelCase boundaries: a lower-case letter or
+// digit then an upper-case one (giftCard), and the last of a run of
+// upper-case letters before a lower-case one (OTPCode: OTP, Code). It
+// fills out with at most maxFieldWords words (further ones are dropped)
+// and returns how many.
+func FieldWords(name string, out *[maxFieldWords]string) int {
+	n, start := 0, -1
+	emit := func(end int) {
+		if start >= 0 && end > start && n < len(out) {
+			out[n] = name[start:end]
+			n++
+		}
+		start = -1
+	}
+	isUpper := func(c byte) bool { return 'A' <= c && c <= 'Z' }
+	isLower := func(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '_' || c == '-' || c == '.' || c == ' ':
+			emit(i)
+			continue
+		case start >= 0 && isUpper(c) && isLower(name[i-1]):
+			emit(i) // giftCard
+		case start >= 0 && isUpper(c) && i > start && isUpper(name[i-1]) && i+1 < len(name) && 'a' <= name[i+1] && name[i+1] <= 'z':
+			emit(i) // OTPCode
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	emit(len(name))
+	return n
 }
 
 // IsSearchParam reports whether a query parameter's name is a search's

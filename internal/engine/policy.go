@@ -140,6 +140,7 @@ func (p *Policy) identifier(c *config.Config) (*request.Identifier, error) {
 	id := c.Identity
 	opts := request.IdentifierOptions{
 		KeyHeader:      id.APIKey.Header,
+		KeyHeaders:     id.APIKey.Headers,
 		KeyQuery:       id.APIKey.Query,
 		RequireKnown:   id.APIKey.RequireKnown,
 		KeyBearer:      id.BearerKeys(),

@@ -23,7 +23,16 @@ type KeyInfo struct {
 
 // IdentifierOptions configures an Identifier.
 type IdentifierOptions struct {
-	KeyHeader    string               // header carrying the API key, "" for none
+	// KeyHeader is the one header carrying the API key, an operator's
+	// explicit choice; "" reads KeyHeaders instead.
+	KeyHeader string
+	// KeyHeaders are the headers read for an API key when KeyHeader is
+	// "", the first present wins; nil means DefaultKeyHeaders, an empty
+	// non-nil slice none. "Authorization" among them reads a key by its
+	// scheme (AuthorizationKey): "Token KEY", "ApiKey KEY", "Key KEY" or
+	// "Basic" with an empty password or user; its Bearer tokens are
+	// KeyBearer's. A key's id is the same whichever header carried it.
+	KeyHeaders   []string
 	KeyQuery     string               // query parameter carrying the API key, "" for none
 	Keys         map[[32]byte]KeyInfo // known keys by SHA-256 of the key
 	RequireKnown bool                 // refuse keys not in Keys
@@ -49,6 +58,12 @@ type IdentifierOptions struct {
 	BearerSession bool
 }
 
+// DefaultKeyHeaders are the headers common APIs carry keys in, read when
+// identity.api_key names no header: X-API-Key (most gateways), Api-Key,
+// X-Auth-Token, X-Access-Token, and Authorization under a key scheme
+// (AuthorizationKey).
+var DefaultKeyHeaders = []string{"X-API-Key", "Api-Key", "X-Auth-Token", "X-Access-Token", "Authorization"}
+
 // DefaultSessionCookies are the session cookies of common web frameworks,
 // read when identity.session names none.
 var DefaultSessionCookies = []string{
@@ -68,6 +83,17 @@ type Identifier struct {
 func NewIdentifier(opts IdentifierOptions) *Identifier {
 	opts.KeyHeader = textproto.CanonicalMIMEHeaderKey(opts.KeyHeader) // looked up without re-canonicalising
 	opts.SessionHeader = textproto.CanonicalMIMEHeaderKey(opts.SessionHeader)
+	if opts.KeyHeaders == nil {
+		opts.KeyHeaders = DefaultKeyHeaders
+	}
+	headers := make([]string, 0, len(opts.KeyHeaders))
+	for _, h := range opts.KeyHeaders {
+		headers = append(headers, textproto.CanonicalMIMEHeaderKey(h))
+	}
+	if opts.KeyHeader != "" {
+		headers = nil // the operator named the one header
+	}
+	opts.KeyHeaders = headers
 	if opts.SessionCookies == nil {
 		opts.SessionCookies = DefaultSessionCookies
 	}
@@ -90,8 +116,9 @@ func (id *Identifier) Identify(h Header, rawQuery string, out *Identity) *proble
 	if sess := id.session(h); sess != "" {
 		out.Session = id.SessionID(sess)
 	}
-	key := id.apiKey(h, rawQuery)
-	token, hasToken := bearerToken(h)
+	key, schemeKey := id.apiKey(h, rawQuery)
+	auth := h.Get("Authorization")
+	token, hasToken := bearerToken(auth)
 	if hasToken && id.opts.KeyBearer && !IsJWT(token) {
 		if key == "" {
 			key = token
@@ -103,8 +130,19 @@ func (id *Identifier) Identify(h Header, rawQuery string, out *Identity) *proble
 			return prob
 		}
 	}
-	if hasToken && id.opts.JWT == nil && id.opts.BearerSession && out.Session == "" {
-		out.Session = id.SessionID(token)
+	if id.opts.BearerSession && out.Session == "" {
+		switch {
+		case hasToken && id.opts.JWT == nil:
+			out.Session = id.SessionID(token)
+		case !hasToken && !schemeKey:
+			// A token under a key scheme that was not read as the key
+			// (JWT-shaped, or Authorization is not a key header here)
+			// is a signed-in client's, like a bearer token nothing
+			// else reads.
+			if t := schemeToken(auth); t != "" {
+				out.Session = id.SessionID(t)
+			}
+		}
 	}
 	if id.opts.JWT == nil || !hasToken {
 		return nil
@@ -145,14 +183,77 @@ func (id *Identifier) IdentifyKey(key string, out *Identity) *problem.Problem {
 	return nil
 }
 
-// bearerToken returns the token of an "Authorization: Bearer TOKEN"
-// header, and whether there is one.
-func bearerToken(h Header) (string, bool) {
-	auth := h.Get("Authorization")
+// bearerToken returns the token of an Authorization header's value
+// "Bearer TOKEN", and whether it is one.
+func bearerToken(auth string) (string, bool) {
 	if len(auth) < 7 || !strings.EqualFold(auth[:7], "bearer ") {
 		return "", false
 	}
 	return strings.TrimSpace(auth[7:]), true
+}
+
+// schemeToken returns the credential of an Authorization header's value
+// under a key scheme, "Token", "ApiKey", "Api-Key" or "Key" (in any case),
+// or "" for another scheme or none.
+func schemeToken(auth string) string {
+	scheme, cred, ok := strings.Cut(auth, " ")
+	if !ok {
+		return ""
+	}
+	switch {
+	case strings.EqualFold(scheme, "token"), strings.EqualFold(scheme, "apikey"),
+		strings.EqualFold(scheme, "api-key"), strings.EqualFold(scheme, "key"):
+		return strings.TrimSpace(cred)
+	}
+	return ""
+}
+
+// maxBasicCredentials bounds the base64 of "Basic" credentials
+// AuthorizationKey decodes: a key and a colon.
+const maxBasicCredentials = 512
+
+// AuthorizationKey returns the API key an Authorization header's value
+// carries under a key scheme, "" when it carries none:
+//
+//   - "Token KEY", "ApiKey KEY", "Api-Key KEY", "Key KEY" (Django REST
+//     framework, Elasticsearch and others): KEY, unless it is shaped
+//     like a JWT (IsJWT), which is a signed-in user's token;
+//   - "Basic base64(KEY:)" or "Basic base64(:KEY)", a key sent as the
+//     user name (or password) with the other part empty (Stripe and
+//     others): KEY. A user name with a password is a person's sign-in,
+//     not a key.
+//
+// "Bearer" is not a key scheme here: IdentifierOptions.KeyBearer decides
+// for bearer tokens.
+func AuthorizationKey(auth string) string {
+	if t := schemeToken(auth); t != "" {
+		if IsJWT(t) {
+			return ""
+		}
+		return t
+	}
+	if len(auth) < 6 || !strings.EqualFold(auth[:6], "basic ") {
+		return ""
+	}
+	enc := strings.TrimSpace(auth[6:])
+	if enc == "" || len(enc) > maxBasicCredentials {
+		return ""
+	}
+	var buf [maxBasicCredentials]byte
+	n, err := base64.StdEncoding.Decode(buf[:], []byte(enc))
+	if err != nil {
+		return ""
+	}
+	user, pass, ok := strings.Cut(string(buf[:n]), ":")
+	switch {
+	case !ok:
+		return ""
+	case pass == "" && user != "":
+		return user
+	case user == "" && pass != "":
+		return pass
+	}
+	return ""
 }
 
 // IsJWT reports whether token is shaped like a JWT in compact form: a
@@ -195,21 +296,42 @@ func IsJWT(token string) bool {
 	return false
 }
 
-func (id *Identifier) apiKey(h Header, rawQuery string) string {
+// apiKey returns the raw key of a request: the key header's value (or
+// the first of the key headers present), else the key query parameter's;
+// fromScheme is set when the key came from Authorization under a key
+// scheme (AuthorizationKey).
+func (id *Identifier) apiKey(h Header, rawQuery string) (key string, fromScheme bool) {
 	if id.opts.KeyHeader != "" {
 		if k := h.Get(id.opts.KeyHeader); k != "" {
-			// An opaque key sent as "Authorization: Bearer KEY" (or any
-			// key header with that scheme) is the key without the scheme.
-			if len(k) > 7 && strings.EqualFold(k[:7], "bearer ") {
-				k = strings.TrimSpace(k[7:])
+			return withoutBearer(k), false
+		}
+	}
+	for _, name := range id.opts.KeyHeaders {
+		k := h.Get(name)
+		switch {
+		case k == "":
+		case name == "Authorization":
+			if k = AuthorizationKey(k); k != "" {
+				return k, true
 			}
-			return k
+		default:
+			return withoutBearer(k), false
 		}
 	}
 	if id.opts.KeyQuery != "" && rawQuery != "" {
-		return queryValue(rawQuery, id.opts.KeyQuery)
+		return queryValue(rawQuery, id.opts.KeyQuery), false
 	}
-	return ""
+	return "", false
+}
+
+// withoutBearer returns a key header's value without a "Bearer " scheme:
+// an opaque key sent as "Authorization: Bearer KEY" (or any key header
+// with that scheme) is the key without the scheme.
+func withoutBearer(k string) string {
+	if len(k) > 7 && strings.EqualFold(k[:7], "bearer ") {
+		return strings.TrimSpace(k[7:])
+	}
+	return k
 }
 
 // session returns the raw session id of a request: the session header's
