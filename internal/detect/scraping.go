@@ -58,6 +58,24 @@ type ScrapingConfig struct {
 	PageThreshold float64 `yaml:"page_threshold"`
 	// PageWeight is the risk points of the pagination signal (default 30).
 	PageWeight float64 `yaml:"page_weight"`
+	// HarvestWindow is the short window of the item-harvest check
+	// (default 5s): the distinct ids are counted over one to two of
+	// its tumbling windows, so 30 ids in it are a pace of 3 to 6 items
+	// a second, which no person reading items keeps up.
+	HarvestWindow time.Duration `yaml:"harvest_window"`
+	// HarvestThreshold is the distinct resource ids one entity may read
+	// in HarvestWindow, when they are nearly all it reads (HarvestShare),
+	// before the item-harvest signal (default 30): ids in any order, so
+	// random ids (UUIDs) count as numbers do.
+	HarvestThreshold float64 `yaml:"harvest_threshold"`
+	// HarvestShare is the least share (0-1) of the entity's reads in
+	// HarvestWindow that are distinct ids for the item-harvest check
+	// (default 0.9): a client that only ever fetches item pages, never a
+	// listing, a search, its account or an asset.
+	HarvestShare float64 `yaml:"harvest_share"`
+	// HarvestWeight is the risk points of the item-harvest signal
+	// (default 40).
+	HarvestWeight float64 `yaml:"harvest_weight"`
 }
 
 // Scraping detects catalog scraping and crawling by one entity
@@ -83,6 +101,9 @@ type Scraping struct {
 type scrapingState struct {
 	ids, pages                                Distinct
 	total, static, html                       Window
+	harvestIDs                                Distinct // ids in HarvestWindow
+	harvestReads                              Window   // reads in HarvestWindow
+	harvestSteps                              Steps
 	last, lo, hi                              uint64 // the last numeric id and the range the walk covers
 	lastAt, runAt                             int64  // the last id's time and the walk's start
 	run                                       uint32
@@ -93,8 +114,9 @@ type scrapingState struct {
 // scrapingFired is what one request's update crossed, for emitting after
 // the table lock is released.
 type scrapingFired struct {
-	ids, static, run, pages             int
+	ids, static, run, pages, harvest    int
 	nIDs, total, assets, pagesN, runLen float64
+	harvested, reads                    float64
 	lo, hi                              uint64
 }
 
@@ -129,6 +151,10 @@ func NewScraping(cfg ScrapingConfig, h Hasher) *Scraping {
 	}
 	cfg.PageThreshold = orDefault(cfg.PageThreshold, 50)
 	cfg.PageWeight = orDefault(cfg.PageWeight, 30)
+	cfg.HarvestWindow = orDefault(cfg.HarvestWindow, 5*time.Second)
+	cfg.HarvestThreshold = orDefault(cfg.HarvestThreshold, 30)
+	cfg.HarvestShare = orDefault(cfg.HarvestShare, 0.9)
+	cfg.HarvestWeight = orDefault(cfg.HarvestWeight, 40)
 	return &Scraping{cfg: cfg, h: h, state: NewTable[scrapingState](cfg.MaxEntities, 3*cfg.Window)}
 }
 
@@ -186,6 +212,18 @@ func (d *Scraping) Request(v *request.View, s Sink) {
 			r.nIDs = st.ids.Count(now, w)
 			r.ids = st.idSteps.Cross(r.nIDs, cfg.Threshold)
 		}
+		if cfg.HarvestThreshold > 0 {
+			// Item harvest: many distinct ids in a short window, and
+			// nearly nothing else. Distinct covers one to two tumbling
+			// windows, so the reads are counted over the same span.
+			hw := cfg.HarvestWindow
+			st.harvestReads.Add(now, hw, 1)
+			if hasID {
+				st.harvestIDs.Add(now, hw, idHash)
+			}
+			r.harvested, r.reads = st.harvestIDs.Count(now, hw), st.harvestReads.Span(now, hw)
+			r.harvest = crossWhile(&st.harvestSteps, r.harvested >= cfg.HarvestShare*r.reads, r.harvested, cfg.HarvestThreshold)
+		}
 		if numeric {
 			diff := id - st.last
 			if id < st.last {
@@ -214,13 +252,19 @@ func (d *Scraping) Request(v *request.View, s Sink) {
 			r.pages = st.pageSteps.Cross(r.pagesN, cfg.PageThreshold)
 		}
 	})
-	if r.ids+r.static+r.run+r.pages == 0 {
+	if r.ids+r.static+r.run+r.pages+r.harvest == 0 {
 		return
 	}
 	e := Subject(v)
 	if r.ids > 0 {
 		d.emit(s, v, e, cfg.Weight, Medium, r.nIDs, cfg.Threshold,
 			fmt.Sprintf("%.0f distinct resource ids in %v", r.nIDs, w))
+	}
+	if r.harvest > 0 {
+		s.Emit(Signal{Detector: d.Name(), Entity: e, Weight: cfg.HarvestWeight, Severity: High, Evidence: Evidence{
+			Summary: fmt.Sprintf("%.0f distinct resource ids in %v, %.0f%% of its %.0f reads: item pages and nothing else",
+				r.harvested, cfg.HarvestWindow, 100*min(1, r.harvested/r.reads), r.reads),
+			Count: r.harvested, Threshold: cfg.HarvestThreshold, Window: cfg.HarvestWindow, RequestID: v.ID}})
 	}
 	if r.static > 0 {
 		d.emit(s, v, e, cfg.StaticWeight, Low, r.total, cfg.MinRequests,

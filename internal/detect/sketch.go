@@ -29,6 +29,15 @@ func (w *Window) Count(now int64, width time.Duration) float64 {
 	return float64(c.cur) + float64(c.prev)*max(0, overlap)
 }
 
+// Span returns the events in the current and previous tumbling windows
+// at now, unweighted: the span a Distinct of the same width covers, so
+// the two can be compared.
+func (w *Window) Span(now int64, width time.Duration) float64 {
+	c := *w
+	c.roll(now, int64(width))
+	return float64(c.cur) + float64(c.prev)
+}
+
 func (w *Window) roll(now, width int64) {
 	switch {
 	case w.start == 0 || now-w.start >= 2*width:
