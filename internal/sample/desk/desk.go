@@ -182,7 +182,9 @@ func New(opts Options) *API {
 	m.HandleFunc("POST /api/billing/apply", a.apply)
 	m.HandleFunc("GET /api/conversations", a.conversations)
 	m.HandleFunc("GET /api/export/{what}", a.export)
-	m.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { page(w, 404, "The page you were looking for doesn't exist.") })
+	m.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		page(w, 404, "The page you were looking for doesn't exist.")
+	})
 	a.mux = m
 	return a
 }
