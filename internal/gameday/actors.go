@@ -2,12 +2,14 @@ package gameday
 
 import (
 	"crypto/sha1"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -92,6 +94,9 @@ func (c *client) productPath(id int) string {
 // "uuid:FMT" the version 5 UUID of fmt.Sprintf(FMT, n) in RFC 9562's URL
 // namespace (ids that look random yet are the same for every run).
 func productID(spelling string, n int) string {
+	if m, ok := strings.CutPrefix(spelling, "base62:"); ok {
+		return base62ID(m, n)
+	}
 	name, ok := strings.CutPrefix(spelling, "uuid:")
 	if !ok {
 		return fmt.Sprintf(spelling, n)
@@ -104,6 +109,25 @@ func productID(spelling string, n int) string {
 	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
 	x := hex.EncodeToString(u)
 	return x[:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
+}
+
+// base62ID is id n under the spelling "base62:M": n*M modulo 62^6 in 6
+// base62 digits (0-9, A-Z, a-z), the short unordered ids hash-id
+// libraries make; "" when M is not a number.
+func base62ID(multiplier string, n int) string {
+	const digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	const space = 62 * 62 * 62 * 62 * 62 * 62
+	m, err := strconv.ParseUint(multiplier, 10, 64)
+	if err != nil {
+		return ""
+	}
+	v := uint64(n) % space * (m % space) % space
+	var b [6]byte
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = digits[v%62]
+		v /= 62
+	}
+	return string(b[:])
 }
 
 // urlNamespace is RFC 9562's URL namespace, 6ba7b811-9dad-11d1-80b4-00c04fd430c8.
@@ -119,17 +143,32 @@ func (c *client) searchPath() string {
 	return c.api.Search + "?" + c.api.SearchParam + "=" + strings.ReplaceAll(searchWords[c.rng.IntN(len(searchWords))], " ", "+")
 }
 
-// signInBody is the sign-in request's body for an account and password.
-func (c *client) signInBody(user, password string) []byte {
-	kv := []string{c.api.LoginField, user, "password", password}
+// signInStep is the sign-in request for an account and password, as JSON or,
+// with api.login_form, as a form (a browser's asking for a page).
+func (c *client) signInStep(wait time.Duration, user, password string) Step {
+	kv := []string{c.api.LoginField, user, orDefault(c.api.PasswordField, "password"), password}
 	for k, v := range c.api.LoginExtra {
 		kv = append(kv, k, v)
 	}
-	return jsonBody(kv...)
+	if !c.api.LoginForm {
+		return c.step("POST", c.api.Login, wait, jsonBody(kv...))
+	}
+	f := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		f.Set(kv[i], kv[i+1])
+	}
+	extra := []string{"Content-Type", "application/x-www-form-urlencoded"}
+	if !c.app && c.header.Get("Sec-Fetch-Mode") != "" {
+		extra = append(extra, "Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "Sec-Fetch-Mode", "navigate")
+	}
+	return c.step("POST", c.api.Login, wait, []byte(f.Encode()), extra...)
 }
 
 // keyed returns the header pair that sends an API key.
 func (c *client) keyed(key string) []string {
+	if c.api.KeyBasic {
+		return []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(key+":"))}
+	}
 	return []string{c.api.KeyHeader, c.api.KeyPrefix + key}
 }
 
@@ -150,7 +189,7 @@ func (c *client) credential(token string) []string {
 // session cookie the API names, or {"token": ...}; "" when the sign-in
 // failed.
 func (c *client) tokenOf(a *Answer) string {
-	if a == nil || a.Status < 200 || a.Status > 299 {
+	if !signedInStatus(a) {
 		return ""
 	}
 	if c.api.SessionCookie != "" && !(c.app && c.api.AppToken) {
@@ -168,6 +207,10 @@ func (c *client) tokenOf(a *Answer) string {
 	tok, _ := body[orDefault(c.api.TokenField, "token")].(string)
 	return tok
 }
+
+// signedInStatus reports whether a sign-in answer a is a success: a 2xx,
+// or a 3xx (a form's redirect after it).
+func signedInStatus(a *Answer) bool { return a != nil && a.Status >= 200 && a.Status <= 399 }
 
 func orDefault(s, d string) string {
 	if s == "" {
@@ -255,10 +298,10 @@ func (b *browser) plan() {
 		if b.typo {
 			b.typo = false
 			b.pages--
-			b.queue = append(b.queue, b.step("POST", b.api.Login, wait, b.signInBody(user, password+"x")))
+			b.queue = append(b.queue, b.signInStep(wait, user, password+"x"))
 			return
 		}
-		b.queue = append(b.queue, b.step("POST", b.api.Login, wait, b.signInBody(user, password)))
+		b.queue = append(b.queue, b.signInStep(wait, user, password))
 		return
 	}
 	ref := "Referer"
@@ -340,7 +383,7 @@ type regular struct {
 
 func (u *regular) signIn() Step {
 	user, password, _ := u.account(u.user)
-	s := u.step("POST", u.api.Login, 0, u.signInBody(user, password))
+	s := u.signInStep(0, user, password)
 	s.Source = u.home
 	return s
 }
@@ -506,7 +549,7 @@ func stuffing(c *casting) func(m *machine) Step {
 		default:
 			password = leakedPasswords[m.rng.IntN(len(leakedPasswords))]
 		}
-		return m.step("POST", m.api.Login, 0, m.signInBody(user, password))
+		return m.signInStep(0, user, password)
 	}
 }
 
@@ -554,6 +597,9 @@ func castAccountEnumeration(c *casting) {
 		_, _, email := m.account(1 + m.rng.IntN(3*m.api.Users))
 		if m.rng.IntN(2) == 0 {
 			email = fmt.Sprintf("%s%d@example.org", []string{"john", "maria", "li", "ahmed", "sofia"}[m.rng.IntN(5)], m.rng.IntN(10000))
+		}
+		if m.api.EnumerationParam != "" {
+			return m.step("GET", m.api.Enumeration+"?"+url.Values{m.api.EnumerationParam: {email}}.Encode(), 0, nil, "Referer", "http://shop.example/")
 		}
 		return m.step("POST", orDefault(m.api.Enumeration, m.api.Reset), 0, jsonBody("email", email), "Referer", "http://shop.example/forgot")
 	})

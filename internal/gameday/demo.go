@@ -18,6 +18,7 @@ import (
 
 	"github.com/abuseguard/abuseguard/examples"
 	"github.com/abuseguard/abuseguard/internal/sample"
+	"github.com/abuseguard/abuseguard/internal/sample/desk"
 	"github.com/abuseguard/abuseguard/internal/sample/market"
 	"github.com/abuseguard/abuseguard/internal/sample/tickets"
 	"github.com/abuseguard/abuseguard/internal/serve"
@@ -50,12 +51,13 @@ type DemoOptions struct {
 	GuardConfig string
 	// API is the sample API to run against, one of APIs: "shop" (the
 	// default, internal/sample), "market" (internal/sample/market) or
-	// "tickets" (internal/sample/tickets, held out).
+	// "tickets" (internal/sample/tickets, held out) or "desk"
+	// (internal/sample/desk, held out).
 	API string
 	// Defaults runs the guard under its embedded defaults, as `serve
 	// --upstream` alone would (no routes, keys or rules), instead of the
 	// API's example config (examples/shop.yaml, examples/market.yaml,
-	// examples/tickets.yaml).
+	// examples/tickets.yaml, examples/desk.yaml).
 	Defaults bool
 	// Config, when set, is the guard's config instead of the API's example
 	// config or the defaults (listen addresses and log files are appended
@@ -75,6 +77,15 @@ func (o *DemoOptions) upstream(secret string) (http.Handler, []byte, error) {
 		h, example = market.New(market.Options{Seed: o.Seed}), examples.Market
 	case "tickets":
 		h, example = tickets.New(tickets.Options{Seed: o.Seed}), examples.Tickets
+	case "desk":
+		// The guard verifies the app's tokens with the secret in
+		// desk.JWTSecretEnv (examples/desk.yaml).
+		if os.Getenv(desk.JWTSecretEnv) == "" {
+			if err := os.Setenv(desk.JWTSecretEnv, secret); err != nil {
+				return nil, nil, err
+			}
+		}
+		h, example = desk.New(desk.Options{Seed: o.Seed, JWTSecret: []byte(os.Getenv(desk.JWTSecretEnv))}), examples.Desk
 	default:
 		return nil, nil, fmt.Errorf("unknown API %q; known: %s", o.API, strings.Join(APIs, ", "))
 	}

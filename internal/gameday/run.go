@@ -308,7 +308,7 @@ func (r *runner) signIn(ctx context.Context) error {
 			r.opts.Clock.set(origin.Add(time.Duration(i) * time.Second))
 		}
 		a := r.send(ctx, r.client(step.Source), nil, &step, 0)
-		if a.Outcome != Reached || a.Status < 200 || a.Status > 299 {
+		if a.Outcome != Reached || !signedInStatus(&a) {
 			return fmt.Errorf("sign-in %d of %d (%s %s) answered %d %s: the target must let ordinary sign-ins through before the game day starts", i+1, len(signers), step.Method, step.Path, a.Status, a.Reason)
 		}
 		if err := s.signedIn(&a); err != nil {

@@ -2,18 +2,21 @@ package gameday
 
 import (
 	"context"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/sample"
+	"github.com/abuseguard/abuseguard/internal/sample/desk"
 	"github.com/abuseguard/abuseguard/internal/sample/tickets"
 )
 
@@ -286,5 +289,61 @@ func TestProductIDUUID(t *testing.T) {
 	}
 	if got := productID("lst-%05d", 7); got != "lst-00007" {
 		t.Errorf("productID(lst-%%05d, 7) = %s", got)
+	}
+}
+
+// TestProductIDBase62 checks the "base62:" product_id spelling against
+// the help-desk API's article ids, and that scenarios-desk.yaml spells
+// them so.
+func TestProductIDBase62(t *testing.T) {
+	spelling := "base62:" + strconv.Itoa(desk.ArticleIDMultiplier)
+	for _, n := range []int{1, 2, 1200, 1201} {
+		if got, want := productID(spelling, n), desk.ArticleID(n); got != want {
+			t.Errorf("productID(%q, %d) = %s, want %s", spelling, n, got, want)
+		}
+	}
+	p, err := ParamsFor("desk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.API.ProductID != spelling {
+		t.Errorf("scenarios-desk.yaml: product_id %q, want %q", p.API.ProductID, spelling)
+	}
+	if got := productID("base62:x", 1); got != "" {
+		t.Errorf("productID(base62:x, 1) = %q, want \"\"", got)
+	}
+}
+
+// TestDeskSpellings checks the request shapes the help-desk API needs: a
+// form sign-in (with Accept text/html from a browser, JSON from the
+// app), a Basic-auth key, and enumeration by a GET query.
+func TestDeskSpellings(t *testing.T) {
+	p, err := ParamsFor("desk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	web := &client{rng: rng, header: browserHeader(rng), api: &p.API}
+	s := web.signInStep(0, "agent1@northwind.example", "desk-1-secret")
+	if s.Method != "POST" || s.Path != "/users/sign_in" || s.Header.Get("Content-Type") != "application/x-www-form-urlencoded" || !strings.HasPrefix(s.Header.Get("Accept"), "text/html") {
+		t.Errorf("web sign-in: %s %s %v", s.Method, s.Path, s.Header)
+	}
+	if got, want := string(s.Body), "commit=Log+in&user%5Bemail%5D=agent1%40northwind.example&user%5Bpassword%5D=desk-1-secret"; got != want {
+		t.Errorf("web sign-in body %s, want %s", got, want)
+	}
+	app := &client{rng: rng, header: http.Header{"Accept": {"application/json"}}, api: &p.API, app: true}
+	if got := app.signInStep(0, "a", "b").Header.Get("Accept"); got != "application/json" {
+		t.Errorf("app sign-in Accept %q, want application/json", got)
+	}
+	if got := app.keyed("dsk_live_x"); len(got) != 2 || got[0] != "Authorization" || got[1] != "Basic ZHNrX2xpdmVfeDo=" {
+		t.Errorf("keyed: %q, want Authorization: Basic base64(dsk_live_x:)", got)
+	}
+	casts, err := CastScenarios([]string{"account-enumeration"}, p, 1, time.Minute)
+	if err != nil || len(casts) != 1 {
+		t.Fatal(casts, err)
+	}
+	step, _ := casts[0].Actor.Next(nil)
+	if step.Method != "GET" || !strings.HasPrefix(step.Path, "/api/people/lookup?email=") || step.Body != nil {
+		t.Errorf("enumeration step: %s %s %q", step.Method, step.Path, step.Body)
 	}
 }

@@ -22,10 +22,14 @@ var marketParamsYAML []byte
 //go:embed scenarios-tickets.yaml
 var ticketsParamsYAML []byte
 
+//go:embed scenarios-desk.yaml
+var deskParamsYAML []byte
+
 // APIs are the sample APIs a demo can run against: the shop
 // (internal/sample), the marketplace (internal/sample/market) and the
-// held-out ticketing API (internal/sample/tickets).
-var APIs = []string{"shop", "market", "tickets"}
+// held-out ticketing (internal/sample/tickets) and help-desk
+// (internal/sample/desk) APIs.
+var APIs = []string{"shop", "market", "tickets", "desk"}
 
 // Span is a range of waits; each wait is drawn uniformly between Min and Max.
 type Span struct {
@@ -53,7 +57,7 @@ type API struct {
 	Password     string   `yaml:"password"`
 	Email        string   `yaml:"email"`
 	// How the API spells things, where APIs differ (defaults: the shop's).
-	ProductID     string `yaml:"product_id"`     // fmt verb for an id in {id}, e.g. "%d" or "lst-%05d"; "uuid:FMT": the version 5 UUID (URL namespace) of FMT's name for n
+	ProductID     string `yaml:"product_id"`     // fmt verb for an id in {id}, e.g. "%d" or "lst-%05d"; "uuid:FMT": the version 5 UUID (URL namespace) of FMT's name for n; "base62:M": n*M mod 62^6 in 6 base62 digits (hash ids)
 	ProductsQuery string `yaml:"products_query"` // fmt of a list page's query from its page number
 	SearchParam   string `yaml:"search_param"`   // the search query parameter
 	LoginField    string `yaml:"login_field"`    // the sign-in body's account field (with "password")
@@ -81,6 +85,19 @@ type API struct {
 	// signed-in client sends; when empty, the answer's {"token"} is sent
 	// as "Authorization: Bearer TOKEN".
 	SessionCookie string `yaml:"session_cookie"`
+	// LoginForm sends the sign-in as an HTML form would: an
+	// application/x-www-form-urlencoded body (from a browser, with Accept
+	// text/html) instead of JSON. PasswordField is the body's password
+	// field (default "password"), e.g. "user[password]".
+	LoginForm     bool   `yaml:"login_form"`
+	PasswordField string `yaml:"password_field"`
+	// KeyBasic sends API keys as HTTP Basic credentials, the key as the
+	// user name with an empty password ("Authorization: Basic
+	// base64(KEY:)", Stripe's scheme); KeyHeader and KeyPrefix are unused.
+	KeyBasic bool `yaml:"key_basic"`
+	// EnumerationParam, when set, has account enumeration GET
+	// Enumeration?PARAM=EMAIL (a lookup) instead of posting {"email"}.
+	EnumerationParam string `yaml:"enumeration_param"`
 }
 
 // Pace is what every attack scenario has: its rate and when it starts.
@@ -168,7 +185,8 @@ func DefaultParams() *Params {
 
 // ParamsFor returns the embedded parameters for one of APIs: the shop's
 // are DefaultParams; the market's are scenarios-market.yaml decoded onto
-// them, the tickets API's scenarios-tickets.yaml.
+// them, the tickets API's scenarios-tickets.yaml, the help desk's
+// scenarios-desk.yaml.
 func ParamsFor(api string) (*Params, error) {
 	p := DefaultParams()
 	switch api {
@@ -184,6 +202,11 @@ func ParamsFor(api string) (*Params, error) {
 			return nil, err
 		}
 		return p, p.check("scenarios-tickets.yaml")
+	case "desk":
+		if err := config.DecodeYAML("scenarios-desk.yaml", deskParamsYAML, p); err != nil {
+			return nil, err
+		}
+		return p, p.check("scenarios-desk.yaml")
 	}
 	return nil, fmt.Errorf("unknown API %q; known: %s", api, strings.Join(APIs, ", "))
 }
@@ -244,6 +267,9 @@ func (p *Params) check(file string) error {
 	positive("leaked_key.sources", float64(p.LeakedKey.Sources))
 	positive("overload_flood.sources", float64(p.OverloadFlood.Sources))
 	span("honeypot.think", p.Honeypot.Think)
+	if p.API.EnumerationParam != "" && p.API.Enumeration == "" {
+		bad = append(bad, "api.enumeration_param needs api.enumeration, the lookup's path")
+	}
 	if len(p.API.Partner) == 0 {
 		bad = append(bad, "api.partner must list at least one path")
 	}
