@@ -109,7 +109,8 @@ const (
 //   - Decoys: a path with one of its first three segments' words a
 //     decoy word (admin, internal, backup, export, ...; further down are
 //     the names of users' files and folders), that matched no declared
-//     route, from a client still on its first new_requests requests and
+//     route, from a client still on its first new_requests requests,
+//     without an API key (an integration's export or admin call) and
 //     not signed in (no user: a verified token's, or a log's on an
 //     accepted request), when no established client (one past
 //     new_requests, or signed in) has requested that route template in
@@ -145,6 +146,9 @@ type firstRequestState struct {
 	n         uint16 // requests seen, up to NewRequests
 	signalled uint8
 	decoys    [2]uint64 // the latest decoy-looking routes signalled, by hash
+	// pending is the decoy-looking route a new keyed client requested,
+	// by hash, judged when its answer comes (Response); 0 for none.
+	pending uint64
 }
 
 // NewFirstRequest returns a FirstRequest detector for cfg with defaults
@@ -192,6 +196,10 @@ func (d *FirstRequest) Request(v *request.View, s Sink) {
 	// request) is no intruder by default; a key or session is
 	// client-chosen.
 	signedIn := verified || v.Identity.User != ""
+	// A client with an API key may be an integration, and export and
+	// admin endpoints are where integrations call: its decoy check waits
+	// for the upstream's answer (Response).
+	keyed := v.Identity.KeyID != ""
 	anonymous := v.Identity.KeyID == "" && v.Identity.User == "" && v.Identity.Session == ""
 	// A decoy-looking path matched by no declared route; its template's
 	// hash is 0 when the path is no decoy.
@@ -217,6 +225,10 @@ func (d *FirstRequest) Request(v *request.View, s Sink) {
 			f.header = true
 		}
 		if decoy != 0 && !signedIn && st.decoys[0] != decoy && st.decoys[1] != decoy {
+			if keyed {
+				st.pending = decoy
+				return
+			}
 			st.decoys[1], st.decoys[0] = st.decoys[0], decoy
 			f.decoy = true
 		}
@@ -367,7 +379,36 @@ func (d *FirstRequest) emit(v *request.View, f firstFinding, s Sink) {
 }
 
 // Response does nothing: first requests are judged as they arrive.
-func (d *FirstRequest) Response(*request.View, verdict.Outcome, Sink) {}
+// Response judges a new keyed client's request to a decoy-looking path
+// by its answer: the upstream refusing it (a 4xx) makes it a decoy
+// touch, as for a client without a key; an answer it served is an
+// integration at work.
+func (d *FirstRequest) Response(v *request.View, o verdict.Outcome, s Sink) {
+	if v.Identity.KeyID == "" || v.Route != nil || len(d.words) == 0 {
+		return
+	}
+	refused := o.Status >= 400 && o.Status < 500
+	var f firstFinding
+	var decoy uint64
+	d.state.Update(subjectTableKey(d.h, v), v.Time.UnixNano(), func(st *firstRequestState) {
+		if st.pending == 0 {
+			return
+		}
+		decoy, st.pending = st.pending, 0
+		if refused {
+			st.decoys[1], st.decoys[0] = st.decoys[0], decoy
+			f.decoy = true
+		}
+	})
+	if !f.decoy {
+		return
+	}
+	if _, ok := d.known.Get(decoy); ok {
+		return
+	}
+	f.word = d.decoyWord(v.Path)
+	d.emit(v, f, s)
+}
 
 // Sweep drops state idle at now.
 func (d *FirstRequest) Sweep(now int64) {

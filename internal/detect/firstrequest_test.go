@@ -224,8 +224,25 @@ func TestFirstRequestDecoy(t *testing.T) {
 		v := firstView(0, "203.0.113.66", "GET", "/backup/db", nil)
 		v.Identity.KeyID = "h_made_up"
 		d.Request(v, sink)
+		if len(sink.got) != 0 {
+			t.Fatalf("signals %+v before the answer to a keyed client", sink.got)
+		}
+		d.Response(v, verdict.Outcome{Status: 401}, sink)
 		if len(sink.got) != 2 || sink.got[0].Entity != ip || sink.got[1].Entity != (verdict.Entity{Scope: verdict.ScopeKey, Value: "h_made_up"}) {
-			t.Errorf("signals %+v, want the address and the key", sink.got)
+			t.Errorf("signals %+v, want the address and the key once the upstream refused the key", sink.got)
+		}
+	})
+	t.Run("an integration's key the upstream serves", func(t *testing.T) {
+		d := NewFirstRequest(FirstRequestConfig{}, NewHasher())
+		sink := &signals{}
+		for i := range 5 {
+			v := firstView(time.Duration(i)*time.Second, "203.0.113.66", "GET", "/api/export/conversations", nil)
+			v.Identity.KeyID = "k_partner"
+			d.Request(v, sink)
+			d.Response(v, verdict.Outcome{Status: 200}, sink)
+		}
+		if len(sink.got) != 0 {
+			t.Errorf("signals %+v for a keyed integration the upstream serves on its export endpoint", sink.got)
 		}
 	})
 	t.Run("a path established clients use", func(t *testing.T) {

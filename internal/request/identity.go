@@ -42,8 +42,9 @@ type IdentifierOptions struct {
 	// wins over SessionCookies.
 	SessionHeader string
 	// SessionCookies are the cookie names whose value is the session id,
-	// the first present wins; nil means DefaultSessionCookies, an empty
-	// non-nil slice means none.
+	// the first present wins; nil means DefaultSessionCookies and then
+	// the first cookie whose name reads as a session's (SessionCookieName),
+	// an empty non-nil slice means none.
 	SessionCookies []string
 	// KeyBearer reads an API key from "Authorization: Bearer KEY" when no
 	// header or query key is present: a token that is not JWT-shaped (see
@@ -77,6 +78,9 @@ var DefaultSessionCookies = []string{
 type Identifier struct {
 	opts IdentifierOptions
 	macs sync.Pool
+	// guessSession: no session cookie is configured, so a cookie whose
+	// name reads as a session's is the session.
+	guessSession bool
 }
 
 // NewIdentifier returns an Identifier.
@@ -94,10 +98,11 @@ func NewIdentifier(opts IdentifierOptions) *Identifier {
 		headers = nil // the operator named the one header
 	}
 	opts.KeyHeaders = headers
-	if opts.SessionCookies == nil {
+	guess := opts.SessionCookies == nil
+	if guess {
 		opts.SessionCookies = DefaultSessionCookies
 	}
-	id := &Identifier{opts: opts}
+	id := &Identifier{opts: opts, guessSession: guess}
 	id.macs.New = func() any { return &macState{mac: hmac.New(sha256.New, opts.Secret)} }
 	return id
 }
@@ -354,7 +359,58 @@ func (id *Identifier) session(h Header) string {
 			return v
 		}
 	}
+	if id.guessSession {
+		for cookies != "" {
+			var pair string
+			pair, cookies, _ = strings.Cut(cookies, ";")
+			k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
+			if ok && len(v) >= minSessionValue && SessionCookieName(k) {
+				return strings.Trim(v, `"`)
+			}
+		}
+	}
 	return ""
+}
+
+// minSessionValue is the shortest value a guessed session cookie may
+// have: session ids are long random strings, flags ("sess_seen=1") are not.
+const minSessionValue = 16
+
+// SessionCookieName reports whether a cookie's name reads as a session
+// cookie's: one of its words (split at "_", "-", "." and lower-to-upper
+// case changes) is "session", "sess", "sid", "sessid" or "sessionid",
+// ignoring case, as in _myapp_session (Rails), tix_sess, connect.sid,
+// PHPSESSID and ASP.NET_SessionId; not csrftoken, _ga or sessions_seen.
+func SessionCookieName(name string) bool {
+	start := 0
+	for i := 0; i <= len(name); i++ {
+		end := i == len(name)
+		if !end {
+			c := name[i]
+			split := c == '_' || c == '-' || c == '.'
+			camel := i > start && 'A' <= c && c <= 'Z' && 'a' <= name[i-1] && name[i-1] <= 'z'
+			if !split && !camel {
+				continue
+			}
+		}
+		if sessionWord(name[start:i]) {
+			return true
+		}
+		start = i
+		if !end && (name[i] == '_' || name[i] == '-' || name[i] == '.') {
+			start = i + 1
+		}
+	}
+	return false
+}
+
+func sessionWord(w string) bool {
+	for _, s := range [...]string{"session", "sess", "sid", "sessid", "sessionid", "phpsessid", "jsessionid"} {
+		if strings.EqualFold(w, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // cookieValue returns the value of the cookie name in a Cookie header

@@ -90,3 +90,38 @@ func TestBearerSession(t *testing.T) {
 		t.Fatalf("an unverified JWT with bearer keys on: %+v, want the session and no key", i)
 	}
 }
+
+// TestSessionCookieNames checks which cookie names read as a session's
+// when no session cookie is configured: the frameworks' conventions
+// beyond the default list, by their words.
+func TestSessionCookieNames(t *testing.T) {
+	for name, want := range map[string]bool{
+		"_myapp_session": true, "tix_sess": true, "connect.sid": true, "PHPSESSID": true,
+		"ASP.NET_SessionId": true, "appSession": true, "sess-id": true,
+		"csrftoken": false, "_ga": false, "sessions_seen": false, "mysessionid": false, "theme": false, "": false,
+	} {
+		if got := SessionCookieName(name); got != want {
+			t.Errorf("SessionCookieName(%q) = %v, want %v", name, got, want)
+		}
+	}
+	def := NewIdentifier(IdentifierOptions{Secret: []byte("s")})
+	session := func(id *Identifier, cookie string) string {
+		var i Identity
+		id.Identify(HTTPHeader{"Cookie": {cookie}}, "", &i)
+		return i.Session
+	}
+	rails := session(def, "_ga=GA1.2.3; _desk_session=Zx81kQ0pL2mNv7Rt4Yw9")
+	if rails == "" || rails != session(def, "_desk_session=Zx81kQ0pL2mNv7Rt4Yw9") {
+		t.Fatalf("a Rails session cookie is not the session: %q", rails)
+	}
+	if s := session(def, "tix_sess=1"); s != "" {
+		t.Fatalf("a short flag value is no session id; got %q", s)
+	}
+	if s := session(def, "sessionid=abc123; _desk_session=Zx81kQ0pL2mNv7Rt4Yw9"); s != session(def, "sessionid=abc123") {
+		t.Fatalf("a default session cookie wins over a guessed one; got %q", s)
+	}
+	custom := NewIdentifier(IdentifierOptions{Secret: []byte("s"), SessionCookies: []string{"shop_sess"}})
+	if s := session(custom, "_desk_session=Zx81kQ0pL2mNv7Rt4Yw9"); s != "" {
+		t.Fatalf("configured cookies are all that is read; got %q", s)
+	}
+}
