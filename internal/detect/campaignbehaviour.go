@@ -74,12 +74,6 @@ type campaignBehaviour struct {
 	group       uint64                  // the behaviour group it is in, 0 for none
 	n, newPaths uint32
 	fails       uint32
-	// itemRoute is the route of its first read of an item (a GET of a
-	// path with an identifier), items how many of its requests were
-	// reads of an item on that route: items == n is a client that only
-	// fetches item pages (harvest.go).
-	itemRoute   uint64
-	items       uint32
 	pendingFail uint32 // failures since its last request, not yet in its group
 	hist        [behaviourBuckets]uint8
 }
@@ -177,9 +171,8 @@ func mix64(x uint64) uint64 {
 }
 
 // behave updates v's subject's behaviour summary, its group's, and
-// signals the group and the subject when the group is a campaign. It
-// returns what the subject read of items (campaignharvest.go).
-func (d *Campaign) behave(v *request.View, s Sink, k *campaignKeys) (reads itemReads) {
+// signals the group and the subject when the group is a campaign.
+func (d *Campaign) behave(v *request.View, s Sink, k *campaignKeys) {
 	now, w := v.Time.UnixNano(), d.cfg.Window
 	subject := k.subject
 	route := k.route
@@ -239,14 +232,6 @@ func (d *Campaign) behave(v *request.View, s Sink, k *campaignKeys) (reads itemR
 			}
 		}
 		b.newPaths += fresh
-		if (v.Method == "GET" || v.Method == "HEAD") && k.param != "" && (b.items == 0 || b.itemRoute == k.route) {
-			b.itemRoute = k.route
-			b.items++
-		}
-		reads.items = b.items
-		if b.items == b.n && b.newPaths == b.n {
-			reads.only = b.n
-		}
 		r, bucket := b.regularity()
 		g := uint64(0)
 		if r >= behaviourRegular && b.n > behaviourGaps && bits.OnesCount64(b.steps) <= behaviourSteps {
@@ -280,7 +265,7 @@ func (d *Campaign) behave(v *request.View, s Sink, k *campaignKeys) (reads itemR
 		})
 	}
 	if group == 0 {
-		return reads
+		return
 	}
 	var members, nets, strength float64
 	var found, grew bool
@@ -315,7 +300,7 @@ func (d *Campaign) behave(v *request.View, s Sink, k *campaignKeys) (reads itemR
 		info = *g
 	})
 	if !found {
-		return reads
+		return
 	}
 	cid := d.recordBehaviour(group, v, &info, members, nets, strength)
 	// A member belongs by how regular its cadence is and how much of the
@@ -338,7 +323,6 @@ func (d *Campaign) behave(v *request.View, s Sink, k *campaignKeys) (reads itemR
 	s.Emit(Signal{Detector: "campaign", Entity: Subject(v), Weight: d.cfg.Weight * strength * belong, Severity: High, Evidence: Evidence{
 		Summary: fmt.Sprintf("member of campaign %s (%d requests, %d failed, belonging %.2f); %s", cid, memberN, memberFl, belong, summary),
 		Count:   members, Threshold: d.cfg.Members, Window: w, RequestID: v.ID}})
-	return reads
 }
 
 // behaviourSummary describes a behaviour campaign.
@@ -378,7 +362,7 @@ func (d *Campaign) behaviourFailure(v *request.View, o verdict.Outcome) {
 func (d *Campaign) recordBehaviour(group uint64, v *request.View, g *behaviourGroup, members, nets, strength float64) string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	r := d.listed(group, "behaviour", v)
+	r := d.listed(group, true, v)
 	failed, fresh := g.shares()
 	r.info.Members, r.info.Networks = members, nets
 	r.info.Start, r.info.LastSeen = time.Unix(0, g.firstStart).UTC(), v.Time.UTC()
