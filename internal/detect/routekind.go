@@ -67,7 +67,8 @@ type PathWords struct {
 
 // PathWordsOf reads the literal words of path (a template or a concrete
 // path: identifier-looking and {param} segments are skipped), whole
-// segments ("wp-login.php") and their parts split at '-', '_' and '.'.
+// segments ("wp-login.php"), the segment without its '-' and '_'
+// ("sign_in" reads as signin), and its parts split at '-', '_' and '.'.
 // Words are matched case-insensitively. It allocates only for a segment
 // with upper-case letters.
 func PathWordsOf(path string) PathWords {
@@ -95,6 +96,21 @@ func PathWordsOf(path string) PathWords {
 		word(seg)
 		if !strings.ContainsAny(seg, "-_.") {
 			continue
+		}
+		// Joined: "sign_in", "log-in" and "sign_up" read as signin,
+		// login and signup (the segment itself is the evidence).
+		var buf [64]byte
+		joined := buf[:0]
+		for i := 0; i < len(seg); i++ {
+			if c := seg[i]; c != '-' && c != '_' {
+				joined = append(joined, c)
+			}
+		}
+		if k, ok := kindWords[string(joined)]; ok {
+			if i := kindIndex(k); pw.Kinds&(1<<i) == 0 {
+				pw.Kinds |= 1 << i
+				pw.First[i] = seg
+			}
 		}
 		for part := seg; part != ""; {
 			i := strings.IndexAny(part, "-_.")

@@ -66,6 +66,10 @@ func TestPathWordsOf(t *testing.T) {
 		{"/wp-login.php", []string{KindLogin, KindDecoy}, false}, // "login" is a part of it
 		{"/promo/{id}/redeem", []string{KindVerify}, false},
 		{"/graphql", []string{KindGraphQL}, false},
+		{"/users/sign_in", []string{KindLogin}, false}, // Devise's spellings, joined
+		{"/account/log-in", []string{KindLogin}, false},
+		{"/users/sign_up", []string{KindSignup}, false},
+		{"/sign/in", nil, false}, // joined within a segment only
 		{"/orders/8f14e45fceea167a5a36dedd4bea2543", nil, false},
 	} {
 		pw := PathWordsOf(tc.path)
