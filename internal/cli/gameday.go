@@ -91,7 +91,7 @@ func demoCmd() *cobra.Command {
 		scenario string
 	)
 	cmd := &cobra.Command{
-		Use:   "demo [--api shop|market|tickets|desk] [--defaults] [--duration D] [--out DIR]",
+		Use:   "demo [--api shop|market|tickets|desk|bank] [--defaults] [--duration D] [--out DIR]",
 		Short: "Start the sample shop and the guard in front of it, run a mixed game day, and show the report",
 		Long: `One command to see abuseguard work: it starts the sample shop API and the
 guard in front of it (examples/shop.yaml: the default policy plus the shop's
@@ -137,7 +137,7 @@ when that port is free) and the admin token to sign in with.`,
 	f.StringVar(&opts.Out, "out", "gameday-demo", "directory for the reports, the guard's config, events and access log")
 	f.StringVar(&scenario, "scenario", gameday.Mixed, "scenarios to run, comma-separated, or mixed for all")
 	f.BoolVar(&opts.Virtual, "virtual-clock", false, "run on a virtual clock shared with the guard: as fast as the machine answers, and reproducible")
-	f.StringVar(&opts.API, "api", "shop", "the sample API: shop, market (a differently shaped marketplace), tickets (a held-out ticketing API) or desk (a held-out help-desk API)")
+	f.StringVar(&opts.API, "api", "shop", "the sample API: shop, market (a differently shaped marketplace), tickets (a held-out ticketing API) desk (a held-out help-desk API) or bank (a held-out mobile banking API)")
 	f.BoolVar(&opts.Defaults, "defaults", false, "run the guard under its embedded defaults (no routes, keys or rules) instead of the API's example config")
 	return cmd
 }

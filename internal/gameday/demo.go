@@ -18,6 +18,7 @@ import (
 
 	"github.com/abuseguard/abuseguard/examples"
 	"github.com/abuseguard/abuseguard/internal/sample"
+	"github.com/abuseguard/abuseguard/internal/sample/bank"
 	"github.com/abuseguard/abuseguard/internal/sample/desk"
 	"github.com/abuseguard/abuseguard/internal/sample/market"
 	"github.com/abuseguard/abuseguard/internal/sample/tickets"
@@ -52,12 +53,13 @@ type DemoOptions struct {
 	// API is the sample API to run against, one of APIs: "shop" (the
 	// default, internal/sample), "market" (internal/sample/market) or
 	// "tickets" (internal/sample/tickets, held out) or "desk"
-	// (internal/sample/desk, held out).
+	// (internal/sample/desk, held out) or "bank" (internal/sample/bank,
+	// held out).
 	API string
 	// Defaults runs the guard under its embedded defaults, as `serve
 	// --upstream` alone would (no routes, keys or rules), instead of the
 	// API's example config (examples/shop.yaml, examples/market.yaml,
-	// examples/tickets.yaml, examples/desk.yaml).
+	// examples/tickets.yaml, examples/desk.yaml, examples/bank.yaml).
 	Defaults bool
 	// Config, when set, is the guard's config instead of the API's example
 	// config or the defaults (listen addresses and log files are appended
@@ -86,6 +88,8 @@ func (o *DemoOptions) upstream(secret string) (http.Handler, []byte, error) {
 			}
 		}
 		h, example = desk.New(desk.Options{Seed: o.Seed, JWTSecret: []byte(os.Getenv(desk.JWTSecretEnv))}), examples.Desk
+	case "bank":
+		h, example = bank.New(bank.Options{Seed: o.Seed}), examples.Bank
 	default:
 		return nil, nil, fmt.Errorf("unknown API %q; known: %s", o.API, strings.Join(APIs, ", "))
 	}

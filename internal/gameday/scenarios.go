@@ -25,11 +25,14 @@ var ticketsParamsYAML []byte
 //go:embed scenarios-desk.yaml
 var deskParamsYAML []byte
 
+//go:embed scenarios-bank.yaml
+var bankParamsYAML []byte
+
 // APIs are the sample APIs a demo can run against: the shop
 // (internal/sample), the marketplace (internal/sample/market) and the
 // held-out ticketing (internal/sample/tickets) and help-desk
-// (internal/sample/desk) APIs.
-var APIs = []string{"shop", "market", "tickets", "desk"}
+// (internal/sample/desk) and mobile banking (internal/sample/bank) APIs.
+var APIs = []string{"shop", "market", "tickets", "desk", "bank"}
 
 // Span is a range of waits; each wait is drawn uniformly between Min and Max.
 type Span struct {
@@ -186,7 +189,7 @@ func DefaultParams() *Params {
 // ParamsFor returns the embedded parameters for one of APIs: the shop's
 // are DefaultParams; the market's are scenarios-market.yaml decoded onto
 // them, the tickets API's scenarios-tickets.yaml, the help desk's
-// scenarios-desk.yaml.
+// scenarios-desk.yaml, the bank's scenarios-bank.yaml.
 func ParamsFor(api string) (*Params, error) {
 	p := DefaultParams()
 	switch api {
@@ -207,6 +210,11 @@ func ParamsFor(api string) (*Params, error) {
 			return nil, err
 		}
 		return p, p.check("scenarios-desk.yaml")
+	case "bank":
+		if err := config.DecodeYAML("scenarios-bank.yaml", bankParamsYAML, p); err != nil {
+			return nil, err
+		}
+		return p, p.check("scenarios-bank.yaml")
 	}
 	return nil, fmt.Errorf("unknown API %q; known: %s", api, strings.Join(APIs, ", "))
 }
