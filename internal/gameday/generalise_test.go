@@ -44,13 +44,23 @@ var generalisationShortfalls = map[string]map[string]string{
 		"credential-stuffing-distributed": "never: the form's 422s make the sign-in an inferred verify route, whose distributed checks (fingerprint, prefix spike) are for login routes",
 		"scraping-slow":                   "never: base62 hash ids",
 	},
+	// The held-out mobile banking API (docs/detection-quality.md,
+	// "Held-out API: bank"): built after issue 10's fixes for tickets and
+	// desk, and not tuned for; each entry is why.
+	"bank/docs": {},
+	"bank/defaults": {
+		"leaked-key":    "never: Ocp-Apim-Subscription-Key (Azure API Management's header) is not among the headers keys are read from by default, so the key is no identity and its 55 addresses each look like a light anonymous client",
+		"token-churn":   "median time to mitigate 6.7 s (seeds 1 and 2): with no route kinds declared, the sign-ins' 200s and fresh bearer tokens take longer to read as churn",
+		"partner-batch": "borderline: in some runs 1 of 902 requests of the aggregator's undeclared key is refused (0.0011, just above 0.001); the demo CLI measured 0 at seeds 1 and 2",
+	},
 }
 
 // TestGameDayGeneralises runs the standard mixed game day (60 s, virtual
 // clock, seed 1) against the sample shop under the embedded defaults and
 // against the marketplace and the held-out ticketing API under the
 // defaults and under examples/market.yaml and examples/tickets.yaml, and
-// the held-out help-desk API likewise (examples/desk.yaml) (the shop under
+// the held-out help-desk and banking APIs likewise (examples/desk.yaml,
+// examples/bank.yaml) (the shop under
 // examples/shop.yaml is
 // TestStandardGameDay), and checks issue 10's targets against the
 // shortfalls listed above. Two things are never a shortfall: the office
@@ -61,7 +71,7 @@ func TestGameDayGeneralises(t *testing.T) {
 	for _, tc := range []struct {
 		api      string
 		defaults bool
-	}{{"shop", true}, {"market", false}, {"market", true}, {"tickets", false}, {"tickets", true}, {"desk", false}, {"desk", true}} {
+	}{{"shop", true}, {"market", false}, {"market", true}, {"tickets", false}, {"tickets", true}, {"desk", false}, {"desk", true}, {"bank", false}, {"bank", true}} {
 		name := tc.api + "/docs"
 		if tc.defaults {
 			name = tc.api + "/defaults"
