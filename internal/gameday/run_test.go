@@ -2,6 +2,7 @@ package gameday
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/abuseguard/abuseguard/internal/sample"
+	"github.com/abuseguard/abuseguard/internal/sample/bank"
 	"github.com/abuseguard/abuseguard/internal/sample/desk"
 	"github.com/abuseguard/abuseguard/internal/sample/tickets"
 )
@@ -345,5 +347,35 @@ func TestDeskSpellings(t *testing.T) {
 	step, _ := casts[0].Actor.Next(nil)
 	if step.Method != "GET" || !strings.HasPrefix(step.Path, "/api/people/lookup?email=") || step.Body != nil {
 		t.Errorf("enumeration step: %s %s %q", step.Method, step.Path, step.Body)
+	}
+}
+
+// TestBankSpellings checks that scenarios-bank.yaml spells the banking
+// API's merchant ids, phone numbers and PINs as internal/sample/bank
+// does, and its sign-in as {"phone","pin"}.
+func TestBankSpellings(t *testing.T) {
+	p, err := ParamsFor("bank")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{1, 999, 1000} {
+		if got, want := productID(p.API.ProductID, n), bank.MerchantID(n); got != want {
+			t.Errorf("product_id %q for %d: %s, want %s", p.API.ProductID, n, got, want)
+		}
+		if got, want := fmt.Sprintf(p.API.Username, n), bank.PhoneOf(n); got != want {
+			t.Errorf("username %q for %d: %s, want %s", p.API.Username, n, got, want)
+		}
+		if got, want := fmt.Sprintf(p.API.Password, n), bank.PINOf(n); got != want {
+			t.Errorf("password %q for %d: %s, want %s", p.API.Password, n, got, want)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	app := &client{rng: rng, header: http.Header{"Accept": {"application/json"}}, api: &p.API, app: true}
+	s := app.signInStep(0, bank.PhoneOf(1), bank.PINOf(1))
+	if s.Path != "/v1/auth/login" || !strings.Contains(string(s.Body), `"phone":"+447700000001"`) || !strings.Contains(string(s.Body), `"pin":"900001"`) {
+		t.Errorf("sign-in: %s %s", s.Path, s.Body)
+	}
+	if got := app.keyed("k"); len(got) != 2 || got[0] != "Ocp-Apim-Subscription-Key" || got[1] != "k" {
+		t.Errorf("keyed: %q", got)
 	}
 }
