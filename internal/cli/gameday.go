@@ -101,7 +101,8 @@ summary.json, report.md and report.html, with the guard's config, events and
 access log, into --out. --api market runs the same game day against a second,
 differently shaped sample API (examples/market.yaml), --api tickets against a
 third, held-out one no detector was tuned on (examples/tickets.yaml), --api desk
-against a fourth, held-out help-desk API (examples/desk.yaml); --defaults runs the guard
+against a fourth, held-out help-desk API (examples/desk.yaml), --api bank against
+a fifth, held-out mobile banking API (examples/bank.yaml); --defaults runs the guard
 with no config of its own, as serve --upstream alone would. While it runs, the built-in dashboard shows
 the attacks being stopped: the demo prints its URL (http://127.0.0.1:9090/ui/
 when that port is free) and the admin token to sign in with.`,
