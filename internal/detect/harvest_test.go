@@ -50,6 +50,16 @@ func TestScrapingHarvest(t *testing.T) {
 		}
 		t.Fatalf("no harvest signal in 40 distinct reads at 10/s: %+v", s.got)
 	})
+	t.Run("turned off", func(t *testing.T) {
+		d := NewScraping(ScrapingConfig{HarvestThreshold: -1}, NewFixedHasher())
+		var s signals
+		for n := range 40 {
+			d.Request(harvestView(time.Duration(n)*100*time.Millisecond, ip, 1, n), &s)
+		}
+		if got := scrapingOf(s.got, "item pages"); len(got) > 0 {
+			t.Fatalf("harvest_threshold -1 still signals: %+v", got[0].Evidence)
+		}
+	})
 	t.Run("monitor", func(t *testing.T) {
 		d := NewScraping(ScrapingConfig{}, NewFixedHasher())
 		var s signals
