@@ -58,7 +58,7 @@ type AutomationConfig struct {
 	// Window (one to two Windows of history) for the rotating User-Agent
 	// check, which also needs UARatio of its requests over the same span
 	// to carry distinct User-Agents (default 10; negative turns it off).
-	UAThreshold float64 `yaml:"ua_threshold"`
+	UAThreshold float64 `yaml:"ua_threshold" off:"negative"`
 	// UARatio is the share (0-1) of an entity's requests that must carry
 	// distinct User-Agents for the rotating User-Agent check (default 0.8).
 	UARatio float64 `yaml:"ua_ratio"`

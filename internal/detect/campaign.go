@@ -40,6 +40,10 @@ type CampaignConfig struct {
 	// walk grows by Walk ids (default 100: a campaign is blocked when
 	// found, and its members with it).
 	CampaignWeight float64 `yaml:"campaign_weight"`
+	// Harvesters is how many clients that fetch only distinct items (two
+	// or more each, nothing else) make a harvest campaign of their
+	// fingerprint and route (default 10; campaignharvest.go).
+	Harvesters float64 `yaml:"harvesters"`
 	// MaxCampaigns bounds the campaigns listed at once (default 1000);
 	// beyond it the least recently active is forgotten.
 	MaxCampaigns int `yaml:"max_campaigns"`
@@ -66,6 +70,8 @@ type Campaign struct {
 	// their behaviour groups (campaignbehaviour.go).
 	behaviour *Table[campaignBehaviour]
 	bgroups   *Table[behaviourGroup]
+	// hgroups are the harvest groups (campaignharvest.go).
+	hgroups *Table[harvestGroup]
 
 	mu        sync.Mutex
 	campaigns map[string]*campaignRecord
@@ -145,17 +151,17 @@ type campaignMember struct {
 
 // campaignRecord is what is listed about a campaign.
 type campaignRecord struct {
-	info      CampaignInfo
-	group     uint64
-	behaviour bool // a behaviour group's, not a walk's
+	info  CampaignInfo
+	group uint64
 }
 
 // CampaignInfo describes a campaign: what it shares and the evidence.
 type CampaignInfo struct {
 	ID string `json:"id"`
 	// Kind is what the members share: "walk" (disjoint slices of one id
-	// space) or "behaviour" (one route sequence and machine-regular
-	// cadence, doing a campaign's work).
+	// space), "behaviour" (one route sequence and machine-regular
+	// cadence, doing a campaign's work) or "harvest" (fetching only
+	// distinct items of one route, ids in any order).
 	Kind        string    `json:"kind"`
 	Route       string    `json:"route"`       // the route or inferred template the walk is on
 	Fingerprint string    `json:"fingerprint"` // the client fingerprint the members share
@@ -178,6 +184,11 @@ type CampaignInfo struct {
 	NewPathShare     float64 `json:"new_path_share,omitempty"`
 	CoordinatedStart int     `json:"coordinated_start,omitempty"`
 	Strength         float64 `json:"strength,omitempty"`
+	// Harvest campaigns: the share of the group's returning clients that
+	// fetched only distinct items, and the share of its fetches that
+	// repeated an id it had just fetched.
+	ItemOnlyShare float64 `json:"item_only_share,omitempty"`
+	RepeatShare   float64 `json:"repeat_share,omitempty"`
 }
 
 // NewCampaign returns a Campaign detector with cfg's defaults filled in.
@@ -188,6 +199,7 @@ func NewCampaign(cfg CampaignConfig, h Hasher) *Campaign {
 	cfg.Members = orDefault(cfg.Members, 5)
 	cfg.Step = orDefault(cfg.Step, 3)
 	cfg.CampaignWeight = orDefault(cfg.CampaignWeight, 100)
+	cfg.Harvesters = orDefault(cfg.Harvesters, 10)
 	cfg.MaxCampaigns = orDefault(cfg.MaxCampaigns, 1000)
 	return &Campaign{
 		cfg: cfg, h: h,
@@ -195,6 +207,7 @@ func NewCampaign(cfg CampaignConfig, h Hasher) *Campaign {
 		members:   NewTable[campaignMember](cfg.MaxEntities, cfg.Window),
 		behaviour: NewTable[campaignBehaviour](cfg.MaxEntities, cfg.Window),
 		bgroups:   NewTable[behaviourGroup](cfg.MaxEntities/4+1, cfg.Window),
+		hgroups:   NewTable[harvestGroup](cfg.MaxEntities/4+1, cfg.Window),
 		campaigns: map[string]*campaignRecord{},
 	}
 }
@@ -238,7 +251,8 @@ func (d *Campaign) Request(v *request.View, s Sink) {
 		return
 	}
 	k := d.keys(v)
-	d.behave(v, s, &k)
+	reads := d.behave(v, s, &k)
+	d.requestHarvest(v, s, &k, reads)
 	d.requestWalk(v, s, &k)
 }
 
@@ -349,7 +363,7 @@ func (d *Campaign) netKey(a netip.Addr) uint64 {
 func (d *Campaign) record(group uint64, v *request.View, g *campaignWalk, members, nets float64) string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	r := d.listed(group, false, v)
+	r := d.listed(group, "walk", v)
 	r.info.Members, r.info.Networks = members, nets
 	r.info.Walk, r.info.FirstID, r.info.LastID = int(g.walk), g.low, g.frontier
 	r.info.Start, r.info.LastSeen = time.Unix(0, g.startAt).UTC(), v.Time.UTC()
@@ -362,8 +376,9 @@ func (d *Campaign) record(group uint64, v *request.View, g *campaignWalk, member
 
 // listed returns the record of group's campaign, listing it (and
 // forgetting the least recently active when MaxCampaigns are listed) when
-// it is new; behaviour says which kind of group it is. d.mu must be held.
-func (d *Campaign) listed(group uint64, behaviour bool, v *request.View) *campaignRecord {
+// it is new; kind says which kind of group it is (CampaignInfo.Kind).
+// d.mu must be held.
+func (d *Campaign) listed(group uint64, kind string, v *request.View) *campaignRecord {
 	var hb [8]byte
 	for i := range hb {
 		hb[i] = byte(group >> (56 - 8*i))
@@ -380,11 +395,7 @@ func (d *Campaign) listed(group uint64, behaviour bool, v *request.View) *campai
 	if v.Route != nil {
 		route = v.Route.Template
 	}
-	kind := "walk"
-	if behaviour {
-		kind = "behaviour"
-	}
-	r = &campaignRecord{group: group, behaviour: behaviour, info: CampaignInfo{ID: cid, Kind: kind, Route: route, Fingerprint: v.Fingerprint.String()}}
+	r = &campaignRecord{group: group, info: CampaignInfo{ID: cid, Kind: kind, Route: route, Fingerprint: v.Fingerprint.String()}}
 	d.campaigns[cid] = r
 	return r
 }
@@ -478,8 +489,12 @@ func (d *Campaign) Dismiss(id string, now time.Time) bool {
 	if !ok {
 		return false
 	}
-	if r.behaviour {
+	switch r.info.Kind {
+	case "behaviour":
 		d.bgroups.Update(r.group, now.UnixNano(), func(g *behaviourGroup) { g.dismissed = now.UnixNano() })
+		return true
+	case "harvest":
+		d.hgroups.Update(r.group, now.UnixNano(), func(g *harvestGroup) { g.dismissed = now.UnixNano() })
 		return true
 	}
 	d.groups.Update(r.group, now.UnixNano(), func(g *campaignGroup) {
@@ -494,6 +509,7 @@ func (d *Campaign) Sweep(now int64) {
 	d.members.Sweep(now)
 	d.behaviour.Sweep(now)
 	d.bgroups.Sweep(now)
+	d.hgroups.Sweep(now)
 	d.mu.Lock()
 	for id, r := range d.campaigns {
 		if now-r.info.LastSeen.UnixNano() > 6*int64(d.cfg.Window) {
@@ -505,7 +521,7 @@ func (d *Campaign) Sweep(now int64) {
 
 // Stats implements Stateful.
 func (d *Campaign) Stats() TableStats {
-	return tableStatsSum(tableStatsSum(d.groups.Stats(), d.members.Stats()), tableStatsSum(d.behaviour.Stats(), d.bgroups.Stats()))
+	return tableStatsSum(tableStatsSum(tableStatsSum(d.groups.Stats(), d.members.Stats()), tableStatsSum(d.behaviour.Stats(), d.bgroups.Stats())), d.hgroups.Stats())
 }
 
 var (

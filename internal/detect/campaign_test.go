@@ -163,7 +163,7 @@ func TestCampaignBounded(t *testing.T) {
 	for n := range 50_000 {
 		d.Request(campaignView(time.Duration(n)*time.Millisecond, campaignAddr(n%60000), request.Fingerprint(n), 1+n), &s)
 	}
-	if st := d.Stats(); st.Entries > 1300 {
+	if st := d.Stats(); st.Entries > 1600 {
 		t.Fatalf("stats %+v", st)
 	}
 }

@@ -74,6 +74,12 @@ type campaignBehaviour struct {
 	group       uint64                  // the behaviour group it is in, 0 for none
 	n, newPaths uint32
 	fails       uint32
+	// itemRoute is the route of its first read of an item (a GET of a
+	// path with an identifier), items how many of its requests were
+	// reads of an item on that route: items == n is a client that only
+	// fetches item pages (harvest.go).
+	itemRoute   uint64
+	items       uint32
 	pendingFail uint32 // failures since its last request, not yet in its group
 	hist        [behaviourBuckets]uint8
 }
@@ -171,8 +177,9 @@ func mix64(x uint64) uint64 {
 }
 
 // behave updates v's subject's behaviour summary, its group's, and
-// signals the group and the subject when the group is a campaign.
-func (d *Campaign) behave(v *request.View, s Sink, k *campaignKeys) {
+// signals the group and the subject when the group is a campaign. It
+// returns what the subject read of items (campaignharvest.go).
+func (d *Campaign) behave(v *request.View, s Sink, k *campaignKeys) (reads itemReads) {
 	now, w := v.Time.UnixNano(), d.cfg.Window
 	subject := k.subject
 	route := k.route
@@ -232,6 +239,14 @@ func (d *Campaign) behave(v *request.View, s Sink, k *campaignKeys) {
 			}
 		}
 		b.newPaths += fresh
+		if (v.Method == "GET" || v.Method == "HEAD") && k.param != "" && (b.items == 0 || b.itemRoute == k.route) {
+			b.itemRoute = k.route
+			b.items++
+		}
+		reads.items = b.items
+		if b.items == b.n && b.newPaths == b.n {
+			reads.only = b.n
+		}
 		r, bucket := b.regularity()
 		g := uint64(0)
 		if r >= behaviourRegular && b.n > behaviourGaps && bits.OnesCount64(b.steps) <= behaviourSteps {
@@ -265,7 +280,7 @@ func (d *Campaign) behave(v *request.View, s Sink, k *campaignKeys) {
 		})
 	}
 	if group == 0 {
-		return
+		return reads
 	}
 	var members, nets, strength float64
 	var found, grew bool
@@ -300,7 +315,7 @@ func (d *Campaign) behave(v *request.View, s Sink, k *campaignKeys) {
 		info = *g
 	})
 	if !found {
-		return
+		return reads
 	}
 	cid := d.recordBehaviour(group, v, &info, members, nets, strength)
 	// A member belongs by how regular its cadence is and how much of the
@@ -323,6 +338,7 @@ func (d *Campaign) behave(v *request.View, s Sink, k *campaignKeys) {
 	s.Emit(Signal{Detector: "campaign", Entity: Subject(v), Weight: d.cfg.Weight * strength * belong, Severity: High, Evidence: Evidence{
 		Summary: fmt.Sprintf("member of campaign %s (%d requests, %d failed, belonging %.2f); %s", cid, memberN, memberFl, belong, summary),
 		Count:   members, Threshold: d.cfg.Members, Window: w, RequestID: v.ID}})
+	return reads
 }
 
 // behaviourSummary describes a behaviour campaign.
@@ -362,7 +378,7 @@ func (d *Campaign) behaviourFailure(v *request.View, o verdict.Outcome) {
 func (d *Campaign) recordBehaviour(group uint64, v *request.View, g *behaviourGroup, members, nets, strength float64) string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	r := d.listed(group, true, v)
+	r := d.listed(group, "behaviour", v)
 	failed, fresh := g.shares()
 	r.info.Members, r.info.Networks = members, nets
 	r.info.Start, r.info.LastSeen = time.Unix(0, g.firstStart).UTC(), v.Time.UTC()

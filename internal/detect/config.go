@@ -125,8 +125,9 @@ type FieldError struct {
 func (e FieldError) Error() string { return e.Path + ": " + e.Msg }
 
 // Validate checks every detector's settings: its mode is one of Modes, no
-// count, threshold, weight or window is negative (zero means the default),
-// and weights are at most 100.
+// count, threshold, weight or window is negative (zero means the default)
+// unless its field is tagged `off:"negative"` (a negative value turns
+// that check off, as its docs say), and weights are at most 100.
 func (c *Config) Validate() []FieldError {
 	var errs []FieldError
 	for _, r := range registry {
@@ -158,19 +159,20 @@ func checkFields(v reflect.Value, path string, errs *[]FieldError) {
 			continue
 		}
 		p := path + "." + name
+		offable := f.Tag.Get("off") == "negative"
 		switch {
 		case fv.Type() == durationType:
 			if fv.Int() < 0 {
 				*errs = append(*errs, FieldError{p, "must not be negative (0: the default)"})
 			}
 		case fv.CanInt():
-			if fv.Int() < 0 {
+			if fv.Int() < 0 && !offable {
 				*errs = append(*errs, FieldError{p, "must not be negative (0: the default)"})
 			}
 		case fv.CanFloat():
 			x := fv.Float()
 			switch {
-			case x < 0 || x != x:
+			case x != x || x < 0 && !offable:
 				*errs = append(*errs, FieldError{p, "must not be negative (0: the default)"})
 			case strings.HasSuffix(name, "weight") && x > 100:
 				*errs = append(*errs, FieldError{p, "risk points are at most 100"})

@@ -28,14 +28,14 @@ type CredentialsConfig struct {
 	Window time.Duration `yaml:"window"`
 	// Threshold is the failed attempts one entity may make in Window before
 	// the brute-force signal, weighted by Weight (default 10; weight 40).
-	Threshold float64 `yaml:"threshold"`
+	Threshold float64 `yaml:"threshold" off:"negative"`
 	// MinFailureRatio is the share of an entity's attempts (0-1) that must
 	// fail for its brute-force and stuffing signals, so a shared IP whose
 	// users mostly log in fine is left alone (default 0.5).
 	MinFailureRatio float64 `yaml:"min_failure_ratio"`
 	// DistinctThreshold is the distinct identifiers (usernames, codes) one
 	// entity may fail on in Window before the stuffing signal (default 5).
-	DistinctThreshold float64 `yaml:"distinct_threshold"`
+	DistinctThreshold float64 `yaml:"distinct_threshold" off:"negative"`
 	// DistinctWeight is the risk points of the stuffing signal (default 45).
 	DistinctWeight float64 `yaml:"distinct_weight"`
 	// PaceWindow is the short window in which DistinctThreshold failures
@@ -53,7 +53,7 @@ type CredentialsConfig struct {
 	PaceWeight float64 `yaml:"pace_weight"`
 	// AccountThreshold is the failed attempts on one identifier, from
 	// anyone, in Window before the targeted-account signal (default 20).
-	AccountThreshold float64 `yaml:"account_threshold"`
+	AccountThreshold float64 `yaml:"account_threshold" off:"negative"`
 	// AccountWeight is the risk points of the targeted-account signal
 	// (default 30).
 	AccountWeight float64 `yaml:"account_weight"`
@@ -71,12 +71,12 @@ type CredentialsConfig struct {
 	// succeed never reaches GlobalRatio during an attack; a surge it does
 	// reach. The spike only opens the gate: a fingerprint or prefix is
 	// signalled on its own failures (default 4; negative turns it off).
-	GlobalSurge float64 `yaml:"global_surge"`
+	GlobalSurge float64 `yaml:"global_surge" off:"negative"`
 	// SharedThreshold is the failed logins in Window from one client
 	// fingerprint or one /24 (IPv6 /64) prefix that, during a spike and
 	// with the fingerprint's or prefix's own failure share at least
 	// GlobalRatio, signal that fingerprint or prefix (default 30).
-	SharedThreshold float64 `yaml:"shared_threshold"`
+	SharedThreshold float64 `yaml:"shared_threshold" off:"negative"`
 	// SharedWeight is the risk points of the shared signal (default 50).
 	SharedWeight float64 `yaml:"shared_weight"`
 	// SpreadMin opens the shared check's gate without a global spike:
@@ -102,7 +102,7 @@ type CredentialsConfig struct {
 	// or not), while at least MinFailureRatio of its responses since its
 	// first 401 are 401s, before the auth-failure signal; it signals again
 	// at 2x, 3x ... (default 5; negative turns the check off).
-	AuthThreshold float64 `yaml:"auth_threshold"`
+	AuthThreshold float64 `yaml:"auth_threshold" off:"negative"`
 	// AuthWeight is the risk points of one auth-failure step (default 15:
 	// 15 failures reach the throttle band, 30 a block).
 	AuthWeight float64 `yaml:"auth_weight"`

@@ -41,17 +41,17 @@ type DistributedConfig struct {
 	// log in as, on all nodes together, before the stuffing signal, weighted
 	// by StuffingWeight (default 5, as the credentials detector per node;
 	// weight 45).
-	StuffingThreshold float64 `yaml:"stuffing_threshold"`
+	StuffingThreshold float64 `yaml:"stuffing_threshold" off:"negative"`
 	StuffingWeight    float64 `yaml:"stuffing_weight"`
 	// FingerprintThreshold is the failed logins from one client
 	// fingerprint on all nodes before its signal (default 30; weight 50).
-	FingerprintThreshold float64 `yaml:"fingerprint_threshold"`
+	FingerprintThreshold float64 `yaml:"fingerprint_threshold" off:"negative"`
 	FingerprintWeight    float64 `yaml:"fingerprint_weight"`
 	// NetworksThreshold is the distinct /24 (IPv6 /64) networks one API key
 	// or user is used from in NetworksWindow, on all nodes, before the
 	// leaked-credential signal (default 20 in 1h, weight 45: the sharing
 	// detector's per node).
-	NetworksThreshold float64       `yaml:"networks_threshold"`
+	NetworksThreshold float64       `yaml:"networks_threshold" off:"negative"`
 	NetworksWindow    time.Duration `yaml:"networks_window"`
 	NetworksWeight    float64       `yaml:"networks_weight"`
 }

@@ -25,7 +25,7 @@ type EnumerationConfig struct {
 	// entity may try on signup and reset routes in Window before the signal
 	// (default 10: a person who forgot which address they used tries two
 	// or three).
-	DistinctThreshold float64 `yaml:"distinct_threshold"`
+	DistinctThreshold float64 `yaml:"distinct_threshold" off:"negative"`
 	// PaceWindow is the short window in which DistinctThreshold attempts
 	// (all but one of them, as the sliding count can lag by one) make the
 	// signal one at a machine's pace, weighted PaceWeight instead

@@ -20,14 +20,14 @@ type GraphQLConfig struct {
 	Common `yaml:",inline"`
 	// MaxDepth is the deepest nesting of fields a document may ask for
 	// (default 10).
-	MaxDepth int `yaml:"max_depth"`
+	MaxDepth int `yaml:"max_depth" off:"negative"`
 	// MaxAliases is the fields a document may select under another name
 	// (default 15): aliases let one request run one resolver hundreds of
 	// times (batching guesses, or multiplying cost).
-	MaxAliases int `yaml:"max_aliases"`
+	MaxAliases int `yaml:"max_aliases" off:"negative"`
 	// MaxSelections is the fields a document may select in all, fragments
 	// expanded (default 1000).
-	MaxSelections int `yaml:"max_selections"`
+	MaxSelections int `yaml:"max_selections" off:"negative"`
 }
 
 // GraphQL detects GraphQL documents built to exhaust the server: nested

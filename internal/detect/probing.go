@@ -29,7 +29,7 @@ type ProbingConfig struct {
 	Window time.Duration `yaml:"window"`
 	// Threshold is the distinct missed paths in Window that make one step
 	// (default 10): a signal at 10, another at 20, 30, ...
-	Threshold float64 `yaml:"threshold"`
+	Threshold float64 `yaml:"threshold" off:"negative"`
 	// SensitivePaths are the path patterns no client of the API has reason
 	// to ask for (default: DefaultSensitivePaths). They match the decoded
 	// path case-insensitively; a leading or trailing * matches any
@@ -57,7 +57,7 @@ type ProbingConfig struct {
 	// protocol such as a TLS handshake sent to a plain-HTTP port, as access
 	// logs record them), once per kind per Window (default 30; negative
 	// turns the check off).
-	ProtocolWeight float64 `yaml:"protocol_weight"`
+	ProtocolWeight float64 `yaml:"protocol_weight" off:"negative"`
 	// RoutesConfigured says the route table lists the API's endpoints
 	// (unknown routes are refused, or the routes come from an OpenAPI
 	// spec), so a request that matches no route is a miss before the

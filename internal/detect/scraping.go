@@ -26,10 +26,10 @@ type ScrapingConfig struct {
 	// Threshold is the distinct resource ids (the last path parameter of a
 	// matched, non-static route) one entity may read in Window before the
 	// distinct-ids signal, weighted by Weight (default 300; weight 35).
-	Threshold float64 `yaml:"threshold"`
+	Threshold float64 `yaml:"threshold" off:"negative"`
 	// MinRequests is the requests in Window from which an entity's share of
 	// static assets is judged (default 100).
-	MinRequests float64 `yaml:"min_requests"`
+	MinRequests float64 `yaml:"min_requests" off:"negative"`
 	// StaticShare is the share of static assets (0-1) below which an entity
 	// of MinRequests page requests looks like a crawler (default 0.02). The
 	// check is inert until the deployment has served a static asset.
@@ -43,7 +43,7 @@ type ScrapingConfig struct {
 	// SequentialRun is the numeric ids in a row, each within SequentialStep
 	// of the one before and extending the range walked, that make a
 	// sequential walk (default 25).
-	SequentialRun int `yaml:"sequential_run"`
+	SequentialRun int `yaml:"sequential_run" off:"negative"`
 	// SequentialStep is the largest difference between two consecutive ids
 	// of a walk (default 2).
 	SequentialStep int `yaml:"sequential_step"`
@@ -55,7 +55,7 @@ type ScrapingConfig struct {
 	PageParams []string `yaml:"page_params"`
 	// PageThreshold is the distinct page-parameter values one entity may
 	// request in Window before the pagination signal (default 50).
-	PageThreshold float64 `yaml:"page_threshold"`
+	PageThreshold float64 `yaml:"page_threshold" off:"negative"`
 	// PageWeight is the risk points of the pagination signal (default 30).
 	PageWeight float64 `yaml:"page_weight"`
 	// HarvestWindow is the short window of the item-harvest check
@@ -67,7 +67,7 @@ type ScrapingConfig struct {
 	// in HarvestWindow, when they are nearly all it reads (HarvestShare),
 	// before the item-harvest signal (default 30): ids in any order, so
 	// random ids (UUIDs) count as numbers do.
-	HarvestThreshold float64 `yaml:"harvest_threshold"`
+	HarvestThreshold float64 `yaml:"harvest_threshold" off:"negative"`
 	// HarvestShare is the least share (0-1) of the entity's reads in
 	// HarvestWindow that are distinct ids for the item-harvest check
 	// (default 0.9): a client that only ever fetches item pages, never a

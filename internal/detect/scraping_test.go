@@ -1,7 +1,6 @@
 package detect
 
 import (
-	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -287,55 +286,4 @@ func TestScrapingQuietPathAllocs(t *testing.T) {
 	if want := 2 * scrapingUpdateAllocs(); n != want || len(s.got) != 0 {
 		t.Fatalf("quiet path: %v allocs, %d signals; want %v (two table updates), 0", n, len(s.got), want)
 	}
-}
-
-// TestScrapingItemHarvest: one client reading item pages by random ids
-// (UUIDs, no order to walk) at a machine's pace, and nothing else, is an
-// item harvest; a person reading items at a person's pace, or a client
-// whose reads are mostly listings and searches, is not.
-func TestScrapingItemHarvest(t *testing.T) {
-	uuidView := func(at time.Duration, ip string, n int) *request.View {
-		id := fmt.Sprintf("%08x-4a1b-8c2d-9e3f-%012x", n*2654435761%(1<<32), n*40503)
-		return scrapingView(at, ip, "/events/"+id, "", scrapingProduct, id)
-	}
-	harvest := func(got []Signal) []Signal { return scrapingOf(got, "item pages and nothing else") }
-	t.Run("a harvester at 6 items a second", func(t *testing.T) {
-		d := NewScraping(ScrapingConfig{}, NewHasher())
-		sink := &signals{}
-		for i := range 60 {
-			d.Request(uuidView(time.Duration(i)*time.Second/6, "203.0.113.9", i), sink)
-		}
-		got := harvest(sink.got)
-		if len(got) == 0 {
-			t.Fatalf("no item-harvest signal for 60 random ids in 10 s: %+v", sink.got)
-		}
-		if got[0].Weight != 40 || got[0].Evidence.Count < 30 {
-			t.Errorf("signal %+v, want 40 points at 30 or more distinct ids", got[0])
-		}
-	})
-	t.Run("a person reading items", func(t *testing.T) {
-		d := NewScraping(ScrapingConfig{}, NewHasher())
-		sink := &signals{}
-		for i := range 60 {
-			d.Request(uuidView(time.Duration(i)*4*time.Second, "198.51.100.9", i), sink)
-		}
-		if got := harvest(sink.got); len(got) != 0 {
-			t.Errorf("item-harvest signals %+v for one item every 4 s", got)
-		}
-	})
-	t.Run("a fast client that mostly lists and searches", func(t *testing.T) {
-		d := NewScraping(ScrapingConfig{}, NewHasher())
-		sink := &signals{}
-		for i := range 120 {
-			at := time.Duration(i) * time.Second / 12
-			if i%3 == 0 {
-				d.Request(uuidView(at, "198.51.100.10", i), sink)
-			} else {
-				d.Request(scrapingView(at, "198.51.100.10", "/search", "q="+strconv.Itoa(i%4), scrapingSearch, ""), sink)
-			}
-		}
-		if got := harvest(sink.got); len(got) != 0 {
-			t.Errorf("item-harvest signals %+v for a client whose reads are two thirds searches", got)
-		}
-	})
 }

@@ -29,16 +29,16 @@ type SharingConfig struct {
 	// Prefixes is the distinct client networks (IPv4 /24, IPv6 /64) one
 	// identity may be used from in Window before a signal (default 20):
 	// a signal at 20, another at 40, 60, ... each of Common.Weight.
-	Prefixes float64 `yaml:"prefixes"`
+	Prefixes float64 `yaml:"prefixes" off:"negative"`
 	// IPs is the distinct client addresses one identity may be used from
 	// in Window before a signal (default 50); it signals at 1x and 2x only.
-	IPs float64 `yaml:"ips"`
+	IPs float64 `yaml:"ips" off:"negative"`
 	// IPWeight is the risk points of one IPs signal (default 30).
 	IPWeight float64 `yaml:"ip_weight"`
 	// Fingerprints is the distinct client fingerprints (user agent, header
 	// names, Accept values) one identity may be used with in Window before
 	// a signal (default 10); it signals at 1x and 2x only.
-	Fingerprints float64 `yaml:"fingerprints"`
+	Fingerprints float64 `yaml:"fingerprints" off:"negative"`
 	// FingerprintWeight is the risk points of one fingerprints signal
 	// (default 25).
 	FingerprintWeight float64 `yaml:"fingerprint_weight"`
@@ -48,12 +48,12 @@ type SharingConfig struct {
 	// KeysPerIP is the distinct API keys one client IP may send, in
 	// requests without a user, in ChurnWindow before a signal (default
 	// 10): a signal at 10, 20, 30, ...
-	KeysPerIP float64 `yaml:"keys_per_ip"`
+	KeysPerIP float64 `yaml:"keys_per_ip" off:"negative"`
 	// KeysPerIPWeight is the risk points of one KeysPerIP signal (default 35).
 	KeysPerIPWeight float64 `yaml:"keys_per_ip_weight"`
 	// KeysPerUser is the distinct API keys one user may send in
 	// ChurnWindow before a signal (default 10): a signal at 10, 20, 30, ...
-	KeysPerUser float64 `yaml:"keys_per_user"`
+	KeysPerUser float64 `yaml:"keys_per_user" off:"negative"`
 	// KeysPerUserWeight is the risk points of one KeysPerUser signal
 	// (default 25).
 	KeysPerUserWeight float64 `yaml:"keys_per_user_weight"`
@@ -61,7 +61,7 @@ type SharingConfig struct {
 	// or 403) that one client IP may send in ChurnWindow before a signal
 	// (default 5): a signal at 5, 10, 15, ... A key the upstream refuses
 	// is one the client did not get from it: trying several is guessing.
-	RefusedKeysPerIP float64 `yaml:"refused_keys_per_ip"`
+	RefusedKeysPerIP float64 `yaml:"refused_keys_per_ip" off:"negative"`
 	// RefusedKeysPerIPWeight is the risk points of one RefusedKeysPerIP
 	// signal (default 45).
 	RefusedKeysPerIPWeight float64 `yaml:"refused_keys_per_ip_weight"`

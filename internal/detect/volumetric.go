@@ -44,13 +44,13 @@ type VolumetricConfig struct {
 	// FloodRate is the requests per bucket that signal at once, with or
 	// without a baseline (default 3000: 50 a second for a minute); a
 	// signal at 1x, 2x, ... in every bucket. Negative turns it off.
-	FloodRate float64 `yaml:"flood_rate"`
+	FloodRate float64 `yaml:"flood_rate" off:"negative"`
 	// FloodWeight is the risk points of one flood signal (default 40).
 	FloodWeight float64 `yaml:"flood_weight"`
 	// ZThreshold is the robust z-score against the route's population of
 	// per-entity bucket counts above which an entity signals (default 10).
 	// Negative turns the population check off.
-	ZThreshold float64 `yaml:"z_threshold"`
+	ZThreshold float64 `yaml:"z_threshold" off:"negative"`
 	// PopulationWeight is the risk points of one population signal
 	// (default 25).
 	PopulationWeight float64 `yaml:"population_weight"`
@@ -61,7 +61,7 @@ type VolumetricConfig struct {
 	// the entity did not send it to that path in the last minute or two
 	// (one to two Buckets), so a dashboard re-polling the same queries
 	// counts once. Default 30; negative turns the check off.
-	BurstThreshold float64 `yaml:"burst_threshold"`
+	BurstThreshold float64 `yaml:"burst_threshold" off:"negative"`
 	// BurstWindow is the window of the burst check (default 1s).
 	BurstWindow time.Duration `yaml:"burst_window"`
 	// BurstWeight is the risk points of one burst step (default 25).

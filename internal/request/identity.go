@@ -307,8 +307,12 @@ func IsJWT(token string) bool {
 // scheme (AuthorizationKey).
 func (id *Identifier) apiKey(h Header, rawQuery string) (key string, fromScheme bool) {
 	if id.opts.KeyHeader != "" {
+		// A JWT-shaped bearer token is a signed-in user's, never a key,
+		// even in the key header (header: Authorization).
 		if k := h.Get(id.opts.KeyHeader); k != "" {
-			return withoutBearer(k), false
+			if t := withoutBearer(k); t == k || !IsJWT(t) {
+				return t, false
+			}
 		}
 	}
 	for _, name := range id.opts.KeyHeaders {

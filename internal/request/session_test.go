@@ -125,3 +125,19 @@ func TestSessionCookieNames(t *testing.T) {
 		t.Fatalf("configured cookies are all that is read; got %q", s)
 	}
 }
+
+// TestKeyHeaderAuthorizationJWT: with the key header set to
+// Authorization, an opaque bearer key is a key and a JWT-shaped bearer
+// token is not (a signed-in user's token, as the docs say).
+func TestKeyHeaderAuthorizationJWT(t *testing.T) {
+	id := NewIdentifier(IdentifierOptions{KeyHeader: "Authorization", Secret: []byte("s")})
+	var key, jwt Identity
+	id.Identify(HTTPHeader{"Authorization": {"Bearer opaque-partner-key"}}, "", &key)
+	id.Identify(HTTPHeader{"Authorization": {"Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln"}}, "", &jwt)
+	if key.KeyID == "" {
+		t.Errorf("an opaque bearer key in the key header is no key: %+v", key)
+	}
+	if jwt.KeyID != "" {
+		t.Errorf("a JWT-shaped bearer token was read as key %q", jwt.KeyID)
+	}
+}
