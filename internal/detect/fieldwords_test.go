@@ -3,6 +3,8 @@ package detect
 import (
 	"strings"
 	"testing"
+
+	"github.com/abuseguard/abuseguard/internal/request"
 )
 
 func TestFieldWords(t *testing.T) {
@@ -18,8 +20,8 @@ func TestFieldWords(t *testing.T) {
 		{"", ""},
 		{"a_b_c_d_e_f_g_h_i_j", "a,b,c,d,e,f,g,h"},
 	} {
-		var buf [maxFieldWords]string
-		if got := strings.Join(buf[:FieldWords(tc.name, &buf)], ","); got != tc.want {
+		var buf [request.MaxNameWords]string
+		if got := strings.Join(buf[:request.NameWords(tc.name, &buf)], ","); got != tc.want {
 			t.Errorf("FieldWords(%q) = %q, want %q", tc.name, got, tc.want)
 		}
 	}
@@ -126,8 +128,8 @@ func TestInferKindCodeRoutes(t *testing.T) {
 	}
 }
 
-// FuzzFieldWords feeds arbitrary names to FieldWords and ClassifyField:
-// no panic, at most maxFieldWords non-empty words, each a substring of
+// FuzzFieldWords feeds arbitrary names to request.NameWords and
+// ClassifyField: no panic, at most request.MaxNameWords non-empty words, each a substring of
 // the name without separators, in order.
 func FuzzFieldWords(f *testing.F) {
 	for _, s := range []string{"discount_code", "giftCardNumber", "OTPCode", "a-b.c d", "", "_", "ÄÖü_code", "\xff\xfeCode"} {
@@ -137,9 +139,9 @@ func FuzzFieldWords(f *testing.F) {
 		if len(name) > 1<<10 {
 			t.Skip()
 		}
-		var buf [maxFieldWords]string
-		n := FieldWords(name, &buf)
-		if n < 0 || n > maxFieldWords {
+		var buf [request.MaxNameWords]string
+		n := request.NameWords(name, &buf)
+		if n < 0 || n > request.MaxNameWords {
 			t.Fatalf("FieldWords(%q) = %d words", name, n)
 		}
 		at := 0

@@ -73,13 +73,18 @@ type PathWords struct {
 // with upper-case letters.
 func PathWordsOf(path string) PathWords {
 	var pw PathWords
-	word := func(w string) {
+	// kind marks the kind the word w suggests, shown as the path's
+	// substring shown.
+	kind := func(w, shown string) {
 		if k, ok := kindWords[w]; ok {
 			if i := kindIndex(k); pw.Kinds&(1<<i) == 0 {
 				pw.Kinds |= 1 << i
-				pw.First[i] = w
+				pw.First[i] = shown
 			}
 		}
+	}
+	word := func(w string) {
+		kind(w, w)
 		if w == "password" {
 			pw.Password = true
 		}
@@ -106,12 +111,7 @@ func PathWordsOf(path string) PathWords {
 				joined = append(joined, c)
 			}
 		}
-		if k, ok := kindWords[string(joined)]; ok {
-			if i := kindIndex(k); pw.Kinds&(1<<i) == 0 {
-				pw.Kinds |= 1 << i
-				pw.First[i] = seg
-			}
-		}
+		kind(string(joined), seg)
 		for part := seg; part != ""; {
 			i := strings.IndexAny(part, "-_.")
 			w := part
@@ -198,7 +198,7 @@ var (
 // telling), FieldOther and -1 for a name that says nothing. A secret is
 // what request.IsSecretField says, except a PIN, which alone is a code
 // (a PIN beside a username is still read as a code check, not a login).
-// A name in none of the lists is read by its words (FieldWords:
+// A name in none of the lists is read by its words (request.NameWords:
 // discount_code, giftCardNumber, otp-attempt), ranked after the listed
 // names; see classifyWords.
 func ClassifyField(name string) (FieldClass, int) {
@@ -248,7 +248,7 @@ var (
 	secretHeads = []string{"password", "passwd", "pwd"}
 )
 
-// classifyWords returns what the words of a field name (FieldWords) say it
+// classifyWords returns what the words of a field name (request.NameWords) say it
 // holds, FieldOther when they say nothing:
 //
 //   - a code: a word among coupon, promo, voucher, otp, totp, passcode,
@@ -267,8 +267,8 @@ var (
 // csrf_token, refresh_token and device_token are not codes anyone
 // guesses.
 func classifyWords(name string) FieldClass {
-	var buf [maxFieldWords]string
-	words := buf[:FieldWords(name, &buf)]
+	var buf [request.MaxNameWords]string
+	words := buf[:request.NameWords(name, &buf)]
 	if len(words) < 2 {
 		return FieldOther // one word: the lists above were its chance
 	}
@@ -325,46 +325,6 @@ func anyInList(words, list []string) bool {
 		}
 	}
 	return false
-}
-
-// maxFieldWords bounds the words FieldWords splits a name into.
-const maxFieldWords = 8
-
-// FieldWords splits a field name into its words, as substrings of name
-// (it allocates nothing): at '_', '-', '.' and ' ' (snake, kebab and
-// dotted case), and at camelCase boundaries: a lower-case letter or
-// digit then an upper-case one (giftCard), and the last of a run of
-// upper-case letters before a lower-case one (OTPCode: OTP, Code). It
-// fills out with at most maxFieldWords words (further ones are dropped)
-// and returns how many.
-func FieldWords(name string, out *[maxFieldWords]string) int {
-	n, start := 0, -1
-	emit := func(end int) {
-		if start >= 0 && end > start && n < len(out) {
-			out[n] = name[start:end]
-			n++
-		}
-		start = -1
-	}
-	isUpper := func(c byte) bool { return 'A' <= c && c <= 'Z' }
-	isLower := func(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c == '_' || c == '-' || c == '.' || c == ' ':
-			emit(i)
-			continue
-		case start >= 0 && isUpper(c) && isLower(name[i-1]):
-			emit(i) // giftCard
-		case start >= 0 && isUpper(c) && i > start && isUpper(name[i-1]) && i+1 < len(name) && 'a' <= name[i+1] && name[i+1] <= 'z':
-			emit(i) // OTPCode
-		}
-		if start < 0 {
-			start = i
-		}
-	}
-	emit(len(name))
-	return n
 }
 
 // IsSearchParam reports whether a query parameter's name is a search's

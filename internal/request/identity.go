@@ -364,14 +364,10 @@ func (id *Identifier) session(h Header) string {
 		}
 	}
 	if id.guessSession {
-		for cookies != "" {
-			var pair string
-			pair, cookies, _ = strings.Cut(cookies, ";")
-			k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
-			if ok && len(v) >= minSessionValue && SessionCookieName(k) {
-				return strings.Trim(v, `"`)
-			}
-		}
+		_, v := firstCookie(cookies, func(name, value string) bool {
+			return len(value) >= minSessionValue && SessionCookieName(name)
+		})
+		return v
 	}
 	return ""
 }
@@ -381,37 +377,17 @@ func (id *Identifier) session(h Header) string {
 const minSessionValue = 16
 
 // SessionCookieName reports whether a cookie's name reads as a session
-// cookie's: one of its words (split at "_", "-", "." and lower-to-upper
-// case changes) is "session", "sess", "sid", "sessid" or "sessionid",
-// ignoring case, as in _myapp_session (Rails), tix_sess, connect.sid,
-// PHPSESSID and ASP.NET_SessionId; not csrftoken, _ga or sessions_seen.
+// cookie's: one of its words (NameWords) is "session", "sess", "sid",
+// "sessid", "sessionid", "phpsessid" or "jsessionid", ignoring case, as
+// in _myapp_session (Rails), tix_sess, connect.sid, PHPSESSID and
+// ASP.NET_SessionId; not csrftoken, _ga or sessions_seen.
 func SessionCookieName(name string) bool {
-	start := 0
-	for i := 0; i <= len(name); i++ {
-		end := i == len(name)
-		if !end {
-			c := name[i]
-			split := c == '_' || c == '-' || c == '.'
-			camel := i > start && 'A' <= c && c <= 'Z' && 'a' <= name[i-1] && name[i-1] <= 'z'
-			if !split && !camel {
-				continue
+	var buf [MaxNameWords]string
+	for _, w := range buf[:NameWords(name, &buf)] {
+		for _, s := range [...]string{"session", "sess", "sid", "sessid", "sessionid", "phpsessid", "jsessionid"} {
+			if strings.EqualFold(w, s) {
+				return true
 			}
-		}
-		if sessionWord(name[start:i]) {
-			return true
-		}
-		start = i
-		if !end && (name[i] == '_' || name[i] == '-' || name[i] == '.') {
-			start = i + 1
-		}
-	}
-	return false
-}
-
-func sessionWord(w string) bool {
-	for _, s := range [...]string{"session", "sess", "sid", "sessid", "sessionid", "phpsessid", "jsessionid"} {
-		if strings.EqualFold(w, s) {
-			return true
 		}
 	}
 	return false
@@ -420,19 +396,25 @@ func sessionWord(w string) bool {
 // cookieValue returns the value of the cookie name in a Cookie header
 // ("a=1; b=2"), without quotes, or "" when it is absent.
 func cookieValue(header, name string) string {
+	_, v := firstCookie(header, func(k, _ string) bool { return k == name })
+	return v
+}
+
+// firstCookie returns the first cookie of a Cookie header ("a=1; b=2")
+// that match accepts, its value without quotes, or "" and "".
+func firstCookie(header string, match func(name, value string) bool) (name, value string) {
 	for header != "" {
 		var pair string
 		pair, header, _ = strings.Cut(header, ";")
 		k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
-		if !ok || k != name {
-			continue
-		}
 		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 			v = v[1 : len(v)-1]
 		}
-		return v
+		if ok && match(k, v) {
+			return k, v
+		}
 	}
-	return ""
+	return "", ""
 }
 
 // queryValue returns the first value of name in rawQuery, unescaped.
